@@ -1,0 +1,1 @@
+"""Prediction and metrics (pycocotools COCOeval, classification, semantic segmentation)."""

@@ -1,0 +1,1 @@
+"""Import and export of annotation formats (COCO, Pascal VOC, labelme, masks, ImageFolder)."""

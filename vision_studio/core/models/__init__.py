@@ -1,0 +1,1 @@
+"""Model registry, pretrained weights and transfer-learning strategies."""

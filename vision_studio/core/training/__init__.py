@@ -1,0 +1,1 @@
+"""The headless training engine: config, events, trainer, checkpoints."""
