@@ -1,0 +1,41 @@
+"""``vision-studio info`` and ``vision-studio demo``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``info`` and ``demo`` sub-commands."""
+    p = sub.add_parser("info", help="summarise a project: images, annotations, tags, problems")
+    p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("demo", help="build the demo project from scikit-image's sample photos "
+                                    "and summarise it")
+    p.add_argument("--folder", type=Path, default=None,
+                   help="where to build it (default: the per-user data folder)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild it even if it exists")
+    p.add_argument("--no-gui", action="store_true", help="only print the summary")
+    p.set_defaults(func=_demo)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from vision_studio.core.store import ProjectStore
+    from vision_studio.core.summary import project_summary
+
+    with ProjectStore.open(args.project) as store:
+        print(project_summary(store))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vision_studio.core.demo import build_demo_project
+    from vision_studio.core.paths import demo_dir
+    from vision_studio.core.store import ProjectStore
+    from vision_studio.core.summary import project_summary
+
+    project = build_demo_project(args.folder or demo_dir(), overwrite=args.rebuild)
+    with ProjectStore.open(project) as store:
+        print(project_summary(store))
+    return 0

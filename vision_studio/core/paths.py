@@ -1,0 +1,32 @@
+"""Per-user folders of the app (data, logs), without Qt: the CLI and the GUI agree."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_DIR_NAME = "vision-studio"
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder (demo project, imported datasets, logs).
+
+    ``$VISION_STUDIO_HOME`` wins when set; otherwise ``%LOCALAPPDATA%\\vision-studio`` on
+    Windows, ``~/Library/Application Support/vision-studio`` on macOS and
+    ``$XDG_DATA_HOME/vision-studio`` (default ``~/.local/share``) elsewhere.
+    """
+    override = os.environ.get("VISION_STUDIO_HOME")
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / APP_DIR_NAME
+
+
+def demo_dir() -> Path:
+    """Where the built-in demo project lives."""
+    return user_data_dir() / "demo"
