@@ -110,14 +110,16 @@ def build_demo_project(folder: str | Path, overwrite: bool = False) -> Path:
         with store.transaction():
             cats = {c.name: c for c in store.add_categories(
                 [(n, None, "scene") for n in TAG_CATEGORIES] + [("coin", None, "object")])}
-            records, tags = [], []
-            for i, (name, tag) in enumerate(sorted(DEMO_IMAGES.items())):
+            records, tags, seen = [], [], dict.fromkeys(TAG_CATEGORIES, 0)
+            for name, tag in sorted(DEMO_IMAGES.items()):
                 if not (src / name).is_file():
                     log.warning("scikit-image sample %s is missing; left out of the demo", name)
                     continue
                 shutil.copyfile(src / name, images_dir / name)
                 w, h = image_size(images_dir / name)
-                split = Split.VAL if i % 4 == 3 else Split.TRAIN
+                # every category in both splits; the coins (the object example) in train
+                split = Split.VAL if seen[tag] % 3 == 1 and name != "coins.png" else Split.TRAIN
+                seen[tag] += 1
                 records.append(ImageRecord(path=f"images/{name}", width=w, height=h, split=split,
                                            status=ImageStatus.DONE))
                 tags.append(tag)
