@@ -1,0 +1,155 @@
+"""Import of an ImageFolder tree for image classification (torchvision's layout).
+
+Layouts::
+
+    root/<split>/<class>/**/<image>     split folders: train, val | valid | validation, test
+    root/<class>/**/<image>             no split folders (split from the ``split`` argument)
+
+Class folders become categories (sorted by name, like ``torchvision.datasets.ImageFolder``'s
+``class_to_idx``) and each image gets one image-level tag: its class. Files are never
+copied; the project stores their paths relative to its root.
+
+What is reported instead of imported: files whose extension is not a photo format
+(text files, archives...), GIF files (palette images of at most 256 colours, usually
+graphics or animations rather than photos: in ``hymenoptera``, ``imageNotFound.gif`` is
+a web placeholder banner, not an ant), files that cannot be decoded, files outside a
+class folder, and images already in the project. Hidden files (``.DS_Store``...) are
+ignored.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vision_studio.core import images
+from vision_studio.core.errors import FormatError
+from vision_studio.core.io._importlog import (
+    IMAGE_EXTENSIONS,
+    ImportLog,
+    Progress,
+    call_progress,
+    category_ids,
+)
+from vision_studio.core.io.report import ImportReport
+from vision_studio.core.store import ProjectStore
+from vision_studio.core.types import ImageRecord, Split
+
+SPLIT_ALIASES = {
+    "train": Split.TRAIN, "training": Split.TRAIN,
+    "val": Split.VAL, "valid": Split.VAL, "validation": Split.VAL,
+    "test": Split.TEST, "testing": Split.TEST,
+}
+"""Folder name (lower case) → split name."""
+_BATCH = 1000  # images per insert batch
+
+
+def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str | None = None,
+                     strict: bool = False, progress: Progress | None = None,
+                     extensions: frozenset[str] | set[str] = IMAGE_EXTENSIONS) -> ImportReport:
+    """Import a classification dataset laid out as class folders.
+
+    Args:
+        store: The project to add to.
+        root: The dataset folder: ``root/<split>/<class>/...`` when any top-level folder
+            is a split name (see :data:`SPLIT_ALIASES`), else ``root/<class>/...``.
+        split: Split recorded for every image, overriding the split folders; default
+            the split folder's name (normalised: ``valid`` → ``val``) or ``""``.
+        strict: Raise :class:`~vision_studio.core.errors.FormatError` at the first
+            file that is not imported (nothing is then changed).
+        progress: Called as ``progress(files_done, files_total)``.
+        extensions: Lower-case extensions read as images (default
+            ``.jpg .jpeg .png .bmp .tif .tiff .webp``; add ``".gif"`` to import GIFs).
+
+    Returns:
+        The report; ``tags`` counts the class tags added (one per image).
+
+    Raises:
+        FormatError: ``root`` is not a folder or holds no class folder; (strict) the
+            first file not imported.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FormatError(f"{root}: folder not found")
+    rep = ImportLog(store, strict, "imagefolder")
+    files = _scan(root, rep)
+    if not files:
+        raise FormatError(f"{root}: no class folder with files found (expected "
+                          "root/<class>/<image> or root/<split>/<class>/<image>)")
+    known = {im.path for im in store.images()}
+    with store.transaction():
+        cats = category_ids(store, sorted({c for _, c, _ in files}), rep)
+        batch: list[tuple[ImageRecord, int]] = []
+        for i, (path, cls, folder_split) in enumerate(files):
+            item = _image(store, path, split if split is not None else folder_split,
+                          extensions, known, rep)
+            if item is not None:
+                batch.append((item, cats[cls]))
+            if len(batch) >= _BATCH:
+                _insert(store, batch, rep)
+            call_progress(progress, i + 1, len(files))
+        _insert(store, batch, rep)
+        return rep.report()
+
+
+def _scan(root: Path, rep: ImportLog) -> list[tuple[Path, str, str]]:
+    """``(file, class name, split)`` for every file under a class folder, sorted;
+    stray files and folders are reported."""
+    tops = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    has_splits = any(p.is_dir() and p.name.lower() in SPLIT_ALIASES for p in tops)
+    class_dirs: list[tuple[Path, str]] = []
+    for top in tops:
+        if not top.is_dir():
+            rep.skip(top, "file outside a class folder", "outside_class")
+        elif not has_splits:
+            class_dirs.append((top, ""))
+        elif top.name.lower() not in SPLIT_ALIASES:
+            rep.skip(top, f"folder is not a split folder ({', '.join(sorted(set(SPLIT_ALIASES)))})"
+                          " next to split folders; not imported", "outside_split")
+        else:
+            for sub in sorted(p for p in top.iterdir() if not p.name.startswith(".")):
+                if sub.is_dir():
+                    class_dirs.append((sub, SPLIT_ALIASES[top.name.lower()]))
+                else:
+                    rep.skip(sub, "file outside a class folder", "outside_class")
+    out = []
+    for folder, folder_split in class_dirs:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            out += [(Path(dirpath) / f, folder.name, folder_split)
+                    for f in sorted(filenames) if not f.startswith(".")]
+    return out
+
+
+def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[str] | set[str],
+           known: set[str], rep: ImportLog) -> ImageRecord | None:
+    """The image record of one file, or None after reporting why it is not imported."""
+    ext = path.suffix.lower()
+    if ext not in extensions:
+        if ext == ".gif":
+            rep.skip(path, "GIF file not imported as a photo (a palette image of at most 256 "
+                           "colours, usually a graphic or animation; pass extensions with "
+                           "'.gif' to import GIFs)", "not_a_photo")
+        else:
+            rep.skip(path, f"not an image file (extension '{ext or path.name}')", "not_an_image")
+        return None
+    rel = store.relative_path(path)
+    if rel in known:
+        rep.skip(path, "already in the project (not imported twice)", "duplicate_image")
+        return None
+    try:
+        width, height = images.image_size(path)
+    except images.ImageDecodeError as exc:
+        rep.skip(path, exc.reason, "decode_error")
+        return None
+    known.add(rel)
+    return ImageRecord(path=rel, width=width, height=height, split=split)
+
+
+def _insert(store: ProjectStore, batch: list[tuple[ImageRecord, int]], rep: ImportLog) -> None:
+    if not batch:
+        return
+    records = store.add_images([b[0] for b in batch])
+    store.add_image_tags([(rec.id, cat) for rec, (_, cat) in zip(records, batch)])
+    rep.result.images += len(records)
+    rep.result.tags += len(records)
+    batch.clear()
