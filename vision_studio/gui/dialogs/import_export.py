@@ -1,0 +1,324 @@
+"""Import… and Export… dialogs over the core formats (:mod:`vision_studio.gui.formats`).
+
+An import runs in a :class:`~vision_studio.gui.dialogs.worker.StoreTask` thread with a
+progress bar and a Cancel button (a cancelled import is rolled back). When it ends the
+dialog shows the :class:`ReportView`: counts, every skipped file with its reason, and
+the problems recorded for images — double-click one to show that image.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QProgressBar, QPushButton, QStackedWidget, QTabWidget,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from vision_studio.core.io.report import ImportReport
+from vision_studio.core.store import ProjectStore
+from vision_studio.core.types import Problem
+from vision_studio.gui.dialogs.worker import StoreTask
+from vision_studio.gui.formats import EXPORT_FORMATS, IMPORT_FORMATS, ExportFormat, Field
+
+SPLITS = ("", "train", "val", "test")
+
+
+class PathEdit(QWidget):
+    """A line edit with a Browse… button for a :class:`Field` of kind file/dir/save_file."""
+
+    def __init__(self, field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.field = field
+        self.edit = QLineEdit(field.default, self)
+        self.edit.setToolTip(field.tip)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        if field.kind in ("file", "dir", "save_file"):
+            button = QPushButton("Browse…", self)
+            button.setToolTip(f"Choose the {field.label.lower()}")
+            button.clicked.connect(self._browse)
+            layout.addWidget(button)
+
+    def _browse(self) -> None:
+        start = self.edit.text()
+        if self.field.kind == "file":
+            path, _ = QFileDialog.getOpenFileName(self, self.field.label, start, self.field.filter)
+        elif self.field.kind == "save_file":
+            path, _ = QFileDialog.getSaveFileName(self, self.field.label, start, self.field.filter)
+        else:
+            path = QFileDialog.getExistingDirectory(self, self.field.label, start)
+        if path:
+            self.edit.setText(path)
+
+    def text(self) -> str:
+        """The entered value, stripped."""
+        return self.edit.text().strip()
+
+
+class ReportView(QWidget):
+    """What an import did: summary, skipped items (file, reason) and image problems.
+
+    Signals:
+        imageRequested(int): the user double-clicked a problem of this image id.
+    """
+
+    imageRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.skipped = QTreeWidget(self)
+        self.skipped.setHeaderLabels(["File", "Reason"])
+        self.skipped.setRootIsDecorated(False)
+        self.problems = QTreeWidget(self)
+        self.problems.setHeaderLabels(["Image", "Problem"])
+        self.problems.setRootIsDecorated(False)
+        self.problems.setToolTip("Double-click a problem to show its image")
+        self.problems.itemActivated.connect(self._activated)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.skipped, "Skipped")
+        self.tabs.addTab(self.problems, "Problems in images")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.tabs, 1)
+
+    def show_report(self, report: ImportReport, problems: list[Problem]) -> None:
+        """Fill the view from an import's report and the project's problems."""
+        self.summary.setText(report.summary(max_items=0).splitlines()[0])
+        self.skipped.clear()
+        for s in list(report.skipped) + list(report.notes):
+            item = QTreeWidgetItem([s.source, s.reason])
+            item.setToolTip(0, s.source)
+            item.setToolTip(1, s.reason)
+            self.skipped.addTopLevelItem(item)
+        self.tabs.setTabText(0, f"Skipped ({len(report.skipped)}) / fixed ({len(report.notes)})")
+        self.show_problems(problems)
+
+    def show_problems(self, problems: list[Problem]) -> None:
+        """List problems; those with an image id are clickable."""
+        self.problems.clear()
+        for p in problems:
+            item = QTreeWidgetItem([p.source, p.message])
+            item.setData(0, Qt.ItemDataRole.UserRole, p.image_id)
+            item.setToolTip(1, p.message)
+            self.problems.addTopLevelItem(item)
+        self.tabs.setTabText(1, f"Problems in images ({len(problems)})")
+
+    def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        image_id = item.data(0, Qt.ItemDataRole.UserRole)
+        if image_id:
+            self.imageRequested.emit(int(image_id))
+
+
+class ImportDialog(QDialog):
+    """Pick a format and its inputs, import in a worker thread, show the report.
+
+    Signals:
+        imported(object): the :class:`ImportReport` of a finished import.
+        imageRequested(int): from the report's problems list.
+    """
+
+    imported = Signal(object)
+    imageRequested = Signal(int)
+
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import annotations / images")
+        self.store = store
+        self.task: StoreTask | None = None
+        self.report: ImportReport | None = None
+        self.error = ""
+        self.format = QComboBox(self)
+        self.forms = QStackedWidget(self)
+        self.inputs: list[dict[str, PathEdit]] = []
+        for fmt in IMPORT_FORMATS:
+            self.format.addItem(fmt.label, fmt.name)
+            self.format.setItemData(self.format.count() - 1, fmt.help, Qt.ItemDataRole.ToolTipRole)
+            page, edits = QWidget(self), {}
+            form = QFormLayout(page)
+            for f in fmt.fields:
+                edits[f.key] = PathEdit(f, page)
+                form.addRow(f.label + ("" if not f.optional else " (optional)"), edits[f.key])
+            self.forms.addWidget(page)
+            self.inputs.append(edits)
+        self.format.currentIndexChanged.connect(self.forms.setCurrentIndex)
+        self.split = QComboBox(self)
+        self.split.setEditable(True)
+        self.split.addItems(["(from the data)", "train", "val", "test"])
+        self.split.setToolTip("Split given to every imported image; '(from the data)' keeps the format's own")
+        self.strict = QCheckBox("Strict: import nothing if anything is wrong", self)
+        self.progress = QProgressBar(self)
+        self.progress.setVisible(False)
+        self.report_view = ReportView(self)
+        self.report_view.setVisible(False)
+        self.report_view.imageRequested.connect(self.imageRequested)
+        self.buttons = QDialogButtonBox(self)
+        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.import_button.clicked.connect(self.start)
+        self.close_button.clicked.connect(self._close_or_cancel)
+        top = QFormLayout()
+        top.addRow("Format", self.format)
+        top.addRow("Split", self.split)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.forms)
+        layout.addWidget(self.strict)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.report_view, 1)
+        layout.addWidget(self.buttons)
+        self.resize(720, 360)
+
+    def set_format(self, name: str) -> None:
+        """Select the import format called ``name``."""
+        self.format.setCurrentIndex(self.format.findData(name))
+
+    def set_value(self, key: str, value: str) -> None:
+        """Fill input ``key`` of the current format."""
+        self.inputs[self.format.currentIndex()][key].edit.setText(value)
+
+    def start(self) -> None:
+        """Start the import in a worker thread (non-blocking)."""
+        fmt = IMPORT_FORMATS[self.format.currentIndex()]
+        values = {k: e.text() for k, e in self.inputs[self.format.currentIndex()].items()}
+        split_text = self.split.currentText().strip()
+        split = None if split_text.startswith("(") else split_text
+        strict = self.strict.isChecked()
+        self.error, self.report = "", None
+        self.task = StoreTask(self.store.path, lambda s, p: fmt.run(s, values, split, strict, p), self)
+        self.task.progressed.connect(self._on_progress)
+        self.task.succeeded.connect(self._on_done)
+        self.task.failed.connect(self._on_failed)
+        self.task.finished.connect(lambda: self._busy(False))
+        self._busy(True)
+        self.task.start()
+
+    def _busy(self, busy: bool) -> None:
+        self.import_button.setEnabled(not busy)
+        self.close_button.setText("Cancel" if busy else "Close")
+        self.progress.setVisible(busy or self.progress.isVisible())
+        if busy:
+            self.progress.setRange(0, 0)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _on_done(self, report: ImportReport) -> None:
+        self.report = report
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.report_view.setVisible(True)
+        self.report_view.show_report(report, self.store.problems())
+        self.imported.emit(report)
+
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.progress.setVisible(False)
+        QMessageBox.warning(self, "Import failed", message)
+
+    def _close_or_cancel(self) -> None:
+        if self.task is not None and self.task.isRunning():
+            self.task.cancel()
+        else:
+            self.reject()
+
+    def done(self, result: int) -> None:  # noqa: D102 - wait for the thread before closing
+        if self.task is not None and self.task.isRunning():
+            self.task.cancel()
+            self.task.wait()
+        super().done(result)
+
+
+class ExportDialog(QDialog):
+    """Export the project (or one split) to COCO JSON, Pascal VOC or label PNGs.
+
+    Signals:
+        exported(str): the output path of a finished export.
+    """
+
+    exported = Signal(str)
+
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export annotations")
+        self.store = store
+        self.task: StoreTask | None = None
+        self.error = ""
+        self.result_value: object = None
+        self.format = QComboBox(self)
+        for fmt in EXPORT_FORMATS:
+            self.format.addItem(fmt.label, fmt.name)
+        self.split = QComboBox(self)
+        self.split.addItem("All images", None)
+        for name, n in store.splits().items():
+            self.split.addItem(f"{name or 'unassigned'} ({n} images)", name)
+        self.target = QStackedWidget(self)
+        self.targets = [PathEdit(f.target, self) for f in EXPORT_FORMATS]
+        for t in self.targets:
+            self.target.addWidget(t)
+        self.format.currentIndexChanged.connect(self.target.setCurrentIndex)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(self)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        close = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start)
+        close.clicked.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Format", self.format)
+        form.addRow("Images", self.split)
+        form.addRow("Save to", self.target)
+        form.addRow(self.status)
+        form.addRow(self.buttons)
+        self.resize(560, 180)
+
+    def current_format(self) -> ExportFormat:
+        """The chosen :class:`ExportFormat`."""
+        return EXPORT_FORMATS[self.format.currentIndex()]
+
+    def set_format(self, name: str) -> None:
+        """Select the export format called ``name``."""
+        self.format.setCurrentIndex(self.format.findData(name))
+
+    def set_target(self, path: str | Path) -> None:
+        """Set the output file/folder of the current format."""
+        self.targets[self.format.currentIndex()].edit.setText(str(path))
+
+    def start(self) -> None:
+        """Export in a worker thread (non-blocking)."""
+        fmt, out = self.current_format(), self.targets[self.format.currentIndex()].text()
+        if not out:
+            self.status.setText("Choose where to save first.")
+            return
+        split = self.split.currentData()
+        self.error, self.result_value = "", None
+        self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split), self)
+        self.task.succeeded.connect(lambda r: self._on_done(out, r))
+        self.task.failed.connect(self._on_failed)
+        self.task.finished.connect(lambda: self.export_button.setEnabled(True))
+        self.export_button.setEnabled(False)
+        self.status.setText("Exporting…")
+        self.task.start()
+
+    def _on_done(self, out: str, result: object) -> None:
+        self.result_value = result
+        self.status.setText(f"Saved to {out}")
+        self.exported.emit(out)
+
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"Export failed: {message}")
+        QMessageBox.warning(self, "Export failed", message)
+
+    def done(self, result: int) -> None:  # noqa: D102
+        if self.task is not None and self.task.isRunning():
+            self.task.wait()
+        super().done(result)

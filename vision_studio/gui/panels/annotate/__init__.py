@@ -1,0 +1,1 @@
+"""The Annotate panel: image browser, canvas, categories, tags."""

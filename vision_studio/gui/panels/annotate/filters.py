@@ -1,0 +1,97 @@
+"""The filter bar above the image browser: search by file name, split, category,
+labelled / unlabelled / has-problems, and the "N of M images" count."""
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QLineEdit, QWidget
+
+from vision_studio.core.image_filter import ImageFilter
+from vision_studio.core.store import ProjectStore
+
+ANY = "__any__"
+STATUS_CHOICES = (
+    ("All images", (None, None)),
+    ("Labelled", (True, None)),
+    ("Unlabelled", (False, None)),
+    ("With problems", (None, True)),
+)
+
+
+class FilterBar(QWidget):
+    """Widgets that build an :class:`ImageFilter`.
+
+    Signals:
+        filterChanged(object): the new :class:`ImageFilter` (search edits are debounced
+            by 250 ms so typing does not re-query a 100k-image project per key).
+    """
+
+    filterChanged = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search file names…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Show only images whose path contains this text (any case)")
+        self.split = QComboBox(self)
+        self.split.setToolTip("Show one split only")
+        self.category = QComboBox(self)
+        self.category.setToolTip("Show only images with a shape or tag of this category")
+        self.status = QComboBox(self)
+        self.status.setToolTip("Labelled = at least one shape or tag; problems = found at import")
+        for text, value in STATUS_CHOICES:
+            self.status.addItem(text, value)
+        self.count = QLabel("No project", self)
+        self.count.setObjectName("image_count")
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._emit)
+        self.search.textChanged.connect(lambda _t: self._timer.start())
+        for combo in (self.split, self.category, self.status):
+            combo.currentIndexChanged.connect(lambda _i: self._emit())
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.search, 0, 0, 1, 2)
+        grid.addWidget(self.split, 1, 0)
+        grid.addWidget(self.status, 1, 1)
+        grid.addWidget(self.category, 2, 0, 1, 2)
+        grid.addWidget(self.count, 3, 0, 1, 2)
+        self._blocked = False
+        self.populate(None)
+
+    def populate(self, store: ProjectStore | None) -> None:
+        """Fill the split and category choices from ``store`` (keeping the selection)."""
+        self._blocked = True
+        split, cat = self.split.currentData(), self.category.currentData()
+        self.split.clear()
+        self.split.addItem("All splits", ANY)
+        self.category.clear()
+        self.category.addItem("All categories", ANY)
+        if store is not None:
+            for name, n in store.splits().items():
+                self.split.addItem(f"{name or 'unassigned'} ({n})", name)
+            for c in store.categories():
+                self.category.addItem(c.name, c.id)
+        for combo, value in ((self.split, split), (self.category, cat)):
+            i = combo.findData(value)
+            combo.setCurrentIndex(max(i, 0))
+        self._blocked = False
+
+    def current_filter(self) -> ImageFilter:
+        """The filter the widgets describe."""
+        split = self.split.currentData()
+        cat = self.category.currentData()
+        labelled, problems = self.status.currentData() or (None, None)
+        return ImageFilter(split=None if split in (ANY, None) else split,
+                           category_id=None if cat in (ANY, None) else int(cat),
+                           labelled=labelled, has_problems=problems,
+                           name_contains=self.search.text())
+
+    def set_counts(self, shown: int, total: int) -> None:
+        """Show "N of M images"."""
+        self.count.setText(f"{shown:,} images" if shown == total else f"{shown:,} of {total:,} images")
+
+    def _emit(self) -> None:
+        if not self._blocked:
+            self.filterChanged.emit(self.current_filter())
