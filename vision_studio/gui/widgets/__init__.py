@@ -1,0 +1,1 @@
+"""Reusable widgets: the annotation canvas and its items, image tags."""

@@ -1,0 +1,132 @@
+"""Image-level tags (classification labels) of the current image: a checkable list.
+
+One check box per category, in the category's colour. Checking or unchecking pushes a
+:class:`~vision_studio.gui.undo.SetImageTagsCommand` (committed to the project file at
+once, undoable). In *exclusive* mode (single-label classification, the default)
+checking a category unchecks the others in the same command. The list re-reads the
+store after every change of the undo stack, so an undo elsewhere shows here.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap, QUndoStack
+from PySide6.QtWidgets import QCheckBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from vision_studio.core.store import ProjectStore
+from vision_studio.gui.undo import SetImageTagsCommand
+
+
+def _swatch(color: str) -> QIcon:
+    pm = QPixmap(12, 12)
+    pm.fill(QColor(color))
+    return QIcon(pm)
+
+
+class ImageTagsWidget(QWidget):
+    """Checkable list of the project's categories for the current image's tags.
+
+    Args:
+        store: The open project.
+        undo_stack: The session's stack; each change is one command there.
+        parent: Parent widget.
+
+    Signals:
+        tagsChanged(int): the tags of this image id were changed from this widget.
+    """
+
+    tagsChanged = Signal(int)
+
+    def __init__(self, store: ProjectStore, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.undo_stack = undo_stack
+        self._image_id: int | None = None
+        self._updating = False
+        self.exclusive_box = QCheckBox("One tag per image (single-label)", self)
+        self.exclusive_box.setChecked(True)
+        self.exclusive_box.setToolTip("Checking a category unchecks the others "
+                                      "(single-label classification)")
+        self.list = QListWidget(self)
+        self.list.setToolTip("Image-level labels for classification: check the categories "
+                             "this whole image belongs to")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.exclusive_box)
+        lay.addWidget(self.list)
+        self.list.itemChanged.connect(self._on_item_changed)
+        undo_stack.indexChanged.connect(lambda _i: self.refresh())
+        self.refresh()
+
+    @property
+    def exclusive(self) -> bool:
+        """Single-label mode: at most one tag per image."""
+        return self.exclusive_box.isChecked()
+
+    def set_exclusive(self, exclusive: bool) -> None:
+        """Switch single-label (True) / multi-label (False) tagging."""
+        self.exclusive_box.setChecked(exclusive)
+
+    def set_image(self, image_id: int | None) -> None:
+        """Show the tags of ``image_id`` (``None``: no image, list disabled)."""
+        self._image_id = image_id
+        self.refresh()
+
+    def checked_ids(self) -> list[int]:
+        """Category ids checked in the list."""
+        return [self.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(self.list.count())
+                if self.list.item(r).checkState() == Qt.CheckState.Checked]
+
+    def set_tags(self, category_ids: list[int]) -> None:
+        """Replace the current image's tags (one undo command)."""
+        if self._image_id is None:
+            return
+        new = tuple(dict.fromkeys(category_ids))
+        if set(new) != set(self.store.image_tags(self._image_id)):
+            self.undo_stack.push(SetImageTagsCommand(self.store, self._image_id, new))
+            self.tagsChanged.emit(self._image_id)
+        self.refresh()
+
+    def toggle(self, category_id: int) -> None:
+        """Check/uncheck one category (exclusive mode: it becomes the only tag)."""
+        if self._image_id is None:
+            return
+        tags = list(self.store.image_tags(self._image_id))
+        if category_id in tags:
+            tags.remove(category_id)
+        else:
+            tags = [category_id] if self.exclusive else tags + [category_id]
+        self.set_tags(tags)
+
+    def refresh(self) -> None:
+        """Re-read categories and the image's tags from the store."""
+        self._updating = True
+        try:
+            tags = set(self.store.image_tags(self._image_id)) if self._image_id is not None else set()
+            cats = self.store.categories()
+            if [self.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(self.list.count())] \
+                    != [c.id for c in cats]:
+                self.list.clear()
+                for c in cats:
+                    item = QListWidgetItem(self.list)
+                    item.setData(Qt.ItemDataRole.UserRole, c.id)
+                    item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            for r, c in enumerate(cats):
+                item = self.list.item(r)
+                item.setText(c.name)
+                item.setIcon(_swatch(c.color))
+                item.setCheckState(Qt.CheckState.Checked if c.id in tags else Qt.CheckState.Unchecked)
+            self.list.setEnabled(self._image_id is not None)
+        finally:
+            self._updating = False
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if self._updating or self._image_id is None:
+            return
+        cid = item.data(Qt.ItemDataRole.UserRole)
+        checked = item.checkState() == Qt.CheckState.Checked
+        tags = list(self.store.image_tags(self._image_id))
+        if checked and cid not in tags:
+            tags = [cid] if self.exclusive else tags + [cid]
+        elif not checked and cid in tags:
+            tags.remove(cid)
+        self.set_tags(tags)
