@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -347,7 +348,9 @@ def render_label(image: ImageRecord, anns: list[Annotation], value_of: Mapping[i
             rle = dict(a.rle)
         else:
             rle = mask_utils.merge(mask_utils.frPyObjects([list(p) for p in a.polygons], h, w))
-        m = mask_utils.decode(rle).astype(bool)
+        with warnings.catch_warnings():  # pycocotools' decode trips NumPy 2's copy= deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            m = mask_utils.decode(rle).astype(bool)
         label[m] = ignore_value if ignore else value_of[a.category_id]
     return label
 
