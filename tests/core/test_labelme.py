@@ -221,9 +221,11 @@ def test_reimport_is_reported_not_duplicated(new_store, tmp_path):
 def test_points_outside_are_clipped_and_missing_source_raises(new_store, tmp_path):
     _image(tmp_path / "img.png")
     _labelme(tmp_path / "a.json", [_shape(points=((-5, -5), (50, 2), (20, 40)))])
-    read_labelme(new_store, tmp_path / "a.json")
+    report = read_labelme(new_store, tmp_path / "a.json")
     (ann,) = new_store.annotations()
     assert ann.bbox == (0.0, 0.0, 40.0, 30.0)
+    assert report.ok and [n.kind for n in report.notes] == ["clipped"]
+    assert report.notes[0].source.endswith("a.json#shape0")
     with pytest.raises(FormatError, match="no labelme JSON"):
         read_labelme(new_store, tmp_path / "nothing_here")
 

@@ -16,7 +16,8 @@ How shapes become annotations:
 
 * ``polygon`` → polygon annotation; ``rectangle`` (two opposite corners) → bbox-only
   annotation; ``circle`` (centre, point on the rim) → a polygon of ``circle_points``
-  vertices. Coordinates are clipped to the image.
+  vertices. Coordinates are clipped to the image (noted in the report). ``area`` is
+  the polygons' pixel count as ``pycocotools.mask.area`` computes it, as COCO import does.
 * shapes sharing a non-null ``group_id`` and label → one annotation with several
   polygons (as labelme's ``labelme2coco`` example does); a rectangle in such a group
   becomes a 4-point polygon.
@@ -225,12 +226,15 @@ def _objects(path: Path, shapes: list[Any], width: int, height: int, circle_poin
     for idx, shape in enumerate(shapes):
         source = f"{path}#shape{idx}"
         try:
-            label, kind, geom = _shape_geometry(shape, width, height, circle_points)
+            label, kind, geom, clipped = _shape_geometry(shape, width, height, circle_points)
         except _ShapeError as exc:
             if log.strict:
                 log.skip(source, str(exc), exc.kind)
             skips.append((source, str(exc), exc.kind))
             continue
+        if clipped:
+            log.result.note(source, f"{kind} shape '{label}' reaches outside the {width}x{height} "
+                                    "image: clipped to it", "clipped")
         gid = shape.get("group_id")
         key = (label, gid)
         obj = groups.get(key) if gid is not None else None
@@ -257,9 +261,10 @@ def _attributes(shape: Mapping[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def _shape_geometry(shape: Any, width: int, height: int, circle_points: int) -> tuple[str, str, Any]:
-    """``(label, kind, geometry)``: a flat polygon for polygons/circles, an xyxy box for
-    rectangles, clipped to the image.
+def _shape_geometry(shape: Any, width: int, height: int,
+                    circle_points: int) -> tuple[str, str, Any, bool]:
+    """``(label, kind, geometry, clipped)``: a flat polygon for polygons/circles, an xyxy
+    box for rectangles, clipped to the image (``clipped`` tells whether that moved a point).
 
     Raises:
         _ShapeError: with the reason the shape is not imported.
@@ -287,14 +292,15 @@ def _shape_geometry(shape: Any, width: int, height: int, circle_points: int) -> 
     need = 2 if kind == "rectangle" else 3
     if len(pts) < need:
         raise _ShapeError(f"{kind} shape '{label}' has {len(pts)} point(s), needs at least {need}")
-    pts = [(min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))) for x, y in pts]
+    inside = [(min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))) for x, y in pts]
+    clipped, pts = inside != pts, inside
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     box = (min(xs), min(ys), max(xs), max(ys))
     if not (box[2] > box[0] and box[3] > box[1]):
         raise _ShapeError(f"{kind} shape '{label}' has no area inside the {width}x{height} image")
     if kind == "rectangle":
-        return label, kind, box
-    return label, kind, [v for p in pts for v in p]
+        return label, kind, box, clipped
+    return label, kind, [v for p in pts for v in p], clipped
 
 
 def circle_polygon(center: tuple[float, float], rim: tuple[float, float], n: int = 48) -> list[tuple[float, float]]:
@@ -307,7 +313,12 @@ def circle_polygon(center: tuple[float, float], rim: tuple[float, float], n: int
             for k in range(n)]
 
 
-def _annotation(obj: _Object, image_id: int, category_id: int) -> Annotation:
+def _annotation(obj: _Object, image: ImageRecord, category_id: int) -> Annotation:
+    """The annotation of one object; ``area`` of a polygon annotation is the pixel count
+    of its merged polygons as ``pycocotools.mask.area`` computes it (COCO's convention),
+    of a bbox-only one ``w * h``."""
+    from pycocotools import mask as mask_utils
+
     polys: list[list[float]] = list(obj.polygons)
     if polys:  # a group mixing polygons and rectangles: rectangles become polygons
         polys += [[x1, y1, x2, y1, x2, y2, x1, y2] for x1, y1, x2, y2 in obj.boxes]
@@ -318,9 +329,14 @@ def _annotation(obj: _Object, image_id: int, category_id: int) -> Annotation:
     attrs = dict(obj.attributes)
     if ignore:
         attrs["ignore"] = True
-    return Annotation(image_id=image_id, category_id=category_id,
-                      bbox=(x1, y1, max(xs) - x1, max(ys) - y1),
-                      polygons=tuple(tuple(p) for p in polys), iscrowd=ignore, attributes=attrs)
+    w, h = max(xs) - x1, max(ys) - y1
+    area = w * h
+    if polys:
+        area = float(mask_utils.area(mask_utils.merge(
+            mask_utils.frPyObjects(polys, image.height, image.width))))
+    return Annotation(image_id=image.id, category_id=category_id, bbox=(x1, y1, w, h),
+                      polygons=tuple(tuple(p) for p in polys), iscrowd=ignore,
+                      area=area, attributes=attrs)
 
 
 def _insert(store: ProjectStore, batch: list[_Parsed], log: ImportLog) -> None:
@@ -333,7 +349,7 @@ def _insert(store: ProjectStore, batch: list[_Parsed], log: ImportLog) -> None:
     anns: list[Annotation] = []
     tags: list[tuple[int, int]] = []
     for parsed, rec in zip(batch, records):
-        anns += [_annotation(o, rec.id, cats[o.label]) for o in parsed.objects]
+        anns += [_annotation(o, rec, cats[o.label]) for o in parsed.objects]
         tags += [(rec.id, cats[t]) for t in parsed.tags]
         for source, reason, kind in parsed.shape_skips:
             log.skip(source, reason, kind, image_id=rec.id)
