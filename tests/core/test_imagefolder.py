@@ -124,3 +124,13 @@ def test_reimport_and_bad_roots(new_store, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FormatError, match="no class folder"):
         read_imagefolder(new_store, tmp_path / "empty")
+
+
+def test_verify_reports_truncated_images(new_store, tmp_path):
+    good = _img(tmp_path / "r" / "cat" / "good.jpg", size=(64, 48))
+    data = good.read_bytes()
+    (tmp_path / "r" / "cat" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    report = read_imagefolder(new_store, tmp_path / "r", verify=True)
+    assert [(Path(s.source).name, s.kind) for s in report.skipped] == [("cut.jpg", "decode_error")]
+    assert "truncated" in report.skipped[0].reason
+    assert report.images == 1

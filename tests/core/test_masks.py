@@ -9,7 +9,13 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from vision_studio.core.errors import FormatError
-from vision_studio.core.io.masks import load_label, mask_annotation, read_masks, write_masks
+from vision_studio.core.io.masks import (
+    load_class_table,
+    load_label,
+    mask_annotation,
+    read_masks,
+    write_masks,
+)
 from vision_studio.core.types import Annotation, ImageRecord
 
 # pycocotools' decode trips NumPy 2's __array__(copy=) deprecation; not ours to fix
@@ -73,6 +79,7 @@ def test_camvid_imports_as_rle_and_round_trips(new_store, data_dir, tmp_path):
         original = _read(root / f"{split}annot" / path.name)
         np.testing.assert_array_equal(_read(path), original, err_msg=str(path))
     assert (tmp_path / "out" / "classes.txt").read_text().split() == CAMVID
+    assert load_class_table(tmp_path / "out" / "classes.txt") == classes
 
     # default ignore value 255: void pixels become 255, the rest unchanged
     val = write_masks(new_store, tmp_path / "out255", split="val")
@@ -90,6 +97,7 @@ def test_membrane_binary_masks_round_trip(new_store, data_dir, tmp_path):
     for path in written.values():
         np.testing.assert_array_equal(_read(path), _read(root / "label" / path.name))
     assert (tmp_path / "out" / "classes.txt").read_text().splitlines() == ["0 membrane", "255 cell"]
+    assert load_class_table(tmp_path / "out" / "classes.txt") == classes
     # default export: class index in category order (membrane 0, cell 1)
     idx = write_masks(new_store, tmp_path / "idx")
     p = next(iter(idx.values()))
@@ -197,3 +205,15 @@ def test_missing_folders_and_empty_table_raise(new_store, tmp_path):
         read_masks(new_store, tmp_path / "img", tmp_path / "nope", {0: "bg"})
     with pytest.raises(FormatError, match="class table"):
         read_masks(new_store, tmp_path / "img", tmp_path / "img", {})
+
+
+def test_class_table_files(tmp_path):
+    (tmp_path / "names.txt").write_text("Sky\nBuilding\n\n# comment\nRoad\n")
+    assert load_class_table(tmp_path / "names.txt") == {0: "Sky", 1: "Building", 2: "Road"}
+    (tmp_path / "values.txt").write_text("0 membrane\n255 cell wall\n")
+    assert load_class_table(tmp_path / "values.txt") == {0: "membrane", 255: "cell wall"}
+    (tmp_path / "mixed.txt").write_text("0 a\nb\n")
+    with pytest.raises(FormatError, match="mix"):
+        load_class_table(tmp_path / "mixed.txt")
+    with pytest.raises(FormatError, match="cannot read"):
+        load_class_table(tmp_path / "none.txt")

@@ -45,7 +45,8 @@ _BATCH = 1000  # images per insert batch
 
 def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str | None = None,
                      strict: bool = False, progress: Progress | None = None,
-                     extensions: frozenset[str] | set[str] = IMAGE_EXTENSIONS) -> ImportReport:
+                     extensions: frozenset[str] | set[str] = IMAGE_EXTENSIONS,
+                     verify: bool = False) -> ImportReport:
     """Import a classification dataset laid out as class folders.
 
     Args:
@@ -59,6 +60,8 @@ def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str
         progress: Called as ``progress(files_done, files_total)``.
         extensions: Lower-case extensions read as images (default
             ``.jpg .jpeg .png .bmp .tif .tiff .webp``; add ``".gif"`` to import GIFs).
+        verify: Decode every image fully (slower) so that truncated files are reported
+            too; by default only the header is read (size after EXIF orientation).
 
     Returns:
         The report; ``tags`` counts the class tags added (one per image).
@@ -81,7 +84,7 @@ def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str
         batch: list[tuple[ImageRecord, int]] = []
         for i, (path, cls, folder_split) in enumerate(files):
             item = _image(store, path, split if split is not None else folder_split,
-                          extensions, known, rep)
+                          extensions, known, rep, verify)
             if item is not None:
                 batch.append((item, cats[cls]))
             if len(batch) >= _BATCH:
@@ -121,7 +124,7 @@ def _scan(root: Path, rep: ImportLog) -> list[tuple[Path, str, str]]:
 
 
 def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[str] | set[str],
-           known: set[str], rep: ImportLog) -> ImageRecord | None:
+           known: set[str], rep: ImportLog, verify: bool = False) -> ImageRecord | None:
     """The image record of one file, or None after reporting why it is not imported."""
     ext = path.suffix.lower()
     if ext not in extensions:
@@ -138,6 +141,8 @@ def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[st
         return None
     try:
         width, height = images.image_size(path)
+        if verify:
+            images.read_image_raw(path)
     except images.ImageDecodeError as exc:
         rep.skip(path, exc.reason, "decode_error")
         return None

@@ -113,6 +113,37 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
         return rep.report()
 
 
+def load_class_table(path: str | os.PathLike) -> dict[int, str]:
+    """Read a class table file, as :func:`write_masks` writes ``classes.txt``.
+
+    Either one class name per line (value = line number, from 0), or ``value name``
+    lines (names may contain spaces). Blank lines and lines starting with ``#`` are
+    skipped.
+
+    Returns:
+        ``{value: name}`` for :func:`read_masks`.
+
+    Raises:
+        FormatError: unreadable file, mixed styles, or a repeated value.
+    """
+    path = Path(path)
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path}: cannot read the class table ({exc})") from None
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    parts = [ln.split(maxsplit=1) for ln in lines]
+    numbered = [len(p) == 2 and p[0].isdigit() for p in parts]
+    if all(numbered) and lines:
+        table = {int(p[0]): p[1].strip() for p in parts}
+        if len(table) != len(parts):
+            raise FormatError(f"{path}: a label value appears twice in the class table")
+        return table
+    if any(numbered):
+        raise FormatError(f"{path}: mix of 'value name' lines and plain name lines")
+    return dict(enumerate(lines))
+
+
 def _pairs(image_dir: Path, mask_dir: Path, suffix: str, rep: ImportLog) -> list[_Pair]:
     """Image/label files matched by stem; the unmatched ones are reported."""
     imgs: dict[str, Path] = {}
