@@ -16,6 +16,7 @@ Next/Previous is instant. Interaction (tools, mouse, keys) is in
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import replace
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
@@ -208,11 +209,20 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self.resetTransform()
         self.centerOn(centre)
 
-    def zoom_by(self, factor: float) -> None:
-        """Multiply the zoom by ``factor`` around the cursor (within 1 % … 6400 %)."""
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Multiply the zoom by ``factor`` (within 1 % … 6400 %), keeping the scene point
+        under the view position ``anchor`` (default the view centre) in place."""
         scale = self.transform().m11()
         factor = max(MIN_SCALE / scale, min(MAX_SCALE / scale, factor))
+        at = (anchor if anchor is not None else QPointF(self.viewport().rect().center())).toPoint()
+        fixed = self.mapToScene(at)
+        old = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(factor, factor)
+        self.setTransformationAnchor(old)
+        shift = self.mapFromScene(fixed) - at
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + shift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + shift.y())
 
     def zoom(self) -> float:
         """Screen pixels per image pixel."""
@@ -223,8 +233,11 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         update the items that changed."""
         if self._image is None:
             return
-        self._categories = {c.id: c for c in self.store.categories()}
-        anns = {a.id: a for a in self.store.annotations(self._image.id)}
+        try:
+            self._categories = {c.id: c for c in self.store.categories()}
+            anns = {a.id: a for a in self.store.annotations(self._image.id)}
+        except sqlite3.ProgrammingError:  # the project was closed (the window is closing)
+            return
         for ann_id in [i for i in self._items if i not in anns]:
             self.scene().removeItem(self._items.pop(ann_id))
         for a in anns.values():
@@ -367,9 +380,12 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         lo, hi = sorted((self._stack_index, index))
         self._stack_index = index
         images: set[int] = set()
-        for i in range(lo, hi):
-            cmd = self.undo_stack.command(i)
-            images |= set(getattr(cmd, "image_ids", ()))
+        try:
+            for i in range(lo, hi):
+                cmd = self.undo_stack.command(i)
+                images |= set(getattr(cmd, "image_ids", ()))
+        except RuntimeError:  # the stack is being destroyed (its clear() emits this)
+            return
         self.reload()
         for image_id in sorted(images):
             self.annotationsChanged.emit(image_id)

@@ -292,7 +292,7 @@ class CanvasInteraction:
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: D102 - Qt override
         delta = event.angleDelta().y() or event.angleDelta().x()
         if delta:
-            self.zoom_by(1.0015 ** delta)
+            self.zoom_by(1.0015 ** delta, event.position())
         event.accept()
 
     def _move_offset(self, start: QPointF, p: QPointF) -> tuple[float, float]:

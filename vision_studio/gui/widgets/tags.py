@@ -8,6 +8,8 @@ store after every change of the undo stack, so an undo elsewhere shows here.
 """
 from __future__ import annotations
 
+import sqlite3
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap, QUndoStack
 from PySide6.QtWidgets import QCheckBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
@@ -99,10 +101,13 @@ class ImageTagsWidget(QWidget):
 
     def refresh(self) -> None:
         """Re-read categories and the image's tags from the store."""
-        self._updating = True
         try:
             tags = set(self.store.image_tags(self._image_id)) if self._image_id is not None else set()
             cats = self.store.categories()
+        except sqlite3.ProgrammingError:  # the project was closed (the window is closing)
+            return
+        self._updating = True
+        try:
             if [self.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(self.list.count())] \
                     != [c.id for c in cats]:
                 self.list.clear()
