@@ -70,3 +70,38 @@ class StoreTask(QThread):
             self.succeeded.emit(result)
         finally:
             store.close()
+
+
+class FunctionTask(QThread):
+    """Runs ``fn(progress)`` (no project needed: building the demo, importing a dataset
+    into a new project) with the same signals as :class:`StoreTask`."""
+
+    progressed = Signal(int, int)
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable[[Callable[[int, int], None]], Any],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.fn = fn
+        self._cancel = False
+
+    def cancel(self) -> None:
+        """Ask the task to stop at its next progress report."""
+        self._cancel = True
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._cancel:
+            raise Cancelled("cancelled by the user")
+        self.progressed.emit(int(done), int(total))
+
+    def run(self) -> None:  # worker thread
+        try:
+            result = self.fn(self._progress)
+        except VisionStudioError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # never let a traceback reach the user
+            log.exception("background task failed")
+            self.failed.emit(f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            self.succeeded.emit(result)

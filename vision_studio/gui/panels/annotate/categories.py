@@ -48,6 +48,7 @@ class CategoryPanel(QWidget):
         self.state = state
         self._categories: list[Category] = []
         self._updating = False
+        self.reloading = False  # True while the list is rebuilt (not a user's choice)
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["Category", "Objects", "Tagged"])
@@ -98,7 +99,7 @@ class CategoryPanel(QWidget):
         current, hidden = self.current_category_id(), self.hidden_category_ids()
         self._categories = store.categories() if store is not None else []
         usage = category_usage(store) if store is not None else {}
-        self._updating = True
+        self._updating = self.reloading = True
         self.tree.clear()
         for cat in self._categories:
             objects, tags = usage.get(cat.id, (0, 0))
@@ -113,7 +114,10 @@ class CategoryPanel(QWidget):
             self.tree.addTopLevelItem(item)
         self._updating = False
         ids = [c.id for c in self._categories]
-        self.set_current_category(current if current in ids else (ids[0] if ids else 0))
+        try:
+            self.set_current_category(current if current in ids else (ids[0] if ids else 0))
+        finally:
+            self.reloading = False
         self.hiddenCategoriesChanged.emit(self.hidden_category_ids())
 
     def reload_counts(self) -> None:

@@ -1,0 +1,183 @@
+"""The main window: the welcome page until a project is open, then four tabs — Annotate,
+Model, Training, Evaluate — over one shared :class:`AppState`. Small on purpose: it only
+assembles panels, menus and the status bar, and opens/closes projects."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget,
+                               QWidget)
+
+from vision_studio.core.errors import VisionStudioError
+from vision_studio.gui import settings
+from vision_studio.gui.dialogs.help import ABOUT_TEXT, PreferencesDialog, ShortcutsDialog
+from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog
+from vision_studio.gui.menus import build_menus
+from vision_studio.gui.panels.annotate.panel import AnnotatePanel
+from vision_studio.gui.state import AppState
+from vision_studio.gui.welcome import WelcomePage
+
+log = logging.getLogger(__name__)
+
+# Tabs still to come, and the issue that brings each.
+PLACEHOLDERS = (
+    ("Model", "issue 6", "choose a task, an architecture and pretrained weights, and a "
+                         "transfer-learning strategy"),
+    ("Training", "issue 6", "train on the shared engine and watch loss, metrics and "
+                            "learning rates live; stop and resume"),
+    ("Evaluate", "issue 7", "mAP and per-class PR curves, confusion matrices, and the "
+                            "model's predictions over the images with live thresholds"),
+)
+TAB_NAMES = ("annotate", "model", "training", "evaluate")
+
+
+def placeholder(title: str, issue: str, what: str) -> QLabel:
+    """A clearly labelled stand-in for a panel that has not landed yet."""
+    label = QLabel(f"<h2>{title}</h2><p><b>Not built yet — coming with {issue}.</b></p>"
+                   f"<p>This panel will let you {what}.</p>")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setObjectName(f"placeholder_{title.lower()}")
+    return label
+
+
+class MainWindow(QMainWindow):
+    """The application window.
+
+    Attributes:
+        state: The shared :class:`AppState`.
+        welcome: The start page.
+        tabs: The panel tabs (Annotate, Model, Training, Evaluate).
+        annotate: The :class:`AnnotatePanel`.
+        actions: Window-level actions by name (see :func:`build_menus`).
+    """
+
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Vision Studio")
+        self.state = state or AppState(self)
+        self.welcome = WelcomePage(self)
+        self.annotate = AnnotatePanel(self.state, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.annotate, "Annotate")
+        for title, issue, what in PLACEHOLDERS:
+            self.tabs.addTab(placeholder(title, issue, what), title)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+        self.project_label = QLabel("", self)
+        self.statusBar().addPermanentWidget(self.project_label)
+        self.actions = build_menus(self)
+        self.welcome.openRequested.connect(self.open_project)
+        self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.state.projectOpened.connect(self._on_opened)
+        self.state.projectClosed.connect(self._on_closed)
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._update_enabled()
+        self.resize(1400, 850)
+        geometry, window_state = settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if window_state is not None:
+            self.restoreState(window_state)
+
+    # ------------------------------------------------------------------ projects
+    def open_project(self, path: str | Path) -> bool:
+        """Open a project file; a bad file is reported in a message box (never a crash)."""
+        path = Path(path)
+        try:
+            self.state.open_project(path)
+        except VisionStudioError as exc:
+            QMessageBox.warning(self, "Cannot open the project", f"{path}:\n{exc}")
+            return False
+        settings.add_recent_project(path)
+        return True
+
+    def close_project(self) -> None:
+        """Close the project (all edits are already in the file) and show the welcome page."""
+        self.state.close_project()
+
+    def _on_opened(self, store) -> None:
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentWidget(self.annotate)
+        self.setWindowTitle(f"{store.path.stem} — Vision Studio")
+        self.project_label.setText(f"{store.path}  ·  saved automatically")
+        self._update_enabled()
+
+    def _on_closed(self) -> None:
+        self.welcome.refresh()
+        self.stack.setCurrentWidget(self.welcome)
+        self.setWindowTitle("Vision Studio")
+        self.project_label.setText("")
+        self._update_enabled()
+
+    def _on_tab(self, _index: int) -> None:
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        has_project = self.state.store is not None
+        for key in ("close", "import", "export"):
+            self.actions[key].setEnabled(has_project)
+        on_annotate = has_project and self.tabs.currentWidget() is self.annotate
+        for act in self.annotate.actions.values():
+            act.setEnabled(on_annotate)
+
+    def show_panel(self, name: str) -> None:
+        """Bring tab ``name`` (one of :data:`TAB_NAMES`) to the front."""
+        self.tabs.setCurrentIndex(TAB_NAMES.index(name))
+
+    # ------------------------------------------------------------------ dialogs
+    def show_import(self) -> ImportDialog | None:
+        """Open the Import dialog (non-modal result handling: the browser refreshes)."""
+        if self.state.store is None:
+            return None
+        dlg = ImportDialog(self.state.store, self)
+        dlg.imported.connect(lambda _r: (self.state.imagesChanged.emit(),
+                                         self.state.categoriesChanged.emit()))
+        dlg.imageRequested.connect(self._show_image)
+        dlg.show()
+        return dlg
+
+    def _show_image(self, image_id: int) -> None:
+        self.show_panel("annotate")
+        self.state.showImageRequested.emit(image_id)
+
+    def show_export(self) -> ExportDialog | None:
+        """Open the Export dialog."""
+        if self.state.store is None:
+            return None
+        dlg = ExportDialog(self.state.store, self)
+        dlg.exported.connect(lambda out: self.state.statusMessage.emit(f"Exported to {out}"))
+        dlg.show()
+        return dlg
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Open Help → Keyboard shortcuts."""
+        dlg = ShortcutsDialog(self.menuBar(), self)
+        dlg.show()
+        return dlg
+
+    def show_about(self) -> None:
+        """Help → About."""
+        QMessageBox.about(self, "About Vision Studio", ABOUT_TEXT)
+
+    def show_preferences(self) -> None:
+        """File → Preferences."""
+        PreferencesDialog(self).exec()
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Save the layout, stop background threads, close the project."""
+        settings.save_window(self.saveGeometry(), self.saveState())
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop worker threads and close the project (idempotent)."""
+        self.welcome.shutdown()
+        self.annotate.shutdown()
+        self.state.close_project()

@@ -1,0 +1,115 @@
+"""The main window's menus: every action of the app, with shortcuts and tooltips, so that
+everything is discoverable (Help → Keyboard shortcuts lists them all)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from vision_studio.gui import settings
+from vision_studio.gui.dialogs.help import make_action
+
+if TYPE_CHECKING:
+    from vision_studio.gui.main_window import MainWindow
+
+
+def build_menus(win: MainWindow) -> dict[str, QAction]:
+    """Fill ``win.menuBar()``; returns the window-level actions by name."""
+    a: dict[str, QAction] = {}
+    bar = win.menuBar()
+
+    file = bar.addMenu("&File")
+    a["new"] = make_action(win, "&New project from a folder of images…", win.welcome.ask_new_project,
+                           ("Ctrl+N",), "Create a project that lists every image of a folder")
+    a["open"] = make_action(win, "&Open project…", win.welcome.ask_open, ("Ctrl+O",),
+                            "Open a .vsproj project file")
+    a["demo"] = make_action(win, "Open the &demo project", win.welcome.open_demo, (),
+                            "A small ready-made project from scikit-image's sample photos")
+    for key in ("new", "open", "demo"):
+        file.addAction(a[key])
+    win.recent_menu = file.addMenu("Open &recent")
+    win.recent_menu.aboutToShow.connect(lambda: fill_recent(win))
+    a["close"] = make_action(win, "&Close project", win.close_project, ("Ctrl+W",),
+                             "Close the project (everything is already saved)")
+    file.addAction(a["close"])
+    file.addSeparator()
+    a["import"] = make_action(win, "&Import…", win.show_import, ("Ctrl+I",),
+                              "Import COCO, Pascal VOC, labelme, label images or image folders")
+    a["export"] = make_action(win, "&Export…", win.show_export, ("Ctrl+E",),
+                              "Export to COCO JSON, Pascal VOC or label PNGs (edits are saved "
+                              "automatically; this writes a copy in another format)")
+    file.addAction(a["import"])
+    file.addAction(a["export"])
+    file.addSeparator()
+    a["preferences"] = make_action(win, "&Preferences…", win.show_preferences, ("Ctrl+,",),
+                                   "Thumbnail size, data folder")
+    file.addAction(a["preferences"])
+    a["quit"] = make_action(win, "&Quit", win.close, ("Ctrl+Q",), "Quit (everything is saved)")
+    file.addAction(a["quit"])
+
+    edit = bar.addMenu("&Edit")
+    undo = win.state.undo_stack.createUndoAction(win, "&Undo")
+    undo.setShortcuts([QKeySequence("Ctrl+Z")])
+    undo.setToolTip("Undo the last edit (Ctrl+Z); unlimited within a session")
+    redo = win.state.undo_stack.createRedoAction(win, "&Redo")
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    redo.setToolTip("Redo (Ctrl+Shift+Z or Ctrl+Y)")
+    a["undo"], a["redo"] = undo, redo
+    edit.addAction(undo)
+    edit.addAction(redo)
+    edit.addSeparator()
+    panel = win.annotate.actions
+    for name in ("delete", "copy", "paste", "paste_next"):
+        edit.addAction(panel[name])
+
+    annotate = bar.addMenu("&Annotate")
+    for name in ("select", "box", "polygon"):
+        annotate.addAction(panel[name])
+    annotate.addSeparator()
+    cats = annotate.addMenu("Current &category")
+    for n in range(1, 10):
+        cats.addAction(panel[f"category_{n}"])
+    annotate.addSeparator()
+    for text, slot, tip in (
+            ("Add category…", win.annotate.categories.ask_add, "Add a category"),
+            ("Rename category…", win.annotate.categories.ask_rename, "Rename the current category"),
+            ("Merge categories…", win.annotate.categories.ask_merge,
+             "Merge the selected categories into one"),
+            ("Delete categories…", win.annotate.categories.ask_delete,
+             "Delete the selected categories with their shapes")):
+        annotate.addAction(make_action(win, text, slot, (), tip))
+
+    view = bar.addMenu("&View")
+    for name in ("next", "previous"):
+        view.addAction(panel[name])
+    view.addSeparator()
+    for name in ("fit", "zoom_1to1"):
+        view.addAction(panel[name])
+    view.addAction(make_action(win, "Reset brightness / contrast", win.annotate.reset_display, (),
+                               "Show the image as stored"))
+
+    helpm = bar.addMenu("&Help")
+    a["shortcuts"] = make_action(win, "&Keyboard shortcuts", win.show_shortcuts, ("F1",),
+                                 "Every key of the app")
+    a["about"] = make_action(win, "&About Vision Studio", win.show_about, (), "Version and credits")
+    helpm.addAction(a["shortcuts"])
+    helpm.addAction(a["about"])
+    return a
+
+
+def fill_recent(win: MainWindow) -> QMenu:
+    """Rebuild the Open recent submenu from QSettings."""
+    menu = win.recent_menu
+    menu.clear()
+    recent = settings.recent_projects()
+    for p in recent:
+        act = menu.addAction(str(p))
+        act.setToolTip(f"Open {p}")
+        act.triggered.connect(lambda _c=False, path=p: win.open_project(path))
+    if not recent:
+        menu.addAction("(none)").setEnabled(False)
+    else:
+        menu.addSeparator()
+        menu.addAction("Clear the list").triggered.connect(settings.clear_recent_projects)
+    return menu

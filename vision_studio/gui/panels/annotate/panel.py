@@ -1,0 +1,347 @@
+"""The Annotate panel: image browser (left), canvas with its tool bar (centre), categories,
+image tags and the current image's problems (right).
+
+It owns the annotation keyboard workflow as ``QAction`` objects (``self.actions``) that
+the main window also puts in its menus, so each key is discoverable with a tooltip:
+D / A next / previous image, W box, P polygon, V select, Del delete, F fit, 0 zoom 1:1,
+1–9 category, Ctrl+C / Ctrl+V copy / paste, Ctrl+Shift+V paste on the next image.
+Panels talk only through :class:`~vision_studio.gui.state.AppState`.
+"""
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QSlider, QSplitter, QToolBar,
+                               QVBoxLayout, QWidget)
+
+from vision_studio.core.types import ImageRecord
+from vision_studio.gui import settings
+from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
+from vision_studio.gui.panels.annotate.categories import CategoryPanel
+from vision_studio.gui.panels.annotate.filters import FilterBar
+from vision_studio.gui.state import AppState
+from vision_studio.gui.widgets.canvas import AnnotationCanvas
+
+log = logging.getLogger(__name__)
+
+# (name, text, shortcut(s), tooltip) of the panel's actions, in menu order.
+ACTION_SPECS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("next", "Next image ▶", ("D",), "Show the next image of the list"),
+    ("previous", "◀ Previous image", ("A",), "Show the previous image of the list"),
+    ("select", "Select / edit tool", ("V",), "Select, move and resize shapes; drag vertices"),
+    ("box", "Box tool", ("W",), "Draw a box: press, drag, release"),
+    ("polygon", "Polygon tool", ("P",),
+     "Draw a polygon: click the vertices; Enter, double-click or the first vertex closes it; "
+     "Esc cancels; Backspace removes the last point"),
+    ("delete", "Delete selected shapes", ("Del",), "Delete the selected shapes (undoable)"),
+    ("copy", "Copy shapes", ("Ctrl+C",), "Copy the selected shapes"),
+    ("paste", "Paste shapes", ("Ctrl+V",), "Paste copied shapes on this image"),
+    ("paste_next", "Paste shapes on next image", ("Ctrl+Shift+V",),
+     "Go to the next image and paste the copied shapes there"),
+    ("fit", "Fit image", ("F",), "Zoom so the whole image fits"),
+    ("zoom_1to1", "Zoom 1:1", ("0",), "One image pixel per screen pixel"),
+)
+# Short labels for the tool bar (the menus show the full text).
+SHORT_TEXT = {"next": "Next ▶", "previous": "◀ Prev", "select": "Select", "box": "Box",
+              "polygon": "Polygon", "delete": "Delete", "copy": "Copy", "paste": "Paste",
+              "paste_next": "Paste ▶", "fit": "Fit", "zoom_1to1": "1:1"}
+
+
+class AnnotatePanel(QWidget):
+    """Browse, draw and edit annotations of the project in ``state``.
+
+    Attributes:
+        model: The browser's :class:`BrowserModel`.
+        browser: The thumbnail grid.
+        canvas: The :class:`AnnotationCanvas` of the current image.
+        categories: The :class:`CategoryPanel`.
+        actions: ``{name: QAction}`` for :data:`ACTION_SPECS` plus ``category_1`` …
+            ``category_9``.
+    """
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model = BrowserModel(self, thumb_size=settings.thumbnail_size())
+        self.browser = ImageBrowser(self.model, self)
+        self.filters = FilterBar(self)
+        self.canvas: AnnotationCanvas | None = None
+        self.categories = CategoryPanel(state, self)
+        self.problems = QListWidget(self)
+        self.problems.setToolTip("Problems recorded for this image (at import or decoding)")
+        self.image_label = QLabel("No image", self)
+        self.image_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.actions: dict[str, QAction] = {}
+        self._build_actions()
+        self._build_layout()
+        self._connect()
+
+    # ------------------------------------------------------------------ building
+    def _build_actions(self) -> None:
+        handlers = {
+            "next": lambda: self.step(1), "previous": lambda: self.step(-1),
+            "select": lambda: self.set_tool("select"), "box": lambda: self.set_tool("box"),
+            "polygon": lambda: self.set_tool("polygon"), "delete": self.delete_selection,
+            "copy": lambda: self.canvas and self.canvas.copy_selection(),
+            "paste": lambda: self.canvas and self.canvas.paste(), "paste_next": self.paste_next,
+            "fit": lambda: self.canvas and self.canvas.fit(),
+            "zoom_1to1": lambda: self.canvas and self.canvas.zoom_1to1(),
+        }
+        tools = QActionGroup(self)
+        for name, text, keys, tip in ACTION_SPECS:
+            act = QAction(text, self)
+            act.setIconText(SHORT_TEXT[name])
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setToolTip(f"{tip} ({', '.join(keys)})")
+            act.setStatusTip(tip)
+            act.triggered.connect(handlers[name])
+            if name in ("select", "box", "polygon"):
+                act.setCheckable(True)
+                tools.addAction(act)
+            self.actions[name] = act
+        self.actions["select"].setChecked(True)
+        for n in range(1, 10):
+            act = QAction(f"Category {n}", self)
+            act.setShortcut(QKeySequence(str(n)))
+            act.setToolTip(f"Use the {n}th category of the list for new shapes ({n})")
+            act.triggered.connect(lambda _c=False, i=n - 1: self.categories.select_index(i))
+            self.actions[f"category_{n}"] = act
+        for act in self.actions.values():
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            self.addAction(act)  # active even when the panel is used without a main window
+
+    def _build_toolbar(self) -> QToolBar:
+        bar = QToolBar("Annotate tools", self)
+        for name in ("previous", "next", None, "select", "box", "polygon", None, "delete",
+                     None, "fit", "zoom_1to1"):
+            if name is None:
+                bar.addSeparator()
+            else:
+                bar.addAction(self.actions[name])
+        bar.addSeparator()
+        self.brightness = self._slider(bar, "Brightness", -100, 100, 0)
+        self.contrast = self._slider(bar, "Contrast", 10, 300, 100)
+        return bar
+
+    def _slider(self, bar: QToolBar, name: str, lo: int, hi: int, value: int) -> QSlider:
+        bar.addWidget(QLabel(f" {name} ", bar))
+        s = QSlider(Qt.Orientation.Horizontal, bar)
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setFixedWidth(80)
+        s.setToolTip(f"{name} of the displayed image (double-click the label area to reset: "
+                     "View → Reset display)")
+        s.valueChanged.connect(self._apply_display)
+        bar.addWidget(s)
+        return s
+
+    def _build_layout(self) -> None:
+        left = QWidget(self)
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(2, 2, 2, 2)
+        lv.addWidget(self.filters)
+        lv.addWidget(self.browser, 1)
+        centre = QWidget(self)
+        cv = self._canvas_box = QVBoxLayout(centre)
+        cv.setContentsMargins(0, 0, 0, 0)
+        cv.addWidget(self._build_toolbar())
+        cv.addWidget(self.image_label)
+        self._placeholder = QLabel("Open or create a project (File menu) to start.", centre)
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        cv.addWidget(self._placeholder, 1)
+        right = QWidget(self)
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(2, 2, 2, 2)
+        rv.addWidget(QLabel("<b>Categories</b>", right))
+        rv.addWidget(self.categories, 3)
+        self.tags_box = QVBoxLayout()
+        rv.addLayout(self.tags_box)
+        rv.addWidget(QLabel("<b>Problems of this image</b>", right))
+        rv.addWidget(self.problems, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        for w in (left, centre, right):
+            self.splitter.addWidget(w)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([300, 900, 260])
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+    def _connect(self) -> None:
+        st = self.state
+        st.projectOpened.connect(self._on_project_opened)
+        st.projectClosed.connect(self._on_project_closed)
+        st.categoriesChanged.connect(self._on_categories_changed)
+        st.annotationsChanged.connect(self.model.invalidate_image)
+        st.imagesChanged.connect(self._on_images_changed)
+        st.showImageRequested.connect(self.show_image_id)
+        st.undo_stack.indexChanged.connect(self._on_undo_index)
+        self.filters.filterChanged.connect(self._on_filter)
+        self.model.countsChanged.connect(self.filters.set_counts)
+        self.browser.imageSelected.connect(self._show)
+        self.categories.currentCategoryChanged.connect(self._on_current_category)
+        self.categories.hiddenCategoriesChanged.connect(
+            lambda ids: self.canvas is not None and self.canvas.set_hidden_categories(set(ids)))
+
+    def _on_current_category(self, category_id: int) -> None:
+        # a click in the list also re-labels the selected shapes; a list reload must not
+        if self.canvas is not None and category_id:
+            self.canvas.set_current_category(category_id,
+                                             apply_to_selection=not self.categories.reloading)
+
+    # ------------------------------------------------------------------ project
+    def _on_project_opened(self, store) -> None:
+        self._make_canvas(store)
+        self.filters.populate(store)
+        self.model.set_store(store)
+        if self.model.rowCount():
+            self.browser.select_row(0)
+
+    def _make_canvas(self, store) -> None:
+        if self.canvas is not None:
+            self._canvas_box.removeWidget(self.canvas)
+            self.canvas.deleteLater()
+        self._placeholder.hide()
+        self.canvas = AnnotationCanvas(store, self.state.undo_stack, self)
+        self._canvas_box.addWidget(self.canvas, 1)
+        self.canvas.annotationsChanged.connect(self.state.annotationsChanged)
+        self.canvas.statusMessage.connect(self.state.statusMessage)
+        cid = self.categories.current_category_id()
+        if cid:
+            self.canvas.set_current_category(cid)
+        self.canvas.set_hidden_categories(self.categories.hidden_category_ids())
+        self._make_tags(store)
+        for name in ("select", "box", "polygon"):
+            if self.actions[name].isChecked():
+                self.canvas.set_tool(name)
+
+    def _make_tags(self, store) -> None:
+        """Embed the image-tag widget of ``gui.widgets.tags`` when it is available."""
+        while self.tags_box.count():
+            w = self.tags_box.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        try:
+            from vision_studio.gui.widgets.tags import ImageTagsWidget
+        except ImportError:  # TODO(issue 5): tags widget not landed yet
+            return
+        self.tags = ImageTagsWidget(store, self.state.undo_stack, self)
+        self.tags_box.addWidget(QLabel("<b>Image tags (classification)</b>", self))
+        self.tags_box.addWidget(self.tags)
+
+    def _on_project_closed(self) -> None:
+        self.model.set_store(None)
+        self.filters.populate(None)
+        if self.canvas is not None:
+            self._canvas_box.removeWidget(self.canvas)
+            self.canvas.deleteLater()
+            self.canvas = None
+        self._placeholder.show()
+        self.image_label.setText("No image")
+        self.problems.clear()
+
+    def _on_categories_changed(self) -> None:
+        self.filters.populate(self.state.store)
+        if self.canvas is not None:
+            self.canvas.reload()
+
+    def _on_images_changed(self) -> None:
+        current = self.state.current_image
+        self.filters.populate(self.state.store)
+        self.model.refresh()
+        if not (current and self.browser.select_image(current.id)) and self.model.rowCount():
+            self.browser.select_row(0)
+
+    def _on_filter(self, flt) -> None:
+        current = self.state.current_image
+        self.model.set_filter(flt)
+        if current is not None and self.browser.select_image(current.id):
+            return
+        if self.model.rowCount():
+            self.browser.select_row(0)
+
+    def _on_undo_index(self, _index: int) -> None:
+        store = self.state.store
+        if store is None:
+            return
+        if store.categories() != self.categories.categories():
+            self.state.categoriesChanged.emit()
+        else:
+            self.categories.reload_counts()
+        if self.state.current_image is not None:
+            self.model.invalidate_image(self.state.current_image.id)
+
+    # ------------------------------------------------------------------ navigation
+    def _show(self, image: ImageRecord) -> None:
+        if self.canvas is None:
+            return
+        self.canvas.show_image(image)
+        self.state.set_current_image(image)
+        row = self.browser.current_row()
+        neighbours = [self.model.image_at(r) for r in (row + 1, row - 1, row + 2)]
+        self.canvas.prefetch([im for im in neighbours if im is not None])
+        self.image_label.setText(f"{image.path}   ({image.width} × {image.height} px, "
+                                 f"split: {image.split or 'none'})   "
+                                 f"{row + 1:,} / {self.model.rowCount():,}")
+        self.problems.clear()
+        store = self.state.store
+        if store is not None:
+            self.problems.addItems([p.message for p in store.problems(image.id)])
+        if hasattr(self, "tags"):
+            self.tags.set_image(image.id)
+
+    def step(self, delta: int) -> bool:
+        """Next (+1) / previous (-1) image of the list; False at either end."""
+        ok = self.browser.step(delta)
+        if not ok:
+            self.state.statusMessage.emit("Last image of the list" if delta > 0
+                                          else "First image of the list")
+        return ok
+
+    def show_image_id(self, image_id: int) -> bool:
+        """Show ``image_id``, clearing the filter when it hides that image."""
+        if self.browser.select_image(image_id):
+            return True
+        self.filters.search.clear()
+        for combo in (self.filters.split, self.filters.category, self.filters.status):
+            combo.setCurrentIndex(0)
+        self.model.set_filter(self.filters.current_filter())
+        return self.browser.select_image(image_id)
+
+    # ------------------------------------------------------------------ tools
+    def set_tool(self, tool: str) -> None:
+        """Switch the canvas tool: ``"select"``, ``"box"`` or ``"polygon"``."""
+        self.actions[tool].setChecked(True)
+        if self.canvas is not None:
+            self.canvas.set_tool(tool)
+            self.canvas.setFocus()
+
+    def delete_selection(self) -> None:
+        """Delete the canvas's selected shapes (undoable)."""
+        if self.canvas is not None:
+            self.canvas.delete_selection()
+
+    def paste_next(self) -> None:
+        """Go to the next image and paste the copied shapes there."""
+        if self.canvas is not None and self.step(1) and self.state.current_image is not None:
+            self.canvas.paste(self.state.current_image.id)
+
+    def _apply_display(self) -> None:
+        if self.canvas is not None:
+            self.canvas.set_display(brightness=self.brightness.value() / 100.0,
+                                    contrast=self.contrast.value() / 100.0)
+
+    def reset_display(self) -> None:
+        """Brightness 0, contrast 1."""
+        self.brightness.setValue(0)
+        self.contrast.setValue(100)
+
+    def shutdown(self) -> None:
+        """Stop background decoding (before the window is destroyed)."""
+        self.model.shutdown()
+        if self.canvas is not None:
+            self.canvas.cache.wait(5000)

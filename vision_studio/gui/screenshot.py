@@ -1,0 +1,65 @@
+"""Render a panel of the app on a real project to a PNG without a display (offscreen Qt),
+so anyone can look at the app: ``vision-studio screenshot``."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from vision_studio.core.errors import VisionStudioError
+
+PANELS = ("annotate", "model", "training", "evaluate")
+
+
+def _settle(app, seconds: float) -> None:
+    """Process events for ``seconds`` (thumbnails and pre-decoding arrive meanwhile)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def render_screenshot(project: Path, panel: str, out: Path, image: int | None = None,
+                      size: tuple[int, int] = (1400, 850)) -> Path:
+    """Open ``project`` in the main window, show ``panel`` and save the window as a PNG.
+
+    Args:
+        project: The ``.vsproj`` file.
+        panel: One of :data:`PANELS`.
+        out: The PNG to write (folders are created).
+        image: Id of the image to show on the canvas (default: the first of the list).
+        size: Window ``(width, height)`` in pixels.
+
+    Raises:
+        VisionStudioError: unknown panel or image, unreadable project, PNG not written.
+    """
+    if panel not in PANELS:
+        raise VisionStudioError(f"unknown panel {panel!r}; choose one of {', '.join(PANELS)}")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from vision_studio.gui.app import make_app
+    from vision_studio.gui.main_window import MainWindow
+
+    app = make_app()
+    window = MainWindow()
+    try:
+        window.resize(*size)
+        window.show()
+        window.state.open_project(project)  # raises StoreError naming the file
+        window.show_panel(panel)
+        if image is not None and not window.annotate.show_image_id(image):
+            raise VisionStudioError(f"{project}: no image with id {image}")
+        _settle(app, 0.3)
+        window.annotate.model.wait_for_thumbnails(20000)
+        _settle(app, 0.3)
+        if window.annotate.canvas is not None:
+            window.annotate.canvas.fit()
+        _settle(app, 0.2)
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out)):
+            raise VisionStudioError(f"{out}: could not write the PNG")
+        return out
+    finally:
+        window.shutdown()
+        window.deleteLater()
+        app.processEvents()
