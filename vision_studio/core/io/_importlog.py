@@ -8,7 +8,6 @@ strict mode), records per-file problems in the store and builds the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable
 
 from vision_studio.core.io.report import ImportReport, ProgressCallback
@@ -84,8 +83,3 @@ def call_progress(progress: Progress | None, done: int, total: int) -> None:
     """Call the progress callback when there is one."""
     if progress is not None:
         progress(done, total)
-
-
-def display_path(path: Path) -> str:
-    """A path as shown in reports (POSIX, as given)."""
-    return Path(path).as_posix()

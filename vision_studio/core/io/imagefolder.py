@@ -12,7 +12,7 @@ copied; the project stores their paths relative to its root.
 What is reported instead of imported: files whose extension is not a photo format
 (text files, archives...), GIF files (palette images of at most 256 colours, usually
 graphics or animations rather than photos: in ``hymenoptera``, ``imageNotFound.gif`` is
-a web placeholder banner, not an ant), files that cannot be decoded, files outside a
+a grey web placeholder reading "We're sorry, this image could not be found", not an ant), files that cannot be decoded, files outside a
 class folder, and images already in the project. Hidden files (``.DS_Store``...) are
 ignored.
 """
@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from vision_studio.core import images
 from vision_studio.core.errors import FormatError
@@ -129,9 +132,7 @@ def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[st
     ext = path.suffix.lower()
     if ext not in extensions:
         if ext == ".gif":
-            rep.skip(path, "GIF file not imported as a photo (a palette image of at most 256 "
-                           "colours, usually a graphic or animation; pass extensions with "
-                           "'.gif' to import GIFs)", "not_a_photo")
+            rep.skip(path, _gif_reason(path), "not_a_photo")
         else:
             rep.skip(path, f"not an image file (extension '{ext or path.name}')", "not_an_image")
         return None
@@ -148,6 +149,21 @@ def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[st
         return None
     known.add(rel)
     return ImageRecord(path=rel, width=width, height=height, split=split)
+
+
+def _gif_reason(path: Path) -> str:
+    """Why a GIF is not imported, with what it decodes to (size, colours, frames)."""
+    try:
+        arr = images.read_image(path)  # first frame, palette expanded to RGB
+        w, h = images.image_size(path)
+        colours = len(np.unique(arr.reshape(-1, 3), axis=0))
+        with Image.open(path) as img:
+            frames = getattr(img, "n_frames", 1)
+    except (images.ImageDecodeError, OSError) as exc:
+        return f"GIF file that cannot be decoded ({exc}); not imported"
+    return (f"GIF file not imported as a photo: it decodes to a {w}x{h} palette image with "
+            f"{colours} colours and {frames} frame(s), a graphic rather than a photo "
+            "(pass extensions with '.gif' to import GIFs)")
 
 
 def _insert(store: ProjectStore, batch: list[tuple[ImageRecord, int]], rep: ImportLog) -> None:

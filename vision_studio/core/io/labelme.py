@@ -47,7 +47,7 @@ from vision_studio.core.errors import FormatError
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.types import Annotation, ImageRecord, Polygon
+from vision_studio.core.types import Annotation, ImageRecord
 
 IGNORE_LABEL = "__ignore__"
 AREA_SHAPES = ("polygon", "rectangle", "circle")
