@@ -11,10 +11,10 @@ copied; the project stores their paths relative to its root.
 
 What is reported instead of imported: files whose extension is not a photo format
 (text files, archives...), GIF files (palette images of at most 256 colours, usually
-graphics or animations rather than photos: in ``hymenoptera``, ``imageNotFound.gif`` is
-a grey web placeholder reading "We're sorry, this image could not be found", not an ant), files that cannot be decoded, files outside a
-class folder, and images already in the project. Hidden files (``.DS_Store``...) are
-ignored.
+graphics or animations rather than photos: in ``hymenoptera``, ``imageNotFound.gif``
+decodes to a grey web placeholder reading "We're sorry, this image could not be found",
+not an ant), files that cannot be decoded, files outside a class folder, and images
+already in the project. Hidden files (``.DS_Store``...) are ignored.
 """
 from __future__ import annotations
 
