@@ -234,3 +234,18 @@ def test_circle_polygon_vertices():
     pts = np.array(circle_polygon((10.0, 20.0), (13.0, 24.0), 40))
     assert pts.shape == (40, 2)
     np.testing.assert_allclose(np.hypot(pts[:, 0] - 10, pts[:, 1] - 20), 5.0)
+
+
+def test_malformed_fields_are_reported_not_crashing(new_store, tmp_path):
+    _image(tmp_path / "img.png")
+    shapes = [_shape(group_id=[1], flags="yes"), "not a shape", {**_shape(), "points": None},
+              _shape(points=[[1, "x"], [2, 2], [3, 3]]), _shape(kind="circle", points=((5, 5),))]
+    _labelme(tmp_path / "a.json", shapes, flags=["not", "a", "dict"])
+    report = read_labelme(new_store, tmp_path / "a.json")
+    reasons = [s.reason for s in report.skipped]
+    assert len(reasons) == 4 and "not a JSON object" in reasons[0]
+    assert "malformed points" in reasons[1] and "malformed points" in reasons[2]
+    assert "needs 2 points" in reasons[3]
+    (ann,) = new_store.annotations()
+    assert ann.attributes["group_id"] == [1] and "flags" not in ann.attributes
+    assert report.tags == 0

@@ -153,13 +153,14 @@ def _parse_file(store: ProjectStore, path: Path, split: str, log: ImportLog,
         log.skip(path, f"image cannot be read: {exc}", "decode_error")
         return None
     jw, jh = data.get("imageWidth"), data.get("imageHeight")
-    if jw is not None and jh is not None and (int(jw), int(jh)) != (width, height):
+    if jw is not None and jh is not None and (jw, jh) != (width, height):
         log.skip(path, f"imageWidth x imageHeight {jw}x{jh} in the JSON differ from the image "
                        f"file {image_path.name} ({width}x{height} after EXIF orientation); "
                        "its shapes would not match the image", "size_mismatch")
         return None
     objects, skips = _objects(path, data["shapes"], width, height, circle_points, log)
-    tags = [k for k, v in (data.get("flags") or {}).items() if v is True] if flags_as_tags else []
+    flags = data.get("flags") if isinstance(data.get("flags"), dict) else {}
+    tags = [str(k) for k, v in flags.items() if v is True] if flags_as_tags else []
     record = ImageRecord(path=store.relative_path(image_path), width=width, height=height, split=split)
     return _Parsed(path, record, objects, tags, skips)
 
@@ -236,6 +237,8 @@ def _objects(path: Path, shapes: list[Any], width: int, height: int, circle_poin
             log.result.note(source, f"{kind} shape '{label}' reaches outside the {width}x{height} "
                                     "image: clipped to it", "clipped")
         gid = shape.get("group_id")
+        if gid is not None and not isinstance(gid, (int, float, str)):
+            gid = json.dumps(gid)  # unhashable junk still groups consistently
         key = (label, gid)
         obj = groups.get(key) if gid is not None else None
         if obj is None:
@@ -252,7 +255,7 @@ def _objects(path: Path, shapes: list[Any], width: int, height: int, circle_poin
 
 def _attributes(shape: Mapping[str, Any]) -> dict[str, Any]:
     attrs: dict[str, Any] = {"source": "labelme"}
-    if shape.get("flags"):
+    if isinstance(shape.get("flags"), dict) and shape["flags"]:
         attrs["flags"] = dict(shape["flags"])
     if shape.get("description"):
         attrs["description"] = str(shape["description"])
