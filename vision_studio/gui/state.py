@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.types import ImageRecord
+from vision_studio.core.types import Category, ImageRecord
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ class AppState(QObject):
         projectClosed(): the current project was closed (``store`` is ``None`` now).
         currentImageChanged(object): the :class:`ImageRecord` shown (or ``None``).
         categoriesChanged(): categories were added, renamed, recoloured, merged or
-            deleted (anyone caching categories re-reads them).
+            deleted — by an edit, its undo/redo or an import (emitted by
+            :meth:`check_categories`; anyone caching categories re-reads them).
         annotationsChanged(int): annotations of this image id changed.
         imagesChanged(): images were added/removed or problems recorded (an import).
         showImageRequested(int): someone (a problems list, a report) asks the annotate
@@ -47,6 +48,8 @@ class AppState(QObject):
         self.store: ProjectStore | None = None
         self.current_image: ImageRecord | None = None
         self.undo_stack = QUndoStack(self)
+        self._categories: list[Category] = []
+        self.undo_stack.indexChanged.connect(lambda _i: self.check_categories())
 
     # ------------------------------------------------------------------ project
     def open_project(self, path: str | Path) -> ProjectStore:
@@ -63,6 +66,7 @@ class AppState(QObject):
         """Make an already-open ``store`` current (closing the previous one)."""
         self.close_project()
         self.store = store
+        self._categories = store.categories()
         log.info("opened %s", store.path)
         self.projectOpened.emit(store)
 
@@ -78,6 +82,18 @@ class AppState(QObject):
             store.close()
         except Exception as exc:  # closing must never take the app down
             log.warning("closing %s: %s", store.path, exc)
+
+    def check_categories(self) -> bool:
+        """Emit :attr:`categoriesChanged` if the stored categories differ from the last
+        seen (called after every push/undo/redo and after imports); True if they did."""
+        if self.store is None:
+            return False
+        cats = self.store.categories()
+        if cats == self._categories:
+            return False
+        self._categories = cats
+        self.categoriesChanged.emit()
+        return True
 
     # ------------------------------------------------------------------ image
     def set_current_image(self, image: ImageRecord | None) -> None:

@@ -168,6 +168,12 @@ class BrowserModel(QAbstractListModel):
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
 
+    def invalidate_all(self) -> None:
+        """Re-read records and counts of every row when next shown (thumbnails kept)."""
+        self._pages.clear()
+        if self._ids:
+            self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
+
     # ------------------------------------------------------------------ lookups
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._ids)

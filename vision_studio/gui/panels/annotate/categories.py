@@ -87,6 +87,7 @@ class CategoryPanel(QWidget):
         state.projectClosed.connect(self.reload)
         state.categoriesChanged.connect(self.reload)
         state.annotationsChanged.connect(lambda _i: self.reload_counts())
+        state.undo_stack.indexChanged.connect(lambda _i: self.reload_counts())
 
     # ------------------------------------------------------------------ view
     def categories(self) -> list[Category]:
@@ -184,7 +185,7 @@ class CategoryPanel(QWidget):
         error = getattr(command, "error", "")
         if error:
             QMessageBox.warning(self, "Category change failed", error)
-        self.state.categoriesChanged.emit()
+        self.state.check_categories()  # already done by the stack's indexChanged, if any
         if isinstance(command, StoreCommand):
             for image_id in sorted(command.image_ids):
                 self.state.annotationsChanged.emit(image_id)

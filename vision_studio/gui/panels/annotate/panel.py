@@ -246,6 +246,7 @@ class AnnotatePanel(QWidget):
 
     def _on_categories_changed(self) -> None:
         self.filters.populate(self.state.store)
+        self.model.invalidate_all()  # merges/deletes change counts on many images
         if self.canvas is not None:
             self.canvas.reload()
 
@@ -265,13 +266,6 @@ class AnnotatePanel(QWidget):
             self.browser.select_row(0)
 
     def _on_undo_index(self, _index: int) -> None:
-        store = self.state.store
-        if store is None:
-            return
-        if store.categories() != self.categories.categories():
-            self.state.categoriesChanged.emit()
-        else:
-            self.categories.reload_counts()
         if self.state.current_image is not None:
             self.model.invalidate_image(self.state.current_image.id)
 
