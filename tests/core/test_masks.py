@@ -176,6 +176,11 @@ def test_palette_and_16_bit_labels(tmp_path):
     deep = np.array([[0, 300], [1000, 7]], np.uint16)
     Image.fromarray(deep).save(tmp_path / "d.png")
     np.testing.assert_array_equal(load_label(tmp_path / "d.png"), deep)
+    Image.fromarray(np.array([[[3, 255], [4, 0]]], np.uint8), mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_array_equal(load_label(tmp_path / "la.png"), [[3, 4]])
+    grey = np.repeat(np.array([[5, 6]], np.uint8)[..., None], 3, axis=2)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(load_label(tmp_path / "g.png"), [[5, 6]])
 
 
 def test_write_masks_paints_polygons_and_ignore_regions(new_store, tmp_path):

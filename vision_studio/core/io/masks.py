@@ -221,6 +221,8 @@ def load_label(path: str | os.PathLike, colors: Mapping[Color, int] | None = Non
             or colours missing from the table (named with their pixel counts).
     """
     arr = images.read_image_raw(path)
+    if arr.ndim == 3 and arr.shape[2] == 2:  # LA / PA: the values, plus alpha (ignored)
+        arr = np.ascontiguousarray(arr[..., 0])
     if arr.ndim == 3:
         rgb = arr[..., :3]
         if colors is None:
