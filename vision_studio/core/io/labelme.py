@@ -105,7 +105,14 @@ def read_labelme(store: ProjectStore, src: str | os.PathLike, *, split: str | No
         image_flags_as_tags: Turn true file-level ``flags`` into image-level tags.
 
     Returns:
-        The report: images, annotations, categories and tags added; what was skipped.
+        The report: images, annotations, categories and tags added; what was skipped
+        (broken JSON, missing or unreadable image, a JSON ``imageWidth``/``imageHeight``
+        that differs from the image file's size after EXIF orientation, images already
+        in the project: the whole file; unsupported or degenerate shapes: that shape,
+        named ``<file>#shape<index>``); shapes clipped to the image are noted. Skipped
+        shapes of imported images are also recorded as problems of that image.
+        An image extracted with ``write_embedded`` stays on disk even if a strict
+        import is then rolled back.
 
     Raises:
         FormatError: ``src`` does not exist or holds no JSON file; in strict mode, the
