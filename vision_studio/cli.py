@@ -23,6 +23,7 @@ from vision_studio.core.errors import VisionStudioError
 COMMAND_MODULES = (
     "vision_studio.commands.project",
     "vision_studio.commands.gui",
+    "vision_studio.commands.train",
 )
 
 

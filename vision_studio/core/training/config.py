@@ -22,6 +22,13 @@ STRATEGIES = ("scratch", "feature_extraction", "linear_probe", "fine_tune", "par
 OPTIMIZERS = ("sgd", "adamw", "adam")
 SCHEDULERS = ("none", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_ARCH = {
+    Task.CLASSIFICATION: "resnet18",
+    Task.DETECTION: "fasterrcnn_mobilenet_v3_large_320_fpn",
+    Task.INSTANCE_SEGMENTATION: "maskrcnn_fpn:mobilenet_v3_large",
+    Task.SEMANTIC_SEGMENTATION: "lraspp_mobilenet_v3_large",
+}
+"""Architecture used when ``arch`` is empty: small, fast models that train on a CPU."""
 STRATEGY_KEYS = {"name": str, "trainable_stages": int, "freeze_epochs": int,
                  "unfreeze_every": int, "backbone_lr_mult": float, "layer_decay": float}
 
@@ -36,7 +43,7 @@ class TrainConfig:
     """
 
     task: str = Task.CLASSIFICATION
-    arch: str = "resnet18"
+    arch: str = ""
     weights: str | None = None
     strategy: dict[str, Any] = field(default_factory=lambda: {"name": "fine_tune"})
     epochs: int = 10
@@ -132,8 +139,9 @@ class TrainConfig:
     def validate(self) -> None:
         """Check every field. Raises ConfigError naming the first bad one."""
         _choice("task", self.task, Task.ALL)
-        if not self.arch or not isinstance(self.arch, str):
-            raise ConfigError("arch: an architecture name is required")
+        if not isinstance(self.arch, str):
+            raise ConfigError(f"arch: must be an architecture name, got {self.arch!r}")
+        self.arch = self.arch.strip() or DEFAULT_ARCH[self.task]
         self.strategy = _strategy(self.strategy)
         _positive("epochs", self.epochs)
         _positive("batch_size", self.batch_size)
