@@ -42,6 +42,12 @@ def write_images(folder: Path, n: int, size: tuple[int, int] = (64, 48)) -> list
 
 
 @pytest.fixture
+def make_images():
+    """The :func:`write_images` helper, for tests (tests/ is not a package)."""
+    return write_images
+
+
+@pytest.fixture
 def small_project(tmp_path):
     """A project of 6 real 64×48 PNGs: splits train ×4 / val ×2; categories cat, dog, bird;
     images 1–2 with boxes, image 3 tagged "dog", image 6 with a recorded problem.

@@ -1,0 +1,114 @@
+"""Import and export dialogs: COCO import in the worker thread with progress and a report
+of skipped files and image problems (clickable), failures shown without a traceback,
+and COCO export through the dialog loaded back with pycocotools."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from vision_studio.core.store import ProjectStore
+from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog
+
+
+@pytest.fixture
+def coco_dir(tmp_path, make_images):
+    """A COCO file over 3 real PNGs plus one missing image and one box outside its image."""
+    folder = tmp_path / "coco"
+    make_images(folder, 3)
+    images = [{"id": i + 1, "file_name": f"img_{i:03d}.png", "width": 64, "height": 48} for i in range(3)]
+    images.append({"id": 4, "file_name": "gone.png", "width": 64, "height": 48})
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 8, 20, 12], "area": 240, "iscrowd": 0},
+        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [4, 4, 10, 10], "area": 100, "iscrowd": 0,
+         "segmentation": [[4, 4, 14, 4, 14, 14, 4, 14]]},
+        {"id": 3, "image_id": 3, "category_id": 1, "bbox": [200, 200, 5, 5], "area": 25, "iscrowd": 0},
+        {"id": 4, "image_id": 4, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0},
+    ]
+    cats = [{"id": 0, "name": "cells", "supercategory": "none"},
+            {"id": 1, "name": "rbc", "supercategory": "cells"},
+            {"id": 2, "name": "wbc", "supercategory": "cells"}]
+    (folder / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return folder
+
+
+def test_import_coco_reports_skipped_and_problems_clickable(new_store, coco_dir, qtbot):
+    dlg = ImportDialog(new_store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("coco")
+    dlg.set_value("json", str(coco_dir / "ann.json"))
+    dlg.split.setCurrentText("train")
+    with qtbot.waitSignal(dlg.imported, timeout=20000) as sig:
+        dlg.start()
+    report = sig.args[0]
+    qtbot.waitUntil(dlg.import_button.isEnabled, timeout=5000)  # worker finished
+    assert (report.images, report.annotations) == (3, 2)
+    assert dlg.error == "" and dlg.progress.value() == dlg.progress.maximum() > 0
+    # the dialog's store (GUI connection) sees what the worker's connection committed
+    assert new_store.image_count("train") == 3 and new_store.annotation_count() == 2
+    skipped = [dlg.report_view.skipped.topLevelItem(i).text(1)
+               for i in range(dlg.report_view.skipped.topLevelItemCount())]
+    assert len(skipped) == len(report.skipped) + len(report.notes) >= 2
+    rows = [dlg.report_view.skipped.topLevelItem(i).text(0) + " " + s for i, s in enumerate(skipped)]
+    assert any("gone.png" in r for r in rows), rows
+    problems = dlg.report_view.problems
+    assert problems.topLevelItemCount() == len(new_store.problems()) >= 1
+    clickable = [problems.topLevelItem(i) for i in range(problems.topLevelItemCount())
+                 if problems.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)]
+    assert clickable, "the box outside image 3 should be a problem of that image"
+    with qtbot.waitSignal(dlg.imageRequested) as req:
+        problems.itemActivated.emit(clickable[0], 0)
+    assert new_store.image(req.args[0]).path.endswith("img_002.png")
+
+
+def test_broken_json_fails_cleanly_and_changes_nothing(new_store, tmp_path, qtbot, monkeypatch):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"images": [')
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    dlg = ImportDialog(new_store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("coco")
+    dlg.set_value("json", str(bad))
+    with qtbot.waitCallback(timeout=20000) as cb:
+        dlg.start()
+        dlg.task.failed.connect(cb)
+    assert "broken.json" in dlg.error and "Traceback" not in dlg.error
+    assert shown == [dlg.error]
+    assert new_store.image_count() == 0 and new_store.categories() == []
+
+
+def test_missing_required_input_is_reported(new_store, qtbot, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: None)
+    dlg = ImportDialog(new_store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("voc")
+    with qtbot.waitCallback(timeout=10000) as cb:
+        dlg.start()
+        dlg.task.failed.connect(cb)
+    assert "Annotation folder" in dlg.error and "required" in dlg.error
+
+
+def test_export_coco_through_dialog_loads_in_pycocotools(small_project, tmp_path, qtbot):
+    from pycocotools.coco import COCO
+
+    out = tmp_path / "export" / "train.json"
+    out.parent.mkdir()
+    with ProjectStore.open(small_project) as store:
+        dlg = ExportDialog(store)
+        qtbot.addWidget(dlg)
+        dlg.set_format("coco")
+        dlg.split.setCurrentIndex(dlg.split.findData("train"))
+        dlg.set_target(out)
+        with qtbot.waitSignal(dlg.exported, timeout=20000):
+            dlg.start()
+        assert dlg.error == "" and dlg.status.text() == f"Saved to {out}"
+        coco = COCO(str(out))
+        assert len(coco.getImgIds()) == store.image_count("train") == 4
+        assert len(coco.getAnnIds()) == store.annotation_count() == 3
+        assert sorted(c["name"] for c in coco.loadCats(coco.getCatIds())) == ["bird", "cat", "dog"]
+        poly = [a for a in coco.loadAnns(coco.getAnnIds()) if a.get("segmentation")]
+        assert len(poly) == 1 and coco.annToMask(poly[0]).sum() > 0
+        dlg.close()
