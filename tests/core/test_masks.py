@@ -222,3 +222,14 @@ def test_class_table_files(tmp_path):
         load_class_table(tmp_path / "mixed.txt")
     with pytest.raises(FormatError, match="cannot read"):
         load_class_table(tmp_path / "none.txt")
+
+
+def test_two_values_of_one_class_make_one_annotation(new_store, tmp_path):
+    label = np.zeros((4, 6), np.uint8)
+    label[0, :] = 1
+    label[3, :] = 2
+    _pair(tmp_path, "a", label)
+    report = read_masks(new_store, tmp_path / "img", tmp_path / "ann", {0: "bg", 1: "edge", 2: "edge"})
+    assert report.ok and report.annotations == 2 and report.categories == 2
+    edge = [a for a in new_store.annotations() if a.category_id == 2]
+    assert len(edge) == 1 and edge[0].area == 12 and edge[0].bbox == (0.0, 0.0, 6.0, 4.0)

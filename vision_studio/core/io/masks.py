@@ -199,8 +199,12 @@ def _read_pair(store: ProjectStore, pair: _Pair, value_to_cat: Mapping[int, int]
                             f"({n} pixels left unlabelled)", "unknown_value")
     record = ImageRecord(path=store.relative_path(pair.image), width=width, height=height,
                          split=split)
-    anns = [mask_annotation(label == v, value_to_cat[int(v)])
-            for v in values if int(v) in value_to_cat and int(v) != ignore_value]
+    by_cat: dict[int, list[int]] = {}  # several values may name one class
+    for v in values:
+        if int(v) in value_to_cat and int(v) != ignore_value:
+            by_cat.setdefault(value_to_cat[int(v)], []).append(int(v))
+    anns = [mask_annotation(label == vs[0] if len(vs) == 1 else np.isin(label, vs), cat)
+            for cat, vs in by_cat.items()]
     return record, anns
 
 
