@@ -1,0 +1,162 @@
+"""The main window driven with keys and the mouse (offscreen): open projects (good and
+bad), the welcome page (demo, new project from a folder), next/previous with D/A, tools
+with W/P, categories with 1–9, undo/redo keys, menus, shortcut sheet, screenshots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from vision_studio.core.store import ProjectStore
+from vision_studio.gui import settings
+from vision_studio.gui.dialogs.help import shortcut_rows
+
+LEFT, NOMOD = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+
+
+def key(qtbot, win, k, mods=NOMOD):
+    """A key press sent to the focused widget of the window, as a user types it."""
+    win.activateWindow()
+    qtbot.keyClick(win.annotate.canvas, k, mods)
+
+
+def drag_box(qtbot, canvas, a, b):
+    v = canvas.viewport()
+    qtbot.mousePress(v, LEFT, NOMOD, canvas.mapFromScene(QPointF(*a)))
+    for t in (0.25, 0.5, 0.75, 1.0):
+        p = QPointF(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
+        qtbot.mouseMove(v, canvas.mapFromScene(p))
+    qtbot.mouseRelease(v, LEFT, NOMOD, canvas.mapFromScene(QPointF(*b)))
+
+
+def stored(path: Path):
+    with ProjectStore.open(path) as s:
+        return [(a.image_id, a.category_id, tuple(round(v) for v in a.bbox)) for a in s.annotations()]
+
+
+def test_open_project_shows_tabs_placeholders_and_is_remembered(main_window, small_project):
+    win = main_window
+    assert win.stack.currentWidget() is win.welcome
+    assert not win.actions["export"].isEnabled()
+    assert win.open_project(small_project)
+    assert win.stack.currentWidget() is win.tabs
+    assert [win.tabs.tabText(i) for i in range(4)] == ["Annotate", "Model", "Training", "Evaluate"]
+    for name, issue in (("model", "issue 6"), ("training", "issue 6"), ("evaluate", "issue 7")):
+        label = win.tabs.findChild(QLabel, f"placeholder_{name}")
+        assert label is not None and issue in label.text() and "Not built yet" in label.text()
+    assert win.annotate.filters.count.text() == "6 images"
+    assert win.state.current_image.path == "images/img_000.png"
+    assert win.actions["export"].isEnabled()
+    assert settings.recent_projects() == [small_project.resolve()]
+    win.close_project()
+    assert win.stack.currentWidget() is win.welcome and win.state.store is None
+    assert win.welcome.recent.count() == 1
+
+
+def test_bad_project_file_is_reported_not_crashing(main_window, tmp_path, monkeypatch):
+    bad = tmp_path / "notes.vsproj"
+    bad.write_text("this is not sqlite")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    assert not main_window.open_project(bad)
+    assert not main_window.open_project(tmp_path / "missing.vsproj")
+    assert len(shown) == 2 and str(bad) in shown[0] and "not a Vision Studio project" in shown[0]
+    assert "missing.vsproj" in shown[1]
+    assert main_window.stack.currentWidget() is main_window.welcome
+
+
+def test_keyboard_next_previous_tools_category_undo_redo(main_window, small_project, qtbot):
+    win = main_window
+    win.open_project(small_project)
+    canvas = win.annotate.canvas
+    paths = []
+    win.state.currentImageChanged.connect(lambda im: paths.append(im.path))
+    key(qtbot, win, Qt.Key.Key_D)
+    key(qtbot, win, Qt.Key.Key_D)
+    key(qtbot, win, Qt.Key.Key_A)
+    assert paths == ["images/img_001.png", "images/img_002.png", "images/img_001.png"]
+    assert canvas.image.path == "images/img_001.png"
+    key(qtbot, win, Qt.Key.Key_P)
+    assert canvas.tool == "polygon" and win.annotate.actions["polygon"].isChecked()
+    key(qtbot, win, Qt.Key.Key_W)
+    assert canvas.tool == "box"
+    key(qtbot, win, Qt.Key.Key_3)  # third category: bird
+    bird = win.annotate.categories.categories()[2]
+    assert win.annotate.categories.current_category_id() == bird.id
+    before = stored(small_project)
+    image_id = canvas.image.id
+    drag_box(qtbot, canvas, (20, 10), (50, 40))
+    after = stored(small_project)
+    assert after == before + [(image_id, bird.id, (20, 10, 30, 30))]
+    assert win.annotate.categories.tree.topLevelItem(2).text(1) == "1"  # bird count follows
+    key(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert stored(small_project) == before
+    key(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert stored(small_project) == after
+    key(qtbot, win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, win, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert stored(small_project) == after
+    fit = min(canvas.viewport().width() / 64, canvas.viewport().height() / 48)
+    canvas.zoom_by(3.0)
+    assert canvas.zoom() > 2 * fit
+    key(qtbot, win, Qt.Key.Key_F)
+    assert abs(canvas.zoom() / fit - 1) < 0.02  # fitInView keeps a 2-pixel margin
+
+
+def test_problem_click_jumps_to_image_even_when_filtered(main_window, small_project):
+    win = main_window
+    win.open_project(small_project)
+    win.annotate.filters.split.setCurrentIndex(win.annotate.filters.split.findData("train"))
+    assert win.annotate.model.rowCount() == 4
+    target = [i for i in win.annotate.model.image_ids()][0] + 5  # img_005 is in val
+    win._show_image(target)
+    assert win.state.current_image.id == target
+    assert win.annotate.problems.item(0).text() == "box 9 lies outside the image"
+
+
+def test_menus_and_shortcut_sheet_list_every_key(main_window):
+    rows = shortcut_rows(main_window.menuBar())
+    keys = {r[1] for r in rows}
+    for k in ("D", "A", "W", "P", "Del", "F", "1", "9", "Ctrl+Z", "Ctrl+Shift+Z, Ctrl+Y",
+              "Ctrl+O", "Ctrl+I", "Ctrl+E", "F1"):
+        assert k in keys, k
+    for act in main_window.annotate.actions.values():
+        assert act.toolTip() and "(" in act.toolTip()  # tooltips name the key
+    dlg = main_window.show_shortcuts()
+    assert dlg.table.rowCount() == len(rows) + 7
+    dlg.close()
+
+
+def test_welcome_demo_in_one_click_and_new_project_from_folder(main_window, qtbot, tmp_path, make_images):
+    win = main_window
+    with qtbot.waitSignal(win.state.projectOpened, timeout=60000):
+        win.welcome.demo_button.click()
+    assert win.state.store.path.name == "demo.vsproj" and win.annotate.model.rowCount() > 10
+    folder = tmp_path / "photos"
+    make_images(folder / "sub", 3)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    with qtbot.waitSignal(win.state.projectOpened, timeout=30000):
+        win.welcome.new_project(folder, tmp_path / "photos.vsproj")
+    store = win.state.store
+    assert store.path == tmp_path / "photos.vsproj" and store.image_count() == 3
+    assert [p.kind for p in store.problems()] == ["decode_error"]
+    assert "broken.jpg" in store.problems()[0].source
+
+
+def test_close_saves_layout(main_window):
+    main_window.close()
+    geometry, _state = settings.window_geometry()
+    assert geometry is not None and len(geometry) > 0
+
+
+def test_screenshot_command_writes_png(small_project, tmp_path, qtbot):
+    from vision_studio.cli import main
+
+    out = tmp_path / "shot.png"
+    assert main(["screenshot", "--project", str(small_project), "--panel", "annotate",
+                 "--out", str(out), "--size", "900x600", "--image", "2"]) == 0
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (900, 600)
+    assert main(["screenshot", "--project", str(tmp_path / "nope.vsproj"), "--out", str(out)]) == 1
