@@ -71,6 +71,7 @@ def test_thumbnails_decode_in_background_and_errors_are_reported(small_project, 
         assert "box 9 lies outside the image" in problem_tip
         assert model.data(model.index(5), Qt.ItemDataRole.DisplayRole).startswith("⚠")
         assert "2 objects" in model.data(model.index(0), Qt.ItemDataRole.DisplayRole)
+        assert model.data(model.index(2), Qt.ItemDataRole.DisplayRole) == "img_002.png\ndog"
         model.shutdown()
 
 

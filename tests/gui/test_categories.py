@@ -38,7 +38,7 @@ def test_lists_categories_with_counts_and_visibility(panel, qtbot):
     rows = [(tree.topLevelItem(i).text(0), tree.topLevelItem(i).text(1), tree.topLevelItem(i).text(2))
             for i in range(tree.topLevelItemCount())]
     assert rows == [("cat", "2", "0"), ("dog", "1", "1"), ("bird", "0", "0")]
-    assert panel.current_category_id() == panel.categories()[0].id
+    assert panel.current_category_id() == panel.categories()[0].id  # the most used one
     with qtbot.waitSignal(panel.hiddenCategoriesChanged) as sig:
         tree.topLevelItem(1).setCheckState(0, Qt.CheckState.Unchecked)
     assert sig.args[0] == {panel.categories()[1].id}

@@ -115,6 +115,20 @@ def annotation_counts_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[
     return out
 
 
+def tags_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+    """``{image_id: (tagged category ids)}`` for the tagged images among ``ids``."""
+    out: dict[int, list[int]] = {}
+    ids = list(ids)
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        for image_id, cat in store._read(
+                f"SELECT image_id, category_id FROM image_tags WHERE image_id IN ({marks}) "
+                "ORDER BY image_id, category_id", chunk):
+            out.setdefault(image_id, []).append(cat)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def problem_image_ids(store: ProjectStore, ids: Iterable[int]) -> set[int]:
     """The subset of ``ids`` that has at least one recorded problem."""
     out: set[int] = set()

@@ -21,7 +21,8 @@ from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from vision_studio.core.image_filter import (ImageFilter, annotation_counts_by_image,
-                                             filter_image_ids, images_by_ids, problem_image_ids)
+                                             filter_image_ids, images_by_ids, problem_image_ids,
+                                             tags_by_image)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord
 
@@ -115,6 +116,8 @@ class BrowserModel(QAbstractListModel):
         self._total = 0
         self._pages: OrderedDict[int, list[ImageRecord]] = OrderedDict()
         self._ann_counts: dict[int, int] = {}
+        self._tags: dict[int, tuple[int, ...]] = {}
+        self._names: dict[int, str] = {}
         self._problems: set[int] = set()
         self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
         self._errors: dict[int, str] = {}
@@ -149,6 +152,7 @@ class BrowserModel(QAbstractListModel):
         self.beginResetModel()
         self._pages.clear()
         self._ann_counts.clear()
+        self._tags.clear()
         self._problems.clear()
         if self.store is None:
             self._ids, self._total = [], 0
@@ -208,6 +212,10 @@ class BrowserModel(QAbstractListModel):
         page = images_by_ids(self.store, ids)
         self._ann_counts.update({i: 0 for i in ids})
         self._ann_counts.update(annotation_counts_by_image(self.store, ids))
+        for i in ids:
+            self._tags.pop(i, None)
+        self._tags.update(tags_by_image(self.store, ids))
+        self._names = {c.id: c.name for c in self.store.categories()}
         self._problems.difference_update(ids)
         self._problems.update(problem_image_ids(self.store, ids))
         self._pages[n] = page
@@ -223,9 +231,7 @@ class BrowserModel(QAbstractListModel):
         if image is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            n = self._ann_counts.get(image.id, 0)
-            mark = "⚠ " if image.id in self._problems else ""
-            return f"{mark}{Path(image.path).name}\n{n} object{'s' if n != 1 else ''}"
+            return self._label(image)
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(image)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -234,9 +240,20 @@ class BrowserModel(QAbstractListModel):
             return image.id
         return None
 
+    def _label(self, image: ImageRecord) -> str:
+        """File name, then the image's tags and/or its number of objects."""
+        n = self._ann_counts.get(image.id, 0)
+        mark = "⚠ " if image.id in self._problems else ""
+        tags = ", ".join(self._names.get(c, "?") for c in self._tags.get(image.id, ()))
+        objects = f"{n} object{'s' if n != 1 else ''}"
+        second = f"{tags} · {objects}" if tags and n else (tags or objects)
+        return f"{mark}{Path(image.path).name}\n{second}"
+
     def _tooltip(self, image: ImageRecord) -> str:
         lines = [image.path, f"{image.width} × {image.height} px, split: {image.split or 'none'}",
                  f"{self._ann_counts.get(image.id, 0)} annotations"]
+        if self._tags.get(image.id):
+            lines.append("tags: " + ", ".join(self._names.get(c, "?") for c in self._tags[image.id]))
         if image.id in self._errors:
             lines.append(f"cannot decode: {self._errors[image.id]}")
         if image.id in self._problems and self.store is not None:

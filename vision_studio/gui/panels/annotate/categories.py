@@ -102,9 +102,12 @@ class CategoryPanel(QWidget):
         usage = category_usage(store) if store is not None else {}
         self._updating = self.reloading = True
         self.tree.clear()
+        names = [c.name for c in self._categories]
         for cat in self._categories:
             objects, tags = usage.get(cat.id, (0, 0))
-            item = QTreeWidgetItem([cat.name, str(objects), str(tags)])
+            # real datasets repeat names (brain_tumor has two "Tumor"): show the id then
+            label = cat.name if names.count(cat.name) == 1 else f"{cat.name} (id {cat.id})"
+            item = QTreeWidgetItem([label, str(objects), str(tags)])
             item.setData(COL_NAME, Qt.ItemDataRole.UserRole, cat.id)
             item.setIcon(COL_NAME, color_icon(cat.color))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -115,8 +118,10 @@ class CategoryPanel(QWidget):
             self.tree.addTopLevelItem(item)
         self._updating = False
         ids = [c.id for c in self._categories]
+        if current not in ids and ids:  # default: the most used category (not a placeholder)
+            current = max(ids, key=lambda i: (sum(usage.get(i, (0, 0))), -i))
         try:
-            self.set_current_category(current if current in ids else (ids[0] if ids else 0))
+            self.set_current_category(current if current in ids else 0)
         finally:
             self.reloading = False
         self.hiddenCategoriesChanged.emit(self.hidden_category_ids())
