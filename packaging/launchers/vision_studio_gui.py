@@ -10,7 +10,18 @@ import multiprocessing
 import sys
 
 
+def _ensure_streams() -> None:
+    """A windowed (console=False) executable on Windows has ``sys.stdout``/``sys.stderr``
+    set to ``None``; libraries that write progress (tqdm) or warnings would crash on it."""
+    import os
+
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+
+
 def _run() -> int:
+    _ensure_streams()
     argv = sys.argv[1:]
     if "--smoke" in argv:
         from vision_studio.smoke import main as smoke_main

@@ -74,6 +74,7 @@ def _windows_has_nvidia() -> bool:
            "Get-CimInstance Win32_VideoController | ForEach-Object { $_.PNPDeviceID }"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=15,
+                             stdin=subprocess.DEVNULL,  # no console: an invalid handle
                              creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0)).stdout
     except (OSError, subprocess.SubprocessError):
         return False
