@@ -33,8 +33,9 @@ def setup_logging(level: int = logging.INFO, *, directory: Path | None = None,
                   max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> Path | None:
     """Send log records to the rotating log file (and to stderr when there is one).
 
-    Calling it again replaces the handlers it installed before (no duplicate lines).
-    Python warnings are routed to the log too.
+    Calling it again replaces the handlers it installed before (no duplicate lines); a
+    console handler installed earlier (``logging.basicConfig``) is kept, at the level it
+    had, instead of adding a second one. Python warnings are routed to the log too.
 
     Args:
         level: Lowest level written to the file (and the root logger's level).
@@ -51,9 +52,16 @@ def setup_logging(level: int = logging.INFO, *, directory: Path | None = None,
     for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(handler)
         handler.close()
-    root.setLevel(min(level, console_level))
+    # Handlers set up before (e.g. logging.basicConfig in the entry point) keep printing
+    # what they printed: pin them to the root level they were made for.
+    for handler in root.handlers:
+        if handler.level == logging.NOTSET:
+            handler.setLevel(root.level)
+    root.setLevel(min(level, console_level, root.level))
     formatter = logging.Formatter(FORMAT)
-    if sys.stderr is not None:  # None in a Windows GUI executable (no console)
+    has_console = any(isinstance(h, logging.StreamHandler)
+                      and not isinstance(h, logging.FileHandler) for h in root.handlers)
+    if sys.stderr is not None and not has_console:  # None in a windowed Windows exe
         stream = logging.StreamHandler(sys.stderr)
         stream.setLevel(console_level)
         stream.setFormatter(formatter)

@@ -66,3 +66,22 @@ def test_python_warnings_are_logged(tmp_path, restore_root_logger):
     for h in logging.getLogger().handlers:
         h.flush()
     assert "a deprecated thing" in path.read_text(encoding="utf-8")
+
+
+def test_existing_console_handler_keeps_its_verbosity(tmp_path, restore_root_logger, capsys):
+    import sys
+
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)  # what logging.basicConfig(level=WARNING) sets up
+    root.addHandler(logging.StreamHandler(sys.stderr))
+    console = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    path = setup_logging(directory=tmp_path)
+    assert [h for h in root.handlers if type(h) is logging.StreamHandler] == console  # no 2nd
+    logging.getLogger("vision_studio.test").info("detail for the file only")
+    logging.getLogger("vision_studio.test").warning("shown everywhere")
+    for h in root.handlers:
+        h.flush()
+    err = capsys.readouterr().err
+    assert "shown everywhere" in err and "detail for the file only" not in err
+    text = path.read_text(encoding="utf-8")
+    assert "detail for the file only" in text and "shown everywhere" in text
