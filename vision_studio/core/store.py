@@ -584,6 +584,44 @@ class ProjectStore:
                 raise StoreError(f"annotation refers to an unknown image or category ({exc})") from exc
         return [_with_id(a, first + i, p[9]) for i, (a, p) in enumerate(zip(anns, params))]
 
+    def add_annotation_rows(self, rows: Sequence[tuple]) -> int:
+        """Bulk-insert annotations given as column tuples (fast path of importers).
+
+        Each row is ``(image_id, category_id, x, y, w, h, polygons_json, rle_json,
+        iscrowd, area, attributes_json)`` where the ``*_json`` values are compact JSON
+        text (as :meth:`add_annotations` stores them) or ``None``. The caller has
+        validated the rows (``w``/``h`` > 0, polygons of >= 3 points, finite numbers,
+        area computed); only referential integrity is checked here.
+
+        Returns:
+            The number of rows inserted.
+
+        Raises:
+            StoreError: a row refers to an unknown image or category.
+        """
+        with self._write() as c:
+            try:
+                c.executemany(
+                    "INSERT INTO annotations(image_id, category_id, x, y, w, h, polygons, rle, "
+                    "iscrowd, area, attributes) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"annotation refers to an unknown image or category ({exc})") from exc
+        return len(rows)
+
+    def iter_annotation_rows(self, batch: int = 20000) -> Iterator[tuple]:
+        """All annotations ordered by id as raw column tuples ``(id, image_id,
+        category_id, x, y, w, h, polygons_json, rle_json, iscrowd, area,
+        attributes_json)`` (JSON text or ``None``), read in batches: the fast path of
+        streaming exports, which can copy the JSON text without parsing it."""
+        last = 0
+        while True:
+            rows = self._read(f"SELECT {_ANN_COLS} FROM annotations WHERE id > ? ORDER BY id LIMIT ?",
+                              (last, batch))
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
     def restore_annotations(self, anns: Iterable[Annotation]) -> None:
         """Re-insert deleted annotations with their original ids (for undo)."""
         anns = list(anns)

@@ -50,7 +50,7 @@ from vision_studio.core.io.common import (
 )
 from vision_studio.core.io.report import ImportReport, ProgressCallback
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.types import Annotation, ImageRecord, Problem
+from vision_studio.core.types import ImageRecord, Problem
 
 log = logging.getLogger(__name__)
 
@@ -303,8 +303,9 @@ class _CocoReader:
             return x1, y1, x2 - x1, y2 - y1
         return x, y, w, h
 
-    def _annotation(self, a: Any, index: int) -> Annotation | None:
-        """Validate and convert one COCO annotation (None when skipped; reported)."""
+    def _annotation(self, a: Any, index: int) -> tuple | None:
+        """Validate and convert one COCO annotation to a store row (see
+        ``ProjectStore.add_annotation_rows``); None when skipped (reported)."""
         if not isinstance(a, dict):
             self.skip(f"annotation #{index}: not a JSON object; skipped", "bad_annotation")
             return None
@@ -342,28 +343,54 @@ class _CocoReader:
         if box is None:
             return None
         area = mask_area(polys, rle, h_img, w_img) if (polys or rle) else box[2] * box[3]
-        attrs = a.get("attributes")
-        return Annotation(image_id=sid, category_id=cid, bbox=box,
-                          polygons=tuple(tuple(p) for p in polys), rle=rle,
-                          iscrowd=bool(a.get("iscrowd", 0)), area=area,
-                          attributes=attrs if isinstance(attrs, dict) else {})
+        return (sid, cid, *box, _dumps(polys) if polys else None, _dumps(rle) if rle else None,
+                1 if a.get("iscrowd") else 0, area, _attributes(a))
 
     def annotations(self, entries: list, progress: ProgressCallback | None) -> None:
-        """Validate and insert the annotations in batches."""
-        total, buf = len(entries), []
-        for n, a in enumerate(entries, 1):
-            ann = self._annotation(a, n)
-            if ann is not None:
-                buf.append(ann)
-                if len(buf) >= CHUNK:
-                    self.report.annotations += len(self.store.add_annotations(buf))
-                    buf = []
-            if progress is not None and n % CHUNK == 0:
-                progress(n, total)
-        if buf:
-            self.report.annotations += len(self.store.add_annotations(buf))
-        if progress is not None:
-            progress(total, total)
+        """Validate and insert the annotations in batches.
+
+        The common case (a box-only annotation with numeric fields, inside its image,
+        known ids) takes an inline fast path; anything else goes through
+        :meth:`_annotation`, which names the problem. Both produce the same rows.
+        """
+        total = len(entries)
+        img_get, cat_get = self.img_map.get, self.cat_map.get
+        rows: list[tuple] = []
+        for start in range(0, total, CHUNK):
+            for n, a in enumerate(entries[start:start + CHUNK], start + 1):
+                try:
+                    im, cid = img_get(a["image_id"]), cat_get(a["category_id"])
+                    x, y, w, h = a["bbox"]
+                    fast = (im is not None and cid is not None and not a.get("segmentation")
+                            and w > 0 and h > 0 and x >= 0 and y >= 0
+                            and x + w <= im[1] and y + h <= im[2])
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    fast = False
+                if fast:
+                    attrs = a.get("attributes")
+                    rows.append((im[0], cid, x, y, w, h, None, None, 1 if a.get("iscrowd") else 0,
+                                 w * h, _dumps(attrs) if attrs and isinstance(attrs, dict) else None))
+                else:
+                    row = self._annotation(a, n)
+                    if row is not None:
+                        rows.append(row)
+            self.report.annotations += self.store.add_annotation_rows(rows)
+            rows = []
+            if progress is not None:
+                progress(min(start + CHUNK, total), total)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text, as the store keeps polygons, RLE and attributes."""
+    return _ENCODER.encode(value)
+
+
+def _attributes(a: dict) -> str | None:
+    attrs = a.get("attributes")
+    return _dumps(attrs) if attrs and isinstance(attrs, dict) else None
 
 
 def _mask_bbox(polys: list, rle: dict | None, h: int, w: int) -> list[float]:

@@ -7,8 +7,10 @@
   unique; other categories get their store id, or the next free id if that is taken.
   Every category is written, used or not.
 * ``width``/``height`` are the stored sizes (after EXIF orientation).
-* ``area`` is ``pycocotools.mask.area`` of the mask for annotations with polygons or
-  RLE, ``w * h`` for box-only ones. Box-only annotations get ``"segmentation": []``.
+* ``area`` is the stored area, which importers set to ``pycocotools.mask.area`` of the
+  mask for annotations with polygons or RLE and to ``w * h`` for box-only ones
+  (``recompute_area=True`` recomputes it so). Box-only annotations get
+  ``"segmentation": []``.
 * ``file_name`` is the image path relative to ``image_root`` (default: the output
   JSON's folder), with ``/`` separators, so it resolves from where the file is written.
 """
@@ -100,8 +102,22 @@ def _annotation_dicts(store: ProjectStore, sizes: dict[int, tuple[int, int]],
         yield d
 
 
-def _chunks(items: Iterable[dict], size: int = CHUNK) -> Iterator[list[dict]]:
-    buf: list[dict] = []
+def _annotation_texts(store: ProjectStore, sizes: dict[int, tuple[int, int]],
+                      cat_ids: dict[int, int]) -> Iterator[str]:
+    """The same objects as :func:`_annotation_dicts` (with the stored area) as JSON
+    text, composed from the store's raw rows: the stored polygon/RLE/attribute JSON is
+    copied without being parsed (the fast path for 1M-annotation exports)."""
+    for aid, iid, cid, x, y, w, h, polys, rle, crowd, area, attrs in store.iter_annotation_rows():
+        if iid not in sizes:
+            continue
+        text = (f'{{"id":{aid},"image_id":{iid},"category_id":{cat_ids[cid]},'
+                f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{area!r},'
+                f'"segmentation":{rle or polys or "[]"},"iscrowd":{crowd}')
+        yield text + (f',"attributes":{attrs}}}' if attrs else "}")
+
+
+def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    buf: list[Any] = []
     for item in items:
         buf.append(item)
         if len(buf) >= size:
@@ -138,7 +154,7 @@ def coco_dict(store: ProjectStore, split: str | None = None,
 
 
 def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | None = None, *,
-               image_root: str | os.PathLike | None = None,
+               image_root: str | os.PathLike | None = None, recompute_area: bool = False,
                progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Write the project (or one split) as a COCO JSON file, streaming the annotations.
 
@@ -150,6 +166,8 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
         out_json: The file to write (folders are created).
         split: Only images of this split (and their annotations); ``None`` = all.
         image_root: Folder ``file_name`` is made relative to; default the JSON's folder.
+        recompute_area: Recompute every ``area`` (pycocotools mask area / ``w * h``)
+            instead of writing the stored one (importers store exactly that; slower).
         progress: ``progress(done, total)`` over the annotations.
 
     Returns:
@@ -169,8 +187,13 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
             f.write(json.dumps(header)[:-1] + ', "images": [')
             _write_items(f, _image_dicts(store, images, _root(out_json.parent, image_root)))
             f.write('], "annotations": [')
-            for k, chunk in enumerate(_chunks(_annotation_dicts(store, sizes, cat_ids))):
-                f.write((",\n" if k else "\n") + json.dumps(chunk)[1:-1])
+            if recompute_area:
+                texts: Iterable[str] = (json.dumps(d) for d in
+                                        _annotation_dicts(store, sizes, cat_ids))
+            else:
+                texts = _annotation_texts(store, sizes, cat_ids)
+            for k, chunk in enumerate(_chunks(texts)):
+                f.write((",\n" if k else "\n") + ",\n".join(chunk))
                 n_anns += len(chunk)
                 if progress is not None:
                     progress(n_anns, total)

@@ -1,0 +1,129 @@
+"""COCO import/export speed and memory against pycocotools, measured in the same run.
+
+Generates a synthetic COCO file (default 100k images, 1M annotations: boxes, and 10 %
+polygons of 8 points), then measures, each in a fresh subprocess:
+
+* baseline: ``json.load`` of the file plus ``pycocotools.coco.COCO`` indexing of it
+  (``COCO(path)`` does exactly that);
+* import: ``read_coco(..., check_images=False)`` into a new project file;
+* export: ``write_coco`` of that project to a new JSON file.
+
+Each measurement prints wall-clock seconds and the subprocess's peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, so the interpreter and its imports are
+included alike). Ratios are relative to the baseline; targets: import <= 2x, export
+<= 1x. Run by hand::
+
+    python benchmarks/bench_coco_io.py                     # full size (several minutes)
+    python benchmarks/bench_coco_io.py --images 2000 --annotations 20000   # quick
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def generate(path: Path, n_images: int, n_anns: int, poly_fraction: float, seed: int = 0) -> None:
+    """Write a synthetic COCO file, streamed (boxes inside the images, some polygons)."""
+    rng = random.Random(seed)
+    sizes = [(rng.choice((640, 800, 1024)), rng.choice((480, 600, 768))) for _ in range(n_images)]
+    cats = [{"id": i, "name": f"class{i}", "supercategory": "thing"} for i in range(1, 81)]
+    with open(path, "w") as f:
+        f.write('{"info": {"description": "synthetic"}, "licenses": [], "categories": ')
+        f.write(json.dumps(cats) + ', "images": [')
+        f.write(",".join(json.dumps({"id": i + 1, "file_name": f"img/{i:07d}.jpg", "width": w,
+                                     "height": h}) for i, (w, h) in enumerate(sizes)))
+        f.write('], "annotations": [')
+        for k in range(n_anns):
+            img = k * n_images // n_anns
+            w_img, h_img = sizes[img]
+            w, h = rng.uniform(4, w_img / 3), rng.uniform(4, h_img / 3)
+            x, y = rng.uniform(0, w_img - w), rng.uniform(0, h_img - h)
+            x, y, w, h = (round(v, 2) for v in (x, y, w, h))
+            seg: list = []
+            if rng.random() < poly_fraction:
+                cx, cy = x + w / 2, y + h / 2
+                seg = [[round(v, 2) for v in (cx, y, x + w, y + h / 4, x + w, cy, x + 3 * w / 4,
+                                              y + h, cx, y + h, x, y + 3 * h / 4, x, cy,
+                                              x + w / 4, y)]]
+            ann = {"id": k + 1, "image_id": img + 1, "category_id": rng.randint(1, 80),
+                   "bbox": [x, y, w, h], "area": round(w * h, 2), "segmentation": seg,
+                   "iscrowd": 0}
+            f.write(("," if k else "") + json.dumps(ann))
+        f.write("]}")
+
+
+CHILD = r"""
+import contextlib, io, json, resource, sys, time
+kind, src, work = sys.argv[1], sys.argv[2], sys.argv[3]
+t0 = time.perf_counter()
+if kind == "baseline":
+    from pycocotools.coco import COCO
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(src)
+    n = len(coco.anns)
+elif kind == "import":
+    from vision_studio.core.store import ProjectStore
+    from vision_studio.core.io.coco import read_coco
+    store = ProjectStore.create(work + "/bench.vsproj")
+    report = read_coco(store, src, check_images=False)
+    store.close()
+    n = report.annotations
+else:
+    from vision_studio.core.store import ProjectStore
+    from vision_studio.core.io.coco import write_coco
+    store = ProjectStore.open(work + "/bench.vsproj")
+    n = write_coco(store, work + "/export/out.json")["annotations"]
+    store.close()
+seconds = time.perf_counter() - t0
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "annotations": n}))
+"""
+
+
+def measure(kind: str, src: Path, work: Path) -> dict:
+    """Run one measurement in a fresh interpreter; returns its JSON line."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(src), str(work)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--annotations", type=int, default=1_000_000)
+    parser.add_argument("--polygons", type=float, default=0.1, help="fraction with a polygon")
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temp folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        work = Path(tmp)
+        src = work / "synthetic.json"
+        t0 = time.perf_counter()
+        generate(src, args.images, args.annotations, args.polygons)
+        print(f"generated {src.stat().st_size / 1e6:.0f} MB ({args.images} images, "
+              f"{args.annotations} annotations) in {time.perf_counter() - t0:.1f} s")
+        results = {k: measure(k, src, work) for k in ("baseline", "import", "export")}
+    base = results["baseline"]
+    print(f"{'':10} {'seconds':>9} {'peak MB':>9} {'time ratio':>11} {'mem ratio':>10}")
+    for kind, r in results.items():
+        print(f"{kind:10} {r['seconds']:9.2f} {r['peak_mb']:9.0f} "
+              f"{r['seconds'] / base['seconds']:10.2f}x {r['peak_mb'] / base['peak_mb']:9.2f}x")
+    print("targets: import <= 2.00x, export <= 1.00x of the baseline time; "
+          f"met: import {results['import']['seconds'] <= 2 * base['seconds']}, "
+          f"export {results['export']['seconds'] <= base['seconds']}")
+    counts = {k: r["annotations"] for k, r in results.items()}
+    if len(set(counts.values())) != 1:
+        print(f"WARNING: annotation counts differ: {counts}")
+
+
+if __name__ == "__main__":
+    main()
