@@ -32,6 +32,13 @@ class AppState(QObject):
         showImageRequested(int): someone (a problems list, a report) asks the annotate
             panel to show this image id.
         statusMessage(str): a line for the status bar.
+        runsChanged(): training runs were added, renamed, annotated or deleted.
+        startWeightsRequested(str): someone (the runs list) asks the Model panel to
+            start a new run from this checkpoint file.
+
+    Attributes:
+        engine: The app's one :class:`~vision_studio.gui.engine_adapter.TrainingEngine`
+            (the training thread), shared by the Model and Training panels.
     """
 
     projectOpened = Signal(object)
@@ -42,6 +49,8 @@ class AppState(QObject):
     imagesChanged = Signal()
     showImageRequested = Signal(int)
     statusMessage = Signal(str)
+    runsChanged = Signal()
+    startWeightsRequested = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +59,9 @@ class AppState(QObject):
         self.undo_stack = QUndoStack(self)
         self._categories: list[Category] = []
         self.undo_stack.indexChanged.connect(lambda _i: self.check_categories())
+        from vision_studio.gui.engine_adapter import TrainingEngine
+
+        self.engine = TrainingEngine(self)
 
     # ------------------------------------------------------------------ project
     def open_project(self, path: str | Path) -> ProjectStore:
