@@ -28,7 +28,7 @@ from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, Category, ImageRecord
 from vision_studio.gui import undo
 from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array, to_qimage
-from vision_studio.gui.widgets.canvas_items import Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem
+from vision_studio.gui.widgets.canvas_items import Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._pixmap_item.setZValue(Z_IMAGE)
         self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
         self.scene().addItem(self._pixmap_item)
+        self._layer = ShapesLayer()
+        self.scene().addItem(self._layer)
         self._edge_marker = _marker_item()
         self.scene().addItem(self._edge_marker)
         self._preview = QGraphicsPathItem()
@@ -184,8 +186,9 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         """Hide the shapes of these category ids (they cannot be selected meanwhile)."""
         self._hidden = set(ids)
         for item in self._items.values():
-            item.setVisible(item.ann.category_id not in self._hidden)
-        sel = [i for i in self._selected if self._items[i].isVisible()]
+            item.set_shown(item.ann.category_id not in self._hidden)
+        self._layer.update()
+        sel = [i for i in self._selected if self._items[i].shown]
         if sel != self._selected:
             self.set_selection(sel)
 
@@ -251,8 +254,10 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
                 if item.ann != a or item.pos() != QPointF(0, 0):
                     item.set_annotation(a)
                 item.set_category(color, name)
-            item.setVisible(a.category_id not in self._hidden)
-        sel = [i for i in self._selected if i in self._items and self._items[i].isVisible()]
+            item.set_shown(a.category_id not in self._hidden)
+        self._layer.shapes = list(self._items.values())
+        self._layer.update()
+        sel = [i for i in self._selected if i in self._items and self._items[i].shown]
         if self._sel_vertex is not None and not self._vertex_exists(*self._sel_vertex):
             self._sel_vertex = None
         self.set_selection(sel, force=True)
@@ -269,6 +274,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._selected = ids
         for i in ids:
             self._items[i].set_selected(True)
+        self._layer.update()
         if self._sel_vertex is not None and self._sel_vertex[0] not in ids:
             self._sel_vertex = None
         self._update_handles()
@@ -412,6 +418,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             arr = dec.display if window is None else display_array(dec.raw, dec.path, window)
             pm = QPixmap.fromImage(to_qimage(adjust(arr, brightness, contrast)))
         self._pixmap_item.setPixmap(pm)
+        self._layer.set_bounds(QRectF(0, 0, self._image.width, self._image.height))
 
     def _update_handles(self) -> None:
         for h in self._handles:
@@ -419,7 +426,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._handles = []
         for ann_id in self._selected:
             item = self._items.get(ann_id)
-            if item is None or not item.isVisible() or item.kind == "mask":
+            if item is None or not item.shown or item.kind == "mask":
                 continue
             off = item.pos()
             if item.kind == "box":

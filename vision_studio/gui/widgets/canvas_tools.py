@@ -105,8 +105,8 @@ class CanvasInteraction:
         smallest one (so a small box inside a large one can be picked)."""
         tol = self._scene_tol()
         best, best_key = None, None
-        for item in self.scene().items(QRectF(p.x() - tol, p.y() - tol, 2 * tol, 2 * tol)):
-            if not isinstance(item, ShapeItem) or not item.isVisible():
+        for item in self._items.values():
+            if not item.shown or not item.rect.adjusted(-tol, -tol, tol, tol).contains(p - item.pos()):
                 continue
             local = p - item.pos()
             if not (item.outline().contains(local) or _near_outline(item, local, tol)):
@@ -122,7 +122,7 @@ class CanvasInteraction:
         selected shape within :data:`GRAB_PX` view pixels of ``p``."""
         for ann_id in reversed(self._selected):
             item = self._items.get(ann_id)
-            if item is None or not item.isVisible():
+            if item is None or not item.shown:
                 continue
             if item.kind == "box":
                 for i, h in enumerate(box_handles(item.rect)):
@@ -140,7 +140,7 @@ class CanvasInteraction:
         best = None
         for ann_id in self._selected:
             item = self._items.get(ann_id)
-            if item is None or item.kind != "polygon" or not item.isVisible():
+            if item is None or item.kind != "polygon" or not item.shown:
                 continue
             for pi, poly in enumerate(item.polygons):
                 n = len(poly)
