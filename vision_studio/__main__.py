@@ -8,7 +8,15 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``[PROJECT]`` and run the GUI; returns the exit code."""
+    """Parse ``[PROJECT]`` and run the GUI; returns the exit code.
+
+    ``--smoke PROJECT`` runs the app's self-test instead (see :mod:`vision_studio.smoke`).
+    """
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if "--smoke" in args_list:
+        from vision_studio.smoke import main as smoke_main
+
+        return smoke_main(args_list)
     parser = argparse.ArgumentParser(prog="python -m vision_studio",
                                      description="Open the Vision Studio desktop app.")
     parser.add_argument("project", nargs="?", type=Path, help="a .vsproj project file to open")

@@ -9,11 +9,13 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from vision_studio import __version__
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui import settings
+from vision_studio.resources import icon_path
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(settings.APPLICATION)
     app.setApplicationVersion(__version__)
     app.setStyle("Fusion")
+    app.setWindowIcon(QIcon(str(icon_path("png"))))  # windows, taskbar and the About box
     sys.excepthook = _excepthook
     return app
 
@@ -56,11 +59,16 @@ def run_app(project: Path | None = None) -> int:
     Returns:
         The event loop's exit code.
     """
+    from vision_studio.gui.first_run import start_first_run_checks
     from vision_studio.gui.main_window import MainWindow
+    from vision_studio.logging_setup import setup_logging
 
+    log_file = setup_logging()  # the installed app's only trace: no console on Windows
+    log.info("Vision Studio %s starting (log file %s)", __version__, log_file)
     app = make_app()
     window = MainWindow()
     window.show()
+    gpu_check = start_first_run_checks(window)  # noqa: F841 - a notice if the GPU is unusable
     if project is not None:
         window.open_project(project)
     code = app.exec()
