@@ -361,23 +361,49 @@ class _CocoReader:
                 try:
                     im, cid = img_get(a["image_id"]), cat_get(a["category_id"])
                     x, y, w, h = a["bbox"]
-                    fast = (im is not None and cid is not None and not a.get("segmentation")
-                            and w > 0 and h > 0 and x >= 0 and y >= 0
-                            and x + w <= im[1] and y + h <= im[2])
+                    seg = a.get("segmentation")
+                    fast = (im is not None and cid is not None and w > 0 and h > 0 and x >= 0
+                            and y >= 0 and x + w <= im[1] and y + h <= im[2]
+                            and (not seg or _simple_polygon(seg)))
                 except (KeyError, TypeError, ValueError, AttributeError):
                     fast = False
-                if fast:
-                    attrs = a.get("attributes")
-                    rows.append((im[0], cid, x, y, w, h, None, None, 1 if a.get("iscrowd") else 0,
-                                 w * h, _dumps(attrs) if attrs and isinstance(attrs, dict) else None))
-                else:
+                if not fast:
                     row = self._annotation(a, n)
                     if row is not None:
                         rows.append(row)
+                    continue
+                if seg:
+                    area = _polygon_area(seg[0], im[2], im[1])
+                    seg = _dumps(seg)
+                else:
+                    area, seg = w * h, None
+                attrs = a.get("attributes")
+                rows.append((im[0], cid, x, y, w, h, seg, None, 1 if a.get("iscrowd") else 0, area,
+                             _dumps(attrs) if attrs and isinstance(attrs, dict) else None))
             self.report.annotations += self.store.add_annotation_rows(rows)
             rows = []
             if progress is not None:
                 progress(min(start + CHUNK, total), total)
+
+
+def _simple_polygon(seg: Any) -> bool:
+    """True for ``[[x1, y1, ...]]``: one polygon of >= 3 points of finite numbers (the
+    common case the fast path handles; anything else is checked in detail).
+
+    Raises:
+        TypeError: on non-numeric coordinates (the caller falls back to the slow path).
+    """
+    if type(seg) is not list or len(seg) != 1 or type(seg[0]) is not list:
+        return False
+    p = seg[0]
+    total = sum(p)  # NaN or an infinity anywhere makes the sum non-finite
+    return len(p) >= 6 and not len(p) % 2 and total - total == 0
+
+
+def _polygon_area(polygon: list, height: int, width: int) -> float:
+    """``pycocotools`` mask area of one polygon (no merge needed for a single piece)."""
+    mu = _mask_utils()
+    return float(mu.area(mu.frPyObjects([polygon], height, width))[0])
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
