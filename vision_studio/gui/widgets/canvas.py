@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 TOOLS = ("select", "box", "polygon")
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
+LABEL_ROOM_PX = 18.0
+"""Screen pixels left above the image by :meth:`AnnotationCanvas.fit` for labels."""
 
 
 class AnnotationCanvas(CanvasInteraction, QGraphicsView):
@@ -201,10 +203,13 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._update_pixmap()
 
     def fit(self) -> None:
-        """Zoom so that the whole image is visible."""
+        """Zoom so that the whole image is visible, with room above it for the labels of
+        shapes at its top edge."""
         if self._image is not None:
-            self.fitInView(QRectF(0, 0, self._image.width, self._image.height),
-                           Qt.AspectRatioMode.KeepAspectRatio)
+            rect = QRectF(0, 0, self._image.width, self._image.height)
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+            room = LABEL_ROOM_PX / max(self.zoom(), 1e-6)
+            self.fitInView(rect.adjusted(0, -room, 0, 0), Qt.AspectRatioMode.KeepAspectRatio)
 
     def zoom_1to1(self) -> None:
         """One image pixel per screen pixel, keeping the view centre."""

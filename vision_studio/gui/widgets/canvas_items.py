@@ -234,7 +234,14 @@ class ShapeItem(QGraphicsPathItem):
         else:
             path.addRect(self.rect)
         self.setPath(path)
-        self.label.setPos(self.rect.topLeft())
+        self.label.setPos(self.label_anchor())
+
+    def label_anchor(self) -> QPointF:
+        """Where the label sits (its bottom-left corner): the top-left corner of a box,
+        the topmost vertex of a polygon, in item coordinates."""
+        if self.polygons:
+            return QPointF(min((p for poly in self.polygons for p in poly), key=lambda q: (q.y(), q.x())))
+        return self.rect.topLeft()
 
     def _restyle(self) -> None:
         self.setPen(self._pen(self._selected))
@@ -307,7 +314,7 @@ class ShapesLayer(QGraphicsItem):
         painter.resetTransform()
         for s in shapes:
             pm = s.label.pixmap()
-            p = t.map(s.rect.topLeft())
+            p = t.map(s.label.pos())
             painter.drawPixmap(QPointF(p.x(), p.y() - pm.height()), pm)
         painter.setWorldTransform(t)
 
