@@ -1,0 +1,316 @@
+"""The Model panel's form sections: architecture and weights, transfer strategy,
+hyperparameters. Each reads and writes its part of a ``TrainConfig`` dict."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from vision_studio.core.training.config import DEVICES, OPTIMIZERS, SCHEDULERS
+from vision_studio.core.types import Task
+from vision_studio.gui.panels.model import weights_status as ws
+from vision_studio.gui.panels.model.advice import STRATEGY_TEXT, TASK_LABELS
+
+log = logging.getLogger(__name__)
+
+MARK = {ws.DOWNLOADED: "downloaded ✓", ws.DOWNLOADABLE: "downloadable (needs internet)",
+        ws.MISSING: "missing"}
+
+
+class ArchSection(QGroupBox):
+    """Task, architecture (with size, speed class, description) and pretrained weights.
+
+    Signals:
+        taskChanged(str), archChanged(str).
+        downloadRequested(str): the weights name to fetch (the panel runs the download).
+    """
+
+    taskChanged = Signal(str)
+    archChanged = Signal(str)
+    downloadRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Task and model", parent)
+        self.spec: Any = None
+        self.task = QComboBox(self, objectName="task")
+        self.arch = QComboBox(self, objectName="arch")
+        self.info = QLabel(self, objectName="arch_info", wordWrap=True)
+        self.weights = QComboBox(self, objectName="weights")
+        self.weights_note = QLabel(self, objectName="weights_note", wordWrap=True)
+        self.download = QPushButton("Download", self, objectName="download")
+        self.pick_file = QPushButton("Use a weights file…", self, objectName="pick_weights")
+        self.progress = QProgressBar(self, objectName="download_progress")
+        self.progress.hide()
+        form = QFormLayout(self)
+        form.addRow("Task", self.task)
+        form.addRow("Architecture", self.arch)
+        form.addRow("", self.info)
+        form.addRow("Weights", self.weights)
+        row = QHBoxLayout()
+        row.addWidget(self.download)
+        row.addWidget(self.pick_file)
+        row.addStretch(1)
+        form.addRow("", row)
+        form.addRow("", self.weights_note)
+        form.addRow("", self.progress)
+        for t in Task.ALL:
+            self.task.addItem(TASK_LABELS[t], t)
+        self.task.currentIndexChanged.connect(lambda _i: self._task_changed())
+        self.arch.currentIndexChanged.connect(lambda _i: self._arch_changed())
+        self.weights.currentIndexChanged.connect(lambda _i: self._weights_changed())
+        self.download.clicked.connect(lambda: self.downloadRequested.emit(self.weights.currentData() or ""))
+        self.pick_file.clicked.connect(self._pick_file)
+        self._runs: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------------ task / arch
+    def set_tasks(self, allowed: list[str]) -> None:
+        """Order the tasks: allowed ones first (the first is selected), others marked."""
+        self.task.blockSignals(True)
+        self.task.clear()
+        for t in allowed + [t for t in Task.ALL if t not in allowed]:
+            self.task.addItem(TASK_LABELS[t] + ("" if t in allowed else "  — no labels yet"), t)
+        self.task.blockSignals(False)
+        self._task_changed()
+
+    def current_task(self) -> str:
+        return self.task.currentData() or Task.CLASSIFICATION
+
+    def _task_changed(self) -> None:
+        from vision_studio.core.models.registry import architectures
+
+        self.arch.blockSignals(True)
+        self.arch.clear()
+        for spec in architectures(self.current_task()):
+            self.arch.addItem(f"{spec.name}   ·  {spec.param_count:.1f} M params  ·  {spec.speed}",
+                              spec.name)
+        self.arch.blockSignals(False)
+        from vision_studio.core.training.config import DEFAULT_ARCH
+
+        self.select_arch(DEFAULT_ARCH[self.current_task()])
+        self.taskChanged.emit(self.current_task())
+
+    def select_arch(self, name: str) -> None:
+        """Select architecture ``name`` (added to the list if it is a valid unlisted one)."""
+        from vision_studio.core.models.registry import get_arch
+
+        i = self.arch.findData(name)
+        if i < 0:
+            spec = get_arch(name)  # ConfigError for unknown names
+            self.arch.addItem(f"{spec.name}   ·  {spec.param_count:.1f} M params  ·  {spec.speed}",
+                              spec.name)
+            i = self.arch.count() - 1
+        if i == self.arch.currentIndex():
+            self._arch_changed()
+        self.arch.setCurrentIndex(i)
+
+    def _arch_changed(self) -> None:
+        from vision_studio.core.models.registry import get_arch
+
+        name = self.arch.currentData()
+        if not name:
+            return
+        self.spec = spec = get_arch(name)
+        self.info.setText(f"{spec.description}. {spec.param_count:.1f} M parameters, "
+                          f"{spec.speed} on a CPU, input {spec.input_size} px ({spec.source}).")
+        self._fill_weights()
+        self.archChanged.emit(name)
+
+    # ------------------------------------------------------------------ weights
+    def _fill_weights(self, keep: str | None = None) -> None:
+        self.weights.blockSignals(True)
+        self.weights.clear()
+        self.weights.addItem("None — random initialisation", None)
+        spec = self.spec
+        for name in spec.weights if spec else ():
+            self.weights.addItem(f"{name} — {MARK[ws.availability(spec, name)]}", name)
+        for label, path in self._runs:
+            self.weights.addItem(f"Run “{label}” — {Path(path).name}", path)
+        default = spec.default_weights if spec else None
+        i = self.weights.findData(keep if keep is not None else default)
+        self.weights.setCurrentIndex(max(0, i))
+        self.weights.blockSignals(False)
+        self._weights_changed()
+
+    def set_runs(self, runs: list[tuple[str, str]]) -> None:
+        """Earlier runs' checkpoints offered as weights: ``[(run name, best.pt path)]``."""
+        self._runs = list(runs)
+        self._fill_weights(keep=self.weights.currentData())
+
+    def set_weights(self, value: str | None) -> None:
+        """Select weights ``value`` (a library name, or a file: added as an entry)."""
+        i = self.weights.findData(value)
+        if i < 0 and value:
+            self.weights.addItem(f"File — {Path(value).name}", value)
+            self.weights.setItemData(self.weights.count() - 1, value, Qt.ItemDataRole.ToolTipRole)
+            i = self.weights.count() - 1
+        self.weights.setCurrentIndex(max(0, i))
+
+    def current_weights(self) -> str | None:
+        return self.weights.currentData()
+
+    def _pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights file", "",
+                                              "Weights (*.pth *.pt *.bin *.safetensors *.ckpt);;"
+                                              "All files (*)")
+        if path:
+            self.set_weights(path)
+
+    def _weights_changed(self) -> None:
+        name = self.weights.currentData()
+        state = ws.availability(self.spec, name) if self.spec and name in self.spec.weights else ""
+        self.download.setEnabled(state == ws.DOWNLOADABLE)
+        if name is None:
+            self.weights_note.setText("Random weights: use the ‘From scratch’ strategy and "
+                                      "expect to need much more data.")
+        elif state:
+            self.weights_note.setText(f"Library weights {name}: {MARK[state]}.")
+        else:
+            self.weights_note.setText(f"Weights file: {name}")
+
+
+class StrategySection(QGroupBox):
+    """The transfer strategy with a plain-language explanation and its settings."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Transfer strategy", parent)
+        self.strategy = QComboBox(self, objectName="strategy")
+        self.explain = QLabel(self, objectName="strategy_text", wordWrap=True)
+        self.explain.setMinimumHeight(60)
+        self.trainable_stages = QSpinBox(self, minimum=1, maximum=20, value=1)
+        self.freeze_epochs = QSpinBox(self, minimum=0, maximum=100, value=1)
+        self.unfreeze_every = QSpinBox(self, minimum=1, maximum=100, value=1)
+        self.backbone_lr_mult = QDoubleSpinBox(self, minimum=0.001, maximum=1.0, value=0.1,
+                                               decimals=3, singleStep=0.05)
+        self.layer_decay = QDoubleSpinBox(self, minimum=0.05, maximum=1.0, value=0.5,
+                                          decimals=2, singleStep=0.05)
+        self.form = QFormLayout(self)
+        self.form.addRow("Strategy", self.strategy)
+        self.form.addRow(self.explain)
+        self.rows = {"trainable_stages": ("Stages trained", self.trainable_stages),
+                     "freeze_epochs": ("Head-only epochs", self.freeze_epochs),
+                     "unfreeze_every": ("Unfreeze a stage every (epochs)", self.unfreeze_every),
+                     "backbone_lr_mult": ("Backbone learning-rate ×", self.backbone_lr_mult),
+                     "layer_decay": ("Decay per stage", self.layer_decay)}
+        for label, w in self.rows.values():
+            self.form.addRow(label, w)
+        self.set_task(Task.CLASSIFICATION)
+        self.strategy.currentIndexChanged.connect(lambda _i: self._changed())
+
+    USES = {"partial": ("trainable_stages", "backbone_lr_mult"),
+            "gradual": ("freeze_epochs", "unfreeze_every", "backbone_lr_mult"),
+            "fine_tune": ("backbone_lr_mult",), "discriminative": ("layer_decay",)}
+
+    def set_task(self, task: str) -> None:
+        """Offer the strategies of ``task`` (linear probe: classification only)."""
+        keep = self.strategy.currentData()
+        self.strategy.blockSignals(True)
+        self.strategy.clear()
+        for name, (title, _) in STRATEGY_TEXT.items():
+            if name == "linear_probe" and task != Task.CLASSIFICATION:
+                continue
+            self.strategy.addItem(title, name)
+        self.strategy.setCurrentIndex(max(0, self.strategy.findData(keep or "fine_tune")))
+        self.strategy.blockSignals(False)
+        self._changed()
+
+    def select(self, name: str) -> None:
+        self.strategy.setCurrentIndex(max(0, self.strategy.findData(name)))
+
+    def _changed(self) -> None:
+        name = self.strategy.currentData() or "fine_tune"
+        self.explain.setText(STRATEGY_TEXT[name][1])
+        used = self.USES.get(name, ())
+        for key, (_, w) in self.rows.items():
+            self.form.setRowVisible(w, key in used)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``strategy`` field of a TrainConfig."""
+        name = self.strategy.currentData() or "fine_tune"
+        out: dict[str, Any] = {"name": name}
+        for key in self.USES.get(name, ()):
+            w = self.rows[key][1]
+            out[key] = w.value()
+        return out
+
+    def set_dict(self, data: dict[str, Any]) -> None:
+        self.select(data.get("name", "fine_tune"))
+        for key, (_, w) in self.rows.items():
+            if key in data:
+                w.setValue(data[key])
+
+
+class HyperSection(QGroupBox):
+    """Epochs, batch size, learning rate and the other numeric settings."""
+
+    FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "warmup_epochs",
+              "weight_decay", "image_size", "early_stopping_patience", "device", "amp", "seed",
+              "max_steps_per_epoch", "max_val_batches", "name")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Hyperparameters", parent)
+        w: dict[str, QWidget] = {
+            "epochs": QSpinBox(self, minimum=1, maximum=10000),
+            "batch_size": QSpinBox(self, minimum=1, maximum=1024),
+            "lr": QDoubleSpinBox(self, minimum=1e-6, maximum=1.0, decimals=6, singleStep=0.001),
+            "optimizer": QComboBox(self), "scheduler": QComboBox(self),
+            "warmup_epochs": QDoubleSpinBox(self, minimum=0, maximum=100, decimals=1),
+            "weight_decay": QDoubleSpinBox(self, minimum=0, maximum=1, decimals=6, singleStep=1e-4),
+            "image_size": QSpinBox(self, minimum=16, maximum=4096, singleStep=32),
+            "early_stopping_patience": QSpinBox(self, minimum=0, maximum=1000,
+                                                specialValueText="off"),
+            "device": QComboBox(self), "amp": QCheckBox("mixed precision on CUDA", self),
+            "seed": QSpinBox(self, minimum=0, maximum=2**31 - 1),
+            "max_steps_per_epoch": QSpinBox(self, minimum=0, maximum=10**6, specialValueText="all"),
+            "max_val_batches": QSpinBox(self, minimum=0, maximum=10**6, specialValueText="all"),
+            "name": QLineEdit(self, placeholderText="(automatic)"),
+        }
+        w["optimizer"].addItems(list(OPTIMIZERS))
+        w["scheduler"].addItems(list(SCHEDULERS))
+        w["device"].addItems(list(DEVICES))
+        labels = {"lr": "Learning rate", "batch_size": "Batch size", "warmup_epochs": "Warm-up epochs",
+                  "weight_decay": "Weight decay", "image_size": "Image size (px)",
+                  "early_stopping_patience": "Early stopping after", "amp": "AMP",
+                  "max_steps_per_epoch": "Max steps / epoch", "max_val_batches": "Max val batches",
+                  "name": "Run name"}
+        form = QFormLayout(self)
+        for key, widget in w.items():
+            widget.setObjectName(key)
+            form.addRow(labels.get(key, key.replace("_", " ").capitalize()), widget)
+        self.w = w
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section's TrainConfig fields."""
+        w = self.w
+        out: dict[str, Any] = {}
+        for key, widget in w.items():
+            if isinstance(widget, QComboBox):
+                out[key] = widget.currentText()
+            elif isinstance(widget, QCheckBox):
+                out[key] = widget.isChecked()
+            elif isinstance(widget, QLineEdit):
+                out[key] = widget.text().strip()
+            else:
+                out[key] = widget.value()
+        for key in ("max_steps_per_epoch", "max_val_batches"):
+            out[key] = out[key] or None
+        return out
+
+    def set_dict(self, data: dict[str, Any]) -> None:
+        """Show the fields of ``data`` present here (``None`` caps show "all")."""
+        for key, value in data.items():
+            widget = self.w.get(key)
+            if widget is None:
+                continue
+            if isinstance(widget, QComboBox):
+                widget.setCurrentText(str(value))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(bool(value))
+            elif isinstance(widget, QLineEdit):
+                widget.setText(value or "")
+            else:
+                widget.setValue(value if value is not None else 0)
