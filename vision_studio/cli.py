@@ -22,6 +22,7 @@ from vision_studio.core.errors import VisionStudioError
 # One module per group of sub-commands; add yours here.
 COMMAND_MODULES = (
     "vision_studio.commands.project",
+    "vision_studio.commands.io",
     "vision_studio.commands.gui",
     "vision_studio.commands.train",
 )

@@ -1,0 +1,231 @@
+"""``vision-studio import`` and ``vision-studio export``: annotation formats in and out.
+
+``import`` adds one or more sources to a project (created when missing) in one
+transaction: if any source fails (broken file, or any problem with ``--strict``),
+nothing is added, and a project file created by this command is removed again. The
+import report (counts, skipped items grouped by reason with the first files named)
+goes to stdout; a progress bar to stderr on long imports.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from vision_studio.core.errors import ConfigError, VisionStudioError
+
+IMPORT_FORMATS = ("coco", "voc", "labelme", "masks", "imagefolder")
+EXPORT_FORMATS = ("coco", "voc", "masks")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``import`` and ``export`` sub-commands."""
+    p = sub.add_parser("import", help="import annotations/images into a project",
+                       description="Import datasets into a project (created if missing).")
+    p.add_argument("--format", required=True, choices=IMPORT_FORMATS)
+    p.add_argument("src", nargs="+", type=Path, metavar="SRC",
+                   help="coco: JSON file(s); voc: XML folder(s); labelme: JSON file(s) or "
+                        "folder(s); masks: image folder(s); imagefolder: dataset root(s)")
+    p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
+    p.add_argument("--split", help="split recorded on the images (default: from folder names)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on the first problem and change nothing")
+    p.add_argument("--image-dir", type=Path,
+                   help="coco: folder file_name is relative to (default: the JSON's folder); "
+                        "voc: image folder (default: images/ or JPEGImages/ beside the XMLs)")
+    p.add_argument("--no-check-images", action="store_true",
+                   help="coco/voc: trust the sizes in the files, do not open the images")
+    p.add_argument("--mask-dir", type=Path, action="append",
+                   help="masks: label-image folder (once, or once per SRC)")
+    p.add_argument("--classes", help='masks: "0=Sky,1=Building,..." or a class table file')
+    p.add_argument("--ignore-value", type=int, help="masks: label value of void pixels")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_import)
+
+    p = sub.add_parser("export", help="export a project's annotations",
+                       description="Export a project (or one split) to an annotation format.")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("out", type=Path, metavar="OUT",
+                   help="coco: JSON file (a folder gets annotations.json); voc/masks: folder")
+    p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
+    p.add_argument("--split", help="only this split (default: all images)")
+    p.add_argument("--image-root", type=Path,
+                   help="coco: folder file_name is made relative to (default: the JSON's)")
+    p.add_argument("--ignore-value", type=int, default=255,
+                   help="masks: value written for unlabelled pixels (default 255)")
+    p.set_defaults(func=run_export)
+
+
+def parse_classes(text: str) -> dict[int, str]:
+    """``"0=Sky,1=Building"`` or a class table file (see ``masks.load_class_table``).
+
+    Raises:
+        ConfigError: neither a readable file nor ``value=name`` pairs.
+    """
+    if os.path.isfile(text):
+        from vision_studio.core.io.masks import load_class_table
+
+        return load_class_table(text)
+    table: dict[int, str] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        value, sep, name = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit() or not name.strip():
+            raise ConfigError(f"--classes: expected value=name pairs or a file, got {item!r}")
+        table[int(value)] = name.strip()
+    if not table:
+        raise ConfigError("--classes: no classes given")
+    return table
+
+
+def _voc_image_dir(xml_dir: Path) -> Path:
+    for name in ("images", "JPEGImages"):
+        if (xml_dir.parent / name).is_dir():
+            return xml_dir.parent / name
+    return xml_dir
+
+
+def _importer(args: argparse.Namespace) -> Callable[..., Any]:
+    """``fn(store, src, index, progress) -> ImportReport`` for the chosen format."""
+    common = {"split": args.split, "strict": args.strict}
+    fmt = args.format
+    if fmt == "coco":
+        from vision_studio.core.io.coco import read_coco
+
+        return lambda store, src, i, prog: read_coco(
+            store, src, args.image_dir, check_images=not args.no_check_images, progress=prog,
+            **common)
+    if fmt == "voc":
+        from vision_studio.core.io.voc import read_voc
+
+        return lambda store, src, i, prog: read_voc(
+            store, src, args.image_dir or _voc_image_dir(src),
+            check_images=not args.no_check_images, progress=prog, **common)
+    if fmt == "labelme":
+        from vision_studio.core.io.labelme import read_labelme
+
+        return lambda store, src, i, prog: read_labelme(store, src, progress=prog, **common)
+    if fmt == "imagefolder":
+        from vision_studio.core.io.imagefolder import read_imagefolder
+
+        return lambda store, src, i, prog: read_imagefolder(store, src, progress=prog, **common)
+    from vision_studio.core.io.masks import read_masks
+
+    masks = args.mask_dir or []
+    if not masks or len(masks) not in (1, len(args.src)) or not args.classes:
+        raise ConfigError("--format masks needs --classes and --mask-dir (once, or once per SRC)")
+    classes = parse_classes(args.classes)
+    return lambda store, src, i, prog: read_masks(
+        store, src, masks[i if len(masks) > 1 else 0], classes, args.ignore_value,
+        progress=prog, **common)
+
+
+class _Bar:
+    """A tqdm bar on stderr driven by ``progress(done, total)`` callbacks."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=label, unit="item", file=sys.stderr, leave=False,
+                        disable=True if quiet else None, dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        if total and self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """The ``import`` command; returns the exit code (errors raise VisionStudioError)."""
+    from vision_studio.core.io.report import ImportReport
+    from vision_studio.core.store import ProjectStore
+
+    importer = _importer(args)
+    for src in args.src:
+        if not src.exists():
+            raise VisionStudioError(f"{src}: no such file or folder")
+    created = not args.project.exists()
+    try:
+        store = ProjectStore.open_or_create(args.project)
+    except (OSError, sqlite3.Error) as exc:
+        raise VisionStudioError(f"{args.project}: cannot open or create the project ({exc})") \
+            from None
+    total, ok = ImportReport(args.format), False
+    try:
+        with store.transaction():
+            for i, src in enumerate(args.src):
+                bar = _Bar(f"{args.format} {src.name}", args.quiet)
+                try:
+                    total.merge(importer(store, src, i, bar))
+                finally:
+                    bar.close()
+        ok = True
+    finally:
+        store.close()
+        if created and not ok:
+            _remove_project(args.project)
+    print(total.summary())
+    print(f"project: {args.project} ({store_counts(args.project)})")
+    return 0
+
+
+def _remove_project(path: Path) -> None:
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def store_counts(path: Path) -> str:
+    """``"N images, M annotations"`` of a project file."""
+    from vision_studio.core.store import ProjectStore
+
+    with ProjectStore.open(path) as store:
+        return f"{store.image_count()} images, {store.annotation_count()} annotations"
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """The ``export`` command; returns the exit code."""
+    from vision_studio.core.store import ProjectStore
+
+    with ProjectStore.open(args.project) as store:
+        if args.split is not None and args.split not in store.splits():
+            raise ConfigError(f"--split {args.split!r}: the project has no such split "
+                              f"(splits: {', '.join(repr(s) for s in store.splits()) or 'none'})")
+        try:
+            print(_export(store, args))
+        except OSError as exc:
+            raise VisionStudioError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+    return 0
+
+
+def _export(store: Any, args: argparse.Namespace) -> str:
+    out: Path = args.out
+    if args.format == "coco":
+        from vision_studio.core.io.coco import write_coco
+
+        if out.is_dir():
+            out = out / "annotations.json"
+        bar = _Bar("coco export", False)
+        try:
+            s = write_coco(store, out, args.split, image_root=args.image_root, progress=bar)
+        finally:
+            bar.close()
+        return (f"wrote {s['images']} images, {s['annotations']} annotations, "
+                f"{s['categories']} categories to {s['path']}")
+    if args.format == "voc":
+        from vision_studio.core.io.voc import write_voc
+
+        s = write_voc(store, out, args.split)
+        return f"wrote {s['files']} XML files ({s['objects']} objects) and labels.txt to {out}"
+    from vision_studio.core.io.masks import write_masks
+
+    written = write_masks(store, out, args.split, args.ignore_value)
+    return f"wrote {len(written)} label images and classes.txt to {out}"
