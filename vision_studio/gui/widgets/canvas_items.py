@@ -11,6 +11,8 @@ one store command on release.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen,
                            QPixmap, QPolygonF)
@@ -157,7 +159,8 @@ class ShapeItem(QGraphicsPathItem):
             self._mask = QGraphicsPixmapItem(QPixmap.fromImage(_mask_image(ann.rle, self._color)), self)
             self._mask.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent)
         self._rebuild_path()
-        self._restyle()
+        if self.label.text:  # not during __init__, where set_category follows
+            self._restyle()
 
     def set_category(self, color: QColor, label: str) -> None:
         """Colour and label text (the category's)."""
@@ -244,23 +247,25 @@ class ShapeItem(QGraphicsPathItem):
         return self.rect.topLeft()
 
     def _restyle(self) -> None:
-        self.setPen(self._pen(self._selected))
-        self.setBrush(self._brush(self._selected))
-        self.layer_pen, self.layer_brush = self._pen(False), self._brush(False)
+        name, poly, mask = self._color.name(), bool(self.polygons), self._mask is not None
+        pen, brush = _style(name, self._selected, poly, mask)
+        self.setPen(pen)
+        self.setBrush(brush)
+        self.layer_pen, self.layer_brush = _style(name, False, poly, mask)
 
-    def _pen(self, selected: bool) -> QPen:
-        pen = QPen(self._color, 3.0 if selected else 2.0)
-        pen.setCosmetic(True)
-        if self._mask is not None:
-            pen.setStyle(Qt.PenStyle.DashLine)
-        return pen
 
-    def _brush(self, selected: bool) -> QBrush:
-        if self._mask is not None or (not self.polygons and not selected):
-            return QBrush(Qt.BrushStyle.NoBrush)
-        fill = QColor(self._color)
-        fill.setAlpha((110 if selected else 55) if self.polygons else 70)
-        return QBrush(fill)
+@lru_cache(maxsize=1024)
+def _style(color: str, selected: bool, polygon: bool, mask: bool) -> tuple[QPen, QBrush]:
+    """Pen and brush of a shape (shared between shapes of one category)."""
+    pen = QPen(QColor(color), 3.0 if selected else 2.0)
+    pen.setCosmetic(True)
+    if mask:
+        pen.setStyle(Qt.PenStyle.DashLine)
+    if mask or (not polygon and not selected):
+        return pen, QBrush(Qt.BrushStyle.NoBrush)
+    fill = QColor(color)
+    fill.setAlpha((110 if selected else 55) if polygon else 70)
+    return pen, QBrush(fill)
 
 
 class ShapesLayer(QGraphicsItem):
