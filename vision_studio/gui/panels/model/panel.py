@@ -67,7 +67,8 @@ class ModelPanel(QWidget):
         self.arch.taskChanged.connect(self._on_task)
         self.arch.archChanged.connect(self._on_arch)
         self.arch.downloadRequested.connect(self.download_weights)
-        state.projectOpened.connect(lambda _s: self.refresh(reset=True))
+        self._pending: str | None = None
+        state.projectOpened.connect(lambda _s: self._project_opened())
         state.projectClosed.connect(self._on_closed)
         for sig in (state.imagesChanged, state.categoriesChanged):
             sig.connect(lambda *_: self.refresh())
@@ -142,12 +143,25 @@ class ModelPanel(QWidget):
         return row
 
     # ------------------------------------------------------------------ project
+    def _project_opened(self) -> None:
+        self.refresh(reset=True)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._pending is not None and self.state.store is not None:
+            self.refresh(reset=self._pending == "reset")
+
     def refresh(self, reset: bool = False) -> None:
         """Re-read the project (labels, splits, runs); with ``reset``, choose the task
-        from the labels and apply its defaults."""
+        from the labels and apply its defaults. Hidden, it waits until shown (listing
+        the architectures loads torch: annotating must not wait for it)."""
         store = self.state.store
         if store is None:
             return
+        if not self.isVisible():
+            self._pending = "reset" if reset or self._pending == "reset" else "refresh"
+            return
+        self._pending = None
         self.setEnabled(True)
         if reset:
             self.arch.set_tasks(advice.allowed_tasks(advice.label_counts(store)))
@@ -156,7 +170,7 @@ class ModelPanel(QWidget):
         self._fill_runs()
 
     def _on_closed(self) -> None:
-        self.snapshot = None
+        self.snapshot, self._pending = None, None
         self.setEnabled(False)
 
     def _fill_runs(self) -> None:

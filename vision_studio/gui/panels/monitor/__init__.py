@@ -1,0 +1,1 @@
+"""The Training monitor: live curves, progress, log, Pause / Stop / Resume, past runs."""
