@@ -43,9 +43,10 @@ def test_open_project_shows_tabs_placeholders_and_is_remembered(main_window, sma
     assert win.open_project(small_project)
     assert win.stack.currentWidget() is win.tabs
     assert [win.tabs.tabText(i) for i in range(4)] == ["Annotate", "Model", "Training", "Evaluate"]
-    for name, issue in (("model", "issue 6"), ("training", "issue 6"), ("evaluate", "issue 7")):
+    for name, issue in (("evaluate", "issue 7"),):
         label = win.tabs.findChild(QLabel, f"placeholder_{name}")
         assert label is not None and issue in label.text() and "Not built yet" in label.text()
+    assert win.tabs.widget(1) is win.model_panel and win.tabs.widget(2) is win.monitor
     assert win.annotate.filters.count.text() == "6 images"
     assert win.state.current_image.path == "images/img_000.png"
     assert win.actions["export"].isEnabled()

@@ -17,6 +17,8 @@ from vision_studio.gui.dialogs.help import ABOUT_TEXT, PreferencesDialog, Shortc
 from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog
 from vision_studio.gui.menus import build_menus
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
+from vision_studio.gui.panels.model.panel import ModelPanel
+from vision_studio.gui.panels.monitor.panel import MonitorPanel
 from vision_studio.gui.state import AppState
 from vision_studio.gui.welcome import WelcomePage
 
@@ -24,10 +26,6 @@ log = logging.getLogger(__name__)
 
 # Tabs still to come, and the issue that brings each.
 PLACEHOLDERS = (
-    ("Model", "issue 6", "choose a task, an architecture and pretrained weights, and a "
-                         "transfer-learning strategy"),
-    ("Training", "issue 6", "train on the shared engine and watch loss, metrics and "
-                            "learning rates live; stop and resume"),
     ("Evaluate", "issue 7", "mAP and per-class PR curves, confusion matrices, and the "
                             "model's predictions over the images with live thresholds"),
 )
@@ -63,6 +61,11 @@ class MainWindow(QMainWindow):
         self.annotate = AnnotatePanel(self.state, self)
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.annotate, "Annotate")
+        self.model_panel = ModelPanel(self.state, self)
+        self.monitor = MonitorPanel(self.state, self)
+        self.tabs.addTab(self.model_panel, "Model")
+        self.tabs.addTab(self.monitor, "Training")
+        self.state.engine.started.connect(lambda _ev: self.show_panel("training"))
         for title, issue, what in PLACEHOLDERS:
             self.tabs.addTab(placeholder(title, issue, what), title)
         self.stack = QStackedWidget(self)
@@ -171,7 +174,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Save the layout, stop background threads, close the project."""
+        """Save the layout, stop background threads, close the project. While a run
+        trains, ask first; "Yes" stops it (a resumable checkpoint is written)."""
+        if self.state.engine.busy and QMessageBox.question(
+                self, "Training in progress", "A training run is in progress. Stop it "
+                "(it can be resumed later) and quit?") != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
         settings.save_window(self.saveGeometry(), self.saveState())
         self.shutdown()
         super().closeEvent(event)
@@ -180,4 +189,6 @@ class MainWindow(QMainWindow):
         """Stop worker threads and close the project (idempotent)."""
         self.welcome.shutdown()
         self.annotate.shutdown()
+        self.model_panel.shutdown()
+        self.state.engine.shutdown()
         self.state.close_project()
