@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "vision_studio.commands.io",
     "vision_studio.commands.gui",
     "vision_studio.commands.train",
+    "vision_studio.commands.models",
 )
 
 

@@ -20,7 +20,9 @@ Architecture names are torchvision builder names (``"resnet18"``,
   segmentation-models-pytorch U-Net / FPN decoder.
 
 Parameter counts come from building each model on the ``meta`` device (no memory, no
-weights) and are cached in memory and in ``~/.cache/vision_studio/param_counts.json``.
+weights); specs are cached in memory and in ``~/.cache/vision_studio/registry.json``
+(keyed by library versions and a hash of the catalogue), so that listing the registry
+needs no torch import.
 """
 from __future__ import annotations
 
@@ -67,10 +69,12 @@ def _builder(family: str) -> Callable[..., BuiltModel]:
 
 def _cache_file() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "vision_studio" / "param_counts.json"
+    return base / "vision_studio" / "registry.json"
 
 
 def _versions() -> str:
+    """Library versions + a hash of the catalogue source: the cache key."""
+    import hashlib
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
@@ -79,14 +83,21 @@ def _versions() -> str:
             out.append(f"{pkg}={version(pkg)}")
         except PackageNotFoundError:
             out.append(f"{pkg}=?")
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("catalog.py", "base.py"):
+        digest.update((here / name).read_bytes())
+    out.append(digest.hexdigest()[:16])
     return ",".join(out)
 
 
 @functools.lru_cache(maxsize=1)
-def _disk_cache() -> dict[str, float]:
+def _disk_cache() -> dict[str, dict[str, Any]]:
+    """Cached specs (name → ``ArchSpec`` fields), valid for the same libraries/catalogue:
+    listing the registry then needs no torch import."""
     try:
         data = json.loads(_cache_file().read_text())
-        return dict(data["counts"]) if data.get("versions") == _versions() else {}
+        return dict(data["specs"]) if data.get("versions") == _versions() else {}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -95,26 +106,27 @@ def _save_disk_cache() -> None:
     try:
         path = _cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"versions": _versions(), "counts": _disk_cache()}))
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"versions": _versions(), "specs": _disk_cache()}))
         tmp.replace(path)
     except OSError as exc:  # a read-only home is no reason to fail
-        log.debug("could not write the parameter-count cache: %s", exc)
+        log.debug("could not write the registry cache: %s", exc)
+
+
+def _from_cache(fields: dict[str, Any]) -> ArchSpec:
+    return ArchSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 def _param_count(spec: ArchSpec) -> float:
-    """Millions of parameters of ``spec`` for the library's default number of classes."""
-    cache = _disk_cache()
-    if spec.name not in cache:
-        import torch
+    """Millions of parameters of ``spec`` for the library's default number of classes,
+    from a build on the ``meta`` device (no memory, no weights)."""
+    import torch
 
-        from vision_studio.core.models._stages import param_count
+    from vision_studio.core.models._stages import param_count
 
-        with torch.device("meta"):
-            built = _builder(spec.family)(spec, _DEFAULT_CLASSES[spec.task])
-        cache[spec.name] = round(param_count(built.model) / 1e6, 2)
-        _save_disk_cache()
-    return cache[spec.name]
+    with torch.device("meta"):
+        built = _builder(spec.family)(spec, _DEFAULT_CLASSES[spec.task])
+    return round(param_count(built.model) / 1e6, 2)
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,10 +136,19 @@ def get_arch(name: str) -> ArchSpec:
     Raises:
         ConfigError: unknown name; the message lists close matches.
     """
+    cache = _disk_cache()
+    if name in cache:
+        try:
+            return _from_cache(cache[name])
+        except TypeError:  # written by another version of ArchSpec
+            pass
     draft = C.draft_spec(name)
     if draft is None:
         raise ConfigError(_unknown_message(name))
-    return dataclasses.replace(draft, param_count=_param_count(draft))
+    spec = dataclasses.replace(draft, param_count=_param_count(draft))
+    cache[name] = dataclasses.asdict(spec)
+    _save_disk_cache()
+    return spec
 
 
 def _unknown_message(name: str) -> str:

@@ -1,0 +1,47 @@
+"""``vision-studio models [--task T] [--arch NAME] [--json]``: list the model registry."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from vision_studio.core.types import Task
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``models`` sub-command."""
+    p = sub.add_parser("models", help="list the architectures you can train, per task")
+    p.add_argument("--task", choices=Task.ALL, help="only the architectures of this task")
+    p.add_argument("--arch", help="details of one architecture (also timm:<name>, "
+                                  "fasterrcnn_timm:<name>, unet:<encoder>...)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_models)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from vision_studio.core.models.registry import architectures, get_arch
+
+    specs = [get_arch(args.arch)] if args.arch else architectures(args.task)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(s) for s in specs], indent=1))
+        return 0
+    if args.arch:
+        spec = specs[0]
+        for f in dataclasses.fields(spec):
+            value = getattr(spec, f.name)
+            if f.name == "weights":
+                value = ", ".join(value) or "(none; pick a local .pth file)"
+            print(f"{f.name:17} {value}")
+        return 0
+    task = None
+    for s in specs:
+        if s.task != task:
+            task = s.task
+            print(f"\n{task}\n  {'architecture':42} {'params':>8}  {'speed':6}  "
+                  f"{'default weights':24} description")
+        print(f"  {s.name:42} {s.param_count:7.1f}M  {s.speed:6}  "
+              f"{s.default_weights or '-':24} {s.description}")
+    print("\nAlso: timm:<any timm model>, fasterrcnn_timm:/maskrcnn_timm:/unet_timm:/fpn_timm:"
+          "<timm model>, fasterrcnn_fpn:/maskrcnn_fpn:<torchvision ResNet/MobileNet>, "
+          "unet:<smp encoder>. Details: vision-studio models --arch NAME")
+    return 0
