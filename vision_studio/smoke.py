@@ -213,6 +213,7 @@ def run_smoke(args: argparse.Namespace, report: SmokeReport) -> None:
 
         app = make_app()
         window = MainWindow()
+        window.resize(1400, 850)  # the same captures whatever size the user last left
         window.show()
         _settle(app, 0.05)
         report.say(f"[smoke]      version {__version__}, Qt platform {app.platformName()}, "
