@@ -144,7 +144,7 @@ def _predict(built: Any, task: str, image: Path, categories: list[dict]) -> str:
     spec = built.spec
     if task in ("detection", "instance_segmentation"):
         raw = P.predict_detections(built.model, [image], categories, device="cpu",
-                                   raw_max_per_image=100)
+                                   raw_max_per_image=20)
         return f"{len(raw)} raw detections on {image.name}"
     if task == "classification":
         out = P.predict_classification(built.model, [image], names, built.mean, built.std,
