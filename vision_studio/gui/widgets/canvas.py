@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import weakref
 from dataclasses import replace
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QUndoStack
 from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem,
                                QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QMenu, QWidget)
@@ -109,7 +110,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._poly_points: list[QPointF] = []
         self._clipboard: list[Annotation] = []
         self._stack_index = undo_stack.index()
-        undo_stack.indexChanged.connect(self._on_stack_index)
+        undo_stack.indexChanged.connect(weak_slot(self, "_on_stack_index"))
 
     # ------------------------------------------------------------------ public API
     @property
@@ -501,6 +502,23 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         menu.addAction("Paste", self.paste).setEnabled(bool(self._clipboard))
         menu.addAction("Delete", self.delete_selection).setEnabled(bool(self._selected))
         return menu
+
+
+def weak_slot(obj: QObject, name: str):
+    """A slot calling ``obj.name(*args)`` while ``obj`` lives, and doing nothing after.
+
+    The undo stack outlives canvases (it belongs to the session), and a stack destroyed
+    while a canvas is being destroyed emits ``indexChanged`` from ``clear()``: a plain
+    bound-method connection would then call into a half-deleted widget and crash.
+    """
+    ref = weakref.ref(obj)
+
+    def slot(*args):
+        target = ref()
+        if target is not None:
+            getattr(target, name)(*args)
+
+    return slot
 
 
 def _marker_item() -> QGraphicsEllipseItem:

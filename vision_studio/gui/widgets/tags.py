@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QListWidget, QListWidgetItem, QVBoxLayo
 
 from vision_studio.core.store import ProjectStore
 from vision_studio.gui.undo import SetImageTagsCommand
+from vision_studio.gui.widgets.canvas import weak_slot
 
 
 def _swatch(color: str) -> QIcon:
@@ -56,7 +57,7 @@ class ImageTagsWidget(QWidget):
         lay.addWidget(self.exclusive_box)
         lay.addWidget(self.list)
         self.list.itemChanged.connect(self._on_item_changed)
-        undo_stack.indexChanged.connect(lambda _i: self.refresh())
+        undo_stack.indexChanged.connect(weak_slot(self, "refresh"))
         self.refresh()
 
     @property
@@ -99,7 +100,7 @@ class ImageTagsWidget(QWidget):
             tags = [category_id] if self.exclusive else tags + [category_id]
         self.set_tags(tags)
 
-    def refresh(self) -> None:
+    def refresh(self, *_args: object) -> None:
         """Re-read categories and the image's tags from the store."""
         try:
             tags = set(self.store.image_tags(self._image_id)) if self._image_id is not None else set()
