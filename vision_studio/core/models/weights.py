@@ -237,10 +237,13 @@ def _timm_state_dict(model: str, tag: str, progress: Progress | None) -> dict[st
         progress(0, -1)
     try:
         net = timm.create_model(full, pretrained=True, pretrained_cfg_overlay=overlay or None)
+    except (ConfigError, WeightsError):
+        raise
     except Exception as exc:  # network / hub errors come in many types: report them all
+        detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:200]
         raise WeightsError(
-            f"cannot fetch timm weights {full} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:160] if str(exc) else ''}): on a machine with "
+            f"cannot fetch timm weights {full} ({type(exc).__name__}: {detail}): "
+            f"on a machine with "
             f"internet access download them from {where} (model.safetensors or "
             f"pytorch_model.bin) and pick that file as a local weights file") from exc
     if progress:
