@@ -410,3 +410,36 @@ def test_qt_calls_keep_the_none_refcount(canvas):
     for _ in range(2000):
         item.update()
     assert sys.getrefcount(None) > before - 1000
+
+
+def test_drag_polygon_moves_it_in_one_command(qtbot, canvas, project):
+    ann = add_polygon(project, canvas.image.id, [(40, 40), (100, 40), (70, 100)])
+    canvas.reload()
+    drag(qtbot, canvas, (70, 60), (90, 70), steps=6)
+    (moved,) = on_disk(project)
+    np.testing.assert_allclose(moved.polygons[0], np.array(ann.polygons[0]) + [20, 10] * 3, atol=1.0)
+    assert moved.bbox == pytest.approx((60, 50, 60, 60), abs=1.0) and moved.area == pytest.approx(ann.area)
+    assert canvas.undo_stack.count() == 1
+
+
+def test_space_drag_pans_and_right_click_selects_with_menu(qtbot, canvas, project):
+    a = project.add_annotation(Annotation(image_id=canvas.image.id, category_id=1, bbox=(40, 40, 60, 40)))
+    canvas.reload()
+    canvas.zoom_by(3.0)
+    v = canvas.viewport()
+    before = canvas.mapToScene(v.rect().center())
+    qtbot.keyPress(v, Qt.Key.Key_Space)
+    qtbot.mousePress(v, LEFT, NOMOD, QPoint(200, 200))
+    qtbot.mouseMove(v, QPoint(170, 170))
+    qtbot.mouseMove(v, QPoint(140, 150))
+    qtbot.mouseRelease(v, LEFT, NOMOD, QPoint(140, 150))
+    qtbot.keyRelease(v, Qt.Key.Key_Space)
+    after = canvas.mapToScene(v.rect().center())
+    assert after.x() > before.x() + 5 and after.y() > before.y() + 5
+    assert on_disk(project) == [a]  # panning edits nothing
+    canvas.fit()
+    qtbot.mouseClick(v, Qt.MouseButton.RightButton, NOMOD, vp(canvas, 70, 60))
+    assert canvas.selected_ids == [a.id]
+    menus = [w for w in canvas.findChildren(type(canvas.build_context_menu())) if w.isVisible()]
+    assert menus and menus[0].actions()[0].menu().isEnabled()
+    menus[0].close()

@@ -62,6 +62,24 @@ def with_geometry(ann: Annotation, *, bbox: BBox | None = None,
     return replace(ann, bbox=tuple(float(v) for v in bbox), area=0.0)
 
 
+def clip_to_image(a: Annotation, width: int, height: int) -> Annotation | None:
+    """``a`` with its geometry clipped to an image of ``width`` x ``height`` pixels
+    (area reset to 0), or None if nothing is left; an RLE mask is kept only when its
+    size matches."""
+    w, h = float(width), float(height)
+    if a.polygons:
+        polys = [[min(max(v, 0.0), w if i % 2 == 0 else h) for i, v in enumerate(p)] for p in a.polygons]
+        box = polygons_bbox(polys)
+        return with_geometry(a, polygons=polys) if box[2] > 0 and box[3] > 0 else None
+    if a.rle is not None:
+        size = list(a.rle.get("size", []))
+        return a if size == [int(height), int(width)] else None
+    x, y, bw, bh = a.bbox
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    x1, y1 = min(x + bw, w), min(y + bh, h)
+    return with_geometry(a, bbox=(x0, y0, x1 - x0, y1 - y0)) if x1 > x0 and y1 > y0 else None
+
+
 # ---------------------------------------------------------------------- base class
 class StoreCommand(QUndoCommand):
     """Base of every store command: runs ``_redo``/``_undo`` inside one transaction.

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import weakref
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QUndoStack
-from PySide6.QtWidgets import (QFrame, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem,
-                               QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QMenu, QWidget)
+from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene,
+                               QGraphicsView, QWidget)
 
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, Category, ImageRecord
 from vision_studio.gui import undo
 from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array, to_qimage
-from vision_studio.gui.widgets.canvas_items import Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer
+from vision_studio.gui.widgets.canvas_items import (Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer,
+                                                    marker_item, weak_slot)
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self.scene().addItem(self._pixmap_item)
         self._layer = ShapesLayer()
         self.scene().addItem(self._layer)
-        self._edge_marker = _marker_item()
+        self._edge_marker = marker_item()
         self.scene().addItem(self._edge_marker)
         self._preview = QGraphicsPathItem()
         pen = QPen(QColor("#ffff00"), 1.5, Qt.PenStyle.DashLine)
@@ -353,7 +353,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             else self.store.image(image_id)
         if target is None:
             return
-        anns = [a for a in (_clipped(replace(c, id=0, image_id=target.id), target) for c in self._clipboard) if a]
+        anns = [a for a in (undo.clip_to_image(replace(c, id=0, image_id=target.id), target.width, target.height) for c in self._clipboard) if a]
         if not anns:
             self.statusMessage.emit("The copied shapes lie outside this image")
             return
@@ -479,69 +479,3 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
     def _hide_preview(self) -> None:
         self._preview.hide()
         self._edge_marker.hide()
-
-    def _context_menu_at(self, p: QPointF, global_pos: QPoint) -> None:
-        item = self.shape_at(p)
-        if item is not None and item.ann.id not in self._selected:
-            self.set_selection([item.ann.id])
-        self.build_context_menu().popup(global_pos)
-
-    def build_context_menu(self) -> QMenu:
-        """The context menu for the selection: category submenu, copy, paste, delete."""
-        menu = QMenu(self)
-        sub = menu.addMenu("Category")
-        sub.setEnabled(bool(self._selected))
-        current = {self._items[i].ann.category_id for i in self._selected}
-        for cat in self._categories.values():
-            act = sub.addAction(cat.name)
-            act.setCheckable(True)
-            act.setChecked(cat.id in current)
-            act.triggered.connect(lambda _c=False, cid=cat.id: self.set_selection_category(cid))
-        menu.addSeparator()
-        menu.addAction("Copy", self.copy_selection).setEnabled(bool(self._selected))
-        menu.addAction("Paste", self.paste).setEnabled(bool(self._clipboard))
-        menu.addAction("Delete", self.delete_selection).setEnabled(bool(self._selected))
-        return menu
-
-
-def weak_slot(obj: QObject, name: str):
-    """A slot calling ``obj.name(*args)`` while ``obj`` lives, and doing nothing after.
-
-    The undo stack outlives canvases (it belongs to the session), and a stack destroyed
-    while a canvas is being destroyed emits ``indexChanged`` from ``clear()``: a plain
-    bound-method connection would then call into a half-deleted widget and crash.
-    """
-    ref = weakref.ref(obj)
-
-    def slot(*args):
-        target = ref()
-        if target is not None:
-            getattr(target, name)(*args)
-
-    return slot
-
-
-def _marker_item() -> QGraphicsEllipseItem:
-    m = QGraphicsEllipseItem(-5, -5, 10, 10)
-    m.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-    m.setPen(QPen(QColor("#000000"), 1))
-    m.setBrush(QColor("#ffff00"))
-    m.setZValue(Z_PREVIEW + 1)
-    m.hide()
-    return m
-
-
-def _clipped(a: Annotation, image: ImageRecord) -> Annotation | None:
-    """``a`` with its geometry clipped to ``image``'s bounds, or None if nothing is left."""
-    w, h = float(image.width), float(image.height)
-    if a.polygons:
-        polys = [[min(max(v, 0.0), w if i % 2 == 0 else h) for i, v in enumerate(p)] for p in a.polygons]
-        box = undo.polygons_bbox(polys)
-        return undo.with_geometry(a, polygons=polys) if box[2] > 0 and box[3] > 0 else None
-    if a.rle is not None:
-        size = list(a.rle.get("size", []))
-        return a if size == [image.height, image.width] else None
-    x, y, bw, bh = a.bbox
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x + bw, w), min(y + bh, h)
-    return undo.with_geometry(a, bbox=(x0, y0, x1 - x0, y1 - y0)) if x1 > x0 and y1 > y0 else None

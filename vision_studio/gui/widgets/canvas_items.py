@@ -11,12 +11,14 @@ one store command on release.
 """
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen,
                            QPixmap, QPolygonF)
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsRectItem
+from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem,
+                               QGraphicsRectItem)
 
 from vision_studio.core.types import Annotation
 
@@ -345,3 +347,31 @@ def _mask_image(rle, color: QColor) -> QImage:
     argb[m] = (color.blue() * a // 255, color.green() * a // 255, color.red() * a // 255, a)
     img = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
     return img.copy()
+
+
+def weak_slot(obj: QObject, name: str):
+    """A slot calling ``obj.name(*args)`` while ``obj`` lives, and doing nothing after.
+
+    The undo stack outlives canvases (it belongs to the session), and a stack destroyed
+    while a canvas is being destroyed emits ``indexChanged`` from ``clear()``: a plain
+    bound-method connection would then call into a half-deleted widget and crash.
+    """
+    ref = weakref.ref(obj)
+
+    def slot(*args):
+        target = ref()
+        if target is not None:
+            getattr(target, name)(*args)
+
+    return slot
+
+
+def marker_item() -> QGraphicsEllipseItem:
+    """The yellow dot marking where a vertex would be inserted (constant size)."""
+    m = QGraphicsEllipseItem(-5, -5, 10, 10)
+    m.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+    m.setPen(QPen(QColor("#000000"), 1))
+    m.setBrush(QColor("#ffff00"))
+    m.setZValue(Z_PREVIEW + 1)
+    m.hide()
+    return m

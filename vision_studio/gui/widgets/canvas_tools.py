@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QMenu
 
 from vision_studio.gui.widgets.canvas_items import ShapeItem
 
@@ -347,6 +348,30 @@ class CanvasInteraction:
         """Forget the polygon being drawn."""
         self._poly_points = []
         self._hide_preview()
+
+    # ------------------------------------------------------------------ context menu
+    def _context_menu_at(self, p: QPointF, global_pos: QPoint) -> None:
+        item = self.shape_at(p)
+        if item is not None and item.ann.id not in self._selected:
+            self.set_selection([item.ann.id])
+        self.build_context_menu().popup(global_pos)
+
+    def build_context_menu(self) -> QMenu:
+        """The context menu for the selection: category submenu, copy, paste, delete."""
+        menu = QMenu(self)
+        sub = menu.addMenu("Category")
+        sub.setEnabled(bool(self._selected))
+        current = {self._items[i].ann.category_id for i in self._selected}
+        for cat in self._categories.values():
+            act = sub.addAction(cat.name)
+            act.setCheckable(True)
+            act.setChecked(cat.id in current)
+            act.triggered.connect(lambda _c=False, cid=cat.id: self.set_selection_category(cid))
+        menu.addSeparator()
+        menu.addAction("Copy", self.copy_selection).setEnabled(bool(self._selected))
+        menu.addAction("Paste", self.paste).setEnabled(bool(self._clipboard))
+        menu.addAction("Delete", self.delete_selection).setEnabled(bool(self._selected))
+        return menu
 
     # ------------------------------------------------------------------ keys
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: D102 - Qt override

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QListWidget, QListWidgetItem, QVBoxLayo
 
 from vision_studio.core.store import ProjectStore
 from vision_studio.gui.undo import SetImageTagsCommand
-from vision_studio.gui.widgets.canvas import weak_slot
+from vision_studio.gui.widgets.canvas_items import weak_slot
 
 
 def _swatch(color: str) -> QIcon:
