@@ -119,6 +119,20 @@ def _finite(values: Any, n: int | None = None) -> list[float] | None:
     return out if all(math.isfinite(v) for v in out) else None
 
 
+class _LazyCounts:
+    """Annotations per image id, counted on first use (only skip messages need them)."""
+
+    def __init__(self, anns: list) -> None:
+        self.anns = anns
+        self.counts: Counter | None = None
+
+    def of(self, image_id: Any) -> int:
+        if self.counts is None:
+            self.counts = Counter(_key(a.get("image_id")) for a in self.anns
+                                  if isinstance(a, dict))
+        return self.counts[image_id]
+
+
 class _CocoReader:
     """State of one :func:`read_coco` call (kept small so each step is one method)."""
 
@@ -195,20 +209,20 @@ class _CocoReader:
         h = int(h) if isinstance(h, (int, float)) and h > 0 else 0
         return iid, name, w, h
 
-    def _checked_size(self, iid: Any, name: str, w: int, h: int, n_anns: int,
+    def _checked_size(self, iid: Any, name: str, w: int, h: int, n_anns: _LazyCounts,
                       paths: RelativePaths) -> tuple[int, int] | None:
         """The image's size after EXIF orientation, or None (reported) when unusable."""
         if not self.check_images:
             if w and h:
                 return w, h
             self.skip(f"image id {iid} ({name}): no valid width/height; image and its "
-                      f"{n_anns} annotation(s) skipped", "bad_image")
+                      f"{n_anns.of(iid)} annotation(s) skipped", "bad_image")
             return None
         try:
             fw, fh = image_size(paths.absolute(name))
         except ImageDecodeError as exc:
             self.skip(f"{exc.reason} (image id {iid} in {self.json_path.name}); image and its "
-                      f"{n_anns} annotation(s) skipped",
+                      f"{n_anns.of(iid)} annotation(s) skipped",
                       "missing_image" if "not found" in exc.reason else "unreadable_image",
                       source=exc.path)
             return None
@@ -220,7 +234,7 @@ class _CocoReader:
             self.note(msg, "size_mismatch")
         return fw, fh
 
-    def images(self, entries: list, anns_per_image: Counter) -> None:
+    def images(self, entries: list, anns_per_image: _LazyCounts) -> None:
         """Add the images; fills ``img_map``."""
         paths = RelativePaths(self.store, self.folder)
         existing = {im.path: im.id for im in self.store.images()}
@@ -235,10 +249,10 @@ class _CocoReader:
             if rel in existing:
                 self.dropped_images.add(iid)
                 self.skip(f"image id {iid} ({name}): already in the project; it and "
-                          f"its {anns_per_image[iid]} annotation(s) were not imported again",
+                          f"its {anns_per_image.of(iid)} annotation(s) were not imported again",
                           "duplicate_image", image_id=existing[rel])
                 continue
-            size = self._checked_size(iid, name, w, h, anns_per_image[iid], paths)
+            size = self._checked_size(iid, name, w, h, anns_per_image, paths)
             if size is None:
                 self.dropped_images.add(iid)
                 continue
@@ -374,7 +388,10 @@ class _CocoReader:
                     continue
                 if seg:
                     area = _polygon_area(seg[0], im[2], im[1])
-                    seg = _dumps(seg)
+                    text = repr(seg)  # is JSON text: the list holds only finite numbers,
+                    if "T" in text or "F" in text:  # unless JSON true/false were among them
+                        text = _dumps([[float(v) for v in seg[0]]])
+                    seg = text
                 else:
                     area, seg = w * h, None
                 attrs = a.get("attributes")
@@ -459,7 +476,7 @@ def read_coco(store: ProjectStore, json_path: str | os.PathLike,
     report = ImportReport("coco", strict=strict)
     reader = _CocoReader(store, json_path, Path(image_dir) if image_dir else None, split,
                          report, check_images)
-    per_image = Counter(_key(a.get("image_id")) for a in anns if isinstance(a, dict))
+    per_image = _LazyCounts(anns)
     with store.transaction():
         reader.categories(cats)
         reader.images(images, per_image)
