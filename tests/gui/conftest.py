@@ -2,6 +2,7 @@
 folder redirected to ``tmp_path``, and small generated projects with real image files."""
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -74,6 +75,27 @@ def small_project(tmp_path):
         store.add_problems([Problem(source=f"images/{files[5].name}", image_id=ims[5].id,
                                     kind="bbox_outside", message="box 9 lies outside the image")])
     return path
+
+
+@pytest.fixture
+def coco_dir(tmp_path, make_images):
+    """A COCO file over 3 real PNGs plus one missing image and one box outside its image."""
+    folder = tmp_path / "coco"
+    make_images(folder, 3)
+    images = [{"id": i + 1, "file_name": f"img_{i:03d}.png", "width": 64, "height": 48} for i in range(3)]
+    images.append({"id": 4, "file_name": "gone.png", "width": 64, "height": 48})
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 8, 20, 12], "area": 240, "iscrowd": 0},
+        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [4, 4, 10, 10], "area": 100, "iscrowd": 0,
+         "segmentation": [[4, 4, 14, 4, 14, 14, 4, 14]]},
+        {"id": 3, "image_id": 3, "category_id": 1, "bbox": [200, 200, 5, 5], "area": 25, "iscrowd": 0},
+        {"id": 4, "image_id": 4, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0},
+    ]
+    cats = [{"id": 0, "name": "cells", "supercategory": "none"},
+            {"id": 1, "name": "rbc", "supercategory": "cells"},
+            {"id": 2, "name": "wbc", "supercategory": "cells"}]
+    (folder / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return folder
 
 
 @pytest.fixture

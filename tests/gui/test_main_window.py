@@ -161,3 +161,27 @@ def test_screenshot_command_writes_png(small_project, tmp_path, qtbot):
     img = QImage(str(out))
     assert (img.width(), img.height()) == (900, 600)
     assert main(["screenshot", "--project", str(tmp_path / "nope.vsproj"), "--out", str(out)]) == 1
+
+
+def test_import_menu_refreshes_panels_and_problem_click_shows_image(main_window, small_project,
+                                                                   coco_dir, qtbot):
+    win = main_window
+    win.open_project(small_project)
+    dlg = win.show_import()
+    dlg.set_format("coco")
+    dlg.set_value("json", str(coco_dir / "ann.json"))
+    with qtbot.waitSignal(dlg.imported, timeout=20000):
+        dlg.start()
+    qtbot.waitUntil(dlg.import_button.isEnabled, timeout=5000)
+    assert win.annotate.filters.count.text() == "9 images"  # 6 + 3 imported
+    names = [c.name for c in win.annotate.categories.categories()]
+    assert names[:3] == ["cat", "dog", "bird"] and {"rbc", "wbc"} <= set(names)
+    problems = dlg.report_view.problems
+    item = next(problems.topLevelItem(i) for i in range(problems.topLevelItemCount())
+                if problems.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) not in (None, 6))
+    win.annotate.filters.status.setCurrentIndex(1)  # "Labelled": the target may be hidden
+    problems.itemActivated.emit(item, 0)
+    assert win.state.current_image.id == item.data(0, Qt.ItemDataRole.UserRole)
+    assert win.state.current_image.path.endswith("img_002.png")  # its box lies outside
+    assert win.tabs.currentWidget() is win.annotate
+    dlg.close()

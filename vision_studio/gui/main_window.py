@@ -139,8 +139,9 @@ class MainWindow(QMainWindow):
         if self.state.store is None:
             return None
         dlg = ImportDialog(self.state.store, self)
-        dlg.imported.connect(lambda _r: (self.state.imagesChanged.emit(),
-                                         self.state.categoriesChanged.emit()))
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.imported.connect(lambda _r: (self.state.check_categories(),
+                                         self.state.imagesChanged.emit()))
         dlg.imageRequested.connect(self._show_image)
         dlg.show()
         return dlg
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
         if self.state.store is None:
             return None
         dlg = ExportDialog(self.state.store, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.exported.connect(lambda out: self.state.statusMessage.emit(f"Exported to {out}"))
         dlg.show()
         return dlg
