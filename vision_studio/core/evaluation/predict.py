@@ -90,14 +90,7 @@ class RawDetections:
                         score_threshold, self.score_floor)
         sel = np.nonzero(self.scores > score_threshold)[0]
         if nms_iou < 1.0 and sel.size:
-            import torch
-            from torchvision.ops import batched_nms
-
-            n_labels = int(self.labels.max()) + 1
-            groups = self.img_index[sel] * n_labels + self.labels[sel]
-            keep = batched_nms(torch.from_numpy(self.boxes[sel]), torch.from_numpy(self.scores[sel]),
-                               torch.from_numpy(groups), float(nms_iou)).numpy()
-            sel = sel[keep]
+            sel = _nms_per_image(sel, self.img_index, self.boxes, self.scores, self.labels, float(nms_iou))
         order = np.lexsort((-self.scores[sel], self.img_index[sel]))
         sel = sel[order]
         img = self.img_index[sel]
@@ -160,6 +153,29 @@ class RawDetections:
                    label_offset=int(z["label_offset"]), img_index=z["img_index"], boxes=z["boxes"],
                    scores=z["scores"], labels=z["labels"], masks=masks,
                    score_floor=float(z["score_floor"]))
+
+
+def _nms_per_image(sel: np.ndarray, img_index: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                   labels: np.ndarray, iou: float) -> np.ndarray:
+    """Class-wise NMS image by image, as torchvision's detectors end
+    (``torchvision.ops.batched_nms``): boxes are shifted by ``label * (max coordinate of
+    the image + 1)`` (float32, batched_nms's "coordinate trick", computed for all images
+    at once) so one ``torchvision.ops.nms`` call per image never mixes labels; calling
+    per image keeps each NMS small (its cost grows with the square of its boxes)."""
+    import torch
+    from torchvision.ops import nms
+
+    sel = sel[np.argsort(img_index[sel], kind="stable")]
+    img = img_index[sel]
+    starts = np.r_[0, np.flatnonzero(np.diff(img)) + 1]
+    ends = np.r_[starts[1:], sel.size]
+    b = boxes[sel].astype(np.float32)
+    img_max = np.maximum.reduceat(b.max(axis=1), starts)  # per-image max coordinate
+    offset = labels[sel].astype(np.float32) * (np.repeat(img_max, ends - starts) + np.float32(1))
+    tb = torch.from_numpy(b + offset[:, None])
+    ts = torch.from_numpy(np.ascontiguousarray(scores[sel], dtype=np.float32))
+    kept = [nms(tb[lo:hi], ts[lo:hi], iou).numpy() + lo for lo, hi in zip(starts, ends)]
+    return sel[np.concatenate(kept)]
 
 
 @dataclass
