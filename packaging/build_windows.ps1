@@ -58,10 +58,10 @@ Set-Location $Root
 
 function Log([string]$Message) { Write-Host "[build_windows] $Message" }
 
-# Run a native program and stop on a non-zero exit code ($ErrorActionPreference does
-# not apply to native programs in Windows PowerShell 5.1).
-function Invoke-Native {
-  param([string]$Exe, [Parameter(ValueFromRemainingArguments = $true)][string[]]$Arguments)
+# Run a native program with an explicit argument array (so "-m" or "--index-url" are
+# never parsed as PowerShell parameters) and stop on a non-zero exit code:
+# $ErrorActionPreference does not apply to native programs in Windows PowerShell 5.1.
+function Invoke-Native([string]$Exe, [string[]]$Arguments) {
   & $Exe @Arguments
   if ($LASTEXITCODE -ne 0) { throw "$Exe $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
@@ -69,39 +69,36 @@ function Invoke-Native {
 if (-not $Flavour) { $Flavour = if ($TorchIndex -match "/cu\d+") { "cuda" } else { "cpu" } }
 
 # 1. Virtual environment with torch from the chosen index, then the package + PyInstaller.
-if (-not (Test-Path "$Venv\Scripts\python.exe")) { Invoke-Native $Python -m venv $Venv }
+if (-not (Test-Path "$Venv\Scripts\python.exe")) { Invoke-Native $Python @("-m", "venv", $Venv) }
 $Py = (Resolve-Path "$Venv\Scripts\python.exe").Path
-Invoke-Native $Py -m pip install --upgrade pip
-$TorchPins = @("torch==$TorchVersion", "torchvision==$TorchvisionVersion")
-if ($TorchIndex -eq "pypi") {
-  Invoke-Native $Py -m pip install @TorchPins
-} else {
-  Invoke-Native $Py -m pip install @TorchPins --index-url $TorchIndex
-}
-Invoke-Native $Py -m pip install -e ".[package]"
+Invoke-Native $Py @("-m", "pip", "install", "--upgrade", "pip")
+$TorchArgs = @("-m", "pip", "install", "torch==$TorchVersion", "torchvision==$TorchvisionVersion")
+if ($TorchIndex -ne "pypi") { $TorchArgs += @("--index-url", $TorchIndex) }
+Invoke-Native $Py $TorchArgs
+Invoke-Native $Py @("-m", "pip", "install", "-e", ".[package]")
 $Version = (& $Py -c "import vision_studio; print(vision_studio.__version__)").Trim()
 $TorchInfo = (& $Py -c "import torch; print(torch.__version__, 'cuda', torch.version.cuda)").Trim()
 Log "vision-studio $Version, torch $TorchInfo, flavour $Flavour"
 
 # 2. Icons (generated with Pillow; committed, regenerated only if missing).
-if (-not (Test-Path "vision_studio\resources\icon.ico")) { Invoke-Native $Py packaging\make_icons.py }
+if (-not (Test-Path "vision_studio\resources\icon.ico")) { Invoke-Native $Py @("packaging\make_icons.py") }
 
 # 3. PyInstaller one-folder build.
 $App = Join-Path $Root "dist\vision-studio"
 if (Test-Path $App) { Remove-Item -Recurse -Force $App }
 $Timer = [System.Diagnostics.Stopwatch]::StartNew()
-Invoke-Native $Py -m PyInstaller --noconfirm --log-level WARN --distpath dist `
-  --workpath build\pyinstaller packaging\vision_studio.spec
+Invoke-Native $Py @("-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", "dist",
+                   "--workpath", "build\pyinstaller", "packaging\vision_studio.spec")
 $Timer.Stop()
 $Bytes = (Get-ChildItem -Recurse -File $App | Measure-Object -Sum Length).Sum
 Log ("build time: {0:N0} s; bundle size: {1:N2} GB" -f $Timer.Elapsed.TotalSeconds, ($Bytes / 1GB))
-Invoke-Native "$App\vision-studio-cli.exe" --version
+Invoke-Native "$App\vision-studio-cli.exe" @("--version")
 
 # 4. Optional self-test of the built app on the demo project (skimage sample photos).
 if ($Smoke) {
   $Demo = Join-Path $Root "build\smoke-demo"
   $Out = Join-Path $Root "build\smoke-out"
-  Invoke-Native "$App\vision-studio-cli.exe" demo --folder $Demo --no-gui
+  Invoke-Native "$App\vision-studio-cli.exe" @("demo", "--folder", $Demo, "--no-gui")
   $Project = (Get-ChildItem -Path $Demo -Filter *.vsproj | Select-Object -First 1).FullName
   # The GUI executable has no console: wait for it and read its report file.
   $Env:QT_QPA_PLATFORM = "offscreen"
@@ -126,7 +123,7 @@ if (-not $NoInstaller) {
                 "/O$(Join-Path $Root 'dist')")
   # A CUDA bundle compresses to more than Setup.exe can hold: split it into .bin slices.
   if ($Bytes -gt 3GB) { $IsccArgs += "/DSpanDisks" }
-  Invoke-Native $Iscc @IsccArgs "packaging\windows\vision-studio.iss"
-  Get-ChildItem dist\vision-studio-$Version-windows-* | ForEach-Object { Log "installer: $($_.Name) $([math]::Round($_.Length / 1MB)) MB" }
+  Invoke-Native $Iscc ($IsccArgs + @("packaging\windows\vision-studio.iss"))
+  Get-ChildItem "dist\vision-studio-$Version-windows-*" | ForEach-Object { Log "installer: $($_.Name) $([math]::Round($_.Length / 1MB)) MB" }
 }
 Log "done: $App\vision-studio.exe (GUI), $App\vision-studio-cli.exe (command line)"
