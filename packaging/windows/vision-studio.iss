@@ -69,6 +69,7 @@ Name: "{autodesktop}\{#AppName}"; Filename: "{app}\{#AppExe}"; WorkingDir: "{use
 Filename: "{app}\{#AppExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent
 
 [UninstallDelete]
-; Only what the app writes inside its own folder (Python byte-code caches). The user's
-; projects, logs and settings (%LOCALAPPDATA%\vision-studio) are kept.
-Type: filesandordirs; Name: "{app}\_internal\__pycache__"
+; Anything written inside the app's own folder after installation (e.g. byte-code caches
+; next to the .py files PyInstaller keeps for torch) would otherwise block removing it.
+; The user's projects, logs and settings (%LOCALAPPDATA%\vision-studio) are kept.
+Type: filesandordirs; Name: "{app}\_internal"
