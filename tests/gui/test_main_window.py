@@ -185,3 +185,17 @@ def test_import_menu_refreshes_panels_and_problem_click_shows_image(main_window,
     assert win.state.current_image.path.endswith("img_002.png")  # its box lies outside
     assert win.tabs.currentWidget() is win.annotate
     dlg.close()
+
+
+def test_welcome_opens_a_shared_dataset_in_one_click(main_window, qtbot, data_dir):
+    folder = data_dir("labelme")
+    win = main_window
+    names = [win.welcome.datasets.item(i).data(Qt.ItemDataRole.UserRole)
+             for i in range(win.welcome.datasets.count())]
+    assert "labelme" in names and "rbc_coco" in names
+    win.welcome.datasets.setCurrentRow(names.index("labelme"))
+    with qtbot.waitSignal(win.state.projectOpened, timeout=60000):
+        win.welcome.dataset_button.click()
+    store = win.state.store
+    assert store.root == folder.resolve() and store.image_count() == 3
+    assert store.annotation_count() > 0 and win.annotate.canvas.image is not None

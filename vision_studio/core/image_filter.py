@@ -52,9 +52,10 @@ def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
         clauses.append("i.split = ?")
         params.append(flt.split)
     if flt.category_id is not None:
-        clauses.append("(EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = i.id AND "
-                       "a.category_id = ?) OR EXISTS (SELECT 1 FROM image_tags t WHERE "
-                       "t.image_id = i.id AND t.category_id = ?))")
+        # one pass over the category's index entries; a correlated EXISTS per image made
+        # SQLite scan the category's 50k annotations for each of 33k images (minutes)
+        clauses.append("i.id IN (SELECT image_id FROM annotations WHERE category_id = ? "
+                       "UNION SELECT image_id FROM image_tags WHERE category_id = ?)")
         params += [flt.category_id, flt.category_id]
     if flt.labelled is not None:
         labelled = ("(EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = i.id) OR "

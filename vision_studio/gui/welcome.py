@@ -69,8 +69,14 @@ class WelcomePage(QWidget):
         self.datasets = QListWidget(self)
         self.datasets.setToolTip("Double-click: import this dataset into a new project "
                                  "(once) and open it")
+        self.datasets.setSpacing(3)
         self.datasets.itemActivated.connect(self._dataset_activated)
+        self.dataset_button = self._button("Open the selected dataset",
+                                           "Import it into a project once (images are "
+                                           "referenced, not copied), then open it",
+                                           self._open_selected_dataset)
         self.recent = QListWidget(self)
+        self.recent.setSpacing(3)
         self.recent.setToolTip("Double-click to reopen")
         self.recent.itemActivated.connect(
             lambda item: self.openRequested.emit(Path(item.data(Qt.ItemDataRole.UserRole))))
@@ -93,9 +99,11 @@ class WelcomePage(QWidget):
         for w in (self.demo_button, self.new_button, self.open_button):
             start.addWidget(w)
         start.addStretch(1)
-        data_box = QGroupBox("Real datasets (../shared/data)", self)
-        QVBoxLayout(data_box).addWidget(self.datasets)
-        recent_box = QGroupBox("Recent projects", self)
+        data_box = QGroupBox("Real datasets (../shared/data) — double-click to open", self)
+        box = QVBoxLayout(data_box)
+        box.addWidget(self.datasets)
+        box.addWidget(self.dataset_button)
+        recent_box = QGroupBox("Recent projects — double-click to reopen", self)
         QVBoxLayout(recent_box).addWidget(self.recent)
         row = QHBoxLayout()
         row.addLayout(start, 1)
@@ -135,7 +143,7 @@ class WelcomePage(QWidget):
         self.task.progressed.connect(self._on_progress)
         self.task.succeeded.connect(self._on_done)
         self.task.failed.connect(self._on_failed)
-        for b in (self.demo_button, self.new_button, self.open_button):
+        for b in (self.demo_button, self.new_button, self.open_button, self.dataset_button):
             b.setEnabled(False)
         self.task.finished.connect(self._finished)
         self.task.start()
@@ -147,7 +155,7 @@ class WelcomePage(QWidget):
 
     def _finished(self) -> None:
         self.progress.setVisible(False)
-        for b in (self.demo_button, self.new_button, self.open_button):
+        for b in (self.demo_button, self.new_button, self.open_button, self.dataset_button):
             b.setEnabled(True)
 
     def _on_done(self, project: Path) -> None:
@@ -168,6 +176,11 @@ class WelcomePage(QWidget):
     def open_dataset(self, name: str) -> None:
         """Import shared dataset ``name`` into a project (once) and open it."""
         self._run(f"Importing {name}", lambda p: import_dataset(name, progress=p)[0])
+
+    def _open_selected_dataset(self) -> None:
+        item = self.datasets.currentItem()
+        if item is not None:
+            self._dataset_activated(item)
 
     def _dataset_activated(self, item: QListWidgetItem) -> None:
         name = item.data(Qt.ItemDataRole.UserRole)
