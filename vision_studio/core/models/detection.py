@@ -85,6 +85,8 @@ def body_stages(body: nn.Module) -> list[S.Stage]:
             with torch.device("meta"):
                 matcher = timm_matcher(timm.create_model(name, pretrained=False))
         return S.timm_stages(body, matcher)
+    if isinstance(getattr(body, "features", None), nn.Sequential):  # e.g. smp MobileNetV2
+        return S.downsample_stages(list(body.features))
     return S.downsample_stages(list(body.children()))
 
 
