@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "vision_studio.commands.gui",
     "vision_studio.commands.train",
     "vision_studio.commands.models",
+    "vision_studio.commands.evaluate",
 )
 
 

@@ -360,3 +360,42 @@ def precision_recall_at_ranks(is_tp: Sequence[bool] | np.ndarray, num_gt: int) -
     tp = np.cumsum(np.asarray(is_tp, dtype=bool), dtype=np.float64)
     ranks = np.arange(1, tp.size + 1, dtype=np.float64)
     return tp / ranks, tp / float(num_gt)
+
+
+def ground_truth_from_store(store: Any, images: Sequence[Any], categories: Sequence[Mapping[str, Any]],
+                            with_masks: bool = False) -> dict[str, Any]:
+    """A COCO ground-truth dict of some images of a project (store ids kept as COCO ids).
+
+    Args:
+        store: The :class:`~vision_studio.core.store.ProjectStore`.
+        images: The ``ImageRecord`` s to include.
+        categories: ``[{"id", "name"}]`` (store category ids) to include; annotations of
+            other categories are left out.
+        with_masks: Add ``segmentation`` (polygons or RLE) for segm evaluation.
+
+    Returns:
+        ``{"images", "annotations", "categories"}`` with ``bbox`` [x, y, w, h] pixels,
+        ``area`` and ``iscrowd`` as stored.
+    """
+    keep = {int(c["id"]) for c in categories}
+    by_image = store.annotations_by_image([im.id for im in images])
+    anns = []
+    for im in images:
+        for a in by_image.get(im.id, []):
+            if a.category_id not in keep:
+                continue
+            d = {"id": a.id, "image_id": im.id, "category_id": a.category_id, "bbox": list(a.bbox),
+                 "area": float(a.area), "iscrowd": int(a.iscrowd)}
+            if with_masks:
+                if a.rle:
+                    d["segmentation"] = dict(a.rle)
+                elif a.polygons:
+                    d["segmentation"] = [list(p) for p in a.polygons]
+                else:  # a box without a mask: its rectangle
+                    x, y, w, h = a.bbox
+                    d["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+            anns.append(d)
+    return {"images": [{"id": im.id, "width": im.width, "height": im.height, "file_name": im.path}
+                       for im in images],
+            "annotations": anns,
+            "categories": [{"id": int(c["id"]), "name": str(c["name"])} for c in categories]}
