@@ -157,9 +157,9 @@ def test_screenshot_command_writes_png(small_project, tmp_path, qtbot):
 
     out = tmp_path / "shot.png"
     assert main(["screenshot", "--project", str(small_project), "--panel", "annotate",
-                 "--out", str(out), "--size", "900x600", "--image", "2"]) == 0
+                 "--out", str(out), "--size", "1100x700", "--image", "2"]) == 0
     img = QImage(str(out))
-    assert (img.width(), img.height()) == (900, 600)
+    assert (img.width(), img.height()) == (1100, 700)
     assert main(["screenshot", "--project", str(tmp_path / "nope.vsproj"), "--out", str(out)]) == 1
 
 

@@ -142,6 +142,18 @@ class BrowserModel(QAbstractListModel):
         self._pending.clear()
         self.refresh()
 
+    def set_thumb_size(self, size: int) -> None:
+        """Change the thumbnail edge (pixels); cached thumbnails are dropped."""
+        if size == self.thumb_size:
+            return
+        self.thumb_size = size
+        self._generation += 1
+        self._pool.clear()
+        self._thumbs.clear()
+        self._pending.clear()
+        self._loading = _placeholder(size, "#5a5a5a", "…")
+        self._broken = _placeholder(size, "#a03030", "cannot\ndecode")
+
     def set_filter(self, flt: ImageFilter) -> None:
         """Show only images matching ``flt``."""
         self.filter = flt
@@ -319,7 +331,6 @@ class ImageBrowser(QListView):
         super().__init__(parent)
         self.setModel(model)
         self._model = model
-        size = model.thumb_size
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setMovement(QListView.Movement.Static)   # list-mode layout: fast for 100k rows
         self.setResizeMode(QListView.ResizeMode.Adjust)
@@ -327,14 +338,19 @@ class ImageBrowser(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(500)
         self.setWrapping(True)
-        self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 28, size + 40))
+        self.apply_thumb_size()
         self.setWordWrap(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setToolTip("")
         self.selectionModel().currentChanged.connect(self._on_current)
+
+    def apply_thumb_size(self) -> None:
+        """Size the grid for the model's thumbnail edge."""
+        size = self._model.thumb_size
+        self.setIconSize(QSize(size, size))
+        self.setGridSize(QSize(size + 28, size + 40))
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         image = self._model.image_at(current.row()) if current.isValid() else None

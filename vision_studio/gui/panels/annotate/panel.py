@@ -196,6 +196,8 @@ class AnnotatePanel(QWidget):
     # ------------------------------------------------------------------ project
     def _on_project_opened(self, store) -> None:
         self._make_canvas(store)
+        self.model.set_thumb_size(settings.thumbnail_size())  # Preferences may have changed it
+        self.browser.apply_thumb_size()
         self.filters.populate(store)
         self.model.set_store(store)
         if self.model.rowCount():
