@@ -7,6 +7,7 @@ Reads only file names: no network, no model building.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Callable
@@ -28,8 +29,10 @@ def _backbone_arch(spec: ArchSpec) -> str | None:
     return backbone_arch(spec)
 
 
+@functools.lru_cache(maxsize=1024)
 def weights_url(spec: ArchSpec, name: str) -> tuple[str | None, str | None]:
-    """``(url, hf_hub_id)`` of library weights ``name`` of ``spec`` (either may be None).
+    """``(url, hf_hub_id)`` of library weights ``name`` of ``spec`` (either may be None;
+    cached: the libraries' tables do not change while the app runs).
 
     Args:
         spec: The architecture.
