@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # Tabs still to come, and the issue that brings each.
 PLACEHOLDERS = (
-    ("Evaluate", "issue 7", "mAP and per-class PR curves, confusion matrices, and the "
+    ("Evaluate", "issue 7", "review mAP and per-class PR curves, confusion matrices, and the "
                             "model's predictions over the images with live thresholds"),
 )
 TAB_NAMES = ("annotate", "model", "training", "evaluate")

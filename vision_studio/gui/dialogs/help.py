@@ -32,9 +32,9 @@ def shortcut_rows(menubar: QMenuBar) -> list[tuple[str, str, str]]:
                 walk(act.menu(), f"{path} → {act.menu().title().replace('&', '')}")
             elif act.shortcuts():
                 keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in act.shortcuts())
-                text = act.text().replace("&", "")
-                tip = act.toolTip().replace("&", "")
-                rows.append((path, keys, text if tip.startswith(text) else f"{text} — {tip}"))
+                text = act.text().replace("&", "").rstrip("…")
+                tip = (act.statusTip() or "").replace("&", "")
+                rows.append((path, keys, f"{text} — {tip}" if tip and tip != text else text))
 
     for act in menubar.actions():
         if act.menu() is not None:
@@ -55,15 +55,23 @@ class ShortcutsDialog(QDialog):
             for c, text in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.resizeColumnsToContents()
+        self.table.setWordWrap(True)
+        header = self.table.horizontalHeader()
+        self.table.setColumnWidth(0, 150)
+        self.table.setColumnWidth(1, 190)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(760, 560)
+        self.resize(860, 640)
+
+    def showEvent(self, event) -> None:  # noqa: N802, D102 - rows fit the final widths
+        super().showEvent(event)
+        self.table.resizeRowsToContents()
 
 
 ABOUT_TEXT = (f"<h3>Vision Studio {__version__}</h3>"

@@ -105,7 +105,9 @@ class AnnotatePanel(QWidget):
         for n in range(1, 10):
             act = QAction(f"Category {n}", self)
             act.setShortcut(QKeySequence(str(n)))
-            act.setToolTip(f"Use the {n}th category of the list for new shapes ({n})")
+            act.setToolTip(f"Use category number {n} of the list for new shapes "
+                           f"(and give it to the selected shapes) ({n})")
+            act.setStatusTip(f"Use category number {n} of the list for new shapes and the selection")
             act.triggered.connect(lambda _c=False, i=n - 1: self.categories.select_index(i))
             self.actions[f"category_{n}"] = act
         for act in self.actions.values():
