@@ -16,6 +16,18 @@ from vision_studio.core.store import ProjectStore
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine OpenMP spinning with 2 threads is
+    10-100x slower than 1 thread (measured here); restored afterwards."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist")
 

@@ -217,6 +217,7 @@ def prepare_run(store: Any, config: TrainConfig | None,
     train, val, how = _split(store, snapshot, config, state)
     check_examples(snapshot, train)
     device = su.resolve_device(config.device)
+    su.seed_everything(config.seed)  # right before the weights' random init
     built = su.build(config, snapshot, weights=None if state else config.weights)
     channels_last = device.type == "cuda" and config.task in (Task.CLASSIFICATION,
                                                               Task.SEMANTIC_SEGMENTATION)
@@ -237,6 +238,7 @@ def prepare_run(store: Any, config: TrainConfig | None,
               folder=_run_folder(store, config, state is not None),
               metric_name=TASK_METRIC[config.task] if val and config.max_val_batches != 0
               else "train_loss")
+    su.seed_everything(config.seed)  # setup may have drawn numbers (lazy library caches)
     if state is not None:
         _restore(run, state)
     run.folder.write_config(config)
@@ -250,6 +252,14 @@ def _restore(run: Run, state: dict[str, Any]) -> None:
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["lr_scheduler"])
     run.scaler.load_state_dict(state["scaler"])
+    saved_lr = float(state["config"]["lr"])
+    if run.config.lr != saved_lr:  # resuming with another learning rate (e.g. after NaN)
+        f = run.config.lr / saved_lr
+        run.scheduler.base_lrs = [b * f for b in run.scheduler.base_lrs]
+        for g in run.optimizer.param_groups:
+            g["lr"] *= f
+            g["initial_lr"] = g.get("initial_lr", g["lr"]) * f
+        log.info("learning rate changed on resume: %g -> %g", saved_lr, run.config.lr)
     run.epoch, run.step = int(state["epoch"]), int(state["step"])
     run.epoch_state = dict(state["epoch_state"])
     run.best_metric, run.bad_epochs = state["best_metric"], int(state["bad_epochs"])

@@ -211,10 +211,10 @@ class Trainer:
         line = run.metrics_line(epoch, metrics)
         improved = run.observe(line)
         run.epoch, run.step = epoch, 0
+        run.reset_epoch_state()
         self._save(run, emit, best=improved)
         run.folder.append_metrics(line)
         run.history.append(line)
-        run.reset_epoch_state()
         run.folder.update(best_metric=run.best_metric)
         emit(EpochEnd(epoch=epoch, metrics=line))
         patience = run.config.early_stopping_patience
