@@ -178,7 +178,10 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
     cat_ids = export_category_ids(store)
     images = store.images(split)
     sizes = {im.id: (im.height, im.width) for im in images}
-    total = store.annotation_count()
+    total = 0
+    if progress is not None:  # one GROUP BY query; only needed for the progress total
+        total = sum(n for (s, _), n in store.annotation_counts().items()
+                    if split is None or s == split)
     header = _header(store, cat_ids)
     tmp = out_json.with_name(out_json.name + ".part")
     n_anns = 0
