@@ -146,10 +146,19 @@ def test_welcome_demo_in_one_click_and_new_project_from_folder(main_window, qtbo
     assert "broken.jpg" in store.problems()[0].source
 
 
-def test_close_saves_layout(main_window):
+def test_close_saves_layout_and_next_window_restores_it(main_window, qtbot):
+    from vision_studio.gui.main_window import MainWindow
+
+    main_window.annotate.splitter.setSizes([200, 700, 300])
+    sizes = main_window.annotate.splitter.sizes()
     main_window.close()
     geometry, _state = settings.window_geometry()
     assert geometry is not None and len(geometry) > 0
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    assert again.annotate.splitter.sizes() == sizes
+    again.shutdown()
 
 
 def test_screenshot_command_writes_png(small_project, tmp_path, qtbot):
@@ -199,3 +208,27 @@ def test_welcome_opens_a_shared_dataset_in_one_click(main_window, qtbot, data_di
     store = win.state.store
     assert store.root == folder.resolve() and store.image_count() == 3
     assert store.annotation_count() > 0 and win.annotate.canvas.image is not None
+
+
+def test_missing_and_corrupt_images_are_reported_while_browsing(main_window, small_project, qtbot):
+    folder = small_project.parent / "images"
+    (folder / "img_001.png").unlink()
+    (folder / "img_002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    win = main_window
+    messages = []
+    win.state.statusMessage.connect(messages.append)
+    win.open_project(small_project)
+    key(qtbot, win, Qt.Key.Key_D)
+    key(qtbot, win, Qt.Key.Key_D)
+    assert win.state.current_image.path == "images/img_002.png"  # browsing went on
+    assert any("img_001.png" in m for m in messages) and any("img_002.png" in m for m in messages)
+    assert "img_002.png" in win.statusBar().currentMessage()
+
+
+def test_error_text_never_shows_a_traceback():
+    from vision_studio.core.errors import FormatError
+    from vision_studio.gui.app import error_text
+
+    assert error_text(FormatError("a.json: line 3: expected ']'")) == "a.json: line 3: expected ']'"
+    text = error_text(KeyError("bbox"))
+    assert text.startswith("Unexpected error (KeyError)") and "saved" in text and "Traceback" not in text

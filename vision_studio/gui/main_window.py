@@ -87,6 +87,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if window_state is not None:
             self.restoreState(window_state)
+        splitter = settings.value("annotate/splitter")
+        if splitter is not None:
+            self.annotate.splitter.restoreState(splitter)
 
     # ------------------------------------------------------------------ projects
     def open_project(self, path: str | Path) -> bool:
@@ -184,6 +187,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         settings.save_window(self.saveGeometry(), self.saveState())
+        settings.set_value("annotate/splitter", self.annotate.splitter.saveState())
         self.shutdown()
         super().closeEvent(event)
 
