@@ -186,8 +186,11 @@ def build_model(arch: str, task: str, num_classes: int, weights: str | None = No
             get ``num_classes + 1`` outputs (0 = background).
         weights: ``None`` (random init), a name from ``ArchSpec.weights`` or a path to a
             local ``.pth``/``.pt`` file or an earlier project checkpoint.
-        **options: See :data:`BUILD_OPTIONS`. ``frozen_bn`` (detection) defaults to
-            ``weights is not None``.
+        **options: See :data:`BUILD_OPTIONS`. ``frozen_bn`` (detection / instance
+            segmentation: backbone BatchNorm → ``FrozenBatchNorm2d``) defaults to
+            ``weights is not None``; the value used is kept in ``BuiltModel.options`` —
+            pass those options again when rebuilding the model for a checkpoint (e.g. on
+            resume with ``weights=None``) so that the layers are the same.
 
     Raises:
         ConfigError: unknown arch, wrong task, bad ``num_classes``, unknown option, or a

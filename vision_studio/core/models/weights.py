@@ -345,7 +345,10 @@ def load_weights(built: "BuiltModel", source: str, progress: Progress | None = N
         source: A name from ``built.spec.weights`` or the path of a ``.pth``/``.pt``/
             ``.safetensors`` file: a raw state_dict, a checkpoint dict with ``"model"`` /
             ``"state_dict"``, or a project checkpoint (``"model"`` + ``"config"``).
-        progress: ``progress(bytes_done, bytes_total)`` during a download.
+        progress: ``progress(bytes_done, bytes_total)`` during a download. torchvision
+            and timm URL weights report every MiB; timm weights on the Hugging Face Hub
+            are fetched by ``huggingface_hub`` (its own console bar) and report only
+            ``(0, -1)`` at the start and ``(1, 1)`` at the end.
 
     Raises:
         ConfigError: a name the architecture does not have.
