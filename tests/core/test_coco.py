@@ -272,6 +272,18 @@ def test_reimport_reports_duplicates_and_keeps_project(new_store, tmp_path):
     assert new_store.annotation_count() == 2 and len(new_store.categories()) == 3
 
 
+def test_same_file_listed_twice_in_one_json(new_store, tmp_path):
+    src = _dataset(tmp_path / "train", [_ann(1, [1, 1, 10, 10]), _ann(2, [1, 1, 5, 5],
+                                                                      image_id=11)])
+    doc = json.loads(src.read_text())
+    doc["images"][1]["file_name"] = doc["images"][0]["file_name"]
+    src.write_text(json.dumps(doc))
+    report = read_coco(new_store, src)
+    assert report.counts_by_kind() == {"duplicate_image": 1}
+    assert (new_store.image_count(), new_store.annotation_count()) == (1, 1)
+    assert new_store.problems()[0].image_id is None and new_store.integrity_check() == "ok"
+
+
 def test_broken_and_non_coco_json_name_the_file(new_store, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"images": [\n{"id": 1,,}]}')

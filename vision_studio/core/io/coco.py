@@ -205,8 +205,8 @@ class _CocoReader:
             return None
         seen_ids.add(iid)
         w, h = entry.get("width"), entry.get("height")
-        w = int(w) if isinstance(w, (int, float)) and w > 0 else 0
-        h = int(h) if isinstance(h, (int, float)) and h > 0 else 0
+        w = int(w) if isinstance(w, (int, float)) and 0 < w < math.inf else 0
+        h = int(h) if isinstance(h, (int, float)) and 0 < h < math.inf else 0
         return iid, name, w, h
 
     def _checked_size(self, iid: Any, name: str, w: int, h: int, n_anns: _LazyCounts,
@@ -250,7 +250,7 @@ class _CocoReader:
                 self.dropped_images.add(iid)
                 self.skip(f"image id {iid} ({name}): already in the project; it and "
                           f"its {anns_per_image.of(iid)} annotation(s) were not imported again",
-                          "duplicate_image", image_id=existing[rel])
+                          "duplicate_image", image_id=existing[rel] or None)
                 continue
             size = self._checked_size(iid, name, w, h, anns_per_image, paths)
             if size is None:
