@@ -112,9 +112,13 @@ def test_problem_click_jumps_to_image_even_when_filtered(main_window, small_proj
     win.annotate.filters.split.setCurrentIndex(win.annotate.filters.split.findData("train"))
     assert win.annotate.model.rowCount() == 4
     target = [i for i in win.annotate.model.image_ids()][0] + 5  # img_005 is in val
-    win._show_image(target)
+    dlg = win.show_problems()
+    item = dlg.view.problems.topLevelItem(0)
+    assert dlg.view.problems.topLevelItemCount() == 1 and item.text(1) == "box 9 lies outside the image"
+    dlg.view.problems.itemActivated.emit(item, 0)
     assert win.state.current_image.id == target
     assert win.annotate.problems.item(0).text() == "box 9 lies outside the image"
+    dlg.close()
 
 
 def test_menus_and_shortcut_sheet_list_every_key(main_window):

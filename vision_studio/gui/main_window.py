@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QStackedWidget,
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui import settings
 from vision_studio.gui.dialogs.help import ABOUT_TEXT, PreferencesDialog, ShortcutsDialog
-from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog
+from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog, ProblemsDialog
 from vision_studio.gui.menus import build_menus
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
 from vision_studio.gui.panels.model.panel import ModelPanel
@@ -126,7 +126,7 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         has_project = self.state.store is not None
-        for key in ("close", "import", "export"):
+        for key in ("close", "import", "export", "problems"):
             self.actions[key].setEnabled(has_project)
         on_annotate = has_project and self.tabs.currentWidget() is self.annotate
         for act in self.annotate.actions.values():
@@ -145,6 +145,16 @@ class MainWindow(QMainWindow):
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.imported.connect(lambda _r: (self.state.check_categories(),
                                          self.state.imagesChanged.emit()))
+        dlg.imageRequested.connect(self._show_image)
+        dlg.show()
+        return dlg
+
+    def show_problems(self) -> ProblemsDialog | None:
+        """View → Problems in the project: every recorded problem, clickable."""
+        if self.state.store is None:
+            return None
+        dlg = ProblemsDialog(self.state.store, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.imageRequested.connect(self._show_image)
         dlg.show()
         return dlg

@@ -17,9 +17,15 @@ if TYPE_CHECKING:
 def build_menus(win: MainWindow) -> dict[str, QAction]:
     """Fill ``win.menuBar()``; returns the window-level actions by name."""
     a: dict[str, QAction] = {}
-    bar = win.menuBar()
+    _file_menu(win, a)
+    _edit_menu(win, a)
+    _annotate_menu(win)
+    _view_and_help_menus(win, a)
+    return a
 
-    file = bar.addMenu("&File")
+
+def _file_menu(win: MainWindow, a: dict[str, QAction]) -> None:
+    file = win.menuBar().addMenu("&File")
     a["new"] = make_action(win, "&New project from a folder of images…", win.welcome.ask_new_project,
                            ("Ctrl+N",), "Create a project that lists every image of a folder")
     a["open"] = make_action(win, "&Open project…", win.welcome.ask_open, ("Ctrl+O",),
@@ -48,22 +54,28 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
     a["quit"] = make_action(win, "&Quit", win.close, ("Ctrl+Q",), "Quit (everything is saved)")
     file.addAction(a["quit"])
 
-    edit = bar.addMenu("&Edit")
+
+def _edit_menu(win: MainWindow, a: dict[str, QAction]) -> None:
+    edit = win.menuBar().addMenu("&Edit")
     undo = win.state.undo_stack.createUndoAction(win, "&Undo")
     undo.setShortcuts([QKeySequence("Ctrl+Z")])
     undo.setToolTip("Undo the last edit (Ctrl+Z); unlimited within a session")
+    undo.setStatusTip("Undo the last edit, unlimited within a session")
     redo = win.state.undo_stack.createRedoAction(win, "&Redo")
     redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     redo.setToolTip("Redo (Ctrl+Shift+Z or Ctrl+Y)")
+    redo.setStatusTip("Redo what was undone")
     a["undo"], a["redo"] = undo, redo
     edit.addAction(undo)
     edit.addAction(redo)
     edit.addSeparator()
-    panel = win.annotate.actions
     for name in ("delete", "copy", "paste", "paste_next"):
-        edit.addAction(panel[name])
+        edit.addAction(win.annotate.actions[name])
 
-    annotate = bar.addMenu("&Annotate")
+
+def _annotate_menu(win: MainWindow) -> None:
+    panel = win.annotate.actions
+    annotate = win.menuBar().addMenu("&Annotate")
     for name in ("select", "box", "polygon"):
         annotate.addAction(panel[name])
     annotate.addSeparator()
@@ -80,7 +92,10 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
              "Delete the selected categories with their shapes")):
         annotate.addAction(make_action(win, text, slot, (), tip))
 
-    view = bar.addMenu("&View")
+
+def _view_and_help_menus(win: MainWindow, a: dict[str, QAction]) -> None:
+    panel = win.annotate.actions
+    view = win.menuBar().addMenu("&View")
     for name in ("next", "previous"):
         view.addAction(panel[name])
     view.addSeparator()
@@ -88,14 +103,18 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
         view.addAction(panel[name])
     view.addAction(make_action(win, "Reset brightness / contrast", win.annotate.reset_display, (),
                                "Show the image as stored"))
+    view.addSeparator()
+    a["problems"] = make_action(win, "&Problems in the project…", win.show_problems, ("Ctrl+Shift+P",),
+                                "Every problem found at import or decoding; double-click to "
+                                "show the image")
+    view.addAction(a["problems"])
 
-    helpm = bar.addMenu("&Help")
+    helpm = win.menuBar().addMenu("&Help")
     a["shortcuts"] = make_action(win, "&Keyboard shortcuts", win.show_shortcuts, ("F1",),
                                  "Every key of the app")
     a["about"] = make_action(win, "&About Vision Studio", win.show_about, (), "Version and credits")
     helpm.addAction(a["shortcuts"])
     helpm.addAction(a["about"])
-    return a
 
 
 def fill_recent(win: MainWindow) -> QMenu:

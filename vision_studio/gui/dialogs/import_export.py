@@ -115,6 +115,33 @@ class ReportView(QWidget):
             self.imageRequested.emit(int(image_id))
 
 
+class ProblemsDialog(QDialog):
+    """Every problem recorded in the project; double-click one to show its image.
+
+    Signals:
+        imageRequested(int): the image id of the activated problem.
+    """
+
+    imageRequested = Signal(int)
+
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Problems in the project")
+        self.view = ReportView(self)
+        problems = store.problems()
+        self.view.summary.setText(f"{len(problems)} problem(s) recorded (at import or decoding). "
+                                  "Double-click one to show its image.")
+        self.view.tabs.removeTab(0)
+        self.view.show_problems(problems)
+        self.view.imageRequested.connect(self.imageRequested)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        layout.addWidget(buttons)
+        self.resize(760, 420)
+
+
 class ImportDialog(QDialog):
     """Pick a format and its inputs, import in a worker thread, show the report.
 
