@@ -227,6 +227,7 @@ class MonitorPanel(QWidget):
         self.log(f"run {ev.status} after {ev.epochs_done} epoch(s) {best}")
         self.metric_label.setText(f"{ev.status.replace('_', ' ').capitalize()} after "
                                   f"{ev.epochs_done} epoch(s). {best}")
+        self.progress.setFormat(f"{ev.status.replace('_', ' ')} · {self.progress.format()}")
 
     def _on_failed(self, message: str) -> None:
         self.log(f"FAILED: {message}")

@@ -75,6 +75,8 @@ class RunsTable(QWidget):
         self.buttons = {k: QPushButton(t, self, objectName=f"run_{k}") for k, t in (
             ("compare", "Compare checked"), ("resume", "Resume"), ("weights", "Use as starting weights"),
             ("notes", "Save notes"), ("delete", "Delete…"))}
+        for key in ("resume", "weights"):  # enabled by selecting a run that allows it
+            self.buttons[key].setEnabled(False)
         row = QHBoxLayout()
         for b in self.buttons.values():
             row.addWidget(b)
