@@ -5,8 +5,8 @@ Ground truth comes straight from the project store (image ids, annotation ids an
 category ids are the store's own, so an error found here can be opened in the Annotate
 panel and an accepted prediction becomes an ordinary annotation):
 
-* detection / instance segmentation: a COCO dict (``bbox`` [x, y, w, h] pixels,
-  polygons or RLE as ``segmentation``, ``iscrowd``) of the checkpoint's categories;
+* detection / instance segmentation: the COCO dict of the evaluation core's
+  ``ground_truth_from_store`` (as ``vision-studio evaluate`` builds it);
 * classification: the image's tag among the checkpoint's categories (model label index);
 * semantic segmentation: a uint8 label map per image painted from the mask annotations
   in id order (model labels; 255 = unlabelled, or 0 when the run trained with
@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vision_studio.core.errors import VisionStudioError
-from vision_studio.core.types import Annotation, ImageRecord, Task
+from vision_studio.core.types import ImageRecord, Task
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ class EvalInputs:
         images: The evaluated images, in prediction order.
         predictions: ``RawDetections``, ``ClassificationPredictions`` or
             ``SemanticPredictions`` of the evaluation core.
-        gt: Detection: ``{"bbox": COCO dict, "segm": COCO dict (instance
-            segmentation only)}``; classification: ``{"labels": [I] int64}``
+        gt: Detection: ``{"coco": COCO ground-truth dict}`` (the evaluation core's
+            ``ground_truth_from_store``, with masks for instance segmentation); classification: ``{"labels": [I] int64}``
             (-1 = image without a tag among the categories); semantic: ``{"maps": [...]}``.
         from_cache: Whether the predictions were read from the cache.
     """
@@ -103,50 +103,6 @@ def split_images(store: Any, split: str) -> list[ImageRecord]:
 
 
 # --------------------------------------------------------------------------- ground truth
-def _segmentation(a: Annotation) -> Any:
-    if a.rle is not None:
-        return dict(a.rle)
-    if a.polygons:
-        return [list(map(float, p)) for p in a.polygons]
-    return None
-
-
-def detection_gt(store: Any, images: list[ImageRecord], categories: list[dict[str, Any]],
-                 iou_type: str = "bbox") -> dict[str, Any]:
-    """A COCO ground-truth dict of ``images`` restricted to ``categories``.
-
-    Args:
-        store: The project store.
-        images: The evaluated images (their store ids are the COCO image ids).
-        categories: ``[{"id", "name"}]`` (store ids).
-        iou_type: ``"segm"`` keeps only annotations with a mask or polygon as regular
-            ground truth (a plain box has no mask to compare with).
-
-    Returns:
-        ``{"images", "annotations", "categories"}``; annotation ids are store ids.
-    """
-    cat_ids = {int(c["id"]) for c in categories}
-    by_image = store.annotations_by_image([im.id for im in images])
-    anns = []
-    for im in images:
-        for a in by_image.get(im.id, []):
-            if a.category_id not in cat_ids:
-                continue
-            d = {"id": int(a.id), "image_id": int(im.id), "category_id": int(a.category_id),
-                 "bbox": [float(v) for v in a.bbox], "iscrowd": int(bool(a.iscrowd)),
-                 "area": float(a.area or a.bbox[2] * a.bbox[3])}
-            seg = _segmentation(a)
-            if seg is not None:
-                d["segmentation"] = seg
-            elif iou_type == "segm":
-                continue
-            anns.append(d)
-    return {"images": [{"id": int(im.id), "width": int(im.width), "height": int(im.height),
-                        "file_name": im.path} for im in images],
-            "annotations": anns,
-            "categories": [{"id": int(c["id"]), "name": str(c["name"])} for c in categories]}
-
-
 def classification_gt(store: Any, images: list[ImageRecord],
                       categories: list[dict[str, Any]]) -> np.ndarray:
     """[I] int64 model label of each image's tag (-1 = no tag among ``categories``)."""
@@ -326,10 +282,10 @@ def load_inputs(store: Any, checkpoint: str | os.PathLike, split: str, *,
 def build_gt(store: Any, inputs: EvalInputs) -> dict[str, Any]:
     """The ground truth of ``inputs`` (see :class:`EvalInputs`)."""
     if inputs.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
-        out = {"bbox": detection_gt(store, inputs.images, inputs.categories, "bbox")}
-        if inputs.task == Task.INSTANCE_SEGMENTATION:
-            out["segm"] = detection_gt(store, inputs.images, inputs.categories, "segm")
-        return out
+        from vision_studio.core.evaluation.coco_eval import ground_truth_from_store
+
+        masks = inputs.task == Task.INSTANCE_SEGMENTATION
+        return {"coco": ground_truth_from_store(store, inputs.images, inputs.categories, with_masks=masks)}
     if inputs.task == Task.CLASSIFICATION:
         return {"labels": classification_gt(store, inputs.images, inputs.categories)}
     maps = [semantic_gt_map(store, im, inputs.categories, inputs.label_offset, *m.shape[:2])

@@ -1,0 +1,445 @@
+"""The Evaluation panel: pick a checkpoint and a split, predict in the background (cached),
+then read the metrics, PR curves and confusion matrix, browse the errors over the images
+with live score / NMS thresholds, open an image in the Annotate panel, and accept
+predictions as annotations (undoable).
+
+Layout: a top bar (checkpoint, split, Evaluate / Cancel, progress, export), a threshold
+bar, then metrics tabs on the left and the list + image viewer on the right. The task's
+behaviour lives in :mod:`.views` (one view object per task); this module only builds the
+widgets and moves data between them.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QMessageBox, QProgressBar, QPushButton, QSlider, QSplitter, QTableView,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+from vision_studio.core.errors import VisionStudioError
+from vision_studio.gui.panels.evaluate import data as D
+from vision_studio.gui.panels.evaluate.detection import DEFAULT_NMS, DEFAULT_SCORE
+from vision_studio.gui.panels.evaluate.pr_plot import PRPlot
+from vision_studio.gui.panels.evaluate.tables import ClassTable, ConfusionTable, SummaryTable
+from vision_studio.gui.panels.evaluate.viewer import OverlayViewer
+from vision_studio.gui.panels.evaluate.worker import PredictWorker, RowsModel
+from vision_studio.gui.state import AppState
+
+log = logging.getLogger(__name__)
+
+RECOMPUTE_MS = 250
+
+
+class EvaluatePanel(QWidget):
+    """The Evaluate tab.
+
+    Signals:
+        openInAnnotate(int): show this image id in the Annotate panel.
+        evaluated(): predictions and ground truth are loaded and every view is filled.
+        failed(str): the evaluation could not run (the message says why).
+
+    Attributes:
+        view: The task view (:class:`~.views.DetectionView` ...) of the last evaluation,
+            or ``None``.
+        inputs: The :class:`~.data.EvalInputs` of the last evaluation.
+        score: Current score threshold (detections with ``score > score`` are shown).
+        nms: Current class-wise NMS IoU (>= 1 disables NMS).
+    """
+
+    openInAnnotate = Signal(int)
+    evaluated = Signal()
+    failed = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None, device: str = "auto") -> None:
+        super().__init__(parent)
+        self.state = state
+        self.device = device
+        self.view: Any = None
+        self.inputs: D.EvalInputs | None = None
+        self.worker: PredictWorker | None = None
+        self.score, self.nms = DEFAULT_SCORE, DEFAULT_NMS
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(RECOMPUTE_MS)
+        self._timer.timeout.connect(self.recompute)
+        state.projectOpened.connect(lambda _s: self.refresh_choices())
+        state.projectClosed.connect(self._clear)
+        state.runsChanged.connect(self.refresh_choices)
+        if state.store is not None:
+            self.refresh_choices()
+
+    # ------------------------------------------------------------------ widgets
+    def _build(self) -> None:
+        self.checkpoint = QComboBox(self)
+        self.checkpoint.setMinimumWidth(320)
+        self.checkpoint.setToolTip("The trained checkpoint to evaluate (runs of this project).")
+        self.split = QComboBox(self)
+        self.split.setToolTip("The images to evaluate on; use a split the model did not train on.")
+        self.evaluate_btn = QPushButton("Evaluate", self)
+        self.evaluate_btn.setToolTip("Run the model on the split (cached: reopening is instant).")
+        self.cancel_btn = QPushButton("Cancel", self)
+        self.cancel_btn.setEnabled(False)
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(200)
+        self.status = QLabel("Pick a checkpoint and a split, then Evaluate.", self)
+        self.export_btn = QPushButton("Export report…", self)
+        self.png_btn = QPushButton("Save view as PNG…", self)
+        top = QHBoxLayout()
+        for w in (QLabel("Checkpoint", self), self.checkpoint, QLabel("Split", self), self.split,
+                  self.evaluate_btn, self.cancel_btn, self.progress):
+            top.addWidget(w)
+        top.addWidget(self.status, 1)
+        top.addWidget(self.export_btn)
+        top.addWidget(self.png_btn)
+        self._build_thresholds()
+        self.summary = SummaryTable(self)
+        self.classes = ClassTable(self)
+        metrics = QSplitter(Qt.Orientation.Horizontal, self)
+        metrics.addWidget(self.summary)
+        metrics.addWidget(self.classes)
+        metrics.setSizes([190, 370])
+        self.pr = PRPlot(self)
+        self.confusion = ConfusionTable(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(metrics, "Metrics")
+        self.tabs.addTab(self.pr, "PR curves")
+        self.tabs.addTab(self.confusion, "Confusion matrix")
+        self._build_browser()
+        right = QWidget(self)
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addLayout(self._list_bar)
+        split = QSplitter(Qt.Orientation.Vertical, right)
+        split.addWidget(self.list)
+        split.addWidget(self.viewer)
+        split.setSizes([220, 520])
+        rl.addWidget(split, 1)
+        rl.addLayout(self._action_bar)
+        main = QSplitter(Qt.Orientation.Horizontal, self)
+        main.addWidget(self.tabs)
+        main.addWidget(right)
+        main.setSizes([560, 760])
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(self._threshold_bar)
+        lay.addWidget(main, 1)
+        self.evaluate_btn.clicked.connect(lambda: self.start())
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.export_btn.clicked.connect(self._export_clicked)
+        self.png_btn.clicked.connect(self._png_clicked)
+        self.classes.classSelected.connect(self._class_selected)
+        self.pr.thresholdPicked.connect(lambda s: self.set_score_threshold(max(0.0, s - 1e-6)))
+        self.confusion.cellChosen.connect(self._cell_chosen)
+        self._set_enabled(False)
+
+    def _build_thresholds(self) -> None:
+        self.score_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.score_slider.setRange(0, 1000)
+        self.score_slider.setToolTip("Score threshold: predictions scoring above it are shown and "
+                                     "counted (TP/FP/FN update live; AP when you stop moving).")
+        self.score_label = QLabel(self)
+        self.nms_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.nms_slider.setRange(5, 100)
+        self.nms_slider.setToolTip("NMS IoU: a prediction overlapping a better one of the same class "
+                                   "by more than this is removed (1.00 = no NMS).")
+        self.nms_label = QLabel(self)
+        self.show_gt = QCheckBox("Show ground truth (dashed)", self)
+        self.show_gt.setChecked(True)
+        self.iou_type = QComboBox(self)
+        self.iou_type.addItem("match by boxes", "bbox")
+        self.iou_type.setToolTip("Instance segmentation: compare boxes or masks (COCO bbox / segm).")
+        bar = QHBoxLayout()
+        for w, stretch in ((QLabel("Score >", self), 0), (self.score_slider, 2), (self.score_label, 0),
+                           (QLabel("NMS IoU", self), 0), (self.nms_slider, 1), (self.nms_label, 0),
+                           (self.iou_type, 0), (self.show_gt, 0)):
+            bar.addWidget(w, stretch)
+        self._threshold_bar = bar
+        self._sync_sliders()
+        self.score_slider.valueChanged.connect(self._score_moved)
+        self.nms_slider.valueChanged.connect(self._nms_moved)
+        self.show_gt.toggled.connect(self._gt_toggled)
+        self.iou_type.currentIndexChanged.connect(self._iou_type_changed)
+
+    def _build_browser(self) -> None:
+        self.filter = QComboBox(self)
+        self.filter.setToolTip("What the list shows (errors sorted by score).")
+        self.list_model = RowsModel(self)
+        self.list = QTableView(self)
+        self.list.setModel(self.list_model)
+        self.list.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.list.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.list.verticalHeader().setVisible(False)
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.list.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.list_info = QLabel(self)
+        self._list_bar = QHBoxLayout()
+        self._list_bar.addWidget(QLabel("Show", self))
+        self._list_bar.addWidget(self.filter)
+        self._list_bar.addWidget(self.list_info, 1)
+        self.viewer = OverlayViewer(self)
+        self.open_btn = QPushButton("Open in Annotate", self)
+        self.open_btn.setToolTip("Show this image in the Annotate panel to fix its labels.")
+        self.accept_btn = QPushButton("Accept prediction", self)
+        self.accept_btn.setToolTip("Add the selected prediction to the project as an annotation (undoable).")
+        self.accept_all_btn = QPushButton("Accept all shown on image", self)
+        self.accept_all_btn.setToolTip("Add every prediction above the score threshold on this image "
+                                       "as annotations (one undo step).")
+        self._action_bar = QHBoxLayout()
+        for b in (self.open_btn, self.accept_btn, self.accept_all_btn):
+            self._action_bar.addWidget(b)
+        self._action_bar.addStretch(1)
+        self.filter.currentIndexChanged.connect(lambda _i: self.refresh_list())
+        self.list.selectionModel().currentRowChanged.connect(lambda cur, _p: self._row_chosen(cur.row()))
+        self.open_btn.clicked.connect(self._open_clicked)
+        self.accept_btn.clicked.connect(self._accept_clicked)
+        self.accept_all_btn.clicked.connect(self._accept_all_clicked)
+        self.viewer.acceptRequested.connect(self.accept_prediction)
+        self.viewer.acceptAllRequested.connect(self._accept_all_clicked)
+
+    def _set_enabled(self, ready: bool) -> None:
+        dets = ready and getattr(self.view, "thresholds", False)
+        for w in (self.score_slider, self.nms_slider):
+            w.setEnabled(bool(dets))
+        for w in (self.export_btn, self.png_btn, self.open_btn, self.filter):
+            w.setEnabled(ready)
+        for w in (self.accept_btn, self.accept_all_btn):
+            w.setEnabled(bool(dets))
+        self.tabs.setTabEnabled(1, bool(dets))
+
+    # ------------------------------------------------------------------ choices
+    def refresh_choices(self) -> None:
+        """Re-read the project's checkpoints and splits."""
+        store = self.state.store
+        cur = self.checkpoint.currentData()
+        self.checkpoint.clear()
+        self.split.clear()
+        if store is None:
+            return
+        for label, path in D.checkpoints_of(store):
+            self.checkpoint.addItem(label, str(path))
+        i = self.checkpoint.findData(cur)
+        if i >= 0:
+            self.checkpoint.setCurrentIndex(i)
+        for s in D.split_choices(store):
+            self.split.addItem(s, s)
+        if not self.checkpoint.count():
+            self.status.setText("No trained checkpoint yet: train a model in the Model tab first.")
+
+    # ------------------------------------------------------------------ evaluation
+    def start(self, checkpoint: str | Path | None = None, split: str | None = None) -> bool:
+        """Evaluate ``checkpoint`` on ``split`` (default: the chosen ones). Predictions
+        come from the cache when there, else from a background run; :attr:`evaluated`
+        is emitted when everything is shown. False when it could not start."""
+        store = self.state.store
+        checkpoint = checkpoint or self.checkpoint.currentData()
+        split = split or self.split.currentData()
+        if store is None or not checkpoint or not split or self.worker is not None:
+            return False
+        try:
+            inputs = D.prepare_inputs(store, checkpoint, split)
+        except VisionStudioError as exc:
+            self._fail(str(exc))
+            return False
+        if inputs.predictions is not None:
+            self._predicted(inputs, None)
+            return True
+        self.status.setText(f"Predicting {len(inputs.images)} images…")
+        self.progress.setRange(0, len(inputs.images))
+        self.progress.setValue(0)
+        self.worker = PredictWorker(inputs, [store.resolve(im) for im in inputs.images], self.device)
+        self.worker.progress.connect(lambda d, t: self.progress.setValue(d))
+        self.worker.done.connect(lambda pred: self._predicted(inputs, pred))
+        self.worker.failed.connect(self._fail)
+        self.evaluate_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.worker.start()
+        return True
+
+    def cancel(self) -> None:
+        """Stop a running prediction."""
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _end_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.deleteLater()
+            self.worker = None
+        self.evaluate_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+
+    def _fail(self, message: str) -> None:
+        self._end_worker()
+        self.status.setText(f"Not evaluated: {message}")
+        self.failed.emit(message)
+
+    def _predicted(self, inputs: D.EvalInputs, pred: Any) -> None:
+        from vision_studio.gui.panels.evaluate.views import make_view
+
+        self._end_worker()
+        store = self.state.store
+        if store is None:
+            return
+        try:
+            D.finish_inputs(store, inputs, pred)
+            self.inputs = inputs
+            self.view = make_view(self, inputs)
+        except VisionStudioError as exc:
+            self._fail(str(exc))
+            return
+        n = len(inputs.images)
+        self.progress.setRange(0, max(n, 1))
+        self.progress.setValue(n)
+        src = "cached predictions" if inputs.from_cache else "new predictions (cached)"
+        self.status.setText(f"{inputs.task}: {n} images of '{inputs.split}', {src}")
+        self._set_enabled(True)
+        self.view.fill()
+        self.evaluated.emit()
+
+    # ------------------------------------------------------------------ thresholds
+    def _sync_sliders(self) -> None:
+        for s in (self.score_slider, self.nms_slider):
+            s.blockSignals(True)
+        self.score_slider.setValue(int(round(self.score * 1000)))
+        self.nms_slider.setValue(int(round(min(self.nms, 1.0) * 100)))
+        for s in (self.score_slider, self.nms_slider):
+            s.blockSignals(False)
+        self.score_label.setText(f"{self.score:.3f}")
+        self.nms_label.setText("off" if self.nms >= 1 else f"{self.nms:.2f}")
+
+    def set_score_threshold(self, value: float) -> None:
+        """Set the score threshold (exact value; the slider shows it rounded) and update."""
+        self.score = float(value)
+        self._sync_sliders()
+        self.apply_thresholds()
+
+    def set_nms_iou(self, value: float) -> None:
+        """Set the NMS IoU (>= 1 disables NMS) and update."""
+        self.nms = float(value)
+        self._sync_sliders()
+        self.apply_thresholds()
+
+    def _score_moved(self, v: int) -> None:
+        self.score = v / 1000.0
+        self.score_label.setText(f"{self.score:.3f}")
+        self.apply_thresholds()
+
+    def _nms_moved(self, v: int) -> None:
+        self.nms = v / 100.0
+        self.nms_label.setText("off" if self.nms >= 1 else f"{self.nms:.2f}")
+        self.apply_thresholds()
+
+    def apply_thresholds(self) -> None:
+        """The live part of a threshold change: counts, operating point, list, overlays;
+        the full COCO evaluation (AP) follows when the thresholds rest."""
+        if self.view is not None and getattr(self.view, "thresholds", False):
+            self.view.live()
+            self._timer.start()
+
+    def recompute(self) -> None:
+        """The slow part of a threshold change (AP columns, summary, confusion matrix)."""
+        self._timer.stop()
+        if self.view is not None and getattr(self.view, "thresholds", False):
+            self.view.full()
+
+    def _gt_toggled(self, on: bool) -> None:
+        self.viewer.set_gt_visible(on)
+
+    def _iou_type_changed(self, _i: int) -> None:
+        if self.view is not None and hasattr(self.view, "set_iou_type"):
+            self.view.set_iou_type(self.iou_type.currentData())
+
+    # ------------------------------------------------------------------ list / viewer
+    def refresh_list(self) -> None:
+        """Re-fill the list for the current filter."""
+        if self.view is not None:
+            self.view.fill_list(self.filter.currentData())
+
+    def _row_chosen(self, row: int) -> None:
+        if self.view is not None and 0 <= row < len(self.list_model.payload):
+            self.view.row_chosen(self.list_model.payload[row])
+
+    def _class_selected(self, key: int) -> None:
+        if self.view is not None:
+            self.view.class_selected(key)
+
+    def _cell_chosen(self, r: int, c: int) -> None:
+        if self.view is not None:
+            self.view.cell_chosen(r, c)
+
+    def current_image_id(self) -> int | None:
+        """The image shown in the viewer."""
+        return self.viewer.image_id
+
+    def _open_clicked(self) -> None:
+        if self.viewer.image_id is not None:
+            self.openInAnnotate.emit(int(self.viewer.image_id))
+            self.state.showImageRequested.emit(int(self.viewer.image_id))
+
+    # ------------------------------------------------------------------ accept
+    def accept_prediction(self, raw_index: int) -> list[int]:
+        """Add raw detection ``raw_index`` to the store as an annotation (one undo step);
+        returns the new annotation ids."""
+        return self.view.accept([raw_index]) if self.view is not None and hasattr(self.view, "accept") else []
+
+    def accept_all_on_image(self, image_id: int | None = None) -> list[int]:
+        """Accept every shown prediction of an image (default: the viewer's) in one step."""
+        if self.view is None or not hasattr(self.view, "accept"):
+            return []
+        image_id = self.viewer.image_id if image_id is None else image_id
+        return self.view.accept(self.view.shown_on_image(image_id)) if image_id is not None else []
+
+    def _accept_clicked(self) -> None:
+        raw = self.viewer.highlighted
+        if raw is None:
+            self.status.setText("Select a prediction in the list (or right-click it) to accept it.")
+            return
+        self.accept_prediction(raw)
+
+    def _accept_all_clicked(self) -> None:
+        self.accept_all_on_image()
+
+    # ------------------------------------------------------------------ export
+    def export_report(self, folder: str | Path) -> Path:
+        """Write the report folder (the evaluation core's files) at the current thresholds."""
+        from vision_studio.gui.panels.evaluate.export import export_report
+
+        out = export_report(self, Path(folder))
+        self.status.setText(f"Report written to {out}")
+        return out
+
+    def save_view_png(self, path: str | Path) -> bool:
+        """Save the whole panel as it looks now as a PNG."""
+        return self.grab().save(str(path))
+
+    def _export_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the evaluation report to")
+        if folder:
+            try:
+                self.export_report(folder)
+            except (VisionStudioError, OSError) as exc:
+                QMessageBox.warning(self, "Export failed", str(exc))
+
+    def _png_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the view as PNG", "evaluation.png", "PNG (*.png)")
+        if path and not self.save_view_png(path):
+            QMessageBox.warning(self, "Not saved", f"Could not write {path}")
+
+    # ------------------------------------------------------------------ life cycle
+    def _clear(self) -> None:
+        self._end_worker()
+        self.view = None
+        self.inputs = None
+        self.checkpoint.clear()
+        self.split.clear()
+        self._set_enabled(False)
+
+    def shutdown(self) -> None:
+        """Stop the prediction thread (before the window goes)."""
+        self._timer.stop()
+        self._end_worker()
