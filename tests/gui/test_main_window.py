@@ -43,9 +43,7 @@ def test_open_project_shows_tabs_placeholders_and_is_remembered(main_window, sma
     assert win.open_project(small_project)
     assert win.stack.currentWidget() is win.tabs
     assert [win.tabs.tabText(i) for i in range(4)] == ["Annotate", "Model", "Training", "Evaluate"]
-    for name, issue in (("evaluate", "issue 7"),):
-        label = win.tabs.findChild(QLabel, f"placeholder_{name}")
-        assert label is not None and issue in label.text() and "Not built yet" in label.text()
+    assert win.tabs.widget(3) is win.evaluate and win.tabs.findChild(QLabel, "placeholder_evaluate") is None
     assert win.tabs.widget(1) is win.model_panel and win.tabs.widget(2) is win.monitor
     assert win.annotate.filters.count.text() == "6 images"
     assert win.state.current_image.path == "images/img_000.png"
@@ -129,6 +127,10 @@ def test_menus_and_shortcut_sheet_list_every_key(main_window):
         assert k in keys, k
     for act in main_window.annotate.actions.values():
         assert act.toolTip() and "(" in act.toolTip()  # tooltips name the key
+    from PySide6.QtWidgets import QMenu
+
+    menus = main_window.menuBar().findChildren(QMenu)
+    assert len(menus) >= 6 and all(m.toolTipsVisible() for m in menus)
     dlg = main_window.show_shortcuts()
     assert dlg.table.rowCount() == len(rows) + 7
     dlg.close()

@@ -21,6 +21,8 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
     _edit_menu(win, a)
     _annotate_menu(win)
     _view_and_help_menus(win, a)
+    for menu in win.menuBar().findChildren(QMenu):
+        menu.setToolTipsVisible(True)  # hovering an item shows its tooltip (with its keys)
     return a
 
 
