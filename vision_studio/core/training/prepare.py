@@ -58,6 +58,7 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     epoch_state: dict[str, Any] = field(default_factory=_new_epoch_state)
     skipped: set[str] = field(default_factory=set)
+    probe_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def num_outputs(self) -> int:
@@ -104,7 +105,10 @@ class Run:
         """The ``metrics.jsonl`` line of an epoch."""
         st = self.epoch_state
         n = max(1, st["n"])
-        line: dict[str, Any] = {"epoch": epoch, "train_loss": st["loss_sum"] / n}
+        line: dict[str, Any] = {"epoch": epoch}
+        if st["n"]:
+            line["train_loss"] = st["loss_sum"] / n
+        line.update(self.probe_metrics)
         if len(st["parts"]) > 1:
             line.update({k: v / n for k, v in st["parts"].items()})
         line["lr"] = self.head_lr()

@@ -28,6 +28,7 @@ from vision_studio.core.training.engine import compute_loss, evaluate, to_device
 from vision_studio.core.training.events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStart,
                                                 SampleSkipped, TrainFailed, TrainFinished)
 from vision_studio.core.training.prepare import Run, prepare_run
+from vision_studio.core.training.probe import fit_probe_epoch
 from vision_studio.core.types import Problem
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,12 @@ class Trainer:
     def _loop(self, run: Run, emit: Callable[[Any], None], cancel: CancelToken) -> TrainResult:
         emit(run.started_event())
         status = "finished"
-        for epoch in range(run.epoch + 1, run.config.epochs + 1):
+        if run.config.strategy["name"] == "linear_probe":
+            status = self._probe(run, emit, cancel)
+            epochs = range(0)
+        else:
+            epochs = range(run.epoch + 1, run.config.epochs + 1)
+        for epoch in epochs:
             if not self._train_epoch(run, epoch, emit, cancel):
                 self._save(run, emit, best=False)
                 status = "stopped"
@@ -132,6 +138,15 @@ class Trainer:
         emit(TrainFinished(best_metric=run.best_metric, run_dir=str(run.folder.path),
                            status=status, metric_name=run.metric_name, epochs_done=run.epoch))
         return run.result(status)
+
+    def _probe(self, run: Run, emit: Callable[[Any], None], cancel: CancelToken) -> str:
+        """The ``linear_probe`` strategy: one closed-form fit as epoch 1."""
+        if run.epoch >= 1:
+            return "finished"
+        if not fit_probe_epoch(run, emit, cancel):
+            return "stopped"
+        self._end_epoch(run, 1, emit)
+        return "finished"
 
     def _train_epoch(self, run: Run, epoch: int, emit: Callable[[Any], None],
                      cancel: CancelToken) -> bool:
