@@ -17,6 +17,7 @@ from vision_studio.gui.dialogs.help import ABOUT_TEXT, PreferencesDialog, Shortc
 from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog, ProblemsDialog
 from vision_studio.gui.menus import build_menus
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
+from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
 from vision_studio.gui.panels.model.panel import ModelPanel
 from vision_studio.gui.panels.monitor.panel import MonitorPanel
 from vision_studio.gui.state import AppState
@@ -25,10 +26,7 @@ from vision_studio.gui.welcome import WelcomePage
 log = logging.getLogger(__name__)
 
 # Tabs still to come, and the issue that brings each.
-PLACEHOLDERS = (
-    ("Evaluate", "issue 7", "review mAP and per-class PR curves, confusion matrices, and the "
-                            "model's predictions over the images with live thresholds"),
-)
+PLACEHOLDERS: tuple[tuple[str, str, str], ...] = ()
 TAB_NAMES = ("annotate", "model", "training", "evaluate")
 
 
@@ -68,6 +66,9 @@ class MainWindow(QMainWindow):
         self.state.engine.started.connect(lambda _ev: self.show_panel("training"))
         for title, issue, what in PLACEHOLDERS:
             self.tabs.addTab(placeholder(title, issue, what), title)
+        self.evaluate = EvaluatePanel(self.state, self)
+        self.tabs.addTab(self.evaluate, "Evaluate")
+        self.evaluate.openInAnnotate.connect(lambda _id: self.show_panel("annotate"))
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
             return None
         dlg = ImportDialog(self.state.store, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)  # the project stays open meanwhile
         dlg.imported.connect(lambda _r: (self.state.check_categories(),
                                          self.state.imagesChanged.emit()))
         dlg.imageRequested.connect(self._show_image)
@@ -169,6 +171,7 @@ class MainWindow(QMainWindow):
             return None
         dlg = ExportDialog(self.state.store, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
         dlg.exported.connect(lambda out: self.state.statusMessage.emit(f"Exported to {out}"))
         dlg.show()
         return dlg
@@ -206,5 +209,6 @@ class MainWindow(QMainWindow):
         self.welcome.shutdown()
         self.annotate.shutdown()
         self.model_panel.shutdown()
+        self.evaluate.shutdown()
         self.state.engine.shutdown()
         self.state.close_project()

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QProgressBar, QPushButton, QSlider, QSplitter, QTableView,
+                               QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSlider, QSplitter, QTableView,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from vision_studio.core.errors import VisionStudioError
@@ -75,7 +75,8 @@ class EvaluatePanel(QWidget):
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
         self.checkpoint = QComboBox(self)
-        self.checkpoint.setMinimumWidth(320)
+        self.checkpoint.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.checkpoint.setMinimumContentsLength(24)
         self.checkpoint.setToolTip("The trained checkpoint to evaluate (runs of this project).")
         self.split = QComboBox(self)
         self.split.setToolTip("The images to evaluate on; use a split the model did not train on.")
@@ -86,6 +87,7 @@ class EvaluatePanel(QWidget):
         self.progress = QProgressBar(self)
         self.progress.setMaximumWidth(200)
         self.status = QLabel("Pick a checkpoint and a split, then Evaluate.", self)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.export_btn = QPushButton("Export report…", self)
         self.png_btn = QPushButton("Save view as PNG…", self)
         top = QHBoxLayout()
@@ -177,6 +179,7 @@ class EvaluatePanel(QWidget):
         self.list.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.list.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.list_info = QLabel(self)
+        self.list_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._list_bar = QHBoxLayout()
         self._list_bar.addWidget(QLabel("Show", self))
         self._list_bar.addWidget(self.filter)
