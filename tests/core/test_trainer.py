@@ -188,3 +188,25 @@ def test_schedule_warmup_cosine_and_per_group_multipliers(tmp_path, tiny_project
         dict((n, (t, lr)) for n, t, lr in starts[1].groups)
     assert first["head"] == (True, 0.05) and first["stage4"] == (False, 0.0)
     assert second["stage4"] == (True, pytest.approx(0.005)) and second["stage3"][0] is False
+
+
+def test_train_command_runs_resumes_and_reports_errors_in_one_line(tmp_path, tiny_project,
+                                                                   capsys):
+    from vision_studio.cli import main
+
+    project = str(tiny_project.path)
+    common = ["train", "--project", project, "--task", "classification", "--arch",
+              "timm:test_resnet", "--strategy", "scratch", "--image-size", "32",
+              "--batch-size", "8", "--device", "cpu", "--quiet"]
+    assert main(common + ["--epochs", "1", "--out", str(tmp_path / "cli")]) == 0
+    out = capsys.readouterr().out
+    assert "status: finished after 1 epoch(s)" in out and "best accuracy:" in out
+    assert main(["train", "--project", project, "--resume", str(tmp_path / "cli"),
+                 "--epochs", "2", "--quiet"]) == 0
+    assert "status: finished after 2 epoch(s)" in capsys.readouterr().out
+    assert main(common + ["--lr", "-1"]) == 1
+    assert capsys.readouterr().err.strip() == "error: lr: must be > 0, got -1.0"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"epochs": "many"}')
+    assert main(["train", "--project", project, "--config", str(bad)]) == 1
+    assert "bad.json: epochs: must be a number" in capsys.readouterr().err

@@ -108,8 +108,9 @@ class Trainer:
             message = _failure_message(exc, run)
             run.folder.update(status="stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
             emit(TrainFailed(message=message, run_dir=str(run.folder.path)))
-            if isinstance(exc, (TrainingError, KeyboardInterrupt)) or message == str(exc):
+            if isinstance(exc, (VisionStudioError, KeyboardInterrupt)):
                 raise
+            log.error("training failed", exc_info=exc)  # the traceback goes to the log
             raise TrainingError(message) from exc
 
     # ------------------------------------------------------------------ loop
@@ -273,4 +274,6 @@ def _failure_message(exc: BaseException, run: Run) -> str:
                 f"size; {run.last_good()}")
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
-    return text or type(exc).__name__
+    if isinstance(exc, VisionStudioError):
+        return text
+    return f"training failed ({type(exc).__name__}: {text}); {run.last_good()}"
