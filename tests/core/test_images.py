@@ -136,6 +136,16 @@ def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
         read_image(tmp_path / "big.png")
 
 
+def test_arrays_are_writable(tmp_path):
+    """Callers (augmentation, torch.from_numpy, drawing) may modify them in place."""
+    Image.fromarray(_rgb()).save(tmp_path / "x.png")
+    Image.fromarray(np.zeros((4, 4), np.uint16)).save(tmp_path / "y.png")
+    for path in (tmp_path / "x.png", tmp_path / "y.png"):
+        for arr in (read_image(path), read_image_raw(path)):
+            assert arr.flags.writeable
+            arr[0, 0] = 1
+
+
 def test_is_image_file():
     assert is_image_file("a/b.JPEG") and is_image_file("x.png")
     assert not is_image_file("notes.txt") and not is_image_file("noext")

@@ -187,9 +187,9 @@ def _raw_array(img: Image.Image) -> np.ndarray:
     elif mode in ("YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
         img = img.convert("RGB" if mode != "La" else "LA")
     elif mode.startswith("I;16"):
-        arr = np.asarray(img)
+        arr = np.array(img)
         return arr.astype(np.uint16, copy=False) if arr.dtype != np.uint16 else arr
-    return np.asarray(img)
+    return np.array(img)
 
 
 def read_image_raw(path: str | os.PathLike) -> np.ndarray:
@@ -235,13 +235,13 @@ def read_image(path: str | os.PathLike, window: tuple[float, float] | None = Non
         img = _load_upright(img)
         mode = img.mode
         if mode in ("RGB",):
-            arr = np.asarray(img)
+            arr = np.array(img)
         elif mode == "CMYK":
-            arr = np.asarray(_cmyk_to_rgb(img))
+            arr = np.array(_cmyk_to_rgb(img))
         elif mode.startswith("I") or mode == "F":
             arr = to_display(_raw_array(img), window)
         else:  # 1, L, LA, P, PA, RGBA, YCbCr, ...
-            arr = np.asarray(img.convert("RGB"))
+            arr = np.array(img.convert("RGB"))
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     return np.ascontiguousarray(arr)
