@@ -134,6 +134,9 @@ def test_config_saves_json_the_cli_accepts_and_loads_back(panel, tmp_path, make_
     assert panel.hyper.w["epochs"].value() != 7
     panel.load_config(path)
     assert panel.config().to_dict() == {**TrainConfig.load(path).to_dict(), "out_dir": None}
+    # "Use as starting weights" from the runs list selects that checkpoint
+    panel.state.startWeightsRequested.emit(str(tmp_path / "runs" / "x" / "best.pt"))
+    assert panel.config().weights == str(tmp_path / "runs" / "x" / "best.pt")
     bad = tmp_path / "bad.json"
     bad.write_text('{"epochs": -1}')
     with pytest.raises(Exception, match="epochs"):
