@@ -16,6 +16,14 @@ included alike; CPU time includes start-up and imports too). Ratios are relative
 
     python benchmarks/bench_coco_io.py                     # full size (several minutes)
     python benchmarks/bench_coco_io.py --images 2000 --annotations 20000   # quick
+
+Measured on the shared 2-core development machine (load average 8-13, so wall times
+swing; CPU times were the same within 1 % over two runs), full size, 164 MB file:
+baseline 5.42 s CPU / 933 MB; import 14.4 s CPU (2.65x) / 1088 MB (1.17x); export
+4.3 s CPU (0.79-0.81x) / 107 MB (0.12x). Import CPU breakdown: json.load 5.1 s (the
+baseline's own cost), SQLite inserts into the store's schema 4.6 s (two indexes and
+foreign keys: 1.33 s per 300k rows, 0.82 s without them), pycocotools polygon areas
+1.85 s (100k polygons), images 1.3 s, validation loop 1.3 s, commit 0.24 s.
 """
 from __future__ import annotations
 
