@@ -216,12 +216,13 @@ def _ann_area(a: dict[str, Any], gt: Mapping[str, Any], iou_type: str) -> float:
 
 def _check_results(results: Sequence[Mapping[str, Any]], iou_type: str) -> list[dict[str, Any]]:
     key = "bbox" if iou_type == "bbox" else "segmentation"
+    need = {"image_id", "category_id", "score", key}
     out = []
     for i, r in enumerate(results):
-        if key not in r or "score" not in r or "image_id" not in r or "category_id" not in r:
+        if not need <= r.keys():
             raise EvaluationError(
                 f"result {i} lacks one of image_id, category_id, score, {key} (needed for {iou_type})")
-        out.append(dict(r))
+        out.append(dict(r))  # COCO.loadRes writes into the dicts
     return out
 
 
