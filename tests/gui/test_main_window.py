@@ -36,7 +36,7 @@ def stored(path: Path):
         return [(a.image_id, a.category_id, tuple(round(v) for v in a.bbox)) for a in s.annotations()]
 
 
-def test_open_project_shows_tabs_placeholders_and_is_remembered(main_window, small_project):
+def test_open_project_shows_the_four_tabs_and_is_remembered(main_window, small_project):
     win = main_window
     assert win.stack.currentWidget() is win.welcome
     assert not win.actions["export"].isEnabled()
