@@ -7,7 +7,8 @@ A checkpoint is a dict saved with ``torch.save`` and read with
 * ``model``, ``optimizer``, ``lr_scheduler``, ``scaler``: the ``state_dict()`` of each;
 * ``config``: the run's ``TrainConfig`` as a dict; ``categories``: ``[{"id", "name"}]`` in
   model label order; ``class_names``; ``num_classes`` (model outputs, background
-  included where the task has one);
+  included where the task has one); ``build_options`` (the ``build_model`` options the
+  model was built with, e.g. ``frozen_bn``);
 * ``epoch``: completed epochs; ``step``: optimizer steps already done in epoch
   ``epoch + 1`` (0 at an epoch boundary) with ``epoch_state`` (its running sums);
 * ``best_metric``, ``metric_name``, ``bad_epochs`` (early stopping), ``rng`` (torch,
@@ -140,8 +141,11 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
         p = p / BEST if (p / BEST).is_file() else p / LAST
     state = read_checkpoint(p)
     config = TrainConfig.from_dict(state["config"])
+    from vision_studio.core.training.setup import build_options
+
+    options = state.get("build_options") or build_options(config)
     built = build_model(config.arch, config.task, int(state["num_classes"]), weights=None,
-                        **config.model_options)
+                        **options)
     try:
         built.model.load_state_dict(state["model"])
     except RuntimeError as exc:

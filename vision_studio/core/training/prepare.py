@@ -142,6 +142,7 @@ class Run:
             "categories": self.snapshot.category_dicts(),
             "class_names": self.snapshot.class_names,
             "num_classes": su.model_num_classes(self.snapshot),
+            "build_options": dict(getattr(self.built, "options", {}) or {}),
             "epoch": self.epoch, "step": self.step,
             "epoch_state": dict(self.epoch_state),
             "best_metric": self.best_metric, "metric_name": self.metric_name,
@@ -222,7 +223,8 @@ def prepare_run(store: Any, config: TrainConfig | None,
     check_examples(snapshot, train)
     device = su.resolve_device(config.device)
     su.seed_everything(config.seed)  # right before the weights' random init
-    built = su.build(config, snapshot, weights=None if state else config.weights)
+    built = su.build(config, snapshot, weights=None if state else config.weights,
+                     options=state.get("build_options") if state else None)
     channels_last = device.type == "cuda" and config.task in (Task.CLASSIFICATION,
                                                               Task.SEMANTIC_SEGMENTATION)
     built.model.to(device, memory_format=torch.channels_last if channels_last

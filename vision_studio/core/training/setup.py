@@ -101,10 +101,22 @@ def make_loader(snapshot: Snapshot, samples: Sequence[Sample], config: TrainConf
         persistent_workers=False, generator=torch.Generator().manual_seed(config.seed))
 
 
-def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None) -> Any:
+def build_options(config: TrainConfig) -> dict[str, Any]:
+    """``build_model`` options of a run: ``model_options``, plus the config's
+    ``image_size`` as a detection model's internal resize unless set there."""
+    options = dict(config.model_options)
+    if config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION) and not (
+            {"image_size", "min_size", "max_size"} & set(options)):
+        options["image_size"] = config.image_size
+    return options
+
+
+def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None,
+          options: dict[str, Any] | None = None) -> Any:
     """The :class:`BuiltModel` of the run, with ``weights`` (a registry weights name, a
-    file, or ``None`` for random init) loaded. Detection models get the config's
-    ``image_size`` as their internal resize unless ``model_options`` says otherwise.
+    file, or ``None`` for random init) loaded; ``options`` default to
+    :func:`build_options` (a checkpoint passes the options it was built with, e.g.
+    ``frozen_bn``, so that its state dict fits).
 
     Raises:
         ConfigError: unknown architecture or option (from the registry).
@@ -112,10 +124,7 @@ def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None) -
     """
     from vision_studio.core.models.registry import build_model
 
-    options = dict(config.model_options)
-    if config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION) and not (
-            {"image_size", "min_size", "max_size"} & set(options)):
-        options["image_size"] = config.image_size
+    options = dict(build_options(config) if options is None else options)
     built = build_model(config.arch, config.task, model_num_classes(snapshot), weights=weights,
                         **options)
     report = getattr(built, "weights_report", None)
