@@ -7,9 +7,24 @@ so their predictions are poor but real.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vision_studio.core.store import ProjectStore
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("VISION_STUDIO_SHARED", REPO.parent / "shared")) / "data"
+LITE0 = DATA.parent / "weights" / "tf_efficientnet_lite0_in1k_converted.pth"
+
+
+def shared_data(name: str) -> Path:
+    """``../shared/data/NAME`` (as tests/conftest.py finds it), or skip the test."""
+    import pytest
+
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real dataset {name!r} not found at {path} (../shared/data is absent)")
+    return path
 
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist")

@@ -255,13 +255,22 @@ class EvaluatePanel(QWidget):
         self.progress.setRange(0, len(inputs.images))
         self.progress.setValue(0)
         self.worker = PredictWorker(inputs, [store.resolve(im) for im in inputs.images], self.device)
-        self.worker.progress.connect(lambda d, t: self.progress.setValue(d))
-        self.worker.done.connect(lambda pred: self._predicted(inputs, pred))
+        # bound methods of this (GUI-thread) object: queued to the GUI thread, never run
+        # in the worker thread as a plain lambda would be
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._fail)
         self.evaluate_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.worker.start()
         return True
+
+    def _on_progress(self, done: int, _total: int) -> None:
+        self.progress.setValue(done)
+
+    def _on_done(self, pred: Any) -> None:
+        if self.worker is not None:
+            self._predicted(self.worker.inputs, pred)
 
     def cancel(self) -> None:
         """Stop a running prediction."""
