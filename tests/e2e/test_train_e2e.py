@@ -82,7 +82,7 @@ def test_detection_rbc_coco_cli(tmp_path, data_dir, capsys):
     project = _coco_project(tmp_path, data_dir("rbc_coco"))
     lines, out = _train(project, tmp_path / "run", "--task", "detection",
                         "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--epochs", "3",
-                        "--batch-size", "4", "--lr", "0.01", "--image-size", "320",
+                        "--batch-size", "2", "--lr", "0.01", "--image-size", "320",
                         "--max-steps-per-epoch", "12", "--max-val-batches", "3", capsys=capsys)
     assert len(lines) == 3 and "mAP" in lines[-1] and "loss_objectness" in lines[-1]
     _falls(lines)
@@ -92,7 +92,7 @@ def test_instance_segmentation_brain_tumor_cli(tmp_path, data_dir, capsys):
     project = _coco_project(tmp_path, data_dir("brain_tumor_coco_seg"))
     lines, out = _train(project, tmp_path / "run", "--task", "instance_segmentation",
                         "--arch", "maskrcnn_fpn:mobilenet_v3_large", "--epochs", "3",
-                        "--batch-size", "4", "--lr", "0.01", "--image-size", "256",
+                        "--batch-size", "2", "--lr", "0.01", "--image-size", "256",
                         "--max-steps-per-epoch", "10", "--max-val-batches", "3", capsys=capsys)
     assert len(lines) == 3 and "mask_mAP" in lines[-1] and "loss_mask" in lines[-1]
     _falls(lines)
