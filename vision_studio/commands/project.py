@@ -11,8 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("demo", help="build the demo project from scikit-image's sample photos "
-                                    "and summarise it")
+    p = sub.add_parser("demo", help="build the demo project from scikit-image's sample photos, "
+                                    "summarise it and open it in the app")
     p.add_argument("--folder", type=Path, default=None,
                    help="where to build it (default: the per-user data folder)")
     p.add_argument("--rebuild", action="store_true", help="rebuild it even if it exists")
@@ -38,4 +38,23 @@ def _demo(args: argparse.Namespace) -> int:
     project = build_demo_project(args.folder or demo_dir(), overwrite=args.rebuild)
     with ProjectStore.open(project) as store:
         print(project_summary(store))
-    return 0
+    if args.no_gui:
+        return 0
+    if not _has_display():
+        print("\nNo display found, so the app was not opened. On a desktop, run "
+              "`vision-studio demo` again; without one, `vision-studio screenshot --project "
+              f"{project} --panel annotate --out annotate.png` renders a panel to a PNG.")
+        return 0
+    from vision_studio.gui.app import run_app
+
+    return run_app(project)
+
+
+def _has_display() -> bool:
+    """False on Linux/BSD without X11/Wayland (unless Qt is told to render offscreen)."""
+    import os
+    import sys
+
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
