@@ -109,8 +109,13 @@ class Annotation:
         polygons: Zero or more flat polygons (pixels), COCO polygon segmentation.
         rle: COCO compressed RLE ``{"size": [h, w], "counts": str}`` or ``None``.
         iscrowd: COCO ``iscrowd`` flag (a region of many objects, usually RLE).
-        area: Area in square pixels: the mask/polygon area when there is one
-            (as ``pycocotools.mask.area`` computes it), else ``w * h``.
+        area: Area in square pixels. Importers store the ``pycocotools`` mask area
+            (``pycocotools.mask.area`` of the RLE or of the rasterised, merged
+            polygons) for annotations with a mask, else ``w * h``. When an annotation
+            is added to the store with ``area`` 0 (the default), the store computes
+            it: the RLE's pixel count (``pycocotools.mask.area``) when there is an
+            RLE, else the polygons' exact shoelace area (summed over the pieces, not
+            rasterised), else ``w * h``. A non-zero ``area`` is stored as given.
         attributes: Free-form JSON-serialisable values (``difficult``, ``truncated``,
             source ids, ...).
         id: Store-assigned id (>= 1); 0 for an annotation not yet inserted.
