@@ -57,6 +57,7 @@ class Base:
         g_id, g_img, g_cat: [G] ground truth ids, images, categories; g_kind: [G]
             ``"TP"`` / ``"FN"`` / ``"ignored"``; g_dt_score: [G] score of the matching
             detection (-inf when none).
+        by_score: [D] detection order by descending score (stable), computed once.
     """
 
     nms: float
@@ -75,6 +76,11 @@ class Base:
     g_cat: np.ndarray
     g_kind: np.ndarray
     g_dt_score: np.ndarray
+    by_score: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.by_score is None:
+            self.by_score = np.argsort(-self.score, kind="stable")
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,7 @@ class DetectionEvaluator:
         plus key ``-1`` for all categories together."""
         b = self.base(nms)
         on = b.score > score
-        g_tp = (b.g_kind == TP) & (b.g_dt_score > score)
-        g_fn = (b.g_kind == FN) | ((b.g_kind == TP) & ~g_tp)
+        g_fn = self.missed(score, nms)
         cats = np.asarray(self.category_ids, dtype=np.int64)
         out: dict[int, dict[str, int]] = {}
         for cid in cats:
@@ -229,25 +234,17 @@ class DetectionEvaluator:
         return self._coco[key]
 
     # ------------------------------------------------------------------ errors
-    def errors(self, kind: str, score: float, nms: float, low_iou: float = LOW_IOU) -> list[ErrorRow]:
+    def errors(self, kind: str, score: float, nms: float, low_iou: float = LOW_IOU,
+               limit: int | None = None) -> list[ErrorRow]:
         """The rows of one filter of :data:`FILTERS` at these thresholds: ``"FP"``,
         ``"low_iou"`` (TP with IoU < ``low_iou``), ``"confusion"`` (FP overlapping another
         category's object by IoU >= 0.5) and ``"all"`` (every shown detection) sorted by
-        descending score; ``"FN"`` (missed objects) by image."""
+        descending score; ``"FN"`` (missed objects) by image. With ``limit``, only the
+        first ``limit`` rows (see :meth:`error_count` for the total)."""
         b = self.base(nms)
         if kind == FN:
-            return self._fn_rows(b, score)
-        on = b.score > score
-        if kind == FP:
-            sel = on & (b.kind == FP)
-        elif kind == "low_iou":
-            sel = on & (b.kind == TP) & (b.iou < low_iou)
-        elif kind == "confusion":
-            sel = on & (b.kind == FP) & (b.best_iou >= 0.5) & (b.best_cat != b.cat)
-        else:
-            sel = on & (b.kind != IGNORED)
-        idx = np.flatnonzero(sel)
-        idx = idx[np.argsort(-b.score[idx], kind="stable")]
+            return self._fn_rows(b, score, limit)
+        idx = self._error_index(b, kind, score, low_iou)[:limit]
         rows = []
         for i in idx:
             tp = b.kind[i] == TP
@@ -257,10 +254,35 @@ class DetectionEvaluator:
                                  int(b.gt_id[i]), other))
         return rows
 
-    def _fn_rows(self, b: Base, score: float) -> list[ErrorRow]:
-        g_fn = (b.g_kind == FN) | ((b.g_kind == TP) & ~(b.g_dt_score > score))
-        idx = np.flatnonzero(g_fn)
-        idx = idx[np.lexsort((b.g_id[idx], b.g_img[idx]))]
+    def missed(self, score: float, nms: float) -> np.ndarray:
+        """[G] bool: ground truth missed (FN) at these thresholds (order of
+        ``base(nms).g_id``)."""
+        b = self.base(nms)
+        return (b.g_kind == FN) | ((b.g_kind == TP) & ~(b.g_dt_score > score))
+
+    def error_count(self, kind: str, score: float, nms: float, low_iou: float = LOW_IOU) -> int:
+        """Number of rows :meth:`errors` has for ``kind`` without a limit."""
+        b = self.base(nms)
+        if kind == FN:
+            return int(self.missed(score, nms).sum())
+        return int(self._error_index(b, kind, score, low_iou).size)
+
+    @staticmethod
+    def _error_index(b: Base, kind: str, score: float, low_iou: float) -> np.ndarray:
+        on = b.score > score
+        if kind == FP:
+            sel = on & (b.kind == FP)
+        elif kind == "low_iou":
+            sel = on & (b.kind == TP) & (b.iou < low_iou)
+        elif kind == "confusion":
+            sel = on & (b.kind == FP) & (b.best_iou >= 0.5) & (b.best_cat != b.cat)
+        else:
+            sel = on & (b.kind != IGNORED)
+        return b.by_score[sel[b.by_score]]  # descending score, no sort per call
+
+    def _fn_rows(self, b: Base, score: float, limit: int | None) -> list[ErrorRow]:
+        idx = np.flatnonzero(self.missed(score, b.nms))
+        idx = idx[np.lexsort((b.g_id[idx], b.g_img[idx]))][:limit]
         return [ErrorRow(FN, int(b.g_img[i]), int(b.g_cat[i]), float("nan"), float("nan"), -1,
                          int(b.g_id[i])) for i in idx]
 

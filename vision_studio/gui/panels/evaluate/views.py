@@ -16,6 +16,7 @@ from vision_studio.gui.panels.evaluate.detection import (LOW_IOU, MAX_PER_IMAGE,
                                                          ErrorRow)
 from vision_studio.gui.panels.evaluate.viewer import DrawnDetection, rows_to_truths
 
+LIST_LIMIT = 1000
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000")
 DET_FILTERS = (("Images (gallery)", "images"), ("False positives", FP), ("False negatives (missed)", FN),
@@ -177,7 +178,10 @@ class DetectionView(_Base):
         p = self.panel
         if kind == "images":
             return self._fill_images()
-        rows = self.evaluator.errors(kind, p.score, p.nms)
+        rows = self.evaluator.errors(kind, p.score, p.nms, limit=LIST_LIMIT)
+        total = self.evaluator.error_count(kind, p.score, p.nms)
+        if total > len(rows):
+            p.list_info.setText(f"showing the first {len(rows):,} of {total:,} rows")
         disp, tips = [], []
         for r in rows:
             im = self.images[r.image_id]
@@ -192,12 +196,12 @@ class DetectionView(_Base):
         base = self.evaluator.base(p.nms)
         on = base.score > p.score
         ids = np.asarray(self.raw.image_ids)
-        order = {int(i): k for k, i in enumerate(ids)}
-        img_pos = np.array([order[int(i)] for i in base.img], dtype=np.int64) if base.img.size else np.zeros(0, int)
+        sorter = np.argsort(ids)
+        img_pos = sorter[np.searchsorted(ids, base.img, sorter=sorter)]
         tp = np.bincount(img_pos[on & (base.kind == TP)], minlength=ids.size)
         fp = np.bincount(img_pos[on & (base.kind == FP)], minlength=ids.size)
-        rows = self.evaluator.errors(FN, p.score, p.nms)
-        fn = np.bincount(np.array([order[r.image_id] for r in rows], dtype=np.int64), minlength=ids.size)
+        missed = self.evaluator.missed(p.score, p.nms)
+        fn = np.bincount(sorter[np.searchsorted(ids, base.g_img[missed], sorter=sorter)], minlength=ids.size)
         disp = [(self.images[int(i)].path, int(tp[k]), int(fp[k]), int(fn[k])) for k, i in enumerate(ids)]
         p.list_model.set_rows(("image", TP, FP, FN), disp, [int(i) for i in ids])
 
@@ -242,7 +246,8 @@ class DetectionView(_Base):
             v.show_image(self.image(image_id), image_id)
             v.highlighted = hl
         base = self.evaluator.base(self.panel.nms)
-        rows = {int(k): i for i, k in enumerate(base.keep) if base.img[i] == image_id}
+        on_image = np.flatnonzero(base.img == image_id)
+        rows = dict(zip(base.keep[on_image].tolist(), on_image.tolist()))
         dets = []
         for i in self.shown_on_image(image_id):
             cid = int(self.cat_of_raw[i])
