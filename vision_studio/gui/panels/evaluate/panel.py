@@ -103,7 +103,7 @@ class EvaluatePanel(QWidget):
         metrics = QSplitter(Qt.Orientation.Horizontal, self)
         metrics.addWidget(self.summary)
         metrics.addWidget(self.classes)
-        metrics.setSizes([190, 370])
+        metrics.setSizes([150, 410])
         self.pr = PRPlot(self)
         self.confusion = ConfusionTable(self)
         self.tabs = QTabWidget(self)
