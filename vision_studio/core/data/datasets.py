@@ -7,6 +7,7 @@ hands it on in :attr:`Batch.skipped`, and the trainer reports it and goes on.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -82,6 +83,12 @@ def decode_mask(ann: Annotation, height: int, width: int) -> np.ndarray:
     Raises:
         ValueError: an RLE whose size differs from the image's.
     """
+    with warnings.catch_warnings():  # pycocotools' numpy-2 DeprecationWarning, per call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _decode_mask(ann, height, width)
+
+
+def _decode_mask(ann: Annotation, height: int, width: int) -> np.ndarray:
     from pycocotools import mask as mask_utils
 
     if ann.rle:
