@@ -113,14 +113,20 @@ def main() -> None:
     parser.add_argument("--annotations", type=int, default=1_000_000)
     parser.add_argument("--polygons", type=float, default=0.1, help="fraction with a polygon")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp folder")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="generated file to reuse (generated there first if missing; "
+                             "it must have been made with the same sizes)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
-        src = work / "synthetic.json"
+        src = args.keep or work / "synthetic.json"
         t0 = time.perf_counter()
-        generate(src, args.images, args.annotations, args.polygons)
-        print(f"generated {src.stat().st_size / 1e6:.0f} MB ({args.images} images, "
-              f"{args.annotations} annotations) in {time.perf_counter() - t0:.1f} s")
+        if not src.exists():
+            generate(src, args.images, args.annotations, args.polygons)
+            print(f"generated {src.stat().st_size / 1e6:.0f} MB ({args.images} images, "
+                  f"{args.annotations} annotations) in {time.perf_counter() - t0:.1f} s")
+        else:
+            print(f"reusing {src} ({src.stat().st_size / 1e6:.0f} MB)")
         results = {k: measure(k, src, work) for k in ("baseline", "import", "export")}
     base = results["baseline"]
     print(f"{'':10} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'wall ratio':>11} "

@@ -44,6 +44,7 @@ from vision_studio.core.images import ImageDecodeError, image_size
 from vision_studio.core.io.common import (
     CHUNK,
     RelativePaths,
+    gc_paused,
     load_json,
     match_categories,
     split_from_path,
@@ -471,18 +472,20 @@ def read_coco(store: ProjectStore, json_path: str | os.PathLike,
             problem; the project is then unchanged.
     """
     json_path = Path(json_path)
-    images, anns, cats = _sections(load_json(json_path, "COCO JSON"), json_path)
-    split = split_from_path(json_path) if split is None else split
-    report = ImportReport("coco", strict=strict)
-    reader = _CocoReader(store, json_path, Path(image_dir) if image_dir else None, split,
-                         report, check_images)
-    per_image = _LazyCounts(anns)
-    with store.transaction():
-        reader.categories(cats)
-        reader.images(images, per_image)
-        reader.annotations(anns, progress)
-        if reader.problems:
-            store.add_problems(reader.problems)
+    with gc_paused():  # millions of short-lived containers, no cycles (see gc_paused)
+        images, anns, cats = _sections(load_json(json_path, "COCO JSON"), json_path)
+        split = split_from_path(json_path) if split is None else split
+        report = ImportReport("coco", strict=strict)
+        reader = _CocoReader(store, json_path, Path(image_dir) if image_dir else None, split,
+                             report, check_images)
+        per_image = _LazyCounts(anns)
+        with store.bulk_transaction(len(anns)):
+            reader.categories(cats)
+            reader.images(images, per_image)
+            reader.annotations(anns, progress)
+            if reader.problems:
+                store.add_problems(reader.problems)
+        del images, anns, cats, per_image  # freed while the collector is still paused
     log.info("%s: %s", json_path, report.summary().replace("\n", "; "))
     return report
 

@@ -3,16 +3,23 @@ names, JSON/XML file loading with clear errors, category matching, and fast
 project-relative paths."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import posixpath
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from vision_studio.core.errors import FormatError
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Category, Split
+
+try:  # optional fast JSON parser (a dependency; the standard library is the fallback)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
 
 _SPLIT_WORDS = {
     "train": Split.TRAIN, "training": Split.TRAIN,
@@ -43,8 +50,60 @@ def split_from_path(path: str | os.PathLike) -> str:
     return Split.UNASSIGNED
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (restored on exit).
+
+    Parsing a large JSON document and converting its entries creates millions of
+    container objects; each one counts towards the collector's thresholds, so the
+    collector runs over and over through a heap that holds nothing cyclic to free.
+    Pausing it cuts ``orjson`` parsing of a 164 MB COCO file from 3.4 s to 1.3 s of
+    CPU (``benchmarks/bench_coco_io.py``). Reference counting still frees everything
+    that is not part of a cycle. The collector is process-wide: other threads' cyclic
+    garbage waits until the block ends. Nested use is fine (the outermost block
+    re-enables it, and only if it was enabled).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # digit -> "0", else " "
+_LONG_DIGIT_RUN = b"0" * 19  # 19 digits: the shortest integer that may not fit in 64 bits
+
+
+def _has_long_digit_run(raw: bytes, step: int = 1 << 24) -> bool:
+    """True when ``raw`` holds 19 or more consecutive digits (scanned in ``step``-byte
+    pieces that overlap by 18 bytes, about 0.2 s of CPU for 164 MB)."""
+    return any(_LONG_DIGIT_RUN in raw[max(0, i - 18):i + step].translate(_DIGITS)
+               for i in range(0, len(raw), step))
+
+
+def _parse(raw: bytes) -> Any:
+    """JSON text -> Python values, exactly as :func:`json.loads` gives them.
+
+    ``orjson`` (when installed) parses the common case, about 2.5x faster. The standard
+    library parses the rest and then decides: text ``orjson`` refuses but ``json``
+    accepts (``NaN``/``Infinity``, ``1e400``, a UTF-8 byte-order mark, UTF-16/32, lone
+    surrogates), and text with 19 or more consecutive digits, since ``orjson`` turns an
+    integer beyond 64 bits into a float where ``json`` keeps an exact ``int``. Syntax
+    errors are therefore always worded by ``json`` (with line and column).
+    """
+    if _orjson is not None and not _has_long_digit_run(raw):
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 def load_json(path: str | os.PathLike, what: str = "JSON") -> Any:
-    """Parse a JSON file.
+    """Parse a JSON file (``orjson`` when installed, see :func:`_parse`), with the
+    garbage collector paused (:func:`gc_paused`).
 
     Raises:
         FormatError: missing/unreadable file or invalid JSON, naming the file and the
@@ -53,7 +112,9 @@ def load_json(path: str | os.PathLike, what: str = "JSON") -> Any:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            raw = f.read()
+        with gc_paused():
+            return _parse(raw)
     except FileNotFoundError:
         raise FormatError(f"{path}: {what} file not found") from None
     except IsADirectoryError:
