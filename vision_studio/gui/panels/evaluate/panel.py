@@ -169,6 +169,7 @@ class EvaluatePanel(QWidget):
     def _build_browser(self) -> None:
         self.filter = QComboBox(self)
         self.filter.setToolTip("What the list shows (errors sorted by score).")
+        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.list_model = RowsModel(self)
         self.list = QTableView(self)
         self.list.setModel(self.list_model)
