@@ -70,7 +70,8 @@ def test_detection_pretrained_backbone_beats_scratch_on_rbc_coco(tmp_path, data_
                                     ("scratch", None, "scratch")):
         cfg = TrainConfig.from_dict(dict(
             task="detection", arch="fasterrcnn_timm:tf_efficientnet_lite0", weights=weights,
-            strategy=strategy, epochs=3, batch_size=2, lr=0.01, image_size=256,
+            strategy=strategy, epochs=3, batch_size=2, lr=0.01, warmup_epochs=1,
+            grad_clip=10.0, image_size=256,
             max_steps_per_epoch=10, max_val_batches=6, device="cpu", seed=0,
             out_dir=str(tmp_path / name)))
         results[name] = Trainer(store).fit(cfg).history[-1]
