@@ -51,6 +51,19 @@ def test_add_images_batch_ids_match_the_stored_rows(new_store):
     assert new_store.image_count() == 304 and new_store.image_by_path("z/new.png") is None
 
 
+def test_add_image_rows_returns_the_first_of_consecutive_ids(new_store):
+    new_store.add_images([ImageRecord("a.png", 1, 1)])
+    new_store.delete_image(1)
+    first = new_store.add_image_rows([("r/0.png", 7, 5, "test", "", "new"),
+                                      ("r/1.png", 9, 4, "", "abc", "done")])
+    assert first == 2
+    assert new_store.image(3) == ImageRecord("r/1.png", 9, 4, "", "abc", "done", id=3)
+    with pytest.raises(StoreError, match="already in the project"):
+        new_store.add_image_rows([("r/2.png", 1, 1, "", "", "new"), ("r/0.png", 1, 1, "", "",
+                                                                     "new")])
+    assert new_store.image_count() == 2
+
+
 def test_bulk_transaction_rebuilds_the_annotation_indexes(new_store, monkeypatch):
     cat, a, b = _two_images(new_store)
     before = _indexes(new_store)

@@ -520,15 +520,33 @@ class ProjectStore:
         """
         params = [(im.path, int(im.width), int(im.height), im.split, im.checksum, im.status)
                   for im in images]
-        with self._write() as c:
-            try:
-                first = _next_id(c, "images")  # AUTOINCREMENT: the batch gets consecutive ids
-                c.executemany("INSERT INTO images(path, width, height, split, checksum, status) "
-                              "VALUES(?, ?, ?, ?, ?, ?)", params)
-            except sqlite3.IntegrityError as exc:
-                raise StoreError(f"image already in the project: {exc}") from exc
+        first = self.add_image_rows(params)
         return [ImageRecord(id=first + i, path=p[0], width=p[1], height=p[2], split=p[3],
                             checksum=p[4], status=p[5]) for i, p in enumerate(params)]
+
+    def add_image_rows(self, rows: Sequence[tuple]) -> int:
+        """Bulk-insert images given as column tuples (fast path of importers).
+
+        Each row is ``(path, width, height, split, checksum, status)``: the project-
+        relative POSIX path, the size in pixels (ints) and strings, as
+        :class:`~vision_studio.core.types.ImageRecord` holds them.
+
+        Returns:
+            The id of the first row; the rows get consecutive ids in order (the table is
+            ``AUTOINCREMENT`` and the insert runs under the write lock in one transaction).
+
+        Raises:
+            StoreError: a path is already in the project (or twice in ``rows``); nothing
+                of the batch is kept unless an enclosing :meth:`transaction` goes on.
+        """
+        with self._write() as c:
+            try:
+                first = _next_id(c, "images")
+                c.executemany("INSERT INTO images(path, width, height, split, checksum, status) "
+                              "VALUES(?, ?, ?, ?, ?, ?)", rows)
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"image already in the project: {exc}") from exc
+        return first
 
     def image(self, image_id: int) -> ImageRecord:
         """One image. Raises StoreError if unknown."""

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 CATEGORY_IDS_SETTING = "coco.category_ids"
 """Project setting: ``{"<store category id>": original COCO category id}``."""
 
+_NEW = ImageRecord(path="", width=0, height=0)  # default checksum/status of a new image
 _EPS = 1e-6  # pixels a box may overhang the image before clipping is reported
 
 
@@ -240,7 +241,7 @@ class _CocoReader:
         paths = RelativePaths(self.store, self.folder)
         existing = {im.path: im.id for im in self.store.images()}
         seen_ids: set = set()
-        batch: list[tuple[Any, ImageRecord]] = []
+        batch: list[tuple[Any, tuple]] = []  # (coco id, store.add_image_rows row)
         for entry in entries:
             parsed = self._image_entry(entry, seen_ids)
             if parsed is None:
@@ -258,12 +259,12 @@ class _CocoReader:
                 self.dropped_images.add(iid)
                 continue
             existing[rel] = 0
-            batch.append((iid, ImageRecord(path=rel, width=size[0], height=size[1],
-                                           split=self.split)))
-        for i in range(0, len(batch), CHUNK):
+            batch.append((iid, (rel, size[0], size[1], self.split, _NEW.checksum, _NEW.status)))
+        for i in range(0, len(batch), CHUNK):  # store.add_image_rows: no record objects
             part = batch[i:i + CHUNK]
-            for (iid, _), rec in zip(part, self.store.add_images(r for _, r in part)):
-                self.img_map[iid] = (rec.id, rec.width, rec.height)
+            first = self.store.add_image_rows([row for _, row in part])
+            for k, (iid, row) in enumerate(part):
+                self.img_map[iid] = (first + k, row[1], row[2])
         self.report.images += len(batch)
 
     # -------------------------------------------------------------- annotations
@@ -485,7 +486,7 @@ def read_coco(store: ProjectStore, json_path: str | os.PathLike,
             reader.annotations(anns, progress)
             if reader.problems:
                 store.add_problems(reader.problems)
-        del images, anns, cats, per_image  # freed while the collector is still paused
+        del images, anns, cats, per_image  # the parsed document is no longer needed
     log.info("%s: %s", json_path, report.summary().replace("\n", "; "))
     return report
 
