@@ -101,7 +101,8 @@ def test_score_slider_changes_counts_as_the_core_refiltering(panel, qtbot):
             assert got == want, (panel.score, cid)
         shown.append(sum(panel.classes.value(c, TP) + panel.classes.value(c, FP) for c in panel.view.names))
     assert shown[0] > shown[-1]  # fewer predictions survive a higher threshold
-    panel.set_nms_iou(0.3)  # a new NMS IoU: a new base evaluation, same rule
+    with qtbot.waitSignal(panel.fullShown, timeout=60_000):
+        panel.set_nms_iou(0.3)  # a new NMS IoU: a new base evaluation (worker thread), same rule
     ref, _ = _reference(panel, panel.score, 0.3)
     cid = next(iter(panel.view.names))
     assert {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)

@@ -110,19 +110,22 @@ class RawDetections:
         """COCO results (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``,
         and ``segmentation`` RLE when masks exist) of the detections ``keep`` (all when
         ``None``), rounded to 0.01 px / 1e-5 score; labels without a category are left out."""
-        idx = np.arange(len(self)) if keep is None else np.asarray(keep)
+        idx = np.arange(len(self)) if keep is None else np.asarray(keep, dtype=np.int64)
         cats = self.category_ids()
-        out = []
-        for i in idx:
-            if cats[i] < 0:
-                continue
-            x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
-            r = {"image_id": int(self.image_ids[self.img_index[i]]), "category_id": int(cats[i]),
-                 "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-                 "score": round(float(self.scores[i]), 5)}
-            if with_masks and self.masks is not None:
+        idx = idx[cats[idx] >= 0]
+        # vectorised gathers, then Python floats rounded with round() as before (numpy's
+        # round differs on some halves): one list pass instead of per-element indexing
+        b = self.boxes[idx].astype(np.float64)
+        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1).tolist()
+        img = self.image_ids[self.img_index[idx]].tolist()
+        cat = cats[idx].tolist()
+        score = self.scores[idx].astype(np.float64).tolist()
+        out = [{"image_id": i, "category_id": c,
+                "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)], "score": round(s, 5)}
+               for i, c, (x, y, w, h), s in zip(img, cat, xywh, score)]
+        if with_masks and self.masks is not None:
+            for r, i in zip(out, idx.tolist()):
                 r["segmentation"] = dict(self.masks[i])
-            out.append(r)
         return out
 
     def save(self, path: str | os.PathLike) -> None:

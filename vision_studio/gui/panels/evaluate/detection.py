@@ -110,6 +110,36 @@ class ErrorRow:
     other_category: int = -1
 
 
+@dataclass
+class FullResult:
+    """The slow part at one score / NMS threshold (plain data, made in a worker thread).
+
+    Attributes:
+        score, nms: The thresholds (rounded as the cache keys them).
+        coco: The :class:`~vision_studio.core.evaluation.coco_eval.CocoEvalResult` of
+            ``filter(score, nms)`` (AP columns, summary).
+        confusion: [K + 1, K + 1] int64 confusion matrix (background last), or ``None``
+            when not computed; cells: ``{(row, col): [image ids]}`` (or ``None``).
+    """
+
+    score: float
+    nms: float
+    coco: Any
+    confusion: np.ndarray | None = None
+    cells: dict[tuple[int, int], list[int]] | None = None
+
+
+def detection_iou_type(inputs: Any) -> str:
+    """``"segm"`` for instance segmentation with predicted masks, else ``"bbox"`` (what
+    the Evaluation view matches by first)."""
+    raw = inputs.predictions
+    return "segm" if inputs.task == "instance_segmentation" and raw.masks is not None else "bbox"
+
+
+def _full_key(score: float, nms: float) -> tuple[float, float]:
+    return round(float(score), 6), round(float(nms), 4)
+
+
 def _best_overlaps(raw: Any, keep: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """For each kept detection: largest box IoU with any non-crowd ground truth of its
     image (``torchvision.ops.box_iou``) and that object's category."""
@@ -158,21 +188,45 @@ class DetectionEvaluator:
         self.backend = backend
         self.category_ids = [int(c["id"]) for c in gt["categories"]]
         self._bases: OrderedDict[float, Base] = OrderedDict()
-        self._coco: OrderedDict[tuple[float, float], Any] = OrderedDict()
+        self._coco: OrderedDict[tuple[float, float], FullResult] = OrderedDict()
 
     # ------------------------------------------------------------------ evaluation
     def results(self, keep: np.ndarray) -> list[dict[str, Any]]:
         """COCO results of raw detections ``keep`` (masks only for segm)."""
         return self.raw.to_coco_results(keep, with_masks=self.iou_type == "segm")
 
-    def base(self, nms: float) -> Base:
-        """The base evaluation for ``nms`` (computed once, a few kept)."""
-        from vision_studio.core.evaluation.coco_eval import evaluate_coco
+    def has_base(self, nms: float) -> bool:
+        """Whether the base evaluation for ``nms`` is computed (no work)."""
+        return round(float(nms), 4) in self._bases
 
+    def cached_base(self, nms: float) -> Base | None:
+        """The base for ``nms`` when computed, else ``None`` (no work, no cache change)."""
+        return self._bases.get(round(float(nms), 4))
+
+    def put_base(self, b: Base) -> None:
+        """Keep a base made by :meth:`compute_base` (call from the thread that reads the
+        caches — the GUI thread); a few are kept."""
+        self._bases[b.nms] = b
+        self._bases.move_to_end(b.nms)
+        while len(self._bases) > 4:
+            self._bases.popitem(last=False)
+
+    def base(self, nms: float) -> Base:
+        """The base evaluation for ``nms`` (computed here when not cached; a few kept)."""
         key = round(float(nms), 4)
         if key in self._bases:
             self._bases.move_to_end(key)
             return self._bases[key]
+        b = self.compute_base(key)
+        self.put_base(b)
+        return b
+
+    def compute_base(self, nms: float) -> Base:
+        """Compute the base evaluation for ``nms`` without touching the caches: reads only
+        the raw detections and the ground truth, so it may run in a worker thread."""
+        from vision_studio.core.evaluation.coco_eval import evaluate_coco
+
+        key = round(float(nms), 4)
         keep = self.raw.filter(self.raw.score_floor, key, MAX_PER_IMAGE)
         keep = keep[self.raw.category_ids()[keep] >= 0]
         coco = evaluate_coco(self.gt, self.results(keep), self.iou_type, self.backend)
@@ -189,15 +243,11 @@ class DetectionEvaluator:
         has = o.gt_dt_id > 0
         g_score[has] = score[pos[o.gt_dt_id[has]]]
         best, best_cat = _best_overlaps(self.raw, keep, self.gt)
-        b = Base(nms=key, keep=keep, coco=coco, score=score,
-                 cat=self.raw.category_ids()[keep], img=self.raw.image_ids[self.raw.img_index[keep]],
-                 kind=kind, gt_id=gt_id, iou=iou, best_iou=best, best_cat=best_cat,
-                 g_id=o.gt_id, g_img=o.gt_image_id, g_cat=o.gt_category_id, g_kind=o.gt_kind,
-                 g_dt_score=g_score)
-        self._bases[key] = b
-        while len(self._bases) > 4:
-            self._bases.popitem(last=False)
-        return b
+        return Base(nms=key, keep=keep, coco=coco, score=score,
+                    cat=self.raw.category_ids()[keep], img=self.raw.image_ids[self.raw.img_index[keep]],
+                    kind=kind, gt_id=gt_id, iou=iou, best_iou=best, best_cat=best_cat,
+                    g_id=o.gt_id, g_img=o.gt_image_id, g_cat=o.gt_category_id, g_kind=o.gt_kind,
+                    g_dt_score=g_score)
 
     def kept(self, score: float, nms: float) -> np.ndarray:
         """Raw indices of the detections shown at these thresholds (equal to
@@ -223,15 +273,40 @@ class DetectionEvaluator:
 
     def coco_at(self, score: float, nms: float) -> Any:
         """The full COCO evaluation of ``filter(score, nms)`` (a few cached)."""
+        key = _full_key(score, nms)
+        if key not in self._coco:
+            self.put_full(self.compute_full(score, nms, with_confusion=False))
+        return self._coco[key].coco
+
+    def cached_full(self, score: float, nms: float) -> FullResult | None:
+        """The :class:`FullResult` at these thresholds when computed with the confusion
+        matrix, else ``None`` (no work)."""
+        r = self._coco.get(_full_key(score, nms))
+        return r if r is not None and r.confusion is not None else None
+
+    def put_full(self, r: FullResult) -> None:
+        """Keep a result of :meth:`compute_full` (from the GUI thread); a few are kept."""
+        key = _full_key(r.score, r.nms)
+        old = self._coco.get(key)
+        if old is not None and r.confusion is None and old.confusion is not None:
+            return  # keep the one with the confusion matrix
+        self._coco[key] = r
+        self._coco.move_to_end(key)
+        while len(self._coco) > 8:
+            self._coco.popitem(last=False)
+
+    def compute_full(self, score: float, nms: float, with_confusion: bool = True) -> FullResult:
+        """COCO evaluation (AP) of ``filter(score, nms)`` and, with ``with_confusion``, the
+        confusion matrix of the same detections, without touching the caches (may run in
+        a worker thread)."""
         from vision_studio.core.evaluation.coco_eval import evaluate_coco
 
-        key = (round(float(score), 6), round(float(nms), 4))
-        if key not in self._coco:
-            keep = self.raw.filter(key[0], key[1], MAX_PER_IMAGE)
-            self._coco[key] = evaluate_coco(self.gt, self.results(keep), self.iou_type, self.backend)
-            while len(self._coco) > 8:
-                self._coco.popitem(last=False)
-        return self._coco[key]
+        key = _full_key(score, nms)
+        keep = self.raw.filter(key[0], key[1], MAX_PER_IMAGE)
+        res = self.results(keep)
+        coco = evaluate_coco(self.gt, res, self.iou_type, self.backend)
+        cm, cells = self._confusion_of(res) if with_confusion else (None, None)
+        return FullResult(key[0], key[1], coco, cm, cells)
 
     # ------------------------------------------------------------------ errors
     def errors(self, kind: str, score: float, nms: float, low_iou: float = LOW_IOU,
@@ -301,10 +376,15 @@ class DetectionEvaluator:
         """Detection confusion matrix (core's rule, IoU 0.50, background last) of the
         detections at these thresholds, and the images behind each cell
         (``{(row, col): [image ids]}``, most counts first)."""
+        r = self.cached_full(score, nms)
+        if r is None:
+            r = self.compute_full(score, nms)
+            self.put_full(r)
+        return r.confusion, r.cells
+
+    def _confusion_of(self, res: list[dict[str, Any]]) -> tuple[np.ndarray, dict[tuple[int, int], list[int]]]:
         from vision_studio.core.evaluation.outcomes import detection_confusion_matrix
 
-        keep = self.raw.filter(score, nms, MAX_PER_IMAGE)
-        res = self.results(keep)
         K = len(self.category_ids)
         total = np.zeros((K + 1, K + 1), dtype=np.int64)
         cells: dict[tuple[int, int], list[tuple[int, int]]] = {}

@@ -25,7 +25,8 @@ from vision_studio.gui.panels.evaluate.detection import DEFAULT_NMS, DEFAULT_SCO
 from vision_studio.gui.panels.evaluate.pr_plot import PRPlot
 from vision_studio.gui.panels.evaluate.tables import ClassTable, ConfusionTable, SummaryTable
 from vision_studio.gui.panels.evaluate.viewer import OverlayViewer
-from vision_studio.gui.panels.evaluate.worker import PredictWorker, RowsModel
+from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
+from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker, RowsModel
 from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,14 @@ class EvaluatePanel(QWidget):
         openInAnnotate(int): show this image id in the Annotate panel.
         evaluated(): predictions and ground truth are loaded and every view is filled.
         failed(str): the evaluation could not run (the message says why).
+        liveShown(): TP/FP/FN, list and overlays show the current thresholds (after each
+            live step, and when a new base evaluation — open, NMS IoU — arrives).
+        fullShown(): AP, summary and confusion matrix show the current thresholds.
+
+    Everything that can take longer than a frame (opening from the cache, a new NMS IoU,
+    AP and the confusion matrix when the thresholds rest) runs in :attr:`jobs`, one
+    worker thread where the newest request supersedes older ones; the tables say
+    "computing…" meanwhile and the live TP/FP/FN stay instant.
 
     Attributes:
         view: The task view (:class:`~.views.DetectionView` ...) of the last evaluation,
@@ -52,6 +61,8 @@ class EvaluatePanel(QWidget):
     openInAnnotate = Signal(int)
     evaluated = Signal()
     failed = Signal(str)
+    liveShown = Signal()
+    fullShown = Signal()
 
     def __init__(self, state: AppState, parent: QWidget | None = None, device: str = "auto") -> None:
         super().__init__(parent)
@@ -61,6 +72,14 @@ class EvaluatePanel(QWidget):
         self.inputs: D.EvalInputs | None = None
         self.worker: PredictWorker | None = None
         self.score, self.nms = DEFAULT_SCORE, DEFAULT_NMS
+        self.jobs = ComputeQueue(self)
+        self.jobs.partial.connect(self._job_partial)
+        self.jobs.done.connect(self._job_done)
+        self.jobs.failed.connect(self._job_failed)
+        self._opening = False  # from start() until the view is made
+        self._cancel_open = False
+        self._first_full = False  # view made, its first AP not shown yet: evaluated follows
+        self._src = ""
         self._build()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -237,21 +256,31 @@ class EvaluatePanel(QWidget):
     # ------------------------------------------------------------------ evaluation
     def start(self, checkpoint: str | Path | None = None, split: str | None = None) -> bool:
         """Evaluate ``checkpoint`` on ``split`` (default: the chosen ones). Predictions
-        come from the cache when there, else from a background run; :attr:`evaluated`
+        come from the cache when there (read, with the ground truth and the first
+        evaluations, in the worker thread), else from a background run; :attr:`evaluated`
         is emitted when everything is shown. False when it could not start."""
         store = self.state.store
         checkpoint = checkpoint or self.checkpoint.currentData()
         split = split or self.split.currentData()
-        if store is None or not checkpoint or not split or self.worker is not None:
+        if store is None or not checkpoint or not split or self.worker is not None or self._opening:
             return False
-        try:
-            inputs = D.prepare_inputs(store, checkpoint, split)
-        except VisionStudioError as exc:
-            self._fail(str(exc))
-            return False
-        if inputs.predictions is not None:
-            self._predicted(inputs, None)
-            return True
+        self._timer.stop()
+        self._opening, self._cancel_open = True, False
+        self.evaluate_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.score_slider.setEnabled(False)
+        self.nms_slider.setEnabled(False)
+        self.status.setText("Opening the evaluation…")
+        self.progress.setRange(0, 0)  # busy
+        score, nms = self.score, self.nms
+        self.jobs.submit(lambda report, stale: open_job(store, checkpoint, split, score, nms, report, stale))
+        return True
+
+    def _start_prediction(self, inputs: D.EvalInputs) -> None:
+        store = self.state.store
+        if store is None or self._cancel_open:
+            self._fail("cancelled")
+            return
         self.status.setText(f"Predicting {len(inputs.images)} images…")
         self.progress.setRange(0, len(inputs.images))
         self.progress.setValue(0)
@@ -261,57 +290,116 @@ class EvaluatePanel(QWidget):
         self.worker.progress.connect(self._on_progress)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._fail)
-        self.evaluate_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
         self.worker.start()
-        return True
 
     def _on_progress(self, done: int, _total: int) -> None:
         self.progress.setValue(done)
 
     def _on_done(self, pred: Any) -> None:
-        if self.worker is not None:
-            self._predicted(self.worker.inputs, pred)
+        store = self.state.store
+        if self.worker is None or store is None:
+            return
+        inputs = self.worker.inputs
+        self._end_worker(keep_opening=True)
+        self.status.setText("Evaluating the predictions…")
+        self.progress.setRange(0, 0)
+        score, nms = self.score, self.nms
+        self.jobs.submit(lambda report, stale: predicted_job(store, inputs, pred, score, nms, report, stale))
 
     def cancel(self) -> None:
-        """Stop a running prediction."""
+        """Stop a running prediction (or an opening that has not reached it yet)."""
+        self._cancel_open = True
         if self.worker is not None:
             self.worker.cancel()
 
-    def _end_worker(self) -> None:
+    def _end_worker(self, keep_opening: bool = False) -> None:
         if self.worker is not None:
             self.worker.stop()
             self.worker.deleteLater()
             self.worker = None
+        if keep_opening:
+            return
+        self._opening = False
         self.evaluate_btn.setEnabled(True)
         self.cancel_btn.setEnabled(False)
 
     def _fail(self, message: str) -> None:
         self._end_worker()
+        self.progress.setRange(0, 1)
         self.status.setText(f"Not evaluated: {message}")
+        self._set_enabled(self.view is not None)
         self.failed.emit(message)
 
-    def _predicted(self, inputs: D.EvalInputs, pred: Any) -> None:
+    # ------------------------------------------------------------------ worker results
+    def _job_partial(self, generation: int, obj: Any) -> None:
+        """An opened evaluation (live part ready) or a new base evaluation."""
+        if isinstance(obj, OpenResult):
+            if generation == self.jobs.generation:
+                self._opened(obj)
+            return
+        if isinstance(obj, StepResult) and obj.base is not None:
+            view = self.view
+            if view is not None and getattr(view, "evaluator", None) is obj.evaluator:
+                obj.evaluator.put_base(obj.base)  # worth keeping even when superseded
+                if generation == self.jobs.generation and view.ready():
+                    view.live()
+                    self.liveShown.emit()
+
+    def _job_done(self, generation: int, obj: Any) -> None:
+        view = self.view
+        if isinstance(obj, OpenResult):  # needs a prediction first
+            if generation == self.jobs.generation:
+                self._start_prediction(obj.inputs)
+            return
+        if not isinstance(obj, StepResult) or view is None or getattr(view, "evaluator", None) is not obj.evaluator:
+            return
+        obj.evaluator.put_full(obj.full)
+        if generation != self.jobs.generation or obj.full is None:
+            return
+        if view.ready() and (obj.full.score, obj.full.nms) == (round(self.score, 6), round(self.nms, 4)):
+            view.show_full(obj.full)
+            self.status.setText(self._src)
+            self.fullShown.emit()
+        if self._first_full:
+            self._finish_open()
+
+    def _job_failed(self, generation: int, message: str) -> None:
+        if generation == self.jobs.generation:
+            if self._opening or self._first_full:
+                self._first_full = False
+                self._fail(message)
+            else:
+                self.status.setText(f"Evaluation failed: {message}")
+
+    def _opened(self, r: OpenResult) -> None:
+        """Inputs loaded (and, for detection, the base evaluation made) in the worker."""
         from vision_studio.gui.panels.evaluate.views import make_view
 
-        self._end_worker()
-        store = self.state.store
-        if store is None:
-            return
         try:
-            D.finish_inputs(store, inputs, pred)
-            self.inputs = inputs
-            self.view = make_view(self, inputs)
+            self.inputs = r.inputs
+            self.view = make_view(self, r.inputs, r.evaluator)
         except VisionStudioError as exc:
             self._fail(str(exc))
             return
-        n = len(inputs.images)
-        self.progress.setRange(0, max(n, 1))
-        self.progress.setValue(n)
-        src = "cached predictions" if inputs.from_cache else "new predictions (cached)"
-        self.status.setText(f"{inputs.task}: {n} images of '{inputs.split}', {src}")
+        n = len(r.inputs.images)
+        src = "cached predictions" if r.inputs.from_cache else "new predictions (cached)"
+        self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
+        self._end_worker()  # the view is there: thresholds work from now on
         self._set_enabled(True)
         self.view.fill()
+        self.liveShown.emit()
+        if not getattr(self.view, "thresholds", False):
+            self._finish_open()
+        else:
+            self._first_full = True
+            self.status.setText(self._src + " — computing AP…")
+
+    def _finish_open(self) -> None:
+        self._first_full = False
+        n = len(self.inputs.images) if self.inputs is not None else 0
+        self.progress.setRange(0, max(n, 1))
+        self.progress.setValue(n)
+        self.status.setText(self._src)
         self.evaluated.emit()
 
     # ------------------------------------------------------------------ thresholds
@@ -348,17 +436,47 @@ class EvaluatePanel(QWidget):
         self.apply_thresholds()
 
     def apply_thresholds(self) -> None:
-        """The live part of a threshold change: counts, operating point, list, overlays;
-        the full COCO evaluation (AP) follows when the thresholds rest."""
-        if self.view is not None and getattr(self.view, "thresholds", False):
+        """The live part of a threshold change: counts, operating point, list, overlays
+        (instant when the base evaluation for the NMS IoU is computed; otherwise they say
+        "computing…"); the slow part follows in the worker when the thresholds rest."""
+        if self.view is None or not getattr(self.view, "thresholds", False) or self._opening:
+            return
+        ready = self.view.ready()
+        if ready:
             self.view.live()
-            self._timer.start()
+            self.liveShown.emit()
+        full = self.view.evaluator.cached_full(self.score, self.nms) if ready else None
+        if full is not None:
+            self._timer.stop()
+            self.jobs.supersede()
+            self.view.show_full(full)
+            self.fullShown.emit()
+            return
+        self.view.set_pending(counts=not ready)
+        self.status.setText(self._src + (" — computing AP…" if ready else " — computing the new NMS IoU…"))
+        self._timer.start()
 
     def recompute(self) -> None:
-        """The slow part of a threshold change (AP columns, summary, confusion matrix)."""
+        """The slow part of a threshold change (a base evaluation for a new NMS IoU, AP
+        columns, summary, confusion matrix): shown at once when cached, else computed in
+        the worker thread (:attr:`fullShown` when shown)."""
         self._timer.stop()
-        if self.view is not None and getattr(self.view, "thresholds", False):
-            self.view.full()
+        view = self.view
+        if view is None or not getattr(view, "thresholds", False) or self._opening:
+            return
+        ev, score, nms = view.evaluator, self.score, self.nms
+        full = ev.cached_full(score, nms)
+        if full is not None and view.ready():
+            self.jobs.supersede()
+            view.show_full(full)
+            self.fullShown.emit()
+            return
+        base = ev.cached_base(nms)
+        self.jobs.submit(lambda report, stale: step_job(ev, score, nms, base, report, stale))
+
+    def computing(self) -> bool:
+        """Whether a background evaluation for the current state runs or waits."""
+        return self.jobs.busy() or self._timer.isActive()
 
     def _gt_toggled(self, on: bool) -> None:
         self.viewer.set_gt_visible(on)
@@ -366,6 +484,8 @@ class EvaluatePanel(QWidget):
     def _iou_type_changed(self, _i: int) -> None:
         if self.view is not None and hasattr(self.view, "set_iou_type"):
             self.view.set_iou_type(self.iou_type.currentData())
+            self.view.set_pending(counts=True)
+            self.recompute()
 
     # ------------------------------------------------------------------ list / viewer
     def refresh_list(self) -> None:
@@ -445,6 +565,9 @@ class EvaluatePanel(QWidget):
 
     # ------------------------------------------------------------------ life cycle
     def _clear(self) -> None:
+        self._timer.stop()
+        self.jobs.supersede()
+        self.jobs.wait()
         self._end_worker()
         self.view = None
         self.inputs = None
@@ -455,4 +578,5 @@ class EvaluatePanel(QWidget):
     def shutdown(self) -> None:
         """Stop the prediction thread (before the window goes)."""
         self._timer.stop()
+        self.jobs.wait()
         self._end_worker()

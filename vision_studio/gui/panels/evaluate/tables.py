@@ -87,6 +87,7 @@ class SummaryTable(QTableWidget):
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.values: dict[str, float] = {}
+        self.pending = False
 
     def set_values(self, values: dict[str, float], help_text: dict[str, str] | None = None) -> None:
         """Show ``{name: value}`` in order; tooltips from ``help_text`` (default COCO's)."""
@@ -100,6 +101,18 @@ class SummaryTable(QTableWidget):
                 it.setToolTip(help_text.get(k, ""))
             self.setItem(r, 0, name)
             self.setItem(r, 1, val)
+        self.set_pending(False)
+
+    def set_pending(self, on: bool, text: str = "computing AP…") -> None:
+        """Mark the values as out of date while a newer evaluation runs (grey values,
+        the header says ``text``); :meth:`set_values` clears it."""
+        self.pending = on
+        self.setHorizontalHeaderLabels(["metric", text if on else "value"])
+        grey = QBrush(QColor("#9a9a9a")) if on else QBrush()
+        for r in range(self.rowCount()):
+            it = self.item(r, 1)
+            if it is not None:
+                it.setForeground(grey)
 
 
 class ClassTable(QTableWidget):
@@ -157,6 +170,30 @@ class ClassTable(QTableWidget):
             if key in values:
                 self.setItem(r, c, NumberItem(values[key]))
         self.setSortingEnabled(sorting)
+
+    def set_pending(self, columns: Sequence[str], text: str = "computing…") -> None:
+        """Show ``text`` (greyed, sorting as NaN) in ``columns`` while a newer evaluation
+        runs; :meth:`set_rows` / :meth:`update_column` put numbers back."""
+        sorting = self.isSortingEnabled()
+        self.setSortingEnabled(False)
+        for column in columns:
+            if column not in self.columns:
+                continue
+            c = self.columns.index(column) + 1
+            for r in range(self.rowCount()):
+                it = NumberItem(None)
+                it.setText(text)
+                it.setForeground(QBrush(QColor("#9a9a9a")))
+                it.setToolTip("Being recomputed in the background for the current thresholds.")
+                self.setItem(r, c, it)
+        self.setSortingEnabled(sorting)
+
+    def is_pending(self, column: str) -> bool:
+        """Whether ``column`` shows the "computing" placeholder."""
+        if column not in self.columns or not self.rowCount():
+            return False
+        it = self.item(0, self.columns.index(column) + 1)
+        return it is not None and it.text() != fmt(it.value)
 
     def value(self, key: int, column: str) -> float:
         """The number shown for row ``key`` in ``column``."""

@@ -17,6 +17,7 @@ from vision_studio.gui.panels.evaluate.detection import (LOW_IOU, MAX_PER_IMAGE,
 from vision_studio.gui.panels.evaluate.viewer import DrawnDetection, rows_to_truths
 
 LIST_LIMIT = 1000
+DET_COLUMNS = ("AP", "AP50", "AP75", "GT", TP, FP, FN)
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000")
 DET_FILTERS = (("Images (gallery)", "images"), ("False positives", FP), ("False negatives (missed)", FN),
@@ -65,10 +66,11 @@ class _Base:
         pass
 
 
-def make_view(panel: Any, inputs: Any) -> Any:
-    """The view for ``inputs.task``."""
+def make_view(panel: Any, inputs: Any, evaluator: Any = None) -> Any:
+    """The view for ``inputs.task`` (detection: with ``evaluator``, a
+    :class:`DetectionEvaluator` made in a worker thread, when given)."""
     if inputs.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
-        return DetectionView(panel, inputs)
+        return DetectionView(panel, inputs, evaluator)
     if inputs.task == Task.CLASSIFICATION:
         return ClassificationView(panel, inputs)
     return SemanticView(panel, inputs)
@@ -76,11 +78,17 @@ def make_view(panel: Any, inputs: Any) -> Any:
 
 # =========================================================================== detection
 class DetectionView(_Base):
-    """Detection and instance segmentation: live thresholds over cached raw detections."""
+    """Detection and instance segmentation: live thresholds over cached raw detections.
+
+    The slow parts (a base evaluation for a new NMS IoU, AP and the confusion matrix at
+    the thresholds) are computed by the panel in a worker thread; this view shows what is
+    cached and marks the rest as "computing" (:meth:`set_pending`) until
+    :meth:`show_full` receives it. Only :meth:`full` (scripts) computes in the caller.
+    """
 
     thresholds = True
 
-    def __init__(self, panel: Any, inputs: Any) -> None:
+    def __init__(self, panel: Any, inputs: Any, evaluator: DetectionEvaluator | None = None) -> None:
         super().__init__(panel, inputs)
         self.raw = inputs.predictions
         self.gt = inputs.gt["coco"]
@@ -94,8 +102,12 @@ class DetectionView(_Base):
             combo.setCurrentIndex(1)
         combo.setVisible(self.has_masks)
         combo.blockSignals(False)
+        if evaluator is not None and combo.findData(evaluator.iou_type) >= 0:
+            combo.setCurrentIndex(combo.findData(evaluator.iou_type))
         self.iou_type = combo.currentData()
-        self.evaluator = DetectionEvaluator(self.raw, self.gt, self.iou_type)
+        if evaluator is None or evaluator.iou_type != self.iou_type:
+            evaluator = DetectionEvaluator(self.raw, self.gt, self.iou_type)
+        self.evaluator = evaluator
         self.gt_by_image: dict[int, list[dict]] = {}
         for a in self.gt["annotations"]:
             self.gt_by_image.setdefault(a["image_id"], []).append(a)
@@ -107,29 +119,41 @@ class DetectionView(_Base):
         self.set_filters(DET_FILTERS)
 
     def set_iou_type(self, iou_type: str) -> None:
-        """Evaluate by boxes or by masks."""
+        """Evaluate by boxes or by masks (a new evaluator: the panel recomputes)."""
         self.iou_type = iou_type
         self.evaluator = DetectionEvaluator(self.raw, self.gt, iou_type)
-        self.fill()
 
     # ------------------------------------------------------------------ metrics
+    def ready(self) -> bool:
+        """Whether the live part can be shown now (the base for the NMS IoU is computed)."""
+        return self.evaluator.has_base(self.panel.nms)
+
     def fill(self) -> None:
-        """Everything, at the current thresholds."""
+        """Everything cached at the current thresholds (the base must be computed; AP
+        and the confusion matrix show as pending until :meth:`show_full`)."""
         p = self.panel
         base = self.evaluator.base(p.nms)
         p.pr.set_result(base.coco, self.names, self.colors)
-        self.full()
+        full = self.evaluator.cached_full(p.score, p.nms)
+        self.live()
+        if full is not None:
+            self.show_full(full)
+        else:
+            self.set_pending()
         if p.classes.selected_key() is None and self.names:
             p.classes.select_key(next(iter(self.names)))
-        p.refresh_list()
 
     def live(self) -> None:
-        """Counts, operating point, list and overlays (cheap: no COCO evaluation)."""
+        """Counts, operating point, list and overlays (cheap: no COCO evaluation; the base
+        for the NMS IoU must be computed — see :meth:`ready`)."""
         p = self.panel
         base = self.evaluator.base(p.nms)
         if p.pr._coco is not base.coco:
             p.pr.set_result(base.coco, self.names, self.colors)
         self.counts = self.evaluator.counts(p.score, p.nms)
+        if p.classes.columns != list(DET_COLUMNS) or p.classes.rowCount() != len(self.names):
+            p.classes.set_rows(DET_COLUMNS, self._rows(None))
+            p.classes.set_pending(("AP", "AP50", "AP75"))
         for col in (TP, FP, FN):
             p.classes.update_column(col, {c: v[col] for c, v in self.counts.items()})
         self._operating_point()
@@ -139,22 +163,49 @@ class DetectionView(_Base):
         if p.viewer.image_id is not None:
             self.draw(p.viewer.image_id)
 
-    def full(self) -> None:
-        """Live part plus AP (COCO evaluation at the thresholds), summary, confusion."""
+    def _rows(self, coco: Any) -> list[tuple[int, str, dict[str, Any]]]:
+        per = {c.category_id: c for c in coco.per_class} if coco is not None else {}
+        rows = []
+        for cid in self.evaluator.category_ids:
+            n, c = self.counts.get(cid, {}), per.get(cid)
+            rows.append((cid, self.names.get(cid, str(cid)),
+                         {"AP": c.ap if c else None, "AP50": c.ap50 if c else None, "AP75": c.ap75 if c else None,
+                          "GT": c.num_gt if c else n.get("GT"), TP: n.get(TP), FP: n.get(FP), FN: n.get(FN)}))
+        return rows
+
+    def set_pending(self, counts: bool = False) -> None:
+        """Mark what a running evaluation will replace: AP columns, summary, confusion
+        matrix (and, with ``counts``, the TP/FP/FN columns: a new NMS IoU)."""
         p = self.panel
-        self.coco = self.evaluator.coco_at(p.score, p.nms)
+        p.classes.set_pending(("AP", "AP50", "AP75") + ((TP, FP, FN) if counts else ()),
+                              "computing AP…" if not counts else "computing…")
+        p.summary.set_pending(True)
+        p.confusion.setEnabled(False)
+        if counts:
+            p.list_info.setText(f"computing the evaluation at NMS IoU {p.nms:.2f}…")
+
+    def show_full(self, full: Any) -> None:
+        """Show a :class:`~.detection.FullResult` at the current thresholds: AP columns,
+        summary, confusion matrix (with the live counts)."""
+        p = self.panel
+        self.coco = full.coco
         self.counts = self.evaluator.counts(p.score, p.nms)
         p.summary.set_values(self.coco.stats)
-        rows = []
-        for c in self.coco.per_class:
-            n = self.counts.get(c.category_id, {})
-            rows.append((c.category_id, c.name, {"AP": c.ap, "AP50": c.ap50, "AP75": c.ap75,
-                                                 "GT": c.num_gt, TP: n.get(TP), FP: n.get(FP), FN: n.get(FN)}))
-        p.classes.set_rows(("AP", "AP50", "AP75", "GT", TP, FP, FN), rows)
-        cm, self.cells = self.evaluator.confusion(p.score, p.nms)
+        p.classes.set_rows(DET_COLUMNS, self._rows(self.coco))
+        self.cells = full.cells or {}
         names = [self.names[c] for c in self.evaluator.category_ids] + ["background"]
-        p.confusion.set_matrix(cm, names, f"\nIoU ≥ 0.50, score > {p.score:.3f}")
+        if full.confusion is not None:
+            p.confusion.set_matrix(full.confusion, names, f"\nIoU ≥ 0.50, score > {p.score:.3f}")
+        p.confusion.setEnabled(True)
         self._operating_point()
+
+    def full(self) -> None:
+        """Live part plus AP, summary and confusion, computed in the calling thread when
+        not cached (scripts; the panel computes them in its worker)."""
+        p = self.panel
+        self.evaluator.confusion(p.score, p.nms)  # computes and caches the full result
+        self.live()
+        self.show_full(self.evaluator.cached_full(p.score, p.nms))
 
     def _operating_point(self) -> None:
         p = self.panel
@@ -174,8 +225,12 @@ class DetectionView(_Base):
 
     # ------------------------------------------------------------------ list
     def fill_list(self, kind: str) -> None:
-        """Fill the list for a filter of :data:`DET_FILTERS`."""
+        """Fill the list for a filter of :data:`DET_FILTERS` (empty while the base for
+        the NMS IoU is being computed)."""
         p = self.panel
+        if not self.ready():
+            p.list_model.set_rows(("outcome", "category", "score", "IoU", "image"), [], [])
+            return None
         if kind == "images":
             return self._fill_images()
         rows = self.evaluator.errors(kind, p.score, p.nms, limit=LIST_LIMIT)
@@ -245,7 +300,11 @@ class DetectionView(_Base):
             hl = v.highlighted
             v.show_image(self.image(image_id), image_id)
             v.highlighted = hl
-        base = self.evaluator.base(self.panel.nms)
+        base = self.evaluator.cached_base(self.panel.nms)
+        v.set_truth(rows_to_truths(self.gt_by_image.get(image_id, []), self.names, self.colors))
+        if base is None:  # a new NMS IoU is being evaluated: ground truth only for now
+            v.set_detections([])
+            return
         on_image = np.flatnonzero(base.img == image_id)
         rows = dict(zip(base.keep[on_image].tolist(), on_image.tolist()))
         dets = []
@@ -261,7 +320,6 @@ class DetectionView(_Base):
                                        self.colors.get(cid, "#ffffff"), float(self.raw.scores[i]),
                                        self.raw.masks[i] if self.has_masks else None, tip))
         v.set_detections(dets)
-        v.set_truth(rows_to_truths(self.gt_by_image.get(image_id, []), self.names, self.colors))
 
     # ------------------------------------------------------------------ accept
     def accept(self, raw_indices: list[int]) -> list[int]:

@@ -1,11 +1,14 @@
-"""Prediction in a background thread, with progress and cancel, and a small list model."""
+"""Work off the GUI thread — prediction (progress, cancel) and the evaluations that take
+longer than a frame (opening from the cache, a new NMS IoU, AP and the confusion matrix
+when the thresholds rest) — and a small list model."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QThread, Signal
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QRunnable, Qt, QThread,
+                            QThreadPool, Signal)
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui.panels.evaluate.data import EvalInputs, EvaluationCancelled, predict_inputs
@@ -64,6 +67,104 @@ class PredictWorker(QObject):
             self.failed.emit(f"prediction failed: {exc}")
         finally:
             self.thread.quit()
+
+
+Job = Callable[[Callable[[Any], None], Callable[[], bool]], Any]
+"""A computation for :class:`ComputeQueue`: called in the worker thread as
+``job(report, stale)`` — ``report(partial)`` sends an intermediate result, ``stale()``
+says whether a newer job superseded it (check it between long steps and return early);
+returns the final result. It must only read shared data (no Qt objects, no store
+writes) and return plain data."""
+
+
+class _Relay(QObject):
+    """Carries a job's results across threads (lives in the GUI thread)."""
+
+    partial = Signal(int, object)
+    done = Signal(int, object)
+    failed = Signal(int, str)
+
+
+class _Run(QRunnable):
+    def __init__(self, job: Job, generation: int, relay: _Relay, stale: Callable[[], bool]) -> None:
+        super().__init__()
+        self.job, self.generation, self.relay, self.stale = job, generation, relay, stale
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        g = self.generation
+        try:
+            self.relay.done.emit(g, self.job(lambda obj: self.relay.partial.emit(g, obj), self.stale))
+        except VisionStudioError as exc:
+            self.relay.failed.emit(g, str(exc))
+        except Exception as exc:  # a worker must never take the app down
+            log.exception("evaluation failed")
+            self.relay.failed.emit(g, f"evaluation failed: {exc}")
+
+
+class ComputeQueue(QObject):
+    """One background thread for the evaluation's slow steps; the newest request wins.
+
+    :meth:`submit` numbers each job with a new generation and drops jobs still waiting
+    (a job already running finishes — COCO evaluation cannot be interrupted — but its
+    results carry an old generation). Results arrive through the signals, queued to the
+    thread of the connected receivers (connect bound methods of GUI-thread objects);
+    compare the generation with :attr:`generation` to ignore stale ones.
+
+    Signals:
+        partial(int, object): generation, an intermediate result of the job.
+        done(int, object): generation, the job's result.
+        failed(int, str): generation, a one-line reason.
+
+    Attributes:
+        generation: The number of the newest job (0 before any).
+    """
+
+    partial = Signal(int, object)
+    done = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.generation = 0
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.pool.setExpiryTimeout(-1)  # keep the thread (and its imports) warm
+        self._relay = _Relay(self)
+        self._relay.partial.connect(self._partial)
+        self._relay.done.connect(self._done)
+        self._relay.failed.connect(self._failed)
+
+    def submit(self, job: Job) -> int:
+        """Queue ``job`` (superseding the waiting ones); returns its generation."""
+        self.generation += 1
+        g = self.generation
+        self.pool.clear()
+        self.pool.start(_Run(job, g, self._relay, lambda: g != self.generation))
+        return g
+
+    def supersede(self) -> None:
+        """Make every submitted job stale (e.g. a new evaluation was opened)."""
+        self.generation += 1
+        self.pool.clear()
+
+    def busy(self) -> bool:
+        """Whether a job runs or waits."""
+        return self.pool.activeThreadCount() > 0
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Drop waiting jobs and wait for the running one (before the panel goes)."""
+        self.pool.clear()
+        return self.pool.waitForDone(timeout_ms)
+
+    def _partial(self, g: int, obj: Any) -> None:
+        self.partial.emit(g, obj)
+
+    def _done(self, g: int, obj: Any) -> None:
+        self.done.emit(g, obj)
+
+    def _failed(self, g: int, msg: str) -> None:
+        self.failed.emit(g, msg)
 
 
 class RowsModel(QAbstractTableModel):
