@@ -4,14 +4,20 @@ Workload (generated, seeded): 1,000 images 416x416 (real PNG files, one grey lev
 each, hard-linked), 2 categories, ~20 ground-truth boxes per image, ~150 raw candidate detections per
 image (jittered ground truth plus random false positives with random scores) saved as the
 panel's prediction cache for a fake checkpoint file, so the panel opens them without a
-model. Then, on the GUI thread (offscreen):
+model. Then (offscreen), with a 5 ms QTimer on the GUI thread measuring the longest
+time the GUI thread was blocked (a frozen window):
 
+* ``open``: opening from the cache (runs in the worker thread) — time to the first
+  metrics (TP/FP/FN, list, overlays: ``liveShown``) and to AP + confusion (``evaluated``);
 * ``live``: one score-slider step (``QSlider.setValue``) — TP/FP/FN per class, the
   operating point, the error list and the viewer's overlays of the shown image — timed
-  until the call returns, over many steps: p50 / p95;
+  until the call returns, over many steps: p50 / p95; once with the worker idle (a drag)
+  and once while an AP recompute runs in the worker (sharing the GIL);
 * ``full``: the deferred part (COCO evaluation of the filtered detections for the AP
-  columns, the confusion matrix) when the slider rests;
-* ``nms``: an NMS-IoU change (a new base evaluation: filter + COCO evaluation + outcomes);
+  columns, the confusion matrix) when the slider rests, in the worker: time to
+  ``fullShown``;
+* ``nms``: an NMS-IoU change (a new base evaluation: filter + COCO evaluation + outcomes,
+  then AP) in the worker: time to the counts and to AP;
 * baseline in the same run: the plain way — ``RawDetections.filter`` + ``evaluate_coco``
   + its outcomes for each threshold step.
 
@@ -93,6 +99,57 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, q))
 
 
+class Stalls:
+    """Longest gap between ticks of a 5 ms QTimer on the GUI thread: how long the GUI
+    thread was blocked (a frozen window) while something ran."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.last = time.perf_counter()
+        self.worst = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def start(self) -> None:
+        self.last, self.worst = time.perf_counter(), 0.0
+        self.timer.start()
+
+    def stop(self) -> float:
+        self._tick()
+        self.timer.stop()
+        return self.worst
+
+
+class Signals:
+    """Time stamps of the panel's signals, recorded from the start (a queued result can
+    fire several signals in one event-loop pass)."""
+
+    def __init__(self, panel) -> None:
+        self.seen: dict[str, list[float]] = {}
+        for name in ("liveShown", "fullShown", "evaluated", "failed"):
+            getattr(panel, name).connect(lambda *a, n=name: self.seen.setdefault(n, []).append(time.perf_counter()))
+
+    def wait(self, app, name: str, after: float, timeout: float = 900.0) -> float:
+        """Run the event loop until ``name`` fired after ``after``; seconds from ``after``."""
+        while True:
+            hits = [t for t in self.seen.get(name, []) if t >= after]
+            if hits:
+                return hits[0] - after
+            if self.seen.get("failed"):
+                raise RuntimeError("the evaluation failed")
+            if time.perf_counter() - after > timeout:
+                raise TimeoutError(name)
+            app.processEvents()
+            time.sleep(0.001)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1000)
@@ -107,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     app = QApplication.instance() or QApplication(sys.argv)
+    stalls = Stalls()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         project, ckpt = make_project(Path(tmp), args.images)
@@ -114,36 +172,58 @@ def main(argv: list[str] | None = None) -> int:
         state = AppState()
         state.open_project(project)
         panel = EvaluatePanel(state, device="cpu")
+        sig = Signals(panel)
         panel.resize(1400, 850)
         panel.show()
+        import torchvision.ops  # noqa: F401  (in the app the model code has imported it)
+        stalls.start()
         t0 = time.perf_counter()
         assert panel.start(ckpt, "val")
-        app.processEvents()
-        print(f"open from cache + first full evaluation: {time.perf_counter() - t0:.2f} s; "
-              f"{len(panel.inputs.predictions)} raw detections")
+        first = sig.wait(app, "liveShown", t0)
+        done = sig.wait(app, "evaluated", t0)
+        worst = stalls.stop()
+        print(f"open from cache: first metrics (TP/FP/FN) after {first:.2f} s, AP + confusion after {done:.2f} s; "
+              f"longest GUI-thread block {worst * 1000:.0f} ms; {len(panel.inputs.predictions)} raw detections")
         panel.filter.setCurrentIndex(panel.filter.findData("FP"))
         panel.list.selectRow(0)
         app.processEvents()
         raw = panel.inputs.predictions
         values = np.linspace(50, 600, args.steps).astype(int)
         live = []
-        for v in values:
+        for v in values:  # a drag: each step well under the 250 ms rest, no AP job starts
             t = time.perf_counter()
             panel.score_slider.setValue(int(v))
             live.append(time.perf_counter() - t)
             app.processEvents()
         shown = len(panel.viewer.pred_items)
-        full = []
-        for v in values[:: max(1, len(values) // 6)]:
+        busy = []
+        for v in values[::-1][:12]:  # steps while an AP recompute runs in the worker
             panel.score_slider.setValue(int(v))
+            panel.recompute()
+            time.sleep(0.05)
+            t = time.perf_counter()
+            panel.score_slider.setValue(int(v) - 3)
+            busy.append(time.perf_counter() - t)
+            app.processEvents()
+        panel.recompute()
+        sig.wait(app, "fullShown", t)
+        full, full_block = [], []
+        for v in values[:: max(1, len(values) // 6)]:
+            panel.score_slider.setValue(int(v) + 1)
+            stalls.start()
             t = time.perf_counter()
             panel.recompute()
-            full.append(time.perf_counter() - t)
-        nms = []
+            full.append(sig.wait(app, "fullShown", t))
+            full_block.append(stalls.stop())
+        nms_live, nms_full, nms_block = [], [], []
         for v in (0.45, 0.6, 0.7):
+            stalls.start()
             t = time.perf_counter()
             panel.set_nms_iou(v)
-            nms.append(time.perf_counter() - t)
+            panel.recompute()  # as when the 250 ms rest timer fires
+            nms_live.append(sig.wait(app, "liveShown", t))
+            nms_full.append(sig.wait(app, "fullShown", t))
+            nms_block.append(stalls.stop())
         base = []
         gt = panel.view.gt
         for v in values[:: max(1, len(values) // 6)]:
@@ -151,11 +231,14 @@ def main(argv: list[str] | None = None) -> int:
             res = raw.to_coco_results(raw.filter(v / 1000, 0.5))
             evaluate_coco(gt, res, "bbox").outcomes.counts()
             base.append(time.perf_counter() - t)
-        print(f"score-slider step (counts, operating point, FP list, {shown} overlays on the shown image): "
-              f"p50 {pct(live, 50):.1f} ms, p95 {pct(live, 95):.1f} ms over {len(live)} steps")
-        print(f"deferred full COCO evaluation + confusion when the slider rests: "
-              f"p50 {pct(full, 50):.0f} ms, p95 {pct(full, 95):.0f} ms")
-        print(f"NMS-IoU change (new base evaluation): p50 {pct(nms, 50):.0f} ms, max {max(nms) * 1000:.0f} ms")
+        print(f"score-slider step (counts, operating point, FP list, {shown} overlays on the shown image), "
+              f"worker idle: p50 {pct(live, 50):.1f} ms, p95 {pct(live, 95):.1f} ms over {len(live)} steps")
+        print(f"score-slider step while AP recomputes in the worker: p50 {pct(busy, 50):.1f} ms, "
+              f"p95 {pct(busy, 95):.1f} ms over {len(busy)} steps")
+        print(f"AP recompute + confusion (worker) when the slider rests: p50 {pct(full, 50):.0f} ms, "
+              f"p95 {pct(full, 95):.0f} ms; longest GUI-thread block meanwhile {max(full_block) * 1000:.0f} ms")
+        print(f"NMS-IoU change (worker): counts after p50 {pct(nms_live, 50):.0f} ms, AP after p50 "
+              f"{pct(nms_full, 50):.0f} ms; longest GUI-thread block {max(nms_block) * 1000:.0f} ms")
         print(f"baseline, filter + evaluate_coco + outcomes per step: p50 {pct(base, 50):.0f} ms")
         print(f"ratio baseline / live step (p50): {statistics.median(base) / statistics.median(live):.0f}x")
         panel.shutdown()
