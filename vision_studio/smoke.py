@@ -155,6 +155,19 @@ def _predict(built: Any, task: str, image: Path, categories: list[dict]) -> str:
     return f"label map {out.label_maps[0].shape} on {image.name}"
 
 
+def _device_line() -> str:
+    """torch's build and what the first-run GPU check would say (informative only)."""
+    import torch
+
+    from vision_studio.gui.first_run import check_gpu, gpu_problem
+
+    status = check_gpu()
+    problem = gpu_problem(status)
+    return (f"torch {torch.__version__}, CUDA build {status.torch_cuda}, CUDA available "
+            f"{status.cuda_available}, NVIDIA GPU {status.nvidia_gpu}"
+            + (f"; GPU notice: {problem[0]}" if problem else ""))
+
+
 def _settle(app: Any, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -235,6 +248,7 @@ def run_smoke(args: argparse.Namespace, report: SmokeReport) -> None:
         arch = args.smoke_arch or SMALL_ARCH[task]
         built = build_model(arch, task, max(1, len(store.categories())), weights=None)
         report.say(f"[smoke]      {arch} ({task}), {built.spec.param_count} M parameters")
+        report.say(f"[smoke]      {_device_line()}")
     with report.step("predict"):
         if built is None:
             raise RuntimeError("skipped: no model was built")
