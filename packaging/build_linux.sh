@@ -94,6 +94,7 @@ if command -v appimagetool >/dev/null 2>&1; then
   cp -a "$APP" "$APPDIR/usr/vision-studio"
   cp packaging/vision-studio.desktop "$APPDIR/vision-studio.desktop"
   cp vision_studio/resources/icon.png "$APPDIR/vision-studio.png"
+  # shellcheck disable=SC2016  # $0 and $@ are for AppRun to expand, not this script
   printf '#!/bin/sh\nexec "$(dirname "$(readlink -f "$0")")/usr/vision-studio/vision-studio" "$@"\n' \
     > "$APPDIR/AppRun" && chmod 755 "$APPDIR/AppRun"
   ARCH=x86_64 nice -n 10 appimagetool "$APPDIR" "dist/vision-studio-$VERSION-x86_64.AppImage"

@@ -15,5 +15,7 @@ install -m 644 "$HERE/vision-studio.png" "$ICONS/vision-studio.png"
 sed -e "s|^Exec=vision-studio|Exec=\"$HERE/vision-studio\"|" \
     -e "s|^TryExec=vision-studio|TryExec=$HERE/vision-studio|" \
     "$HERE/vision-studio.desktop" > "$APPS/vision-studio.desktop"
-command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$APPS" || true
+if command -v update-desktop-database >/dev/null 2>&1; then
+  update-desktop-database -q "$APPS" || true  # a menu cache refresh failing is harmless
+fi
 echo "installed $APPS/vision-studio.desktop"
