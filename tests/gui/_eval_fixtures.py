@@ -93,3 +93,63 @@ def train_tiny(project: Path, out: Path, task: str, arch: str, *, image_size: in
     finally:
         torch.set_num_threads(threads)
     return out / "best.pt" if (out / "best.pt").is_file() else out / "last.pt"
+
+
+def synthetic_detection_project(folder: Path, n_images: int, dets_per_image: int = 60,
+                                seed: int = 0) -> tuple[Path, Path]:
+    """A generated detection project with cached predictions and no model:
+    ``n_images`` 128x128 PNG files (hard links to 4 grey images), 2 categories, 5–12
+    ground-truth boxes per image, ``dets_per_image`` raw detections per image (jittered
+    ground truth and random false positives with random scores) saved as the Evaluation
+    panel's prediction cache for a checkpoint file holding only the config and the
+    categories. Returns ``(project, checkpoint)``."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from vision_studio.core.evaluation.predict import RawDetections
+    from vision_studio.core.types import Annotation, ImageRecord
+    from vision_studio.gui.panels.evaluate.data import EvalInputs, save_cache
+
+    rng = np.random.default_rng(seed)
+    W = H = 128
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    for g in range(4):
+        Image.fromarray(np.full((H, W, 3), 60 + 40 * g, np.uint8)).save(folder / "img" / f"g{g}.png")
+    for i in range(n_images):
+        os.link(folder / "img" / f"g{i % 4}.png", folder / "img" / f"i{i:05d}.png")
+    project = folder / "synthetic.vsproj"
+    with ProjectStore.create(project, root=folder) as store:
+        cats = store.add_categories([("cell", "#e6194b", ""), ("blob", "#4363d8", "")])
+        ims = store.add_images(ImageRecord(path=f"img/i{i:05d}.png", width=W, height=H, split="val")
+                               for i in range(n_images))
+        anns, parts = [], {"img": [], "boxes": [], "scores": [], "labels": []}
+        for k, im in enumerate(ims):
+            n = int(rng.integers(5, 13))
+            xy, wh = rng.uniform(0, W - 30, (n, 2)), rng.uniform(8, 30, (n, 2))
+            lab = (rng.random(n) < 0.3).astype(np.int64)
+            anns += [Annotation(image_id=im.id, category_id=cats[l].id, bbox=tuple(map(float, b)))
+                     for b, l in zip(np.c_[xy, wh], lab)]
+            keep = rng.random(n) < 0.8
+            jit = np.c_[xy, xy + wh][keep] + rng.normal(0, 2, (keep.sum(), 4))
+            fp = rng.uniform(0, W - 20, (dets_per_image - keep.sum(), 2))
+            fp = np.c_[fp, fp + rng.uniform(6, 25, fp.shape)]
+            parts["img"].append(np.full(dets_per_image, k))
+            parts["boxes"].append(np.r_[jit, fp].astype(np.float32))
+            parts["scores"].append(np.r_[rng.uniform(0.3, 1.0, keep.sum()),
+                                         rng.uniform(0.001, 0.7, len(fp))].astype(np.float32))
+            parts["labels"].append(np.r_[lab[keep], (rng.random(len(fp)) < 0.3).astype(np.int64)] + 1)
+        store.add_annotations(anns)
+        catd = [{"id": c.id, "name": c.name} for c in cats]
+        raw = RawDetections(image_ids=np.array([im.id for im in ims], np.int64),
+                            image_sizes=np.tile([H, W], (len(ims), 1)), paths=tuple(im.path for im in ims),
+                            categories=catd, label_offset=1,
+                            img_index=np.concatenate(parts["img"]).astype(np.int64),
+                            boxes=np.concatenate(parts["boxes"]), scores=np.concatenate(parts["scores"]),
+                            labels=np.concatenate(parts["labels"]).astype(np.int64), score_floor=0.001)
+        run = folder / "run"
+        run.mkdir()
+        ckpt = run / "best.pt"
+        torch.save({"model": {}, "config": {"task": "detection", "arch": "none"}, "categories": catd}, ckpt)
+        save_cache(EvalInputs(ckpt, "val", "detection", catd, [c["name"] for c in catd], 0, "ignore", ims, raw))
+    return project, ckpt

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -85,6 +86,10 @@ class _Relay(QObject):
     done = Signal(int, object)
     failed = Signal(int, str)
 
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread_ids: list[int] = []  # where the jobs ran (threading.get_ident)
+
 
 class _Run(QRunnable):
     def __init__(self, job: Job, generation: int, relay: _Relay, stale: Callable[[], bool]) -> None:
@@ -99,6 +104,7 @@ class _Run(QRunnable):
         # they trigger hold the GIL for hundreds of milliseconds — freezing the GUI thread
         # and doubling the job's time (measured: benchmarks/bench_eval_sliders.py). The
         # results are freed by reference counting; collection resumes after the job.
+        self.relay.thread_ids.append(threading.get_ident())
         paused = gc.isenabled()
         gc.disable()
         try:
@@ -153,6 +159,11 @@ class ComputeQueue(QObject):
         self.pool.clear()
         self.pool.start(_Run(job, g, self._relay, lambda: g != self.generation))
         return g
+
+    @property
+    def thread_ids(self) -> list[int]:
+        """``threading.get_ident()`` of the thread each started job ran in, in order."""
+        return self._relay.thread_ids
 
     def supersede(self) -> None:
         """Make every submitted job stale (e.g. a new evaluation was opened)."""
