@@ -64,6 +64,22 @@ def test_add_image_rows_returns_the_first_of_consecutive_ids(new_store):
     assert new_store.image_count() == 2
 
 
+def test_annotation_rows_store_empty_json_text_as_null(new_store):
+    """``""`` (the importers' fast spelling) and ``None`` both store NULL."""
+    cat, a, _ = _two_images(new_store)
+    new_store.add_annotation_rows([(a.id, cat.id, 1.0, 2.0, 3.0, 4.0, "", "", 0, 12.0, ""),
+                                   (a.id, cat.id, 1.0, 2.0, 3.0, 4.0, None, None, 1, 12.0, None),
+                                   (a.id, cat.id, 0, 0, 4, 4, "[[0,0,4,0,4,4]]", "", 0, 8.0,
+                                    '{"k":1}')])
+    rows = [r[7:10] + r[11:] for r in new_store.iter_annotation_rows()]
+    assert rows == [(None, None, 0, None), (None, None, 1, None),
+                    ("[[0,0,4,0,4,4]]", None, 0, '{"k":1}')]
+    assert new_store._read("SELECT COUNT(*) FROM annotations WHERE polygons IS NULL AND "
+                           "rle IS NULL AND attributes IS NULL")[0][0] == 2
+    first = new_store.annotations()[0]
+    assert first.polygons == () and first.rle is None and first.attributes == {}
+
+
 def test_bulk_transaction_rebuilds_the_annotation_indexes(new_store, monkeypatch):
     cat, a, b = _two_images(new_store)
     before = _indexes(new_store)

@@ -395,10 +395,10 @@ class _CocoReader:
                         text = _dumps([[float(v) for v in seg[0]]])
                     seg = text
                 else:
-                    area, seg = w * h, None
-                attrs = a.get("attributes")
-                rows.append((im[0], cid, x, y, w, h, seg, None, 1 if a.get("iscrowd") else 0, area,
-                             _dumps(attrs) if attrs and isinstance(attrs, dict) else None))
+                    area, seg = w * h, ""
+                attrs = a.get("attributes")  # "" is NULL (see ProjectStore.add_annotation_rows)
+                rows.append((im[0], cid, x, y, w, h, seg, "", 1 if a.get("iscrowd") else 0, area,
+                             _dumps(attrs) if attrs and isinstance(attrs, dict) else ""))
             self.report.annotations += self.store.add_annotation_rows(rows)
             rows = []
             if progress is not None:

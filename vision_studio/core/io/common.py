@@ -76,9 +76,9 @@ _DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # digit -> "0"
 _LONG_DIGIT_RUN = b"0" * 19  # 19 digits: the shortest integer that may not fit in 64 bits
 
 
-def _has_long_digit_run(raw: bytes, step: int = 1 << 24) -> bool:
+def _has_long_digit_run(raw: bytes, step: int = 1 << 20) -> bool:
     """True when ``raw`` holds 19 or more consecutive digits (scanned in ``step``-byte
-    pieces that overlap by 18 bytes, about 0.2 s of CPU for 164 MB)."""
+    pieces that overlap by 18 bytes; about 0.15 s of CPU for 164 MB)."""
     return any(_LONG_DIGIT_RUN in raw[max(0, i - 18):i + step].translate(_DIGITS)
                for i in range(0, len(raw), step))
 
