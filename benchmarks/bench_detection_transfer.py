@@ -9,7 +9,13 @@ to ``--size`` px. Pretrained: ``fine_tune`` (backbone ×0.1 lr, frozen BatchNorm
 torchvision's convention); scratch: ``scratch`` (everything ×1, trainable BatchNorm).
 
 Run by hand (minutes on 2 cores):  nice python benchmarks/bench_detection_transfer.py
-Options: --steps N  --size PX  --lr LR  --val N
+Options: --steps N  --size PX  --lr LR  --val N  --threads N
+
+Measured (shared 2-core CPU, load ~9; ``--steps 60 --size 320 --val 10``, seed 0):
+pretrained val loss 1.054, AP50 0.732 (517 s); scratch val loss 1.438, AP50 0.784
+(440 s). The pretrained backbone gives a 27 % lower validation loss but NOT a better AP50
+at this budget on these blood-smear blobs (far from ImageNet photos; 10 val images) —
+natural photos (``raccoon_voc``) or a longer budget are the fairer test.
 """
 from __future__ import annotations
 
