@@ -70,10 +70,12 @@ def test_instance_segmentation_brain_tumor(qtbot, tmp_path, capsys):
         cli = _cli(project, ckpt, tmp_path / "rep", capsys)
         for name, v in cli["segm"]["stats"].items():
             assert p.summary.values[name] == pytest.approx(v, abs=1e-12), name
-        p.iou_type.setCurrentIndex(0)  # by boxes: the CLI's bbox numbers
+        with qtbot.waitSignal(p.fullShown, timeout=TIMEOUT):  # evaluated in the worker thread
+            p.iou_type.setCurrentIndex(0)  # by boxes: the CLI's bbox numbers
         for name, v in cli["bbox"]["stats"].items():
             assert p.summary.values[name] == pytest.approx(v, abs=1e-12), name
-        p.iou_type.setCurrentIndex(1)
+        with qtbot.waitSignal(p.fullShown, timeout=TIMEOUT):
+            p.iou_type.setCurrentIndex(1)
         # an image with a tumour, shown with the predictions' masks
         with_gt = sorted({a["image_id"] for a in p.view.gt["annotations"]})
         p.filter.setCurrentIndex(0)
@@ -82,6 +84,8 @@ def test_instance_segmentation_brain_tumor(qtbot, tmp_path, capsys):
         p.list.selectRow(row)
         assert p.viewer.pred_items and not p.viewer.mask_layer.pixmap().isNull()
         assert p.viewer.gt_items
+        with qtbot.waitSignal(p.fullShown, timeout=TIMEOUT):
+            p.recompute()  # AP at the new threshold (the rest timer's job) before the screenshots
         _screens(p, "instance_brain_tumor", qtbot)
     finally:
         p.shutdown()

@@ -358,7 +358,7 @@ class EvaluatePanel(QWidget):
             return
         if view.ready() and (obj.full.score, obj.full.nms) == (round(self.score, 6), round(self.nms, 4)):
             view.show_full(obj.full)
-            self.status.setText(self._src)
+            self._busy(None)
             self.fullShown.emit()
         if self._first_full:
             self._finish_open()
@@ -369,6 +369,7 @@ class EvaluatePanel(QWidget):
                 self._first_full = False
                 self._fail(message)
             else:
+                self._busy(None)
                 self.status.setText(f"Evaluation failed: {message}")
 
     def _opened(self, r: OpenResult) -> None:
@@ -392,14 +393,11 @@ class EvaluatePanel(QWidget):
             self._finish_open()
         else:
             self._first_full = True
-            self.status.setText(self._src + " — computing AP…")
+            self._busy(" — computing AP…")
 
     def _finish_open(self) -> None:
         self._first_full = False
-        n = len(self.inputs.images) if self.inputs is not None else 0
-        self.progress.setRange(0, max(n, 1))
-        self.progress.setValue(n)
-        self.status.setText(self._src)
+        self._busy(None)
         self.evaluated.emit()
 
     # ------------------------------------------------------------------ thresholds
@@ -450,10 +448,11 @@ class EvaluatePanel(QWidget):
             self._timer.stop()
             self.jobs.supersede()
             self.view.show_full(full)
+            self._busy(None)
             self.fullShown.emit()
             return
         self.view.set_pending(counts=not ready)
-        self.status.setText(self._src + (" — computing AP…" if ready else " — computing the new NMS IoU…"))
+        self._busy(" — computing AP…" if ready else f" — computing NMS {self.nms:.2f}…")
         self._timer.start()
 
     def recompute(self) -> None:
@@ -469,10 +468,21 @@ class EvaluatePanel(QWidget):
         if full is not None and view.ready():
             self.jobs.supersede()
             view.show_full(full)
+            self._busy(None)
             self.fullShown.emit()
             return
         base = ev.cached_base(nms)
         self.jobs.submit(lambda report, stale: step_job(ev, score, nms, base, report, stale))
+
+    def _busy(self, what: str | None) -> None:
+        """Status and progress bar: ``what`` is being computed (busy bar), or done."""
+        self.status.setText(self._src + (what or ""))
+        if what:
+            self.progress.setRange(0, 0)
+        else:
+            n = len(self.inputs.images) if self.inputs is not None else 0
+            self.progress.setRange(0, max(n, 1))
+            self.progress.setValue(n)
 
     def computing(self) -> bool:
         """Whether a background evaluation for the current state runs or waits."""

@@ -171,7 +171,7 @@ class ClassTable(QTableWidget):
                 self.setItem(r, c, NumberItem(values[key]))
         self.setSortingEnabled(sorting)
 
-    def set_pending(self, columns: Sequence[str], text: str = "computing…") -> None:
+    def set_pending(self, columns: Sequence[str], text: str = "…") -> None:
         """Show ``text`` (greyed, sorting as NaN) in ``columns`` while a newer evaluation
         runs; :meth:`set_rows` / :meth:`update_column` put numbers back."""
         sorting = self.isSortingEnabled()
@@ -184,7 +184,7 @@ class ClassTable(QTableWidget):
                 it = NumberItem(None)
                 it.setText(text)
                 it.setForeground(QBrush(QColor("#9a9a9a")))
-                it.setToolTip("Being recomputed in the background for the current thresholds.")
+                it.setToolTip("Computing in the background for the current thresholds…")
                 self.setItem(r, c, it)
         self.setSortingEnabled(sorting)
 

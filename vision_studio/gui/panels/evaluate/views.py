@@ -177,12 +177,14 @@ class DetectionView(_Base):
         """Mark what a running evaluation will replace: AP columns, summary, confusion
         matrix (and, with ``counts``, the TP/FP/FN columns: a new NMS IoU)."""
         p = self.panel
-        p.classes.set_pending(("AP", "AP50", "AP75") + ((TP, FP, FN) if counts else ()),
-                              "computing AP…" if not counts else "computing…")
+        p.classes.set_pending(("AP", "AP50", "AP75") + ((TP, FP, FN) if counts else ()), "…")
         p.summary.set_pending(True)
         p.confusion.setEnabled(False)
-        if counts:
+        if counts:  # list and overlays belong to the old NMS IoU: ground truth only for now
+            p.refresh_list()
             p.list_info.setText(f"computing the evaluation at NMS IoU {p.nms:.2f}…")
+            if p.viewer.image_id is not None:
+                self.draw(p.viewer.image_id)
 
     def show_full(self, full: Any) -> None:
         """Show a :class:`~.detection.FullResult` at the current thresholds: AP columns,
