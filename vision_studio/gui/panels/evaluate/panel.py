@@ -3,10 +3,10 @@ then read the metrics, PR curves and confusion matrix, browse the errors over th
 with live score / NMS thresholds, open an image in the Annotate panel, and accept
 predictions as annotations (undoable).
 
-Layout: a top bar (checkpoint, split, Evaluate / Cancel, progress, export), a threshold
-bar, then metrics tabs on the left and the list + image viewer on the right. The task's
-behaviour lives in :mod:`.views` (one view object per task); this module only builds the
-widgets and moves data between them.
+The widgets and their layout are built by :mod:`.layout`; the task's behaviour lives in
+:mod:`.views` (one view object per task); the slow evaluation steps are plain functions
+in :mod:`.jobs`, run by :class:`~.worker.ComputeQueue` in a worker thread. This module
+moves data between them.
 """
 from __future__ import annotations
 
@@ -14,19 +14,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSlider, QSplitter, QTableView,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui.panels.evaluate import data as D
 from vision_studio.gui.panels.evaluate.detection import DEFAULT_NMS, DEFAULT_SCORE
-from vision_studio.gui.panels.evaluate.pr_plot import PRPlot
-from vision_studio.gui.panels.evaluate.tables import ClassTable, ConfusionTable, SummaryTable
-from vision_studio.gui.panels.evaluate.viewer import OverlayViewer
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
-from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker, RowsModel
+from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker
 from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
@@ -93,136 +88,9 @@ class EvaluatePanel(QWidget):
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
-        self.checkpoint = QComboBox(self)
-        self.checkpoint.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.checkpoint.setMinimumContentsLength(24)
-        self.checkpoint.setToolTip("The trained checkpoint to evaluate (runs of this project).")
-        self.split = QComboBox(self)
-        self.split.setToolTip("The images to evaluate on; use a split the model did not train on.")
-        self.evaluate_btn = QPushButton("Evaluate", self)
-        self.evaluate_btn.setToolTip("Run the model on the split (cached: reopening is instant).")
-        self.cancel_btn = QPushButton("Cancel", self)
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar(self)
-        self.progress.setMaximumWidth(200)
-        self.status = QLabel("Pick a checkpoint and a split, then Evaluate.", self)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.export_btn = QPushButton("Export report…", self)
-        self.png_btn = QPushButton("Save view as PNG…", self)
-        top = QHBoxLayout()
-        for w in (QLabel("Checkpoint", self), self.checkpoint, QLabel("Split", self), self.split,
-                  self.evaluate_btn, self.cancel_btn, self.progress):
-            top.addWidget(w)
-        top.addWidget(self.status, 1)
-        top.addWidget(self.export_btn)
-        top.addWidget(self.png_btn)
-        self._build_thresholds()
-        self.summary = SummaryTable(self)
-        self.classes = ClassTable(self)
-        metrics = QSplitter(Qt.Orientation.Horizontal, self)
-        metrics.addWidget(self.summary)
-        metrics.addWidget(self.classes)
-        metrics.setSizes([150, 410])
-        self.pr = PRPlot(self)
-        self.confusion = ConfusionTable(self)
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(metrics, "Metrics")
-        self.tabs.addTab(self.pr, "PR curves")
-        self.tabs.addTab(self.confusion, "Confusion matrix")
-        self._build_browser()
-        right = QWidget(self)
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addLayout(self._list_bar)
-        split = QSplitter(Qt.Orientation.Vertical, right)
-        split.addWidget(self.list)
-        split.addWidget(self.viewer)
-        split.setSizes([220, 520])
-        rl.addWidget(split, 1)
-        rl.addLayout(self._action_bar)
-        main = QSplitter(Qt.Orientation.Horizontal, self)
-        main.addWidget(self.tabs)
-        main.addWidget(right)
-        main.setSizes([560, 760])
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addLayout(self._threshold_bar)
-        lay.addWidget(main, 1)
-        self.evaluate_btn.clicked.connect(lambda: self.start())
-        self.cancel_btn.clicked.connect(self.cancel)
-        self.export_btn.clicked.connect(self._export_clicked)
-        self.png_btn.clicked.connect(self._png_clicked)
-        self.classes.classSelected.connect(self._class_selected)
-        self.pr.thresholdPicked.connect(lambda s: self.set_score_threshold(max(0.0, s - 1e-6)))
-        self.confusion.cellChosen.connect(self._cell_chosen)
-        self._set_enabled(False)
+        from vision_studio.gui.panels.evaluate.layout import build
 
-    def _build_thresholds(self) -> None:
-        self.score_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.score_slider.setRange(0, 1000)
-        self.score_slider.setToolTip("Score threshold: predictions scoring above it are shown and "
-                                     "counted (TP/FP/FN update live; AP when you stop moving).")
-        self.score_label = QLabel(self)
-        self.nms_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.nms_slider.setRange(5, 100)
-        self.nms_slider.setToolTip("NMS IoU: a prediction overlapping a better one of the same class "
-                                   "by more than this is removed (1.00 = no NMS).")
-        self.nms_label = QLabel(self)
-        self.show_gt = QCheckBox("Show ground truth (dashed)", self)
-        self.show_gt.setChecked(True)
-        self.iou_type = QComboBox(self)
-        self.iou_type.addItem("match by boxes", "bbox")
-        self.iou_type.setToolTip("Instance segmentation: compare boxes or masks (COCO bbox / segm).")
-        bar = QHBoxLayout()
-        for w, stretch in ((QLabel("Score >", self), 0), (self.score_slider, 2), (self.score_label, 0),
-                           (QLabel("NMS IoU", self), 0), (self.nms_slider, 1), (self.nms_label, 0),
-                           (self.iou_type, 0), (self.show_gt, 0)):
-            bar.addWidget(w, stretch)
-        self._threshold_bar = bar
-        self._sync_sliders()
-        self.score_slider.valueChanged.connect(self._score_moved)
-        self.nms_slider.valueChanged.connect(self._nms_moved)
-        self.show_gt.toggled.connect(self._gt_toggled)
-        self.iou_type.currentIndexChanged.connect(self._iou_type_changed)
-
-    def _build_browser(self) -> None:
-        self.filter = QComboBox(self)
-        self.filter.setToolTip("What the list shows (errors sorted by score).")
-        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.list_model = RowsModel(self)
-        self.list = QTableView(self)
-        self.list.setModel(self.list_model)
-        self.list.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.list.setSelectionMode(QTableView.SelectionMode.SingleSelection)
-        self.list.verticalHeader().setVisible(False)
-        self.list.setWordWrap(False)
-        self.list.setTextElideMode(Qt.TextElideMode.ElideLeft)
-        self.list.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.list_info = QLabel(self)
-        self.list_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self._list_bar = QHBoxLayout()
-        self._list_bar.addWidget(QLabel("Show", self))
-        self._list_bar.addWidget(self.filter)
-        self._list_bar.addWidget(self.list_info, 1)
-        self.viewer = OverlayViewer(self)
-        self.open_btn = QPushButton("Open in Annotate", self)
-        self.open_btn.setToolTip("Show this image in the Annotate panel to fix its labels.")
-        self.accept_btn = QPushButton("Accept prediction", self)
-        self.accept_btn.setToolTip("Add the selected prediction to the project as an annotation (undoable).")
-        self.accept_all_btn = QPushButton("Accept all shown on image", self)
-        self.accept_all_btn.setToolTip("Add every prediction above the score threshold on this image "
-                                       "as annotations (one undo step).")
-        self._action_bar = QHBoxLayout()
-        for b in (self.open_btn, self.accept_btn, self.accept_all_btn):
-            self._action_bar.addWidget(b)
-        self._action_bar.addStretch(1)
-        self.filter.currentIndexChanged.connect(lambda _i: self.refresh_list())
-        self.list.selectionModel().currentRowChanged.connect(lambda cur, _p: self._row_chosen(cur.row()))
-        self.open_btn.clicked.connect(self._open_clicked)
-        self.accept_btn.clicked.connect(self._accept_clicked)
-        self.accept_all_btn.clicked.connect(self._accept_all_clicked)
-        self.viewer.acceptRequested.connect(self.accept_prediction)
-        self.viewer.acceptAllRequested.connect(self._accept_all_clicked)
+        build(self)
 
     def _set_enabled(self, ready: bool) -> None:
         dets = ready and getattr(self.view, "thresholds", False)
