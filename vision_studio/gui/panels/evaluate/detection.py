@@ -178,6 +178,12 @@ class DetectionEvaluator:
         gt: The COCO ground-truth dict (store ids).
         iou_type: ``"bbox"`` or ``"segm"``.
         backend: COCO evaluation backend (``"faster"`` or ``"pycocotools"``).
+
+    Threads: :meth:`compute_base` and :meth:`compute_full` only read the raw detections
+    and the ground truth (never modified) and touch no cache, so a worker thread may run
+    them while the GUI thread reads the caches; :meth:`put_base` / :meth:`put_full` (and
+    the methods that compute on a cache miss: :meth:`base`, :meth:`coco_at`,
+    :meth:`confusion`) belong to one thread, the GUI thread.
     """
 
     def __init__(self, raw: Any, gt: dict[str, Any], iou_type: str = "bbox",
