@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         sig = Signals(panel)
         panel.resize(1400, 850)
         panel.show()
-        import torchvision.ops  # noqa: F401  (in the app the model code has imported it)
+        # torchvision is not imported yet (as when the app opens cached predictions without
+        # a model): its import (seconds) is part of the first open, here in the worker
         stalls.start()
         t0 = time.perf_counter()
         assert panel.start(ckpt, "val")
