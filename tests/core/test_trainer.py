@@ -32,8 +32,7 @@ def one_thread():
     torch.set_num_threads(old)
 
 
-@pytest.fixture
-def tiny_project(new_store):
+def _make_project(new_store):
     """24 train + 8 val 32x32 images of two noisy colours, tagged red / blue."""
     rng = np.random.default_rng(0)
     red, blue = new_store.add_category("red"), new_store.add_category("blue")
@@ -51,6 +50,26 @@ def tiny_project(new_store):
     return new_store
 
 
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory):
+    """The tiny project, shared by the tests of this module (each writes its own runs)."""
+    from vision_studio.core.store import ProjectStore
+
+    store = _make_project(ProjectStore.create(tmp_path_factory.mktemp("tiny") / "p.vsproj"))
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_project, tmp_path_factory):
+    """An uninterrupted 2-epoch run, the reference of the resume tests."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    result = Trainer(tiny_project).fit(_config(tmp_path_factory.mktemp("full")))
+    torch.set_num_threads(old)
+    return result
+
+
 def _config(tmp_path, name="run", **kw) -> TrainConfig:
     base = dict(task="classification", arch="timm:test_resnet", strategy="scratch", epochs=2,
                 batch_size=8, lr=0.05, image_size=32, device="cpu", seed=7,
@@ -66,6 +85,7 @@ def _metrics(line: dict) -> dict:
 def test_events_run_folder_and_store_record(tmp_path, tiny_project):
     events = []
     result = Trainer(tiny_project).fit(_config(tmp_path), callbacks=[events.append])
+    assert [l["train_loss"] for l in result.history][-1] < result.history[0]["train_loss"]
     kinds = [type(e) for e in events]
     assert kinds[0] is TrainStarted and kinds[-1] is TrainFinished
     assert kinds.count(EpochStart) == 2 and kinds.count(EpochEnd) == 2
@@ -91,8 +111,9 @@ def test_events_run_folder_and_store_record(tmp_path, tiny_project):
     assert built.model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
 
 
-def test_stop_after_epoch_one_and_resume_matches_an_uninterrupted_run(tmp_path, tiny_project):
-    full = Trainer(tiny_project).fit(_config(tmp_path, "full"))
+def test_stop_after_epoch_one_and_resume_matches_an_uninterrupted_run(tmp_path, tiny_project,
+                                                                      full_run):
+    full = full_run
     cancel = CancelToken()
 
     def stop_after_first_epoch(event):
@@ -102,15 +123,18 @@ def test_stop_after_epoch_one_and_resume_matches_an_uninterrupted_run(tmp_path, 
     part = Trainer(tiny_project).fit(_config(tmp_path, "part"), [stop_after_first_epoch], cancel)
     assert part.status == "stopped" and part.epochs_done == 1
     assert tiny_project.runs()[-1].status == "stopped"
+    runs_before = len(tiny_project.runs())
     resumed = Trainer(tiny_project).fit(resume=tmp_path / "part")
     assert resumed.status == "finished" and len(resumed.history) == 2
     for a, b in zip(full.history, resumed.history):
         assert _metrics(a) == pytest.approx(_metrics(b), rel=1e-5, abs=1e-6)
-    assert len(tiny_project.runs()) == 2  # the resumed run is the same record
+    assert len(tiny_project.runs()) == runs_before  # the resumed run is the same record
+    assert tiny_project.runs()[-1].status == "finished"
 
 
-def test_cancel_mid_epoch_writes_a_checkpoint_that_resumes_exactly(tmp_path, tiny_project):
-    full = Trainer(tiny_project).fit(_config(tmp_path, "full"))
+def test_cancel_mid_epoch_writes_a_checkpoint_that_resumes_exactly(tmp_path, tiny_project,
+                                                                   full_run):
+    full = full_run
     cancel = CancelToken()
 
     def stop_mid_epoch_two(event):
@@ -141,7 +165,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
 
 def test_a_corrupt_image_mid_epoch_is_skipped_reported_and_training_goes_on(tmp_path,
-                                                                            tiny_project):
+                                                                            new_store):
+    tiny_project = _make_project(new_store)
     victim = tiny_project.images(split="train")[3]
     (tiny_project.root / victim.path).write_bytes(b"garbage, not a PNG")
     events = []

@@ -79,4 +79,4 @@ def test_detection_pretrained_backbone_beats_scratch_on_rbc_coco(tmp_path, data_
     print({k: {m: round(v[m], 4) for m in ("train_loss", "val_loss", "mAP", "AP50")}
            for k, v in results.items()})
     assert results["pretrained"]["val_loss"] < 0.9 * results["scratch"]["val_loss"]
-    assert results["pretrained"]["AP50"] >= results["scratch"]["AP50"]
+    assert results["pretrained"]["AP50"] >= results["scratch"]["AP50"] + 0.15
