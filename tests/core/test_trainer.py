@@ -235,3 +235,22 @@ def test_train_command_runs_resumes_and_reports_errors_in_one_line(tmp_path, tin
     bad.write_text('{"epochs": "many"}')
     assert main(["train", "--project", project, "--config", str(bad)]) == 1
     assert "bad.json: epochs: must be a number" in capsys.readouterr().err
+
+
+def test_pause_blocks_before_the_next_batch_until_resumed(tmp_path, tiny_project):
+    import threading
+    import time
+
+    cancel, marks = CancelToken(), {}
+
+    def pause_once(event):
+        if isinstance(event, BatchEnd) and event.epoch == 1 and event.step == 1:
+            cancel.pause()
+            assert cancel.paused
+            marks["paused"] = time.perf_counter()
+            threading.Timer(0.5, cancel.resume).start()
+        elif isinstance(event, BatchEnd) and event.epoch == 1 and event.step == 2:
+            marks["gap"] = time.perf_counter() - marks["paused"]
+
+    result = Trainer(tiny_project).fit(_config(tmp_path, epochs=1), [pause_once], cancel)
+    assert result.status == "finished" and marks["gap"] >= 0.5 and not cancel.paused
