@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from vision_studio.core import store as store_module
+from vision_studio.core.store import schema as store_module
 from vision_studio.core.errors import FormatError
 from vision_studio.core.io import common
 from vision_studio.core.io.coco import read_coco

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from vision_studio.core.store import ProjectStore, _image
+from vision_studio.core.store import ProjectStore
+from vision_studio.core.store.rows import _image
 from vision_studio.core.types import ImageRecord
 
 _IMAGE_COLS = "id, path, width, height, split, checksum, status"

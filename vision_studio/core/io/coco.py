@@ -37,7 +37,7 @@ import math
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from vision_studio.core.errors import FormatError
 from vision_studio.core.images import ImageDecodeError, image_size

@@ -1,0 +1,100 @@
+"""Row <-> dataclass conversion, value checks and id helpers shared by the store's parts."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.types import Annotation, Category, ImageRecord, RunRecord
+
+class StoreError(VisionStudioError):
+    """A project file cannot be opened, or an operation on it is invalid."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_or_none(value: Any) -> str | None:
+    if value is None or value == () or value == {} or value == []:
+        return None
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _category(row: sqlite3.Row | tuple) -> Category:
+    return Category(id=row[0], name=row[1], color=row[2], supercategory=row[3])
+
+
+def _image(row: sqlite3.Row | tuple) -> ImageRecord:
+    return ImageRecord(id=row[0], path=row[1], width=row[2], height=row[3],
+                       split=row[4], checksum=row[5], status=row[6])
+
+
+_ANN_COLS = "id, image_id, category_id, x, y, w, h, polygons, rle, iscrowd, area, attributes"
+
+
+def _annotation(row: sqlite3.Row | tuple) -> Annotation:
+    polys = tuple(tuple(p) for p in json.loads(row[7])) if row[7] else ()
+    return Annotation(
+        id=row[0], image_id=row[1], category_id=row[2], bbox=(row[3], row[4], row[5], row[6]),
+        polygons=polys, rle=json.loads(row[8]) if row[8] else None, iscrowd=bool(row[9]),
+        area=row[10], attributes=json.loads(row[11]) if row[11] else {},
+    )
+
+
+def _annotation_params(a: Annotation) -> tuple:
+    x, y, w, h = (float(v) for v in a.bbox)
+    if not (w > 0 and h > 0):
+        raise StoreError(f"bbox must have positive width and height, got {a.bbox}")
+    area = float(a.area) if a.area else _default_area(a, w, h)
+    polys = [list(map(float, p)) for p in a.polygons]
+    for p in polys:
+        if len(p) < 6 or len(p) % 2:
+            raise StoreError(f"a polygon needs at least 3 (x, y) points, got {len(p) // 2}")
+    return (a.image_id, a.category_id, x, y, w, h, _json_or_none(polys),
+            _json_or_none(dict(a.rle) if a.rle else None), int(bool(a.iscrowd)), area,
+            _json_or_none(dict(a.attributes)))
+
+
+def _polygon_area(p: Sequence[float]) -> float:
+    """Shoelace area of a flat polygon, in square pixels."""
+    xs, ys = p[0::2], p[1::2]
+    n = len(xs)
+    return abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))) / 2.0
+
+
+def _default_area(a: Annotation, w: float, h: float) -> float:
+    """Area when none is given: the RLE's pixel count (``pycocotools.mask.area``), else
+    the polygons' shoelace area, else ``w * h``."""
+    if a.rle:
+        from pycocotools import mask as mask_utils
+
+        rle = dict(a.rle)
+        if isinstance(rle.get("counts"), str):
+            rle["counts"] = rle["counts"].encode("ascii")
+        return float(mask_utils.area(rle))
+    if a.polygons:
+        return float(sum(_polygon_area(p) for p in a.polygons))
+    return w * h
+
+
+def _run(row: sqlite3.Row | tuple) -> RunRecord:
+    return RunRecord(id=row[0], name=row[1], task=row[2], out_dir=row[3],
+                     config=json.loads(row[4]), status=row[5], best_metric=row[6],
+                     metric_name=row[7], notes=row[8], created_at=row[9])
+
+
+def _next_id(c: sqlite3.Connection, table: str) -> int:
+    """The id SQLite's AUTOINCREMENT gives the next row of ``table`` (ids never reused,
+    so undo can restore deleted rows under their old ids)."""
+    seq = c.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    top = c.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+    return max(seq[0] if seq else 0, top) + 1
+
+
+def _with_id(a: Annotation, ann_id: int, area: float) -> Annotation:
+    return Annotation(image_id=a.image_id, category_id=a.category_id,
+                      bbox=tuple(float(v) for v in a.bbox), polygons=a.polygons, rle=a.rle,
+                      iscrowd=a.iscrowd, area=area, attributes=a.attributes, id=ann_id)
