@@ -5,6 +5,7 @@ left out, masks attached."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vision_studio.core.evaluation.predict import RawDetections
 
@@ -53,3 +54,24 @@ def test_results_carry_masks_and_handle_empty_selections():
     assert raw.to_coco_results(keep) == _reference(raw, keep, True)
     assert all("segmentation" not in r for r in raw.to_coco_results(keep, with_masks=False))
     assert raw.to_coco_results(np.zeros(0, np.int64)) == []
+
+
+def test_release_evaluator_keeps_numbers_and_computed_outcomes():
+    from vision_studio.core.evaluation.coco_eval import EvaluationError, evaluate_coco
+
+    raw = _raw(300)
+    gt = {"images": [{"id": int(i), "width": 400, "height": 400} for i in raw.image_ids],
+          "categories": [{"id": 5, "name": "x"}, {"id": 9, "name": "y"}],
+          "annotations": [{"id": k + 1, "image_id": r["image_id"], "category_id": r["category_id"],
+                           "bbox": r["bbox"], "area": r["bbox"][2] * r["bbox"][3], "iscrowd": 0}
+                          for k, r in enumerate(raw.to_coco_results(np.arange(0, 300, 3)))]}
+    res = raw.to_coco_results(raw.filter(0.0, 0.5))
+    a, b = evaluate_coco(gt, res), evaluate_coco(gt, res)
+    counts = a.outcomes.counts()
+    a.release_evaluator()
+    b.release_evaluator()
+    assert a.outcomes.counts() == counts and counts["TP"] > 0  # computed before: kept
+    assert a.stats == b.stats and np.array_equal(a.precision, b.precision)
+    assert np.isfinite(b.pr_curve(5, 0.5)[1]).any()
+    with pytest.raises(EvaluationError):
+        b.outcomes  # noqa: B018  (not computed before the release)

@@ -44,10 +44,14 @@ def _detection(panel: Any, view: Any, out: Path, head: dict[str, Any]) -> None:
     from vision_studio.core.evaluation import report
     from vision_studio.core.images import read_image
 
+    from vision_studio.core.evaluation.coco_eval import evaluate_coco
+
     ev = view.evaluator
-    res = ev.coco_at(panel.score, panel.nms)
     keep = view.raw.filter(panel.score, panel.nms)
     results = ev.results(keep)
+    # a fresh evaluation (as ``vision-studio evaluate``): the cached ones keep no COCOeval
+    # object, which the per-detection outcomes (TP/FP/FN, IoU histogram) come from
+    res = evaluate_coco(ev.gt, results, ev.iou_type, ev.backend)
     cm, _cells = ev.confusion(panel.score, panel.nms)
     names = [view.names[c] for c in ev.category_ids]
     payload = {**head, "score_threshold": panel.score, "nms_iou": panel.nms,
