@@ -5,7 +5,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Sequence
+from typing import Any, Sequence
 
 from vision_studio.core.errors import ConfigError
 from vision_studio.core.types import Annotation, Category, Task
@@ -97,7 +97,7 @@ class Snapshot:
         return [{"id": c.id, "name": c.name} for c in self.categories]
 
 
-def take_snapshot(store, task: str, categories: Sequence[int] | None = None,
+def take_snapshot(store: Any, task: str, categories: Sequence[int] | None = None,
                   unlabelled_as: str = "ignore", include_empty: bool = True) -> Snapshot:
     """Read everything a run of ``task`` needs from ``store``, once.
 

@@ -117,7 +117,7 @@ def _tuples(obj: Any) -> Any:
     return tuple(_tuples(o) for o in obj) if isinstance(obj, list) else obj
 
 
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Any, list[dict]]:
     """A trained model ready for prediction, with its config and categories.
 
     Args:
