@@ -218,3 +218,22 @@ def test_every_listed_architecture_builds_and_runs(name):
             y = model(torch.randn(1, 3, side, side))
             want = (1, 3) if spec.task == Task.CLASSIFICATION else (1, 3, side, side)
             assert tuple(y.shape) == want
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "timm:tf_efficientnet_lite0"])
+def test_new_classification_head_starts_near_uniform(arch):
+    """A new head starts near uniform predictions: cross-entropy ≈ ln K, not the
+    libraries' wide default init (timm's gave ~3.9 on 2 classes)."""
+    import math
+
+    import torch
+
+    from vision_studio.core.models.registry import build_model
+
+    torch.manual_seed(0)
+    built = build_model(arch, "classification", 5)
+    built.model.eval()
+    with torch.no_grad():
+        logits = built.model(torch.rand(4, 3, 64, 64))
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).item()
+    assert abs(loss - math.log(5)) < 0.3, loss

@@ -181,7 +181,10 @@ def test_a_corrupt_image_mid_epoch_is_skipped_reported_and_training_goes_on(tmp_
 def test_early_stopping_and_nothing_written_on_config_errors(tmp_path, tiny_project):
     from vision_studio.core.store import ProjectStore
 
+    # a frozen backbone (BatchNorm statistics too) and a ~zero learning rate: the
+    # validation metric cannot improve after epoch 1, so patience 1 stops after epoch 2
     result = Trainer(tiny_project).fit(_config(tmp_path, epochs=6, lr=1e-9,
+                                               strategy="feature_extraction",
                                                early_stopping_patience=1,
                                                augmentation={"enabled": False}))
     assert result.status == "early_stopped" and result.epochs_done == 2
