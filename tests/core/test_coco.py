@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import warnings
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np

@@ -21,7 +21,6 @@ from vision_studio.cli import main
 from vision_studio.core.evaluation.coco_eval import evaluate_coco, ground_truth_from_store
 from vision_studio.core.evaluation.outcomes import FN, FP, TP
 from vision_studio.core.evaluation.predict import RawDetections
-from vision_studio.core.store import ProjectStore
 from vision_studio.gui.panels.evaluate.data import cache_files
 from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
 from vision_studio.gui.state import AppState

@@ -29,7 +29,8 @@ def project(new_store):
     s = new_store
     a, b = s.add_image(ImageRecord(path="a.png", width=100, height=80)), \
         s.add_image(ImageRecord(path="b.png", width=100, height=80))
-    cell, blob, dot = s.add_category("cell"), s.add_category("blob"), s.add_category("dot")
+    cell, blob = s.add_category("cell"), s.add_category("blob")
+    s.add_category("dot")  # a category no annotation uses
     s.add_annotations([
         Annotation(image_id=a.id, category_id=cell.id, bbox=(1, 2, 10, 20)),
         Annotation(image_id=a.id, category_id=blob.id, bbox=(30, 30, 20, 20),
