@@ -7,40 +7,17 @@ steps, one torch thread so the suite stays light on 2 cores).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from _train_fixtures import make_cls_project, tiny_config
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication
 
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.events import BatchEnd, EpochEnd, TrainFinished, TrainStarted
-from vision_studio.core.types import ImageRecord
 from vision_studio.gui.engine_adapter import RunOutcome, TrainingBusy, TrainingEngine
 
 TIMEOUT = 120_000
-
-
-def make_cls_project(tmp_path: Path, make_images, n: int = 16) -> Path:
-    """``n`` real PNGs tagged alternately "red" / "blue" (no split: the run splits)."""
-    files = make_images(tmp_path / "images", n, size=(40, 32))
-    path = tmp_path / "cls.vsproj"
-    with ProjectStore.create(path) as store:
-        red, blue = store.add_categories([("red", None, ""), ("blue", None, "")])
-        ims = store.add_images(ImageRecord(path=f"images/{f.name}", width=40, height=32)
-                               for f in files)
-        store.add_image_tags([(im.id, (red if i % 2 else blue).id) for i, im in enumerate(ims)])
-    return path
-
-
-def tiny_config(out: Path, **changes) -> TrainConfig:
-    data = dict(task="classification", arch="mobilenet_v3_small", weights=None,
-                strategy={"name": "scratch"}, epochs=2, batch_size=4, lr=0.01, image_size=32,
-                device="cpu", seed=3, max_steps_per_epoch=3, max_val_batches=1, val_split=0.25,
-                out_dir=str(out))
-    data.update(changes)
-    return TrainConfig.from_dict(data)
 
 
 @pytest.fixture

@@ -7,36 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from _train_fixtures import make_cls_project, tiny_config
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.training.config import TrainConfig
-from vision_studio.core.types import ImageRecord
 from vision_studio.gui.panels.monitor.panel import MonitorPanel
 from vision_studio.gui.state import AppState
 
 TIMEOUT = 120_000
-
-
-def cls_project(tmp_path: Path, make_images, n: int = 16) -> Path:
-    files = make_images(tmp_path / "images", n, size=(40, 32))
-    path = tmp_path / "cls.vsproj"
-    with ProjectStore.create(path) as store:
-        red, blue = store.add_categories([("red", None, ""), ("blue", None, "")])
-        ims = store.add_images(ImageRecord(path=f"images/{f.name}", width=40, height=32)
-                               for f in files)
-        store.add_image_tags([(im.id, (red if i % 2 else blue).id) for i, im in enumerate(ims)])
-    return path
-
-
-def tiny(out: Path, **changes) -> TrainConfig:
-    data = dict(task="classification", arch="mobilenet_v3_small", weights=None,
-                strategy={"name": "scratch"}, epochs=2, batch_size=4, lr=0.01, image_size=32,
-                device="cpu", seed=3, max_steps_per_epoch=3, max_val_batches=1, val_split=0.25,
-                out_dir=str(out))
-    data.update(changes)
-    return TrainConfig.from_dict(data)
 
 
 @pytest.fixture
@@ -48,7 +27,7 @@ def monitor(qtbot, tmp_path, make_images):
     mon.resize(1100, 750)
     mon.show()
     qtbot.waitExposed(mon)
-    state.open_project(cls_project(tmp_path, make_images))
+    state.open_project(make_cls_project(tmp_path, make_images))
     yield mon
     assert state.engine.shutdown(TIMEOUT)
     state.close_project()
@@ -56,7 +35,7 @@ def monitor(qtbot, tmp_path, make_images):
 
 def _run(qtbot, mon: MonitorPanel, out: Path, **changes):
     with qtbot.waitSignal(mon.engine.runEnded, timeout=TIMEOUT) as b:
-        mon.engine.start(mon.state.store.path, tiny(out, **changes))
+        mon.engine.start(mon.state.store.path, tiny_config(out, **changes))
     return b.args[0]
 
 
@@ -84,7 +63,7 @@ def test_pause_stop_resume_buttons(qtbot, monitor, tmp_path):
     eng, b = monitor.engine, monitor.buttons
     assert not b["pause"].isEnabled() and not b["stop"].isEnabled()
     with qtbot.waitSignal(eng.batchEnded, timeout=TIMEOUT):
-        eng.start(monitor.state.store.path, tiny(tmp_path / "run", epochs=4))
+        eng.start(monitor.state.store.path, tiny_config(tmp_path / "run", epochs=4))
     qtbot.mouseClick(b["pause"], Qt.MouseButton.LeftButton)
     assert eng.state == "paused" and b["resume"].isEnabled() and not b["pause"].isEnabled()
     qtbot.mouseClick(b["resume"], Qt.MouseButton.LeftButton)  # ends the pause
@@ -138,10 +117,10 @@ def test_closing_the_window_during_training_asks_then_stops_cleanly(qtbot, tmp_p
     qtbot.addWidget(win)
     win.show()
     win.state.engine.torch_threads = 1
-    assert win.open_project(cls_project(tmp_path, make_images))
+    assert win.open_project(make_cls_project(tmp_path, make_images))
     with qtbot.waitSignal(win.state.engine.batchEnded, timeout=TIMEOUT):
-        win.state.engine.start(win.state.store.path, tiny(tmp_path / "run", epochs=100,
-                                                            max_steps_per_epoch=2))
+        win.state.engine.start(win.state.store.path, tiny_config(tmp_path / "run", epochs=100,
+                                                                   max_steps_per_epoch=2))
     assert win.tabs.currentWidget() is win.monitor  # the app shows the training tab
 
     def answer(button: QMessageBox.StandardButton) -> None:

@@ -1,0 +1,33 @@
+"""A tiny classification project and training config for the tests that run the shared
+training engine (tests/gui/test_engine_adapter.py, test_monitor.py); imported by them
+(``tests/gui`` is on ``sys.path`` under pytest)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vision_studio.core.store import ProjectStore
+from vision_studio.core.training.config import TrainConfig
+from vision_studio.core.types import ImageRecord
+
+
+def make_cls_project(tmp_path: Path, make_images, n: int = 16) -> Path:
+    """``n`` real PNGs tagged alternately "red" / "blue" (no split: the run splits)."""
+    files = make_images(tmp_path / "images", n, size=(40, 32))
+    path = tmp_path / "cls.vsproj"
+    with ProjectStore.create(path) as store:
+        red, blue = store.add_categories([("red", None, ""), ("blue", None, "")])
+        ims = store.add_images(ImageRecord(path=f"images/{f.name}", width=40, height=32)
+                               for f in files)
+        store.add_image_tags([(im.id, (red if i % 2 else blue).id) for i, im in enumerate(ims)])
+    return path
+
+
+def tiny_config(out: Path, **changes) -> TrainConfig:
+    """A 2-epoch, 3-steps-per-epoch CPU run of mobilenet_v3_small from scratch on 32 px
+    images, writing to ``out``; ``changes`` override any field."""
+    data = dict(task="classification", arch="mobilenet_v3_small", weights=None,
+                strategy={"name": "scratch"}, epochs=2, batch_size=4, lr=0.01, image_size=32,
+                device="cpu", seed=3, max_steps_per_epoch=3, max_val_batches=1, val_split=0.25,
+                out_dir=str(out))
+    data.update(changes)
+    return TrainConfig.from_dict(data)
