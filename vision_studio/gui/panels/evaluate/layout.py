@@ -143,6 +143,7 @@ def _build_browser(panel: Any) -> None:
     panel._action_bar.addStretch(1)
     panel.filter.currentIndexChanged.connect(lambda _i: panel.refresh_list())
     panel.list.selectionModel().currentRowChanged.connect(lambda cur, _p: panel._row_chosen(cur.row()))
+    panel.list_model.modelReset.connect(panel._list_reset)
     panel.open_btn.clicked.connect(panel._open_clicked)
     panel.accept_btn.clicked.connect(panel._accept_clicked)
     panel.accept_all_btn.clicked.connect(panel._accept_all_clicked)

@@ -371,6 +371,12 @@ class EvaluatePanel(QWidget):
         if self.view is not None:
             self.view.fill_list(self.filter.currentData())
 
+    def _list_reset(self) -> None:
+        """Show the first listed image when the viewer shows none yet (a fresh
+        evaluation), so the user sees predictions at once instead of an empty viewer."""
+        if self.viewer.image_id is None and self.list_model.rowCount() > 0:
+            self.list.selectRow(0)
+
     def _row_chosen(self, row: int) -> None:
         if self.view is not None and 0 <= row < len(self.list_model.payload):
             self.view.row_chosen(self.list_model.payload[row])
