@@ -15,16 +15,9 @@ from vision_studio.core.models.linear_probe import extract_features, fit_linear_
 from vision_studio.core.models.registry import build_model
 from vision_studio.core.types import Task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CLASSES = ("ants", "bees")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small batches: one intra-op thread is faster on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 class Folder(torch.utils.data.Dataset):

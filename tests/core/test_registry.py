@@ -12,6 +12,8 @@ from vision_studio.core.errors import ConfigError
 from vision_studio.core.models.registry import architectures, build_model, get_arch
 from vision_studio.core.types import Task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REQUIRED = {
     Task.CLASSIFICATION: ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                           "resnext50_32x4d", "vgg16_bn", "densenet121", "googlenet",
@@ -33,15 +35,6 @@ REQUIRED = {
                                  "unet_timm:tf_efficientnet_lite0",
                                  "fpn_timm:tf_efficientnet_lite0"],
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.mark.parametrize("task", Task.ALL)

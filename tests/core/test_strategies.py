@@ -11,6 +11,8 @@ from vision_studio.core.errors import ConfigError
 from vision_studio.core.models.registry import build_model
 from vision_studio.core.models.strategies import StrategyConfig, TransferPlan
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 BASE_LR = 0.1
 R18_GROUPS = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
@@ -30,15 +32,6 @@ R18_EXPECTED = {
         0: [0.5 ** 5, 0.5 ** 4, 0.5 ** 3, 0.5 ** 2, 0.5, 1],
         5: [0.5 ** 5, 0.5 ** 4, 0.5 ** 3, 0.5 ** 2, 0.5, 1]},
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

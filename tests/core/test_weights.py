@@ -16,16 +16,9 @@ from vision_studio.core.models.weights import (WeightsError, download, load_weig
                                                read_state_dict)
 from vision_studio.core.types import Task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CLS = Task.CLASSIFICATION
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _chelsea_tensor() -> torch.Tensor:
