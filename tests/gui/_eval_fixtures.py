@@ -95,6 +95,18 @@ def train_tiny(project: Path, out: Path, task: str, arch: str, *, image_size: in
     return out / "best.pt" if (out / "best.pt").is_file() else out / "last.pt"
 
 
+def reference_evaluation(panel, score: float, nms: float):
+    """``(result, coco_results)``: the core's own evaluation of the panel's predictions
+    filtered at ``(score, nms)`` against an independently built ground truth — what the
+    Evaluation panel's numbers are checked against."""
+    from vision_studio.core.evaluation.coco_eval import evaluate_coco, ground_truth_from_store
+
+    raw = panel.inputs.predictions
+    gt = ground_truth_from_store(panel.state.store, panel.inputs.images, panel.inputs.categories)
+    res = raw.to_coco_results(raw.filter(score, nms))
+    return evaluate_coco(gt, res, "bbox"), res
+
+
 def synthetic_detection_project(folder: Path, n_images: int, dets_per_image: int = 60,
                                 seed: int = 0) -> tuple[Path, Path]:
     """A generated detection project with cached predictions and no model:

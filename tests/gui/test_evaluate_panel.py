@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from _eval_fixtures import coco_project, shared_data, train_tiny
+from _eval_fixtures import coco_project, reference_evaluation, shared_data, train_tiny
 from vision_studio.cli import main
-from vision_studio.core.evaluation.coco_eval import evaluate_coco, ground_truth_from_store
 from vision_studio.core.evaluation.outcomes import FN, FP, TP
 from vision_studio.core.evaluation.predict import RawDetections
 from vision_studio.gui.panels.evaluate.data import cache_files
@@ -58,14 +57,6 @@ def panel(qtbot, rbc_run):
     state.close_project()
 
 
-def _reference(p, score: float, nms: float):
-    """The core's own evaluation of ``filter(score, nms)`` on an independently built GT."""
-    raw = p.inputs.predictions
-    gt = ground_truth_from_store(p.state.store, p.inputs.images, p.inputs.categories)
-    res = raw.to_coco_results(raw.filter(score, nms))
-    return evaluate_coco(gt, res, "bbox"), res
-
-
 def test_tables_equal_the_cli_report(panel, rbc_run, tmp_path, capsys):
     project, ckpt = rbc_run
     out = tmp_path / "report"
@@ -93,7 +84,7 @@ def test_score_slider_changes_counts_as_the_core_refiltering(panel, qtbot):
         v = int(np.floor(np.percentile(raw.scores, q) * 1000))
         panel.score_slider.setValue(v)  # the widget path: value / 1000
         assert panel.score == v / 1000
-        ref, _ = _reference(panel, panel.score, panel.nms)
+        ref, _ = reference_evaluation(panel, panel.score, panel.nms)
         for cid in panel.view.names:
             want = ref.outcomes.counts(cid)
             got = {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)}
@@ -102,7 +93,7 @@ def test_score_slider_changes_counts_as_the_core_refiltering(panel, qtbot):
     assert shown[0] > shown[-1]  # fewer predictions survive a higher threshold
     with qtbot.waitSignal(panel.fullShown, timeout=60_000):
         panel.set_nms_iou(0.3)  # a new NMS IoU: a new base evaluation (worker thread), same rule
-    ref, _ = _reference(panel, panel.score, 0.3)
+    ref, _ = reference_evaluation(panel, panel.score, 0.3)
     cid = next(iter(panel.view.names))
     assert {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
 
@@ -112,7 +103,7 @@ def test_fp_filter_lists_exactly_the_core_false_positives(panel):
     panel.set_score_threshold(float(np.percentile(raw.scores, 40)))
     panel.filter.setCurrentIndex(panel.filter.findData(FP))
     rows = panel.list_model.payload
-    ref, res = _reference(panel, panel.score, panel.nms)
+    ref, res = reference_evaluation(panel, panel.score, panel.nms)
     o = ref.outcomes
     want = sorted((int(o.dt_image_id[i]), int(o.dt_category_id[i]), round(float(o.dt_score[i]), 5),
                    tuple(res[int(o.dt_id[i]) - 1]["bbox"])) for i in np.flatnonzero(o.dt_kind == FP))
@@ -187,7 +178,7 @@ def test_confusion_cell_lists_its_images(panel):
     cm = panel.confusion.matrix
     K = len(panel.view.names)
     assert cm.shape == (K + 1, K + 1)
-    ref, res = _reference(panel, panel.score, panel.nms)
+    ref, res = reference_evaluation(panel, panel.score, panel.nms)
     assert cm[K, :K].sum() > 0  # false positives against background
     panel.confusion.cellChosen.emit(K, 0)
     ids = panel.list_model.payload

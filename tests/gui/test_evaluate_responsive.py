@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from _eval_fixtures import synthetic_detection_project
-from vision_studio.core.evaluation.coco_eval import evaluate_coco, ground_truth_from_store
+from _eval_fixtures import reference_evaluation, synthetic_detection_project
 from vision_studio.core.evaluation.outcomes import FN, FP, TP
 from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
 from vision_studio.gui.state import AppState
@@ -63,16 +62,10 @@ def panel(qtbot, synthetic):
     state.close_project()
 
 
-def _reference(p, score: float, nms: float):
-    raw = p.inputs.predictions
-    gt = ground_truth_from_store(p.state.store, p.inputs.images, p.inputs.categories)
-    return evaluate_coco(gt, raw.to_coco_results(raw.filter(score, nms)), "bbox")
-
-
 def test_opening_from_cache_runs_in_the_worker(panel):
     assert panel.open_ticks >= 3  # the event loop ran while the cache was read and evaluated
     assert panel.jobs.thread_ids and threading.get_ident() not in panel.jobs.thread_ids
-    ref = _reference(panel, panel.score, panel.nms)
+    ref, _ = reference_evaluation(panel, panel.score, panel.nms)
     assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
     assert len(panel.inputs.predictions) == 300 * 60
 
@@ -81,7 +74,7 @@ def test_gui_thread_ticks_while_ap_recomputes(panel, qtbot):
     cid = next(iter(panel.view.names))
     raw = panel.inputs.predictions
     score = float(np.round(np.percentile(raw.scores, 60), 3))
-    ref = _reference(panel, score, panel.nms)
+    ref, _ = reference_evaluation(panel, score, panel.nms)
     panel.set_score_threshold(score)
     # live part: at once, exactly the core's re-filtering; AP: pending until the worker is done
     assert {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
@@ -113,7 +106,7 @@ def test_newer_request_supersedes_an_older_one(panel, qtbot):
         panel.recompute()
     qtbot.wait(200)
     assert shown == [s2]  # the result for s1 was dropped, not shown
-    ref = _reference(panel, s2, panel.nms)
+    ref, _ = reference_evaluation(panel, s2, panel.nms)
     assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
 
 
@@ -126,6 +119,6 @@ def test_new_nms_iou_computes_in_the_worker(panel, qtbot):
         panel.recompute()
     ticker.timer.stop()
     assert ticker.ticks >= 3
-    ref = _reference(panel, panel.score, 0.3)
+    ref, _ = reference_evaluation(panel, panel.score, 0.3)
     assert {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
     assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
