@@ -55,19 +55,18 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gui"))  # _eval_fixtures
 
 import numpy as np  # noqa: E402
 
 
 def make_project(folder: Path, n_images: int, seed: int = 0) -> tuple[Path, Path]:
     """Project + fake checkpoint + prediction cache; returns ``(project, checkpoint)``."""
-    import torch
+    from _eval_fixtures import save_fake_detections
     from PIL import Image
 
-    from vision_studio.core.evaluation.predict import RawDetections
     from vision_studio.core.store import ProjectStore
     from vision_studio.core.types import Annotation, ImageRecord
-    from vision_studio.gui.panels.evaluate.data import EvalInputs, save_cache
 
     rng = np.random.default_rng(seed)
     W = H = 416
@@ -99,18 +98,7 @@ def make_project(folder: Path, n_images: int, seed: int = 0) -> tuple[Path, Path
         parts["img"].append(np.full(len(boxes), k)); parts["boxes"].append(boxes)
         parts["scores"].append(scores); parts["labels"].append(labels)
     store.add_annotations(anns)
-    catd = [{"id": c.id, "name": c.name} for c in cats]
-    raw = RawDetections(image_ids=np.array([im.id for im in ims], np.int64),
-                        image_sizes=np.tile([H, W], (len(ims), 1)), paths=tuple(im.path for im in ims),
-                        categories=catd, label_offset=1,
-                        img_index=np.concatenate(parts["img"]).astype(np.int64),
-                        boxes=np.concatenate(parts["boxes"]), scores=np.concatenate(parts["scores"]),
-                        labels=np.concatenate(parts["labels"]).astype(np.int64), score_floor=0.001)
-    run = folder / "run"
-    run.mkdir()
-    ckpt = run / "best.pt"
-    torch.save({"model": {}, "config": {"task": "detection", "arch": "none"}, "categories": catd}, ckpt)
-    save_cache(EvalInputs(ckpt, "val", "detection", catd, [c["name"] for c in catd], 0, "ignore", ims, raw))
+    ckpt = save_fake_detections(folder, cats, ims, parts, (H, W))
     store.close()
     return project, ckpt
 

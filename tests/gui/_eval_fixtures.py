@@ -1,5 +1,6 @@
 """Real projects and tiny trained checkpoints for the Evaluation view's tests, screenshots
-and benchmark (imported by them; ``tests/gui`` is on ``sys.path`` under pytest).
+and benchmark (imported by them; ``tests/gui`` is on ``sys.path`` under pytest, and
+benchmarks/bench_eval_sliders.py puts it there).
 
 Projects are built with the core importers from ``../shared/data``; checkpoints come from
 the core :class:`Trainer` with a tiny budget (random weights, a few steps, small images),
@@ -116,12 +117,9 @@ def synthetic_detection_project(folder: Path, n_images: int, dets_per_image: int
     panel's prediction cache for a checkpoint file holding only the config and the
     categories. Returns ``(project, checkpoint)``."""
     import numpy as np
-    import torch
     from PIL import Image
 
-    from vision_studio.core.evaluation.predict import RawDetections
     from vision_studio.core.types import Annotation, ImageRecord
-    from vision_studio.gui.panels.evaluate.data import EvalInputs, save_cache
 
     rng = np.random.default_rng(seed)
     W = H = 128
@@ -152,16 +150,35 @@ def synthetic_detection_project(folder: Path, n_images: int, dets_per_image: int
                                          rng.uniform(0.001, 0.7, len(fp))].astype(np.float32))
             parts["labels"].append(np.r_[lab[keep], (rng.random(len(fp)) < 0.3).astype(np.int64)] + 1)
         store.add_annotations(anns)
-        catd = [{"id": c.id, "name": c.name} for c in cats]
-        raw = RawDetections(image_ids=np.array([im.id for im in ims], np.int64),
-                            image_sizes=np.tile([H, W], (len(ims), 1)), paths=tuple(im.path for im in ims),
-                            categories=catd, label_offset=1,
-                            img_index=np.concatenate(parts["img"]).astype(np.int64),
-                            boxes=np.concatenate(parts["boxes"]), scores=np.concatenate(parts["scores"]),
-                            labels=np.concatenate(parts["labels"]).astype(np.int64), score_floor=0.001)
-        run = folder / "run"
-        run.mkdir()
-        ckpt = run / "best.pt"
-        torch.save({"model": {}, "config": {"task": "detection", "arch": "none"}, "categories": catd}, ckpt)
-        save_cache(EvalInputs(ckpt, "val", "detection", catd, [c["name"] for c in catd], 0, "ignore", ims, raw))
+        ckpt = save_fake_detections(folder, cats, ims, parts, (H, W))
     return project, ckpt
+
+
+def save_fake_detections(folder: Path, cats, ims, parts: dict, size: tuple[int, int]) -> Path:
+    """Save generated raw detections as the Evaluation panel's prediction cache (split
+    ``val``) for ``folder/run/best.pt``, a checkpoint file holding only the config and the
+    categories, so the panel opens them without a model; returns the checkpoint.
+
+    ``parts`` holds per-image arrays: ``"img"`` (index into ``ims``), ``"boxes"`` (x1, y1,
+    x2, y2), ``"scores"``, ``"labels"`` (model labels: category index + 1); ``size`` is
+    ``(height, width)`` of every image.
+    """
+    import numpy as np
+    import torch
+
+    from vision_studio.core.evaluation.predict import RawDetections
+    from vision_studio.gui.panels.evaluate.data import EvalInputs, save_cache
+
+    catd = [{"id": c.id, "name": c.name} for c in cats]
+    raw = RawDetections(image_ids=np.array([im.id for im in ims], np.int64),
+                        image_sizes=np.tile(list(size), (len(ims), 1)), paths=tuple(im.path for im in ims),
+                        categories=catd, label_offset=1,
+                        img_index=np.concatenate(parts["img"]).astype(np.int64),
+                        boxes=np.concatenate(parts["boxes"]), scores=np.concatenate(parts["scores"]),
+                        labels=np.concatenate(parts["labels"]).astype(np.int64), score_floor=0.001)
+    run = folder / "run"
+    run.mkdir()
+    ckpt = run / "best.pt"
+    torch.save({"model": {}, "config": {"task": "detection", "arch": "none"}, "categories": catd}, ckpt)
+    save_cache(EvalInputs(ckpt, "val", "detection", catd, [c["name"] for c in catd], 0, "ignore", ims, raw))
+    return ckpt
