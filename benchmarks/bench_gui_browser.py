@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vision_studio.core.store import ProjectStore  # noqa: E402
 from vision_studio.core.types import Annotation, ImageRecord  # noqa: E402
+from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser  # noqa: E402
 
 OUT = Path("/tmp/vs_bench_browser")
 
@@ -66,22 +67,31 @@ def generate(n_images: int, n_anns: int) -> Path:
     return path
 
 
-def paged_first_paint(path: Path, app) -> float:
-    from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
-
-    t = time.perf_counter()
+def open_browser(path: Path):
+    """``(store, model, view)``: the app's paged image browser (96 px thumbnails,
+    300 x 800, shown) on the project at ``path``."""
     store = ProjectStore.open(path)
     model = BrowserModel(thumb_size=96)
     view = ImageBrowser(model)
     view.resize(300, 800)
     view.show()
     model.set_store(store)
-    view.select_row(0)
-    view.viewport().repaint()
-    dt = time.perf_counter() - t
+    return store, model, view
+
+
+def close_browser(store, model, view) -> None:
     model.shutdown()
     view.close()
     store.close()
+
+
+def paged_first_paint(path: Path, app) -> float:
+    t = time.perf_counter()
+    store, model, view = open_browser(path)
+    view.select_row(0)
+    view.viewport().repaint()
+    dt = time.perf_counter() - t
+    close_browser(store, model, view)
     return dt
 
 
@@ -143,14 +153,8 @@ def window_first_paint(path: Path, app) -> float:
 
 def scrolling(path: Path, app) -> tuple[list[float], float, float]:
     from vision_studio.core.image_filter import ImageFilter
-    from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
 
-    store = ProjectStore.open(path)
-    model = BrowserModel(thumb_size=96)
-    view = ImageBrowser(model)
-    view.resize(300, 800)
-    view.show()
-    model.set_store(store)
+    store, model, view = open_browser(path)
     view.viewport().repaint()
     bar = view.verticalScrollBar()
     steps = []
@@ -172,9 +176,7 @@ def scrolling(path: Path, app) -> tuple[list[float], float, float]:
         model.set_filter(flt)
         view.viewport().repaint()
         filt[name] = (time.perf_counter() - t, model.rowCount())
-    model.shutdown()
-    view.close()
-    store.close()
+    close_browser(store, model, view)
     return steps, jump, filt
 
 
