@@ -121,15 +121,8 @@ class AnnotationsMixin:
 
     def iter_annotations(self, batch: int = 20000) -> Iterator[Annotation]:
         """All annotations ordered by id, read in batches (for exports of 1M rows)."""
-        last = 0
-        while True:
-            rows = self._read(f"SELECT {_ANN_COLS} FROM annotations WHERE id > ? ORDER BY id LIMIT ?",
-                              (last, batch))
-            if not rows:
-                return
-            for r in rows:
-                yield _annotation(r)
-            last = rows[-1][0]
+        for r in self.iter_annotation_rows(batch):
+            yield _annotation(r)
 
     def annotations_by_image(self, image_ids: Iterable[int] | None = None) -> dict[int, list[Annotation]]:
         """``{image_id: [annotations]}`` in one query (all images when ``None``)."""
