@@ -3,16 +3,15 @@ names, JSON/XML file loading with clear errors, category matching, and fast
 project-relative paths."""
 from __future__ import annotations
 
-import gc
 import json
 import os
 import posixpath
 import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from vision_studio.core.errors import FormatError
+from vision_studio.core.gcpause import gc_paused  # noqa: F401 (re-exported)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Category, Split
 
@@ -48,28 +47,6 @@ def split_from_path(path: str | os.PathLike) -> str:
             if word in _SPLIT_WORDS:
                 return _SPLIT_WORDS[word]
     return Split.UNASSIGNED
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the block (restored on exit).
-
-    Parsing a large JSON document and converting its entries creates millions of
-    container objects; each one counts towards the collector's thresholds, so the
-    collector runs over and over through a heap that holds nothing cyclic to free.
-    Pausing it cuts ``orjson`` parsing of a 164 MB COCO file from 3.4 s to 1.3 s of
-    CPU (``benchmarks/bench_coco_io.py``). Reference counting still frees everything
-    that is not part of a cycle. The collector is process-wide: other threads' cyclic
-    garbage waits until the block ends. Nested use is fine (the outermost block
-    re-enables it, and only if it was enabled).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 _DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # digit -> "0", else " "

@@ -3,7 +3,6 @@ longer than a frame (opening from the cache, a new NMS IoU, AP and the confusion
 when the thresholds rest) — and a small list model."""
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from pathlib import Path
@@ -13,6 +12,7 @@ from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersiste
                             QThreadPool, Signal)
 
 from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.gcpause import gc_paused
 from vision_studio.gui.panels.evaluate.data import EvalInputs, EvaluationCancelled, predict_inputs
 
 log = logging.getLogger(__name__)
@@ -103,20 +103,18 @@ class _Run(QRunnable):
         # hundreds of thousands of small dicts (COCO results), and the full collections
         # they trigger hold the GIL for hundreds of milliseconds — freezing the GUI thread
         # and doubling the job's time (measured: benchmarks/bench_eval_sliders.py). The
-        # results are freed by reference counting; collection resumes after the job.
+        # results are freed by reference counting; collection resumes after the job
+        # (pauses overlapping with an import are counted, see core.gcpause).
         self.relay.thread_ids.append(threading.get_ident())
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            self.relay.done.emit(g, self.job(lambda obj: self.relay.partial.emit(g, obj), self.stale))
-        except VisionStudioError as exc:
-            self.relay.failed.emit(g, str(exc))
-        except Exception as exc:  # a worker must never take the app down
-            log.exception("evaluation failed")
-            self.relay.failed.emit(g, f"evaluation failed: {exc}")
-        finally:
-            if paused:
-                gc.enable()
+        with gc_paused():
+            try:
+                self.relay.done.emit(g, self.job(lambda obj: self.relay.partial.emit(g, obj),
+                                                 self.stale))
+            except VisionStudioError as exc:
+                self.relay.failed.emit(g, str(exc))
+            except Exception as exc:  # a worker must never take the app down
+                log.exception("evaluation failed")
+                self.relay.failed.emit(g, f"evaluation failed: {exc}")
 
 
 class ComputeQueue(QObject):
