@@ -164,15 +164,15 @@ def build_detector(spec: ArchSpec, num_classes: int, **options: Any) -> BuiltMod
                       options=dict(options))
 
 
-def backbone_arch(spec: ArchSpec) -> str | None:
-    """The classification architecture whose ImageNet weights fit ``spec``'s backbone."""
+def backbone_arch(spec: ArchSpec,
+                  known: tuple[str, ...] = ("resnet50", "mobilenet_v3_large")) -> str | None:
+    """The classification architecture whose ImageNet weights fit ``spec``'s backbone:
+    the part after ``:`` of a ``family:backbone`` name (``timm:``-prefixed for timm
+    families), else the first of ``known`` that the fixed architecture's name contains."""
     if ":" in spec.name:
         bb = spec.name.split(":", 1)[1]
         return f"timm:{bb.removeprefix('timm:')}" if spec.family.endswith("_timm") else bb
-    for name in ("resnet50", "mobilenet_v3_large"):
-        if name in spec.name:
-            return name
-    return None
+    return next((name for name in known if name in spec.name), None)
 
 
 def _backbone_maps(spec: ArchSpec) -> tuple[tuple[str, str], ...]:

@@ -16,6 +16,7 @@ from torch import nn
 
 from vision_studio.core.models import _stages as S
 from vision_studio.core.models.base import ArchSpec, BuiltModel
+from vision_studio.core.models.detection import backbone_arch as detection_backbone_arch
 from vision_studio.core.models.detection import body_stages
 
 _LOGIT_CLASSES: dict[type, type] = {}
@@ -75,14 +76,9 @@ def build_segmenter(spec: ArchSpec, num_classes: int, **options: Any) -> BuiltMo
 
 
 def backbone_arch(spec: ArchSpec) -> str | None:
-    """Classification architecture whose ImageNet weights fit the encoder of ``spec``."""
-    if ":" in spec.name:
-        enc = spec.name.split(":", 1)[1]
-        return f"timm:{enc.removeprefix('timm:')}" if spec.family.endswith("_timm") else enc
-    for name in ("resnet101", "resnet50", "mobilenet_v3_large"):
-        if name in spec.name:
-            return name
-    return None
+    """Classification architecture whose ImageNet weights fit the encoder of ``spec``
+    (the detection rule, with resnet101 among the fixed encoders)."""
+    return detection_backbone_arch(spec, ("resnet101", "resnet50", "mobilenet_v3_large"))
 
 
 def _backbone_maps(spec: ArchSpec) -> tuple[tuple[str, str], ...]:
