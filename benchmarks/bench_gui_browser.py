@@ -152,7 +152,7 @@ def window_first_paint(path: Path, app) -> float:
 
 
 def scrolling(path: Path, app) -> tuple[list[float], float, float]:
-    from vision_studio.core.image_filter import ImageFilter
+    from vision_studio.core.store.filters import ImageFilter
 
     store, model, view = open_browser(path)
     view.viewport().repaint()

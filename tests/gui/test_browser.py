@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 
-from vision_studio.core.image_filter import (ImageFilter, category_usage, filter_image_ids,
+from vision_studio.core.store.filters import (ImageFilter, category_usage, filter_image_ids,
                                              images_by_ids)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord

@@ -1,7 +1,7 @@
 """The image browser: a virtualised grid of thumbnails over a filtered, paged image list.
 
 Scales to projects of 100k images: the model holds only the matching image *ids*
-(:func:`vision_studio.core.image_filter.filter_image_ids`), fetches ``ImageRecord`` pages
+(:func:`vision_studio.core.store.filters.filter_image_ids`), fetches ``ImageRecord`` pages
 of :data:`PAGE_SIZE` rows when the view asks for them, and decodes thumbnails in a
 ``QThreadPool`` (newest requests first), caching them in an LRU. A grey placeholder is
 shown until a thumbnail arrives; an image that cannot be decoded gets a red one and a
@@ -20,7 +20,7 @@ from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
-from vision_studio.core.image_filter import (ImageFilter, annotation_counts_by_image,
+from vision_studio.core.store.filters import (ImageFilter, annotation_counts_by_image,
                                              filter_image_ids, images_by_ids, problem_image_ids,
                                              tags_by_image)
 from vision_studio.core.store import ProjectStore

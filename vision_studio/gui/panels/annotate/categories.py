@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QIn
                                QMessageBox, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
-from vision_studio.core.image_filter import category_usage
+from vision_studio.core.store.filters import category_usage
 from vision_studio.core.types import Category
 from vision_studio.gui.state import AppState
 from vision_studio.gui.undo import (AddCategoryCommand, DeleteCategoryCommand,

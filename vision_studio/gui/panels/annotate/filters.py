@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QLineEdit, QWidget
 
-from vision_studio.core.image_filter import ImageFilter
+from vision_studio.core.store.filters import ImageFilter
 from vision_studio.core.store import ProjectStore
 
 ANY = "__any__"

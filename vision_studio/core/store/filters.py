@@ -5,8 +5,9 @@ A project may hold 100k images and 1M annotations: a browser must never build ev
 SQL query over indexed columns, a plain ``list[int]``: ~1 MB for 100k images), and
 :func:`images_by_ids` fetches the records of one visible page.
 
-This module reads the project file through :class:`~vision_studio.core.store.ProjectStore`'s
-serialised read helper, so it obeys the store's lock and sees every committed edit.
+These are queries over the store's schema, so they live in the store package and read
+through :class:`~vision_studio.core.store.ProjectStore`'s serialised read helper: they
+obey the store's lock and see every committed edit.
 """
 from __future__ import annotations
 
