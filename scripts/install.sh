@@ -32,6 +32,7 @@ VENV="${VENV:-$ROOT/.venv}"
 UPGRADE=0
 TORCH_INDEX=""
 SYSTEM_LIBS=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 say() { printf '[install] %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -144,14 +145,16 @@ install_torch() {
   if torch_pair_installed; then say "torch pair: $TORCH_PIN $TORCHVISION_PIN already installed"; return; fi
   if [ -n "$TORCH_INDEX" ]; then
     say "torch pair: from $TORCH_INDEX"
-    "${pip[@]}" --index-url "$TORCH_INDEX" "$TORCH_PIN" "$TORCHVISION_PIN"
+    "${pip[@]}" --index-url "$TORCH_INDEX" "$TORCH_PIN" "$TORCHVISION_PIN" \
+      || die "pip could not install $TORCH_PIN $TORCHVISION_PIN from $TORCH_INDEX"
     return
   fi
   if ! command -v nvidia-smi >/dev/null 2>&1; then
-    # No NVIDIA GPU: the CPU wheels are ~10x smaller. Probe the index first (5 s at
-    # most) so an unreachable index costs seconds, not pip's retries.
-    if "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/torch/", timeout=5)' \
-         "$CPU_INDEX" >/dev/null 2>&1; then
+    # No NVIDIA GPU: the CPU wheels are far smaller (~0.2 GB, not ~4 GB with CUDA). Probe the index first (5 s at
+    # most, 10 s with a slow DNS) so an unreachable index costs seconds, not pip's retries.
+    local probe=("$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/torch/", timeout=5)' "$CPU_INDEX")
+    command -v timeout >/dev/null 2>&1 && probe=(timeout 10 "${probe[@]}")  # a slow DNS too
+    if "${probe[@]}" >/dev/null 2>&1; then
       say "torch pair: no NVIDIA GPU, trying the CPU wheels ($CPU_INDEX)"
       if "${pip[@]}" --timeout 15 --index-url "$CPU_INDEX" "$TORCH_PIN" "$TORCHVISION_PIN"; then return; fi
       say "torch pair: the CPU index failed; falling back to PyPI"
@@ -161,7 +164,7 @@ install_torch() {
   fi
   # PyPI's pair (its torchvision only imports with the torch it was built for).
   say "torch pair: $TORCH_PIN $TORCHVISION_PIN from PyPI"
-  "${pip[@]}" "$TORCH_PIN" "$TORCHVISION_PIN"
+  "${pip[@]}" "$TORCH_PIN" "$TORCHVISION_PIN" || die "pip could not install $TORCH_PIN $TORCHVISION_PIN"
 }
 
 install_package() {
@@ -170,7 +173,8 @@ install_package() {
   local up=()
   [ "$UPGRADE" -eq 1 ] && up=(--upgrade --upgrade-strategy eager)
   say "package: vision-studio (editable, with dev extras)${up:+, upgrading dependencies}"
-  "$VENV/bin/python" -m pip install -q "${up[@]}" -c "$constraints" -e "$ROOT[dev]"
+  "$VENV/bin/python" -m pip install -q "${up[@]}" -c "$constraints" -e "$ROOT[dev]" \
+    || die "pip could not install this package (see pip's messages above)"
 }
 
 report() {
