@@ -15,3 +15,8 @@ class FormatError(VisionStudioError):
 
 class ConfigError(VisionStudioError):
     """A training/evaluation setting is invalid; the message names the field."""
+
+
+class StoreError(VisionStudioError):
+    """A project file cannot be opened or written (not a project, locked, read-only, disk
+    full...), or an operation on it is invalid; never a raw ``sqlite3`` error."""
