@@ -94,6 +94,10 @@ class ImagesMixin:
         params += [limit, offset]
         return [_image(r) for r in self._read(sql, params)]
 
+    def image_paths(self) -> list[str]:
+        """Every image's stored relative POSIX path, ordered by id (no records built)."""
+        return [r[0] for r in self._read("SELECT path FROM images ORDER BY id")]
+
     def image_count(self, split: str | None = None) -> int:
         """Number of images, optionally of one split."""
         if split is None:
