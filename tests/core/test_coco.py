@@ -15,7 +15,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from vision_studio.core.errors import FormatError
-from vision_studio.core.io.coco import CATEGORY_IDS_SETTING, coco_dict, read_coco, write_coco
+from vision_studio.core.io.coco import read_coco
+from vision_studio.core.io.coco_ids import CATEGORY_IDS_SETTING
+from vision_studio.core.io.coco_write import coco_dict, write_coco
 from vision_studio.core.io.common import split_from_path
 from vision_studio.core.types import Annotation, ImageRecord
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from vision_studio.core.errors import FormatError
 from vision_studio.core.images import ImageDecodeError, image_size
+from vision_studio.core.io.coco_ids import CATEGORY_IDS_SETTING
 from vision_studio.core.io.common import (
     CHUNK,
     RelativePaths,
@@ -55,8 +56,6 @@ from vision_studio.core.types import ImageRecord, Problem
 
 log = logging.getLogger(__name__)
 
-CATEGORY_IDS_SETTING = "coco.category_ids"
-"""Project setting: ``{"<store category id>": original COCO category id}``."""
 
 _NEW = ImageRecord(path="", width=0, height=0)  # default checksum/status of a new image
 _EPS = 1e-6  # pixels a box may overhang the image before clipping is reported
@@ -491,7 +490,4 @@ def read_coco(store: ProjectStore, json_path: str | os.PathLike,
     return report
 
 
-# The writer lives in its own module (file size); re-exported here for one import path.
-from vision_studio.core.io.coco_write import coco_dict, write_coco  # noqa: E402
-
-__all__ = ["CATEGORY_IDS_SETTING", "coco_dict", "mask_area", "read_coco", "write_coco"]
+__all__ = ["CATEGORY_IDS_SETTING", "read_coco"]

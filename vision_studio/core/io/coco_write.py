@@ -20,38 +20,15 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from vision_studio import __version__
-from vision_studio.core.io.coco import CATEGORY_IDS_SETTING, mask_area
+from vision_studio.core.geometry import polygons_area, rle_area
+from vision_studio.core.io.coco_ids import CocoIdMaps, export_id_maps
 from vision_studio.core.io.common import CHUNK
 from vision_studio.core.io.report import ProgressCallback
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord
-
-
-def export_category_ids(store: ProjectStore) -> dict[int, int]:
-    """``{store category id: COCO category id}`` used by the exporters (see module doc)."""
-    mapping = store.get_setting(CATEGORY_IDS_SETTING, {}) or {}
-    cats = store.categories()
-    out: dict[int, int] = {}
-    for c in cats:
-        orig = mapping.get(str(c.id))
-        if isinstance(orig, int) and not isinstance(orig, bool) and orig not in out.values():
-            out[c.id] = orig
-    used = set(out.values())
-    nxt = max(used, default=0) + 1
-    for c in cats:
-        if c.id in out:
-            continue
-        if c.id not in used:
-            out[c.id] = c.id
-        else:
-            while nxt in used:
-                nxt += 1
-            out[c.id] = nxt
-        used.add(out[c.id])
-    return out
 
 
 def _header(store: ProjectStore, cat_ids: dict[int, int]) -> dict[str, Any]:
@@ -65,8 +42,8 @@ def _header(store: ProjectStore, cat_ids: dict[int, int]) -> dict[str, Any]:
     }
 
 
-def _image_dicts(store: ProjectStore, images: list[ImageRecord],
-                 image_root: Path) -> Iterator[dict[str, Any]]:
+def _image_dicts(store: ProjectStore, images: list[ImageRecord], image_root: Path,
+                 image_ids: Mapping[int, int]) -> Iterator[dict[str, Any]]:
     root, base = str(store.root), str(image_root)
     for im in images:
         full = os.path.normpath(os.path.join(root, im.path))
@@ -74,12 +51,12 @@ def _image_dicts(store: ProjectStore, images: list[ImageRecord],
             name = os.path.relpath(full, base)
         except ValueError:  # another drive on Windows
             name = full
-        yield {"id": im.id, "file_name": name.replace(os.sep, "/"), "width": im.width,
+        yield {"id": image_ids[im.id], "file_name": name.replace(os.sep, "/"), "width": im.width,
                "height": im.height}
 
 
 def _annotation_dicts(store: ProjectStore, sizes: dict[int, tuple[int, int]],
-                      cat_ids: dict[int, int]) -> Iterator[dict[str, Any]]:
+                      maps: CocoIdMaps) -> Iterator[dict[str, Any]]:
     """Annotations of the images in ``sizes`` (``{image id: (h, w)}``), streamed."""
     for a in store.iter_annotations():
         hw = sizes.get(a.image_id)
@@ -88,13 +65,14 @@ def _annotation_dicts(store: ProjectStore, sizes: dict[int, tuple[int, int]],
         x, y, w, h = a.bbox
         if a.rle is not None:
             seg: Any = {"size": list(a.rle["size"]), "counts": a.rle["counts"]}
-            area = mask_area((), a.rle, *hw)
+            area = rle_area(a.rle)
         elif a.polygons:
             seg = [list(p) for p in a.polygons]
-            area = mask_area(seg, None, *hw)
+            area = polygons_area(seg, *hw)
         else:
             seg, area = [], w * h
-        d = {"id": a.id, "image_id": a.image_id, "category_id": cat_ids[a.category_id],
+        d = {"id": a.id, "image_id": maps.image[a.image_id],
+             "category_id": maps.category[a.category_id],
              "bbox": [x, y, w, h], "area": area, "segmentation": seg,
              "iscrowd": int(a.iscrowd)}
         if a.attributes:
@@ -103,14 +81,15 @@ def _annotation_dicts(store: ProjectStore, sizes: dict[int, tuple[int, int]],
 
 
 def _annotation_texts(store: ProjectStore, sizes: dict[int, tuple[int, int]],
-                      cat_ids: dict[int, int]) -> Iterator[str]:
+                      maps: CocoIdMaps) -> Iterator[str]:
     """The same objects as :func:`_annotation_dicts` (with the stored area) as JSON
     text, composed from the store's raw rows: the stored polygon/RLE/attribute JSON is
     copied without being parsed (the fast path for 1M-annotation exports)."""
+    cat_ids, image_ids = maps.category, maps.image
     for aid, iid, cid, x, y, w, h, polys, rle, crowd, area, attrs in store.iter_annotation_rows():
         if iid not in sizes:
             continue
-        text = (f'{{"id":{aid},"image_id":{iid},"category_id":{cat_ids[cid]},'
+        text = (f'{{"id":{aid},"image_id":{image_ids[iid]},"category_id":{cat_ids[cid]},'
                 f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{area!r},'
                 f'"segmentation":{rle or polys or "[]"},"iscrowd":{crowd}')
         yield text + (f',"attributes":{attrs}}}' if attrs else "}")
@@ -144,12 +123,12 @@ def coco_dict(store: ProjectStore, split: str | None = None,
         ``{"info", "licenses", "categories", "images", "annotations"}``, ready for
         ``pycocotools.coco.COCO`` (assign to ``coco.dataset`` and call ``createIndex``).
     """
-    cat_ids = export_category_ids(store)
+    maps = export_id_maps(store)
     images = store.images(split)
-    doc = _header(store, cat_ids)
-    doc["images"] = list(_image_dicts(store, images, _root(store.root, image_root)))
+    doc = _header(store, maps.category)
+    doc["images"] = list(_image_dicts(store, images, _root(store.root, image_root), maps.image))
     sizes = {im.id: (im.height, im.width) for im in images}
-    doc["annotations"] = list(_annotation_dicts(store, sizes, cat_ids))
+    doc["annotations"] = list(_annotation_dicts(store, sizes, maps))
     return doc
 
 
@@ -175,26 +154,27 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
     """
     out_json = Path(out_json)
     out_json.parent.mkdir(parents=True, exist_ok=True)
-    cat_ids = export_category_ids(store)
+    maps = export_id_maps(store)
     images = store.images(split)
     sizes = {im.id: (im.height, im.width) for im in images}
     total = 0
     if progress is not None:  # one GROUP BY query; only needed for the progress total
         total = sum(n for (s, _), n in store.annotation_counts().items()
                     if split is None or s == split)
-    header = _header(store, cat_ids)
+    header = _header(store, maps.category)
     tmp = out_json.with_name(out_json.name + ".part")
     n_anns = 0
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps(header)[:-1] + ', "images": [')
-            _write_items(f, _image_dicts(store, images, _root(out_json.parent, image_root)))
+            _write_items(f, _image_dicts(store, images, _root(out_json.parent, image_root),
+                                       maps.image))
             f.write('], "annotations": [')
             if recompute_area:
                 texts: Iterable[str] = (json.dumps(d) for d in
-                                        _annotation_dicts(store, sizes, cat_ids))
+                                        _annotation_dicts(store, sizes, maps))
             else:
-                texts = _annotation_texts(store, sizes, cat_ids)
+                texts = _annotation_texts(store, sizes, maps)
             for k, chunk in enumerate(_chunks(texts)):
                 f.write((",\n" if k else "\n") + ",\n".join(chunk))
                 n_anns += len(chunk)
