@@ -18,8 +18,9 @@ instead (:func:`export_id_maps`):
   (two datasets imported into one project with overlapping ids) stays with the record of
   the lower store id and the other one is treated as not imported.
 
-Evaluation and prediction call :func:`export_id_maps` to key their COCO results the same
-way (``maps.category[store id]``, ``maps.image[store id]``).
+Evaluation and prediction call :func:`export_id_maps` (with the split they work on) to
+key their COCO results the same way (``maps.category[store id]``, ``maps.image[store
+id]``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ from vision_studio.core.store import ProjectStore
 
 CATEGORY_IDS_SETTING = "coco.category_ids"
 """Legacy project setting (before schema v2): ``{"<store category id>": COCO id}``."""
+
+ANN_OFFSET_SETTING = "coco.max_annotation_id"
+"""Project setting: the largest annotation id ever imported from COCO (an int); exported
+annotations that are not imported (or whose id is taken) are numbered past it."""
+
+INFO_SETTING, LICENSES_SETTING = "coco_info", "coco_licenses"
+"""Project settings holding the imported top-level ``info`` (object) and ``licenses``
+(list), written again on export."""
 
 COCO_ID = "coco_id"
 """Key of the original COCO id in the ``extra`` mapping of images, categories and
@@ -82,23 +91,31 @@ class CocoIdMaps:
 
     Attributes:
         category: ``{store category id: COCO category id}`` for every category.
-        image: ``{store image id: COCO image id}`` for every image.
+        image: ``{store image id: COCO image id}`` for every image of the split the
+            maps were made for.
     """
 
     category: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
     image: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def export_id_maps(store: ProjectStore) -> CocoIdMaps:
+def export_id_maps(store: ProjectStore, split: str | None = None) -> CocoIdMaps:
     """The ids ``export --format coco`` writes for ``store`` (see the module docstring).
+
+    Image ids are unique within one exported file, so they depend on what is exported:
+    pass the same ``split`` as the export (datasets split in several files, such as
+    Roboflow's, number the images of each file from 0 again; each split exported on
+    its own keeps them all, the whole project in one file cannot).
 
     Args:
         store: The project.
+        split: The split exported (``None`` = all images, as ``write_coco`` without
+            ``split``).
 
     Returns:
-        The category and image id maps, covering every category and image.
+        The category map (every category) and the image map (the images of ``split``).
     """
     images = assign_ids((im.id, imported_id(getattr(im, "extra", None)))
-                        for im in store.images())
+                        for im in store.images(split))
     return CocoIdMaps(category=MappingProxyType(_category_ids(store)),
                       image=MappingProxyType(images))
