@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Iterator
 
 from vision_studio.core.errors import OutputExistsError, ProtectedPathError
-from vision_studio.core.store.liveness import process_alive
+from vision_studio.core.liveness import process_alive
 
 if TYPE_CHECKING:
     from vision_studio.core.store import ProjectStore
@@ -83,8 +83,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
                  protected: Collection[str | os.PathLike] = ()) -> Path:
     """Check that ``path`` may be written as an output file or folder.
 
-    Stale temporary files of killed writers next to ``path`` (and inside it, for a
-    folder) are removed first; they do not make a folder count as non-empty.
+    Stale temporary files of killed writers next to ``path`` (in its folder, and inside
+    it for a folder) are removed first; they do not make a folder count as non-empty.
 
     Args:
         path: The output file or folder (need not exist).
@@ -104,7 +104,7 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
     path = Path(path)
     _refuse_protected(path, protected)
     if path.parent.is_dir():
-        clean_stale_temps(path.parent, path.name)
+        clean_stale_temps(path.parent)
     if path.is_dir():
         clean_stale_temps(path)
         if not overwrite and any(True for _ in path.iterdir()):
