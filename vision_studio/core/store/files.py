@@ -247,10 +247,20 @@ def mark_interrupted_runs(conn: sqlite3.Connection) -> list[int]:
     rows = conn.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?",
                         (host,)).fetchall()
     dead = [run_id for run_id, pid in rows if pid and not process_alive(pid)]
-    if dead:
+    if not dead:
+        return []
+    try:
         conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:  # another writer: the next open marks them
+        log.info("runs %s not marked interrupted now (%s)", dead, exc)
+        return []
+    try:
         conn.executemany("UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
                          [(i,) for i in dead])
         conn.execute("COMMIT")
-        log.warning("runs %s were left running by a process that is gone: marked interrupted", dead)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    log.warning("runs %s were left running by a process that is gone: marked interrupted", dead)
     return dead
