@@ -198,6 +198,18 @@ def test_open_readonly_reads_and_refuses_every_write(tmp_path):
     assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
 
 
+def test_readonly_open_sees_commits_left_in_the_wal_of_a_killed_writer(tmp_path):
+    path = tmp_path / "p.vsproj"
+    ProjectStore.create(path).close()
+    proc = _child(_RUNNER, str(path))
+    run_id = int(proc.stdout.readline())
+    _kill(proc)
+    assert Path(f"{path}-wal").stat().st_size > 0  # the run is only in the WAL
+    Path(f"{path}-shm").unlink()  # as after a reboot on some systems: the index is rebuilt
+    with ProjectStore.open(path, readonly=True) as store:
+        assert store.run(run_id).name == "child"
+
+
 def test_readonly_open_of_an_older_schema_migrates_only_a_copy(tmp_path):
     from tests.core.test_store_v2 import _make_v1
 

@@ -70,9 +70,18 @@ def connect(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Conne
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection (``mode=ro``); on a read-only folder or file system where
-    SQLite cannot create the WAL's shared-memory file, the file is opened ``immutable``
-    (nothing may write it meanwhile, which such media guarantee)."""
+    """A connection that never writes the project's data (``PRAGMA query_only``).
+
+    Where the file and its folder can be written, it is a normal connection made
+    query-only, so that it sees the commits still in the WAL of a killed writer (a
+    ``mode=ro`` connection cannot replay that WAL). Otherwise ``mode=ro``; and on a
+    read-only folder or file system where SQLite cannot create the WAL's shared-memory
+    file, ``immutable`` (nothing can write such media meanwhile).
+    """
+    if not cannot_write(Path(path)):
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=1")
+        return conn
     uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
     for extra in ("", "&immutable=1"):
         conn = sqlite3.connect(uri + extra, uri=True, isolation_level=None,
