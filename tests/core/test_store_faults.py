@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from vision_studio.core.errors import StoreBusyError, StoreError, StoreFullError, StoreReadOnlyError
+from vision_studio.core.outputs import TMP_MARK
 from vision_studio.core.store import SCHEMA_VERSION, ProjectStore, files
 from vision_studio.core.types import ImageRecord, RunRecord
 
@@ -98,8 +99,51 @@ def test_a_kill_during_creation_leaves_no_file_or_a_complete_project(tmp_path):
                 assert store.integrity_check() == "ok" and store.root == folder.resolve()
         made += len(finals)
         ProjectStore.create(folder / "next.vsproj").close()  # cleans a killed creator's temp
-        assert not [p.name for p in folder.iterdir() if files.TMP_MARK in p.name]
+        assert not [p.name for p in folder.iterdir() if TMP_MARK in p.name]
     assert made > 0  # the kills did land while projects were being made
+
+
+_BUILDER = """
+    import sys, time
+    from vision_studio.core.store import ProjectStore
+    from vision_studio.core.types import ImageRecord
+    with ProjectStore.building(sys.argv[1]) as store:
+        store.add_images(ImageRecord(f"{i}.jpg", 2, 2) for i in range(100))
+        print("filled", flush=True)
+        time.sleep(120)
+"""
+
+
+def test_building_a_project_appears_only_when_the_block_succeeds(tmp_path):
+    path = tmp_path / "new.vsproj"
+    with ProjectStore.building(path, root=tmp_path / "imgs") as store:
+        store.add_image(ImageRecord("a.jpg", 2, 2))
+        assert not path.exists() and store.path.parent == tmp_path
+        assert store.root == (tmp_path / "imgs").resolve()
+    with ProjectStore.open(path) as store:
+        assert store.image_count() == 1 and store.root == (tmp_path / "imgs").resolve()
+    failed = tmp_path / "failed.vsproj"
+    with pytest.raises(RuntimeError):
+        with ProjectStore.building(failed) as store:
+            store.add_image(ImageRecord("a.jpg", 2, 2))
+            raise RuntimeError("the import failed")
+    assert not failed.exists()
+    with pytest.raises(StoreError, match="already exists"):
+        with ProjectStore.building(path):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.vsproj"]
+
+
+def test_a_kill_while_building_leaves_no_project(tmp_path):
+    path = tmp_path / "p.vsproj"
+    proc = _child(_BUILDER, str(path))
+    assert proc.stdout.readline().strip() == "filled"
+    _kill(proc)
+    assert not path.exists()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left and all(TMP_MARK in n for n in left)  # the temporary project (and its WAL)
+    with ProjectStore.building(path):  # the next creation there cleans them
+        assert [p for p in tmp_path.iterdir() if p.name in left] == []
 
 
 # ---------------------------------------------------------------- runs of dead processes

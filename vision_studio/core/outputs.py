@@ -116,9 +116,20 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
     return path
 
 
-def _tmp_name(target: Path) -> Path:
+def reserve_temp(target: str | os.PathLike) -> Path:
+    """A fresh temporary path next to ``target``, ``.<stem>.vs-tmp-<pid>-<hex><suffix>``
+    (nothing is created), protected from :func:`clean_stale_temps` (with any
+    ``-wal``/``-journal`` companion) until :func:`release_temp`."""
+    target = Path(target)
     stem, suffix = (target.stem, target.suffix) if target.suffix else (target.name, "")
-    return target.with_name(f".{stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    tmp = target.with_name(f".{stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    _LIVE.add(tmp.name)
+    return tmp
+
+
+def release_temp(tmp: Path) -> None:
+    """End the protection of a path from :func:`reserve_temp` (the file is left as is)."""
+    _LIVE.discard(tmp.name)
 
 
 def clean_stale_temps(folder: str | os.PathLike, name: str | None = None) -> int:
@@ -147,7 +158,7 @@ def clean_stale_temps(folder: str | os.PathLike, name: str | None = None) -> int
             continue
         if int(m.group(1)) != os.getpid() and process_alive(int(m.group(1))):
             continue
-        if int(m.group(1)) == os.getpid() and entry.name in _LIVE:
+        if int(m.group(1)) == os.getpid() and any(entry.name.startswith(n) for n in _LIVE):
             continue
         try:
             if entry.is_file(follow_symlinks=False):
@@ -197,8 +208,7 @@ def atomic_output(path: str | os.PathLike, *,
     _refuse_protected(target, protected)
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(target.parent, target.name)
-    tmp = _tmp_name(target)
-    _LIVE.add(tmp.name)
+    tmp = reserve_temp(target)
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)  # the writer closed it; flush what it wrote
@@ -209,7 +219,7 @@ def atomic_output(path: str | os.PathLike, *,
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
-        _LIVE.discard(tmp.name)
+        release_temp(tmp)
         if tmp.exists():
             tmp.unlink()
 

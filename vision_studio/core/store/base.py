@@ -88,6 +88,43 @@ class StoreBase:
         return cls.open(path)
 
     @classmethod
+    @contextmanager
+    def building(cls, path: str | os.PathLike,
+                 root: str | os.PathLike | None = None) -> Iterator[ProjectStore]:
+        """Create a project that appears at ``path`` only when the block succeeds.
+
+        For an import into a new project: the block fills a project kept under a
+        temporary name in the same folder; when it ends without an exception the store
+        is closed and the file linked into place (never replacing a file that appeared
+        meanwhile); when it raises, or the process is killed, no file appears at
+        ``path`` (a killed one's temporary file is removed by the next creation there).
+        The store is closed when the block ends: open ``path`` again to go on.
+
+        Args:
+            path: The project file to create; must not exist.
+            root: The folder image paths are relative to; default the file's folder.
+
+        Yields:
+            The new, empty project (its :attr:`path` is the temporary file until the end).
+
+        Raises:
+            StoreError: ``path`` exists (before or at the end), or cannot be written.
+        """
+        path = Path(path)
+        setting = None if root is None else json.dumps(_root_setting(path, root))
+        tmp = files.prepare_temp(path)
+        try:
+            files.write_new_file(tmp, path, setting)
+            store = cls.open(tmp)
+            try:
+                yield store
+            finally:
+                store.close()
+            files.link_into_place(tmp, path)
+        finally:
+            files.discard_temp(tmp)
+
+    @classmethod
     def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> ProjectStore:
         """Open an existing project file, migrating an older schema in place.
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
 from vision_studio.core.errors import StoreError, StoreReadOnlyError
 from vision_studio.core.liveness import process_alive, this_host
-from vision_studio.core.outputs import TMP_MARK, clean_stale_temps
+from vision_studio.core.outputs import clean_stale_temps, release_temp, reserve_temp
 from vision_studio.core.store.faults import SQLITE_CANTOPEN, SQLITE_READONLY, primary_code, translate
 from vision_studio.core.store.schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION
 
@@ -121,6 +120,21 @@ def create_file(path: Path, root_setting: str | None) -> None:
         StoreError: ``path`` exists (also when it appears during the build), or the
             folder cannot be written (:class:`StoreReadOnlyError`, disk full...).
     """
+    tmp = prepare_temp(path)
+    try:
+        write_new_file(tmp, path, root_setting)
+        link_into_place(tmp, path)
+    finally:
+        discard_temp(tmp)
+
+
+def prepare_temp(path: Path) -> Path:
+    """Check that ``path`` is free, make its folder, clean killed creators' leftovers
+    there and reserve a temporary name beside it (see :func:`outputs.reserve_temp`).
+
+    Raises:
+        StoreError: ``path`` exists or its folder cannot be made.
+    """
     if path.exists() or path.is_symlink():
         raise StoreError(f"{path}: a file already exists there")
     try:
@@ -128,7 +142,21 @@ def create_file(path: Path, root_setting: str | None) -> None:
     except OSError as exc:
         raise StoreError(f"{path}: cannot create its folder ({exc})") from None
     clean_stale_temps(path.parent)  # of creators and writers killed before
-    tmp = path.with_name(f".{path.stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    return reserve_temp(path)
+
+
+def discard_temp(tmp: Path) -> None:
+    """Remove a temporary project (if still there) with its companions; release it."""
+    try:
+        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-journal", "-wal", "-shm"))):
+            if leftover.exists():
+                leftover.unlink()
+    finally:
+        release_temp(tmp)
+
+
+def write_new_file(tmp: Path, path: Path, root_setting: str | None) -> None:
+    """Write a complete, empty project into the new file ``tmp`` (errors name ``path``)."""
     try:
         conn = sqlite3.connect(str(tmp), isolation_level=None)
         try:  # rollback journal + synchronous=FULL (the defaults): durable at COMMIT
@@ -141,7 +169,6 @@ def create_file(path: Path, root_setting: str | None) -> None:
             conn.execute("COMMIT")
         finally:
             conn.close()
-        _link_into_place(tmp, path)
     except (sqlite3.Error, OSError) as exc:
         if not os.access(path.parent, os.W_OK | os.X_OK):
             raise StoreReadOnlyError(f"{path}: cannot create the project: its folder is "
@@ -149,14 +176,14 @@ def create_file(path: Path, root_setting: str | None) -> None:
         if isinstance(exc, sqlite3.Error):
             raise translate(exc, path) from None
         raise StoreError(f"{path}: cannot create the project ({exc})") from None
-    finally:
-        for leftover in (tmp, Path(f"{tmp}-journal")):
-            if leftover.exists():
-                leftover.unlink()
 
 
-def _link_into_place(tmp: Path, path: Path) -> None:
-    """Give ``tmp`` the name ``path`` without ever replacing an existing ``path``."""
+def link_into_place(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` without ever replacing an existing ``path``.
+
+    Raises:
+        StoreError: ``path`` exists, or the rename failed.
+    """
     try:
         os.link(tmp, path)  # atomic and exclusive on POSIX file systems
     except FileExistsError:
@@ -164,7 +191,10 @@ def _link_into_place(tmp: Path, path: Path) -> None:
     except OSError:  # no hard links here (FAT, some network shares): exists-check + rename
         if path.exists():
             raise StoreError(f"{path}: a file already exists there") from None
-        os.rename(tmp, path)  # Windows refuses to rename over an existing file
+        try:
+            os.rename(tmp, path)  # Windows refuses to rename over an existing file
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the project ({exc})") from None
     if os.name == "posix":
         fd = os.open(path.parent, os.O_RDONLY)
         try:
