@@ -61,14 +61,21 @@ def protected_paths(store: ProjectStore) -> ProtectedPaths:
         store: The open project.
 
     Returns:
-        Resolved paths (symlinks followed, ``os.path.normcase``-d), as strings; pass
-        them as ``protected`` to :func:`check_output` and the atomic writers. 100k
-        images take about a second to resolve.
+        Resolved paths (symlinked folders followed, ``os.path.normcase``-d), as
+        strings; pass them as ``protected`` to :func:`check_output` and the atomic
+        writers. Each image folder is resolved once (an image that is itself a symlink
+        is protected under its own name, which is what an output would replace).
     """
     project = os.path.realpath(os.fspath(store.path))
     out = {os.path.normcase(project + s) for s in ("", *_COMPANIONS)}
     root = os.fspath(store.root)
-    out.update(_key(os.path.join(root, rel)) for rel in store.image_paths())
+    folders: dict[str, str] = {}  # each image folder resolved once, not each image
+    for rel in store.image_paths():
+        folder, name = os.path.split(os.path.normpath(os.path.join(root, rel)))
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        out.add(os.path.normcase(os.path.join(real, name)))
     return ProtectedPaths(out)
 
 
