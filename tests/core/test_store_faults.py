@@ -349,3 +349,14 @@ def test_a_really_full_disk(small_tmpfs):
     with ProjectStore.open(path) as store:  # still full: opening and reading work
         assert store.image_count() == committed
         assert store.integrity_check() == "ok"
+
+
+def test_a_closed_store_raises_store_closed_error(tmp_path):
+    from vision_studio.core.errors import StoreClosedError
+
+    store = ProjectStore.create(tmp_path / "p.vsproj")
+    store.close()
+    for call in (store.categories, lambda: store.add_category("x")):
+        with pytest.raises(StoreClosedError, match="closed") as info:
+            call()
+        assert isinstance(info.value, sqlite3.ProgrammingError)  # what older callers catch
