@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -179,8 +180,8 @@ def test_edited_annotation_gets_a_computed_area(new_store, synthetic, tmp_path):
     read_coco(new_store, src, check_images=False)
     a = next(x for x in new_store.annotations() if x.polygons and not x.iscrowd)
     moved = tuple(tuple(v + 1.0 for v in p) for p in a.polygons)
-    extra = {k: v for k, v in a.extra.items() if k != "area_imported"}  # as an edit does
-    new_store.update_annotation(Annotation(**{**a.__dict__, "polygons": moved, "extra": extra}))
+    # as the canvas's undo commands edit (gui/undo.py with_geometry): extra kept, area 0
+    new_store.update_annotation(replace(a, polygons=moved, area=0.0))
     out = json.loads(write_coco(new_store, tmp_path / "o.json") and
                      (tmp_path / "o.json").read_text())
     b = next(x for x in out["annotations"] if x["id"] == a.extra["coco_id"])
