@@ -9,10 +9,7 @@ import pytest
 from vision_studio.core.io.coco import read_coco
 from vision_studio.core.io.coco_ids import CocoIdMaps, assign_ids, export_id_maps
 from vision_studio.core.io.coco_write import write_coco
-from vision_studio.core.types import Category, ImageRecord
-
-V2 = "extra" in getattr(ImageRecord, "__dataclass_fields__", {}) and \
-    "extra" in getattr(Category, "__dataclass_fields__", {})
+from vision_studio.core.types import ImageRecord
 
 
 def test_assign_ids_keeps_imported_and_offsets_the_rest():
@@ -53,7 +50,6 @@ def test_export_id_maps_cover_the_project_and_match_the_written_file(new_store, 
     assert {a["category_id"] for a in out["annotations"]} <= set(maps.category.values())
 
 
-@pytest.mark.skipif(not V2, reason="needs schema v2 (ImageRecord.extra / Category.extra)")
 def test_imported_image_ids_are_kept(new_store, tmp_path):
     src, doc = _coco(tmp_path, [1, 3], [397133, 5, 42])
     read_coco(new_store, src, check_images=False)

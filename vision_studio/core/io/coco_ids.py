@@ -49,7 +49,7 @@ annotations."""
 
 def imported_id(extra: Any) -> int | None:
     """The ``coco_id`` kept in an ``extra`` mapping, when it is an ``int`` (not a bool)."""
-    value = extra.get(COCO_ID) if isinstance(extra, Mapping) else None
+    value = extra.get(COCO_ID) if type(extra) is dict or isinstance(extra, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 

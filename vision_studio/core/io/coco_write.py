@@ -42,7 +42,6 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from vision_studio import __version__
 from vision_studio.core.errors import VisionStudioError
-from vision_studio.core.geometry import annotation_area
 from vision_studio.core.io.coco_ids import (
     ANN_OFFSET_SETTING,
     COCO_ID,
@@ -51,7 +50,6 @@ from vision_studio.core.io.coco_ids import (
     CocoIdMaps,
     export_id_maps,
 )
-from vision_studio.core.io.coco_rle import uncompress
 from vision_studio.core.io.coco_values import MAX_DEPTH, dumps, shallow
 from vision_studio.core.io.report import ProgressCallback
 from vision_studio.core.outputs import atomic_output, check_output
@@ -174,6 +172,9 @@ def _attributes(aid: int, text: str) -> str:
 def _general_text(row: tuple, image_id: int, cat_ids: Mapping[int, int],
                   ann_ids: _AnnotationIds, recompute_area: bool) -> str:
     """One annotation's JSON text, every case (see :func:`_annotation_texts`)."""
+    from vision_studio.core.geometry import annotation_area  # numpy: only when needed
+    from vision_studio.core.io.coco_rle import uncompress
+
     aid, _, cid, x, y, w, h, polys, rle, crowd, area, attrs, extra, _ = row
     orig, area_kept, uncompressed = _meta(extra, area)
     if recompute_area or not area_kept:
@@ -279,7 +280,7 @@ def coco_dict(store: ProjectStore, split: str | None = None,
     maps = export_id_maps(store, split, images=images)
     doc = _header(store, maps)
     doc["images"] = list(_image_dicts(store, images, _root(store.root, image_root), maps.image))
-    selected = {im.id: maps.image[im.id] for im in images}
+    selected = dict(maps.image)
     doc["annotations"] = [json.loads(t) for chunk in
                           _annotation_texts(store, selected, maps, recompute_area)
                           for t in chunk]
@@ -336,7 +337,7 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
     check_output(out_json, overwrite=overwrite, protected=protected)
     images = store.images(split)
     maps = export_id_maps(store, split, images=images)
-    selected = {im.id: maps.image[im.id] for im in images}
+    selected = dict(maps.image)  # the images of ``split`` (a plain dict: faster look-ups)
     total = 0
     if progress is not None:  # one GROUP BY query; only needed for the progress total
         total = sum(n for (s, _), n in store.annotation_counts().items()
