@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -105,7 +107,6 @@ def test_pycocotools_gives_the_same_12_numbers_after_a_round_trip(new_store, syn
     sizes = {i["id"]: (i["height"], i["width"]) for i in recomputed["images"]}
     for a in recomputed["annotations"]:
         if isinstance(a["segmentation"], list) and a["segmentation"]:
-            from pycocotools import mask as mask_utils
             h, w = sizes[a["image_id"]]
             a["area"] = float(mask_utils.area(mask_utils.merge(
                 mask_utils.frPyObjects(a["segmentation"], h, w))))
@@ -192,8 +193,8 @@ def test_export_never_writes_the_project_and_asks_before_replacing(new_store, tm
     cat = new_store.add_category("c")
     image = tmp_path / "img.jpg"
     image.write_bytes(b"not really a jpeg")
-    im = new_store.add_image(ImageRecord(path=Path(
-        __import__("os").path.relpath(image, new_store.root)).as_posix(), width=10, height=10))
+    im = new_store.add_image(ImageRecord(path=Path(os.path.relpath(image, new_store.root))
+                                         .as_posix(), width=10, height=10))
     new_store.add_annotation(Annotation(image_id=im.id, category_id=cat.id, bbox=(1, 1, 2, 2)))
     project = Path(new_store.path)
     before = project.read_bytes()
