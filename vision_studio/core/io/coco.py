@@ -209,8 +209,7 @@ class _CocoReader:
         pending, used = [], set()
         for cid, name, sc, extra in valid:  # reuse a category imported from the same dataset
             hit = next((c.id for c in by_id.values() if c.name == name and c.id not in used
-                        and (getattr(c, "extra", {}).get(COCO_ID, mapping.get(str(c.id)))
-                             == cid)), None)
+                        and c.extra.get(COCO_ID, mapping.get(str(c.id))) == cid), None)
             if hit is None:
                 pending.append((cid, name, sc, extra))
             else:
@@ -220,7 +219,7 @@ class _CocoReader:
         for (cid, _, _, extra), cat in zip(pending, matched):
             self.cat_map[cid] = cat.id
             mapping.setdefault(str(cat.id), cid)
-            if COCO_ID not in getattr(cat, "extra", {COCO_ID: None}):
+            if COCO_ID not in cat.extra:
                 self.store.update_category(cat.id, extra={**cat.extra, **extra})
         self.report.categories += created
         self.store.set_setting(CATEGORY_IDS_SETTING, mapping)
