@@ -96,7 +96,8 @@ def test_attributes_float_coordinates_and_bad_objects(new_store, voc_dir, tmp_pa
     out = tmp_path / "out"
     write_voc(new_store, out)
     assert _boxes_of(out / "a0.xml") == [("cat", ("1", "1", "40", "30")),
-                                         ("dog", ("2.5", "3.25", "10.75", "12"))]
+                                         # edges x 1.5..10.75, y 2.25..12 rounded half up
+                                         ("dog", ("3", "3", "11", "12"))]
     assert SafeET.parse(str(out / "a0.xml")).getroot().findtext("object/difficult") == "1"
     assert (out / "labels.txt").read_text().splitlines() == ["cat", "dog"]
 
@@ -128,13 +129,15 @@ def test_strict_mode_and_reimport(new_store, voc_dir):
     before = (new_store.image_count(), new_store.annotation_count(), len(new_store.categories()))
     (xml_dir / "a1.xml").write_text(_xml("a1.png", _obj("newcat", (1, 1, 5, 5))
                                          + _obj("cat", (9, 9, 2, 2))))
-    with pytest.raises(FormatError, match=r"a0.xml: image a0.png is already in the project"):
+    with pytest.raises(FormatError, match=r"a1.xml: object 1 \(cat\): box of zero"):
         read_voc(new_store, xml_dir, voc_dir / "images", strict=True)
     assert (new_store.image_count(), new_store.annotation_count(),
             len(new_store.categories())) == before
     report = read_voc(new_store, xml_dir, voc_dir / "images")  # non-strict: adds a1
-    assert report.counts_by_kind() == {"duplicate_image": 1, "bad_bbox": 1}
+    assert report.counts_by_kind() == {"bad_bbox": 1}
     assert report.images == 1 and new_store.image_count() == 2
+    # a0 is already there with the same box: matched, nothing added twice
+    assert report.existing == 1 and report.annotations == 1 and new_store.annotation_count() == 2
 
 
 def test_filename_resolution_ignores_path_and_falls_back_to_stem(new_store, voc_dir):

@@ -1,19 +1,21 @@
-"""Helpers shared by the COCO and VOC importers/exporters: split names from folder
-names, JSON/XML file loading with clear errors, category matching, and fast
-project-relative paths."""
+"""Helpers shared by the importers/exporters: split names from folder names, JSON file
+loading with clear errors, category matching, fast project-relative paths, checks of
+file names read from annotation files, and :class:`ExistingImages` (labels imported for
+images already in the project)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import posixpath
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from vision_studio.core.errors import FormatError
 from vision_studio.core.gcpause import gc_paused  # noqa: F401 (re-exported)
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.types import Category, Split
+from vision_studio.core.types import Annotation, Category, ImageRecord, Split
 
 try:  # optional fast JSON parser (a dependency; the standard library is the fallback)
     import orjson as _orjson
@@ -165,3 +167,124 @@ def match_categories(store: ProjectStore, wanted: Iterable[tuple[str, str]],
     for (i, _, _), cat in zip(to_create, created):
         out[i] = cat
     return [c for c in out if c is not None], len(created)
+
+
+# ---------------------------------------------------------------------- file names
+MAX_NAME_CHARS = 4096
+"""Longest file name an annotation file may give (Linux's ``PATH_MAX``)."""
+
+
+def is_regular_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` is an existing regular file; False (never an exception) for a
+    name too long for the file system, a null byte, a named pipe, a folder..."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file name written in an annotation file cannot be used as one, or None."""
+    if len(name) > MAX_NAME_CHARS or any(len(part) > 255 for part in re.split(r"[/\\]", name)):
+        return f"file name too long ({len(name)} characters)"
+    if "\0" in name:
+        return "file name contains a null character"
+    return None
+
+
+def leaves_folder(name: str) -> bool:
+    """True when a file name from an annotation file is absolute (``/x``, ``C:\\x``,
+    ``\\\\server``) or climbs out of its folder with ``..`` (``../x``, ``a/../../x``)."""
+    text = name.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        return True
+    return posixpath.normpath(text).split("/")[0] == ".."
+
+
+# ---------------------------------------------------------------------- existing images
+ON_EXISTING = ("add", "replace", "skip")
+"""What an import does with annotations for an image already in the project."""
+
+
+def _ann_key(a: Annotation) -> tuple:
+    return (a.category_id, tuple(round(float(v), 6) for v in a.bbox))
+
+
+class ExistingImages:
+    """Images already in the project, for an import that brings labels for them
+    (issue 12: "a project made from a folder, then import its labels").
+
+    An imported file's image is matched to a project image by its path relative to the
+    project root, else by file name when exactly one project image has that name (and,
+    when the import knows the image's size, the same width and height). What happens to
+    the matched image's labels is ``on_existing``:
+
+    * ``"add"`` (default): the imported annotations are added, except those identical
+      to an annotation the image already has (same category and bbox to 1e-6 pixel);
+      tags are added.
+    * ``"replace"``: the image's annotations (and tags, when the import brings tags) are
+      deleted first (once per import), then the imported ones added.
+    * ``"skip"``: the image is left as it is.
+
+    Args:
+        store: The project.
+        on_existing: One of :data:`ON_EXISTING`.
+
+    Raises:
+        ValueError: unknown ``on_existing``.
+    """
+
+    def __init__(self, store: ProjectStore, on_existing: str = "add") -> None:
+        if on_existing not in ON_EXISTING:
+            raise ValueError(f"on_existing must be one of {', '.join(ON_EXISTING)}, "
+                             f"got {on_existing!r}")
+        self.store, self.on_existing = store, on_existing
+        self.by_path: dict[str, ImageRecord] = {im.path: im for im in store.images()}
+        self._by_name: dict[str, list[ImageRecord]] = {}
+        for im in self.by_path.values():
+            self._by_name.setdefault(posixpath.basename(im.path), []).append(im)
+        self._replaced: set[int] = set()
+
+    def find(self, rel_path: str, size: tuple[int, int] | None = None) -> ImageRecord | None:
+        """The project image for an imported image's project-relative path, or None."""
+        hit = self.by_path.get(rel_path)
+        if hit is not None:
+            return hit
+        same = self._by_name.get(posixpath.basename(rel_path), [])
+        if len(same) == 1 and (size is None or (same[0].width, same[0].height) == tuple(size)):
+            return same[0]
+        return None
+
+    def attach(self, items: Sequence[tuple[ImageRecord, Sequence[Annotation], Sequence[int]]]
+               ) -> tuple[int, int]:
+        """Apply :attr:`on_existing` to a batch of ``(project image, annotations, tag
+        category ids)``; the annotations' ``image_id`` is replaced by the image's.
+
+        Returns:
+            ``(annotations added, annotations deleted by "replace")``.
+        """
+        if self.on_existing == "skip" or not items:
+            return 0, 0
+        ids = list(dict.fromkeys(im.id for im, _, _ in items))
+        current = self.store.annotations_by_image(ids)
+        removed = 0
+        if self.on_existing == "replace":
+            fresh = [i for i in ids if i not in self._replaced]
+            gone = [a.id for i in fresh for a in current.get(i, [])]
+            removed = len(self.store.delete_annotations(gone)) if gone else 0
+            for i in fresh:
+                current[i] = []
+                if any(tags for im, _, tags in items if im.id == i):
+                    self.store.set_image_tags(i, ())
+            self._replaced.update(fresh)
+        keys = {i: {_ann_key(a) for a in current.get(i, [])} for i in ids}
+        new: list[Annotation] = []
+        for im, anns, _ in items:
+            for a in anns:
+                a = dataclasses.replace(a, image_id=im.id)
+                if _ann_key(a) not in keys[im.id]:
+                    keys[im.id].add(_ann_key(a))
+                    new.append(a)
+        self.store.add_annotations(new)
+        self.store.add_image_tags([(im.id, c) for im, _, tags in items for c in tags])
+        return len(new), removed

@@ -52,6 +52,11 @@ class ImportReport:
         tags: Image-level tags added (classification).
         skipped: Items left out, in the order found.
         notes: Items imported after a fix (e.g. a box clipped to the image bounds).
+        existing: Images already in the project that the import brought labels for
+            (see :class:`~vision_studio.core.io.common.ExistingImages`).
+        removed: Annotations of those images deleted by ``on_existing="replace"``.
+        bad_images: Images imported whose file does not decode in full (found by the
+            full verification after the import; also recorded as problems).
         strict: When True, :meth:`skip` raises instead of recording.
     """
 
@@ -62,6 +67,9 @@ class ImportReport:
     tags: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[Skipped] = field(default_factory=list)
+    existing: int = 0
+    removed: int = 0
+    bad_images: list[Skipped] = field(default_factory=list)
     strict: bool = False
 
     @property
@@ -90,8 +98,11 @@ class ImportReport:
         self.annotations += other.annotations
         self.categories += other.categories
         self.tags += other.tags
+        self.existing += other.existing
+        self.removed += other.removed
         self.skipped.extend(other.skipped)
         self.notes.extend(other.notes)
+        self.bad_images.extend(other.bad_images)
         if other.format and other.format not in self.format.split("+"):
             self.format = f"{self.format}+{other.format}" if self.format else other.format
         return self
@@ -111,6 +122,12 @@ class ImportReport:
                 f"{self.annotations} annotations, {self.categories} new categories"
                 + (f", {self.tags} tags" if self.tags else ""))
         lines = [head]
+        if self.existing or self.removed:
+            lines.append(f"labels for {self.existing} images already in the project"
+                         + (f" ({self.removed} of their annotations replaced)" if self.removed
+                            else ""))
+        lines += _grouped("bad images (imported; not images this program can open)",
+                          self.bad_images, max_items)
         lines += _grouped("skipped", self.skipped, max_items)
         lines += _grouped("fixed", self.notes, max_items)
         return "\n".join(lines)
