@@ -209,13 +209,17 @@ def test_flags_groups_of_rectangles_windows_paths_and_v3(new_store, tmp_path):
     assert [names[c] for c in tags[new_store.images()[0].id]] == ["outdoor"]
 
 
-def test_reimport_is_reported_not_duplicated(new_store, tmp_path):
+def test_reimport_adds_nothing_twice_and_a_second_file_is_a_duplicate(new_store, tmp_path):
     _image(tmp_path / "img.png")
     _labelme(tmp_path / "a.json", [_shape()])
     read_labelme(new_store, tmp_path)
     report = read_labelme(new_store, tmp_path)
-    assert report.images == 0 and report.skipped[0].kind == "duplicate_image"
+    assert report.ok and report.images == 0 and report.annotations == 0 and report.existing == 1
     assert new_store.annotation_count() == 1
+    _labelme(tmp_path / "b.json", [_shape(label="dog")])  # a second file for the same image
+    report = read_labelme(new_store, tmp_path)
+    assert [s.kind for s in report.skipped] == ["duplicate_image"]
+    assert report.skipped[0].source.endswith("b.json") and new_store.annotation_count() == 1
 
 
 def test_points_outside_are_clipped_and_missing_source_raises(new_store, tmp_path):

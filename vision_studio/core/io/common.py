@@ -86,7 +86,8 @@ def load_json(path: str | os.PathLike, what: str = "JSON") -> Any:
 
     Raises:
         FormatError: missing/unreadable file or invalid JSON, naming the file and the
-            position of the syntax error.
+            position of the syntax error (also for JSON nested too deeply for the
+            parser and integers longer than Python's 4300-digit limit).
     """
     path = Path(path)
     try:
@@ -103,6 +104,10 @@ def load_json(path: str | os.PathLike, what: str = "JSON") -> Any:
                           f"{exc.msg})") from None
     except UnicodeDecodeError as exc:
         raise FormatError(f"{path}: not valid JSON (not UTF-8 text: {exc.reason})") from None
+    except RecursionError:
+        raise FormatError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise FormatError(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
 

@@ -27,7 +27,9 @@ import numpy as np
 
 from vision_studio.core import images
 from vision_studio.core.errors import FormatError
+from vision_studio.core.geometry import mask_bbox, rle_area
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
+from vision_studio.core.io.common import ExistingImages
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord
@@ -51,7 +53,7 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
                classes: Mapping[int, str], ignore_value: int | None = None, *,
                colors: Mapping[Color, int] | None = None, mask_suffix: str = "",
                split: str | None = None, strict: bool = False,
-               progress: Progress | None = None) -> ImportReport:
+               progress: Progress | None = None, on_existing: str = "add") -> ImportReport:
     """Import image + label-image pairs as semantic-segmentation masks.
 
     Pairs are matched by file stem: ``image_dir/NAME.<any image extension>`` with
@@ -73,6 +75,11 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
         strict: Raise :class:`~vision_studio.core.errors.FormatError` at the first
             problem (nothing is then changed).
         progress: Called as ``progress(pairs_done, pairs_total)``.
+        on_existing: For an image already in the project (by project path, else by
+            unique file name and size): ``"add"`` its class masks (a class whose bbox
+            the image already has is not added twice), ``"replace"`` that image's
+            annotations, or ``"skip"`` it (see
+            :class:`~vision_studio.core.io.common.ExistingImages`).
 
     Returns:
         The report. Label values (or colours) that are neither in the table nor the
@@ -92,7 +99,8 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
         raise FormatError("read_masks: the class table (value -> name) is empty")
     rep = ImportLog(store, strict, "masks")
     pairs = _pairs(image_dir, mask_dir, mask_suffix, rep)
-    known = {im.path for im in store.images()}
+    existing = ExistingImages(store, on_existing)
+    seen: set[str] = set()
     with store.transaction():
         cats = category_ids(store, [classes[v] for v in sorted(classes)], rep)
         value_to_cat = {int(v): cats[n.strip()] for v, n in classes.items()}
@@ -100,17 +108,34 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
         for i, pair in enumerate(pairs):
             item = _read_pair(store, pair, value_to_cat, ignore_value, colors, split or "", rep)
             if item is not None:
-                if item[0].path in known:
-                    rep.skip(pair.image, "already in the project (not imported twice)",
+                known = existing.find(item[0].path, (item[0].width, item[0].height))
+                if (known.path if known else item[0].path) in seen:
+                    rep.skip(pair.image, "named twice in this import (not imported twice)",
                              "duplicate_image")
+                elif known is not None:
+                    seen.add(known.path)
+                    _attach(existing, known, item[1], pair, rep)
                 else:
-                    known.add(item[0].path)
+                    seen.add(item[0].path)
                     batch.append(item)
             if len(batch) >= _BATCH:
                 _insert(store, batch, rep)
             call_progress(progress, i + 1, len(pairs))
         _insert(store, batch, rep)
         return rep.report()
+
+
+def _attach(existing: ExistingImages, image: ImageRecord, anns: list[Annotation], pair: _Pair,
+            rep: ImportLog) -> None:
+    """Labels of an image already in the project, as ``existing.on_existing`` says."""
+    if existing.on_existing == "skip":
+        rep.result.note(str(pair.image), "already in the project; its labels were left as they "
+                        "are (on_existing='skip')", "existing_image")
+        return
+    added, removed = existing.attach([(image, anns, ())])
+    rep.result.annotations += added
+    rep.result.existing += 1
+    rep.result.removed += removed
 
 
 def load_class_table(path: str | os.PathLike) -> dict[int, str]:
@@ -272,10 +297,10 @@ def mask_annotation(mask: np.ndarray, category_id: int, image_id: int = 0,
     """
     from pycocotools import mask as mask_utils
 
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
-    bbox = tuple(float(v) for v in mask_utils.toBbox(rle))
-    area = float(mask_utils.area(rle))
-    rle = {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+    enc = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
+    rle = {"size": [int(s) for s in enc["size"]], "counts": enc["counts"].decode("ascii")}
+    bbox = mask_bbox((), rle, *rle["size"])
+    area = rle_area(rle)
     return Annotation(image_id=image_id, category_id=category_id, bbox=bbox, rle=rle,
                       area=area, attributes=dict(attributes or {"source": "mask"}))
 
