@@ -1,6 +1,7 @@
 """ImageFolder (classification) import: hymenoptera and generated trees."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -118,8 +119,13 @@ def test_reimport_and_bad_roots(new_store, tmp_path):
     _img(tmp_path / "r" / "cat" / "a.png")
     read_imagefolder(new_store, tmp_path / "r")
     again = read_imagefolder(new_store, tmp_path / "r")
-    assert again.images == 0 and again.skipped[0].kind == "duplicate_image"
+    assert again.ok and again.images == 0 and again.existing == 1
     assert new_store.image_count() == 1 and len(new_store.all_image_tags()) == 1
+    _img(tmp_path / "r2" / "dog" / "a.png")  # same file name, another class: matched by name
+    shutil.rmtree(tmp_path / "r")
+    read_imagefolder(new_store, tmp_path / "r2", on_existing="replace")
+    (tags,) = new_store.all_image_tags().values()
+    assert new_store.image_count() == 1 and [new_store.category(t).name for t in tags] == ["dog"]
     with pytest.raises(FormatError, match="folder not found"):
         read_imagefolder(new_store, tmp_path / "missing")
     (tmp_path / "empty").mkdir()
