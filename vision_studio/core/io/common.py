@@ -123,15 +123,23 @@ class RelativePaths:
 
     def __init__(self, store: ProjectStore, folder: str | os.PathLike) -> None:
         self.folder = Path(folder).resolve()
+        self.root = store.root
         try:
-            base = os.path.relpath(self.folder, store.root)
+            base = os.path.relpath(self.folder, self.root)
         except ValueError:  # another drive on Windows: keep absolute
             base = str(self.folder)
         self.base = Path(base).as_posix()
 
     def __call__(self, name: str) -> str:
-        """``name`` (relative to the folder, ``/`` or ``\\`` separated) → project path."""
-        return posixpath.normpath(posixpath.join(self.base, name.replace("\\", "/")))
+        """``name`` (relative to the folder, ``/`` or ``\\`` separated; an absolute name
+        is made relative to the project root too) → project path."""
+        name = name.replace("\\", "/")
+        if posixpath.isabs(name):
+            try:
+                return Path(os.path.relpath(posixpath.normpath(name), self.root)).as_posix()
+            except ValueError:  # another drive on Windows
+                return posixpath.normpath(name)
+        return posixpath.normpath(posixpath.join(self.base, name))
 
     def absolute(self, name: str) -> Path:
         """The file's absolute path."""
