@@ -3,6 +3,9 @@ entry point as the console script)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +170,76 @@ def test_console_entry_point_exit_codes(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_images_format_on_existing_and_bad_images_named(data_dir, tmp_path, capsys):
+    root = data_dir("raccoon_voc")
+    folder = tmp_path / "photos"
+    shutil.copytree(root / "images", folder / "raccoon")
+    data = (folder / "raccoon" / "raccoon-1.jpg").read_bytes()
+    (folder / "raccoon" / "raccoon-1.jpg").write_bytes(data[: len(data) // 2])  # truncated
+    (folder / "notes.txt").write_text("not an image")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "pipe.jpg")  # must be reported, not waited on
+    project = tmp_path / "p.vsproj"
+    assert main(["import", "--format", "images", str(folder), "--project", str(project),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "imported images: 200 images" in out and "raccoon-1.jpg: truncated" in out
+    assert "notes.txt: not an image file" in out
+    if hasattr(os, "mkfifo"):
+        assert "pipe.jpg: not a regular file" in out
+    assert _counts(project)[:2] == (200, 0)
+    assert main(["info", "--project", str(project)]) == 0
+    info = capsys.readouterr().out
+    assert "raccoon-1.jpg: not an image this program can open in full: truncated" in info
+
+    args = ["import", "--format", "voc", str(root / "annotations"), "--image-dir",
+            str(folder / "raccoon"), "--project", str(project), "--quiet"]
+    assert main(args) == 0
+    assert "labels for 200 images already in the project" in capsys.readouterr().out
+    assert _counts(project)[:2] == (200, 217)
+    assert main(args) == 0 and _counts(project)[:2] == (200, 217)  # add: not twice
+    with ProjectStore.open(project) as s:
+        im = s.images()[5]
+        s.delete_annotations([a.id for a in s.annotations(im.id)])
+    assert main(args + ["--on-existing", "skip"]) == 0
+    kept = _counts(project)[1]
+    assert kept < 217  # skip left the emptied image as it was
+    capsys.readouterr()
+    assert main(args + ["--on-existing", "replace"]) == 0 and _counts(project)[1] == 217
+    assert f"({kept} of their annotations replaced)" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["import", "--format", "images", str(folder), "--project", str(project),
+                 "--no-check-images", "--quiet"]) == 0
+    assert "imported images: 0 images" in capsys.readouterr().out
+
+
+_KILLER = """
+import os, signal, sys
+import vision_studio.core.io.voc as voc
+real = voc.read_voc
+def read_voc(store, *a, **k):
+    real(store, *a, **k)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of the import
+voc.read_voc = read_voc
+from vision_studio.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_killed_import_into_a_new_project_leaves_no_project(data_dir, tmp_path):
+    root = data_dir("raccoon_voc")
+    project = tmp_path / "new.vsproj"
+    args = ["import", "--format", "voc", str(root / "annotations"), "--project", str(project),
+            "--quiet"]
+    proc = subprocess.run([sys.executable, "-c", _KILLER, *args], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == -signal.SIGKILL
+    assert not project.exists()  # the build file is not the project
+    leftovers = list(tmp_path.glob(".new.vsproj.vs-build-*"))
+    assert leftovers and not any(p.name.endswith(".vsproj") for p in tmp_path.iterdir())
+    assert main(args) == 0  # the next import cleans up the stale build file
+    assert _counts(project)[:2] == (200, 217)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".new")] == []
