@@ -236,6 +236,10 @@ def _resolve_image(path: Path, data: Mapping[str, Any], log: ImportLog, write_em
                        "embedded image is never written there)", "missing_image")
         return None
     embedded = data.get("imageData")
+    if embedded is not None and not isinstance(embedded, str):
+        log.skip(path, f"image file {rel[:200]} not found, and imageData is not base64 text",
+                 "embedded_image")
+        return None
     if not embedded:
         log.skip(path, f"image file {rel} not found (and no imageData embedded)", "missing_image")
         return None
