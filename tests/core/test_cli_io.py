@@ -2,6 +2,7 @@
 entry point as the console script)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -243,3 +244,54 @@ def test_killed_import_into_a_new_project_leaves_no_project(data_dir, tmp_path):
     assert main(args) == 0  # the next import cleans up the stale build file
     assert _counts(project)[:2] == (200, 217)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".new")] == []
+
+
+def _digest(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_exports_never_destroy_their_sources(data_dir, tmp_path, capsys):
+    voc = shutil.copytree(data_dir("raccoon_voc"), tmp_path / "raccoon")
+    project = tmp_path / "r.vsproj"
+    assert main(["import", "--format", "voc", str(voc / "annotations"), "--project",
+                 str(project), "--quiet", "--no-check-images"]) == 0
+    sources, before = _digest(voc / "annotations"), _counts(project)
+    capsys.readouterr()
+    export = ["export", "--format", "voc", str(voc / "annotations"), "--project", str(project)]
+    assert main(export) == 1  # the folder the XMLs came from: refused
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "annotations: is a folder that is not empty" in err
+    assert "--overwrite" in err and _digest(voc / "annotations") == sources
+    assert main(export + ["--overwrite"]) == 0  # asked for: replaced, with integer boxes
+    assert set(_digest(voc / "annotations")) == set(sources) | {"labels.txt"}
+    assert _counts(project) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "--format", "voc", str(empty), "--project", str(project)]) == 0
+    assert main(["export", "--format", "voc", str(tmp_path), "--project", str(project),
+                 "--overwrite"]) == 0  # the project's own folder: its file is not touched
+    assert _counts(project) == before and not list(tmp_path.glob("*.vs-tmp-*"))
+
+    cam = data_dir("camvid_small")
+    img, lab = tmp_path / "cam" / "val", tmp_path / "cam" / "valannot"
+    img.mkdir(parents=True)
+    lab.mkdir()
+    for p in sorted((cam / "val").glob("*.png"))[:3]:
+        shutil.copy(p, img)
+        shutil.copy(cam / "valannot" / p.name, lab)
+    mp = tmp_path / "m.vsproj"
+    assert main(["import", "--format", "masks", str(img), "--mask-dir", str(lab), "--classes",
+                 ",".join(f"{i}={i}" for i in range(11)), "--ignore-value", "11", "--project",
+                 str(mp), "--quiet"]) == 0
+    labels, photos = _digest(lab), _digest(img)
+    capsys.readouterr()
+    masks = ["export", "--format", "masks", str(lab), "--project", str(mp)]
+    assert main(masks) == 1 and "valannot: is a folder that is not empty" in capsys.readouterr().err
+    assert _digest(lab) == labels  # void 11 was not rewritten as 255
+    # the label PNGs would have the photos' names there: never written, even with --overwrite
+    assert main(["export", "--format", "masks", str(img), "--project", str(mp),
+                 "--overwrite"]) == 1
+    assert "part of the project" in capsys.readouterr().err and _digest(img) == photos
+    assert main(masks + ["--overwrite", "--ignore-value", "11"]) == 0
+    for name in labels:  # asked for: the same values written back, pixel for pixel
+        assert (np.asarray(Image.open(lab / name)) == np.asarray(Image.open(io.BytesIO(labels[name])))).all()

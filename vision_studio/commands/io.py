@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="coco: folder file_name is made relative to (default: the JSON's)")
     p.add_argument("--ignore-value", type=int, default=255,
                    help="masks: value written for unlabelled pixels (default 255)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file / write into a non-empty folder (the "
+                        "project file and the project's images are never written)")
     p.set_defaults(func=run_export)
 
 
@@ -206,29 +209,20 @@ def _open_project(path: Path, shown: Path) -> Any:
 def _verify_new_images(store: Any, before: int, report: Any, quiet: bool) -> None:
     """Decode the images this import added (in id order after the ``before`` that were
     there) in full; the ones that fail are named in ``report.bad_images`` and recorded
-    as problems of their image."""
-    from vision_studio.core.images import verify_image
+    as problems of their image (:func:`~vision_studio.core.io.common.verify_project_images`)."""
+    from vision_studio.core.io.common import verify_project_images
     from vision_studio.core.io.report import Skipped
-    from vision_studio.core.types import Problem
 
     new = store.images(offset=before)
     if not new:
         return
     bar = _Bar("checking images", quiet)
-    problems = []
     try:
-        for n, im in enumerate(new, 1):
-            path = store.resolve(im)
-            problem = verify_image(path)
-            if problem:
-                report.bad_images.append(Skipped(str(path), problem, "bad_image"))
-                problems.append(Problem(str(path), f"not an image this program can open in full: "
-                                        f"{problem}", im.id, "bad_image"))
-            bar(n, len(new))
+        bad = verify_project_images(store, new, progress=bar)
     finally:
         bar.close()
-    if problems:
-        store.add_problems(problems)
+    report.bad_images += [Skipped(str(store.resolve(store.image(i))), msg, "bad_image")
+                          for i, msg in bad.items()]
 
 
 def _build_path(project: Path) -> Path:
@@ -315,7 +309,8 @@ def _export(store: Any, args: argparse.Namespace) -> str:
             out = out / "annotations.json"
         bar = _Bar("coco export", False)
         try:
-            s = write_coco(store, out, args.split, image_root=args.image_root, progress=bar)
+            s = write_coco(store, out, args.split, image_root=args.image_root, progress=bar,
+                           overwrite=args.overwrite)
         finally:
             bar.close()
         return (f"wrote {s['images']} images, {s['annotations']} annotations, "
@@ -323,9 +318,9 @@ def _export(store: Any, args: argparse.Namespace) -> str:
     if args.format == "voc":
         from vision_studio.core.io.voc import write_voc
 
-        s = write_voc(store, out, args.split)
+        s = write_voc(store, out, args.split, overwrite=args.overwrite)
         return f"wrote {s['files']} XML files ({s['objects']} objects) and labels.txt to {out}"
     from vision_studio.core.io.masks import write_masks
 
-    written = write_masks(store, out, args.split, args.ignore_value)
+    written = write_masks(store, out, args.split, args.ignore_value, overwrite=args.overwrite)
     return f"wrote {len(written)} label images and classes.txt to {out}"

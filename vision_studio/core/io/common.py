@@ -10,9 +10,9 @@ import os
 import posixpath
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from vision_studio.core.errors import FormatError
+from vision_studio.core.errors import FormatError, ProtectedPathError
 from vision_studio.core.gcpause import gc_paused  # noqa: F401 (re-exported)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, Category, ImageRecord, Split
@@ -301,3 +301,103 @@ class ExistingImages:
         self.store.add_annotations(new)
         self.store.add_image_tags([(im.id, c) for im, _, tags in items for c in tags])
         return len(new), removed
+
+
+# ---------------------------------------------------------------------- export names
+def output_names(images: Iterable[ImageRecord], suffix: str) -> dict[int, str]:
+    """``{image id: file name}`` of per-image export files: ``<image stem><suffix>``, with
+    ``_<image id>`` appended to the stem for the second and later images sharing one."""
+    used: set[str] = set()
+    out: dict[int, str] = {}
+    for im in images:
+        stem = posixpath.splitext(posixpath.basename(im.path))[0]
+        out[im.id] = f"{stem}{suffix}" if stem not in used else f"{stem}_{im.id}{suffix}"
+        used.add(stem)
+    return out
+
+
+def refuse_protected(folder: Path, names: Iterable[str], protected: Iterable[str]) -> None:
+    """Check every file an export will write in ``folder`` before writing any.
+
+    Args:
+        folder: The output folder.
+        names: File names to be written there.
+        protected: :func:`vision_studio.core.outputs.protected_paths` of the project
+            (resolved, ``os.path.normcase``-d paths).
+
+    Raises:
+        ProtectedPathError: the first name that is the project file or one of its images.
+    """
+    base = os.path.realpath(folder)
+    keys = protected if isinstance(protected, (set, frozenset)) else set(protected)
+    for name in names:
+        path = os.path.join(base, name)
+        if os.path.normcase(os.path.realpath(path)) in keys:
+            raise ProtectedPathError(Path(path), "is part of the project (the project file "
+                                                 "or one of its images) and is never written "
+                                                 "over; choose another output folder")
+
+
+# ---------------------------------------------------------------------- full verification
+def verify_project_images(store: ProjectStore, images: Sequence[ImageRecord] | None = None, *,
+                          progress: Callable[[int, int], None] | None = None,
+                          cancelled: Callable[[], bool] | None = None) -> dict[int, str]:
+    """Decode images of the project in full and record what is wrong (issue 12, trap 9).
+
+    An image whose ``check_key`` equals its file's current
+    :func:`~vision_studio.core.images.file_check_key` was verified before and is not
+    decoded again. Each image checked gets its ``check_key`` set (``set_check_keys``);
+    each one that does not decode gets a problem of kind ``"bad_image"`` (once: not
+    again when an identical one is recorded), which ``vision-studio info`` and the GUI
+    list.
+
+    Args:
+        store: The project.
+        images: The images to check; default all of them.
+        progress: ``progress(done, total)`` after each image.
+        cancelled: Polled before each image; when it returns True the check stops, and
+            what was checked so far is recorded.
+
+    Returns:
+        ``{image id: problem}`` of the images checked now that do not decode.
+    """
+    from vision_studio.core.images import file_check_key, verify_image
+
+    todo = list(store.images() if images is None else images)
+    keys: dict[int, str] = {}
+    bad: dict[int, str] = {}
+    for n, im in enumerate(todo, 1):
+        if cancelled is not None and cancelled():
+            break
+        path = store.resolve(im)
+        key = file_check_key(path)
+        if not key or key != im.check_key:
+            problem = verify_image(path, key)
+            if problem:
+                bad[im.id] = problem
+            if key:
+                keys[im.id] = key
+        if progress is not None:
+            progress(n, len(todo))
+    with store.transaction():
+        if keys:
+            store.set_check_keys(keys)
+        _record_bad_images(store, bad)
+    return bad
+
+
+def _record_bad_images(store: ProjectStore, bad: dict[int, str]) -> None:
+    """A ``bad_image`` problem for each image in ``bad`` that has not got this one yet."""
+    from vision_studio.core.types import Problem
+
+    if not bad:
+        return
+    have = {(p.image_id, p.message) for p in store.problems() if p.kind == "bad_image"}
+    new = [Problem(str(store.resolve(store.image(i))), bad_image_message(msg), i, "bad_image")
+           for i, msg in bad.items()]
+    store.add_problems(p for p in new if (p.image_id, p.message) not in have)
+
+
+def bad_image_message(problem: str) -> str:
+    """The recorded problem text of an image that does not decode in full."""
+    return f"not an image this program can open in full: {problem}"

@@ -29,8 +29,14 @@ from vision_studio.core import images
 from vision_studio.core.errors import FormatError
 from vision_studio.core.geometry import mask_bbox, rle_area
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
-from vision_studio.core.io.common import ExistingImages
+from vision_studio.core.io.common import ExistingImages, output_names, refuse_protected
 from vision_studio.core.io.report import ImportReport
+from vision_studio.core.outputs import (
+    atomic_output,
+    atomic_write_text,
+    check_output,
+    protected_paths,
+)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord
 
@@ -321,7 +327,7 @@ def _insert(store: ProjectStore, batch: list[tuple[ImageRecord, list[Annotation]
 
 def write_masks(store: ProjectStore, out_dir: str | os.PathLike, split: str | None = None,
                 ignore_value: int = 255, *, classes: Mapping[int, str] | None = None,
-                progress: Progress | None = None) -> dict[int, Path]:
+                progress: Progress | None = None, overwrite: bool = False) -> dict[int, Path]:
     """Write one label PNG per image, plus ``classes.txt``.
 
     Each annotation with a mask (RLE or polygons) is painted with its class value, in
@@ -341,15 +347,22 @@ def write_masks(store: ProjectStore, out_dir: str | os.PathLike, split: str | No
             ``classes.txt`` holds ``value name`` lines. Default: value = index of the
             category in category (id) order, ``classes.txt`` one name per line.
         progress: Called as ``progress(images_done, images_total)``.
+        overwrite: Allow writing into a folder that is not empty (e.g. the label folder
+            the masks were imported from, whose PNGs are then replaced).
 
     Returns:
-        ``{image id: written PNG path}``.
+        ``{image id: written PNG path}``; each written atomically (temporary file in
+        the folder, renamed into place).
 
     Raises:
         FormatError: a value (or the ignore value) does not fit in 16 bits, or the
             ignore value collides with a class value.
+        OutputExistsError: ``out_dir`` is not empty and ``overwrite`` is false.
+        ProtectedPathError: ``out_dir`` or a PNG to write is the project file or an
+            image of the project (never written, even with ``overwrite``).
     """
-    out = Path(out_dir)
+    protected = protected_paths(store)
+    out = check_output(out_dir, overwrite=overwrite, protected=protected)
     cats = store.categories()
     if classes is None:
         value_of = {c.id: i for i, c in enumerate(cats)}
@@ -368,19 +381,17 @@ def write_masks(store: ProjectStore, out_dir: str | os.PathLike, split: str | No
         raise FormatError("write_masks: label values must be within 0..65535")
     dtype = np.uint8 if top <= 255 else np.uint16
     out.mkdir(parents=True, exist_ok=True)
-    (out / "classes.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     recs = store.images(split)
+    names = output_names(recs, ".png")
+    refuse_protected(out, [*names.values(), "classes.txt"], protected)
+    atomic_write_text(out / "classes.txt", "\n".join(lines) + "\n", protected=protected)
     written: dict[int, Path] = {}
-    used: set[str] = set()
     for start in range(0, len(recs), _BATCH):
         chunk = recs[start:start + _BATCH]
         by_image = store.annotations_by_image([r.id for r in chunk])
         for i, rec in enumerate(chunk, start):
             label = render_label(rec, by_image.get(rec.id, []), value_of, ignore_value, dtype)
-            stem = Path(rec.path).stem
-            name = f"{stem}.png" if stem not in used else f"{stem}_{rec.id}.png"
-            used.add(stem)
-            written[rec.id] = _save_png(out / name, label)
+            written[rec.id] = _save_png(out / names[rec.id], label, protected)
             call_progress(progress, i + 1, len(recs))
     return written
 
@@ -417,9 +428,10 @@ def render_label(image: ImageRecord, anns: list[Annotation], value_of: Mapping[i
     return label
 
 
-def _save_png(path: Path, label: np.ndarray) -> Path:
-    """Save ``H x W`` uint8 (mode L) or uint16 (mode I;16) as PNG."""
+def _save_png(path: Path, label: np.ndarray, protected: Any) -> Path:
+    """Save ``H x W`` uint8 (mode L) or uint16 (mode I;16) as PNG, atomically."""
     from PIL import Image
 
-    Image.fromarray(np.ascontiguousarray(label)).save(path)
+    with atomic_output(path, protected=protected) as tmp:
+        Image.fromarray(np.ascontiguousarray(label)).save(tmp, format="PNG")
     return path

@@ -25,7 +25,9 @@ Other rules:
 * ``difficult``, ``truncated`` and ``occluded`` are kept as booleans in the
   annotation's ``attributes`` (and ``pose`` when it is not ``Unspecified``).
 * Export writes ``<image stem>.xml`` per image (``_<id>`` appended when two images
-  share a stem) and ``labels.txt`` with one category name per line.
+  share a stem) and ``labels.txt`` with one category name per line, into an empty or
+  new folder unless ``overwrite`` (a folder of imported XMLs is never rewritten by
+  accident); the project file and its images are never written.
 """
 from __future__ import annotations
 
@@ -50,9 +52,17 @@ from vision_studio.core.io.common import (
     leaves_folder,
     match_categories,
     name_problem,
+    output_names,
+    refuse_protected,
     split_from_path,
 )
 from vision_studio.core.io.report import ImportReport, ProgressCallback
+from vision_studio.core.outputs import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output,
+    protected_paths,
+)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord, Problem
 
@@ -376,28 +386,40 @@ def _voc_tree(store: ProjectStore, im: ImageRecord, anns: list[Annotation],
 
 
 def write_voc(store: ProjectStore, out_dir: str | os.PathLike, split: str | None = None,
-              *, page: int = 5000) -> dict[str, Any]:
+              *, overwrite: bool = False, page: int = 5000) -> dict[str, Any]:
     """Write one Pascal VOC XML per image, plus ``labels.txt``.
 
-    Only boxes are written (VOC XML has no polygons); attributes ``difficult``,
-    ``truncated``, ``occluded`` and ``pose`` are restored. Images without annotations
-    get an XML without ``<object>`` (they are negatives, not missing).
+    Only boxes are written (VOC XML has no polygons), as integers (see
+    :func:`voc_bndbox`); attributes ``difficult``, ``truncated``, ``occluded`` and
+    ``pose`` are restored. Images without annotations get an XML without ``<object>``
+    (they are negatives, not missing). Each file is written atomically (a temporary
+    file in the folder, renamed into place).
 
     Args:
         store: The project.
         out_dir: Folder to write into (created).
         split: Only images of this split; ``None`` = all.
+        overwrite: Allow writing into a folder that is not empty (e.g. the folder the
+            XMLs were imported from, whose files are then replaced).
         page: Images read per query (annotations fetched per page, no N+1 queries).
 
     Returns:
         ``{"path": str, "files": int, "objects": int, "labels": [names]}``.
+
+    Raises:
+        OutputExistsError: ``out_dir`` is not empty and ``overwrite`` is false.
+        ProtectedPathError: ``out_dir`` or a file to write is the project file or an
+            image of the project (never written, even with ``overwrite``).
     """
-    out_dir = Path(out_dir)
+    protected = protected_paths(store)
+    out_dir = check_output(out_dir, overwrite=overwrite, protected=protected)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {c.id: c.name for c in store.categories()}
     labels = list(dict.fromkeys(names.values()))
-    (out_dir / "labels.txt").write_text("".join(f"{n}\n" for n in labels), encoding="utf-8")
-    used: set[str] = set()
+    files_of = output_names(store.images(split), ".xml")
+    refuse_protected(out_dir, [*files_of.values(), "labels.txt"], protected)
+    atomic_write_text(out_dir / "labels.txt", "".join(f"{n}\n" for n in labels),
+                      protected=protected)
     files = objects = 0
     offset = 0
     while True:
@@ -407,13 +429,10 @@ def write_voc(store: ProjectStore, out_dir: str | os.PathLike, split: str | None
         offset += len(images)
         by_image = store.annotations_by_image(im.id for im in images)
         for im in images:
-            stem = Path(im.path).stem
-            if stem in used:
-                stem = f"{stem}_{im.id}"
-            used.add(stem)
             anns = by_image.get(im.id, [])
-            _voc_tree(store, im, anns, names).write(out_dir / f"{stem}.xml", encoding="utf-8",
-                                                    xml_declaration=False)
+            data = ET.tostring(_voc_tree(store, im, anns, names).getroot(), encoding="utf-8",
+                               xml_declaration=False)
+            atomic_write_bytes(out_dir / files_of[im.id], data, protected=protected)
             files += 1
             objects += len(anns)
     return {"path": str(out_dir), "files": files, "objects": objects, "labels": labels}
