@@ -232,20 +232,12 @@ def _build_path(project: Path) -> Path:
 
 def _remove_stale_builds(project: Path) -> None:
     """Remove build files of imports into ``project`` whose process is gone (killed)."""
+    from vision_studio.core.store.liveness import process_alive
+
     for build in project.parent.glob(f".{glob.escape(project.name)}.vs-build-*"):
         pid = build.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             _remove_project(build)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def _finish_new_project(build: Path, project: Path, ok: bool) -> None:
