@@ -156,8 +156,8 @@ class _VocReader:
                     return xml.stem + ext
         if name and self.existing.find(self.paths(name)) is not None:
             return name  # not in image_dir, but the project has it (matched by file name)
-        self.skip(self.paths.absolute(name or xml.stem), f"image file not found (named by "
-                  f"<filename> in {xml.name}); the XML is skipped", "missing_image")
+        self.skip(xml, f"image file {self.paths.absolute(name or xml.stem)} (its <filename>) "
+                  "not found; the XML is skipped", "missing_image")
         return None
 
     def _size(self, xml: Path, root: ET.Element, name: str,
@@ -176,8 +176,8 @@ class _VocReader:
         try:
             fw, fh = image_size(self.paths.absolute(name))
         except ImageDecodeError as exc:
-            self.skip(exc.path, f"{exc.reason} (named in {xml.name}); the XML is skipped",
-                      "unreadable_image")
+            self.skip(xml, f"image {exc.path} (its <filename>): {exc.reason}; the XML is "
+                      "skipped", "unreadable_image")
             return None
         if w and h and (int(w), int(h)) != (fw, fh):
             msg = (f"<size> says {int(w)}x{int(h)} but the image is {fw}x{fh} after EXIF "
