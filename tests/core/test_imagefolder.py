@@ -1,6 +1,7 @@
 """ImageFolder (classification) import: hymenoptera and generated trees."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -141,3 +142,20 @@ def test_verify_reports_truncated_images(new_store, tmp_path):
     assert [(Path(s.source).name, s.kind) for s in report.skipped] == [("cut.jpg", "decode_error")]
     assert "truncated" in report.skipped[0].reason
     assert report.images == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_named_pipe_in_a_class_folder_does_not_hang_the_import(new_store, tmp_path):
+    import threading
+
+    _img(tmp_path / "r" / "cat" / "a.png")
+    os.mkfifo(tmp_path / "r" / "cat" / "b.jpg")
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=read_imagefolder(new_store, tmp_path / "r")),
+                         daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "the import hung on a named pipe"
+    report = out["r"]
+    assert report.images == 1 and [Path(s.source).name for s in report.skipped] == ["b.jpg"]
+    assert "not a regular file" in report.skipped[0].reason

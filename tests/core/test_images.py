@@ -249,3 +249,27 @@ def test_verify_image_decodes_in_full_and_caches_by_size_and_mtime(tmp_path, dat
     good.write_bytes(b"not a png any more")  # a new size: the cached answer is not reused
     assert file_check_key(good) != key and verify_image(good) is not None
     assert verify_image(tmp_path / "gone.png") == "file not found" and file_check_key(tmp_path / "gone.png") == ""
+
+
+def test_verify_project_images_records_problems_and_check_keys(new_store, tmp_path):
+    from vision_studio.core.io.common import verify_project_images
+    from vision_studio.core.io.imagefolder import read_images
+
+    Image.fromarray(_rgb(40, 50)).save(tmp_path / "good.jpg")
+    data = (tmp_path / "good.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    assert read_images(new_store, tmp_path).images == 2  # headers alone: both look fine
+    calls = []
+    bad = verify_project_images(new_store, progress=lambda d, t: calls.append((d, t)))
+    cut = next(im for im in new_store.images() if im.path.endswith("cut.jpg"))
+    assert list(bad) == [cut.id] and "truncated" in bad[cut.id] and calls[-1] == (2, 2)
+    keys = {im.path.rsplit("/", 1)[-1]: im.check_key for im in new_store.images()}
+    assert keys == {"good.jpg": file_check_key(tmp_path / "good.jpg"),
+                    "cut.jpg": file_check_key(tmp_path / "cut.jpg")}
+    (problem,) = new_store.problems()
+    assert problem.image_id == cut.id and problem.kind == "bad_image"
+    assert verify_project_images(new_store) == {}  # check keys match: nothing decoded again
+    assert len(new_store.problems()) == 1
+    (tmp_path / "cut.jpg").write_bytes(data)  # repaired: a new key, checked again, fine now
+    assert verify_project_images(new_store) == {}
+    assert verify_project_images(new_store, cancelled=lambda: True) == {}

@@ -148,6 +148,8 @@ def read_images(store: ProjectStore, folder: str | os.PathLike, *, split: str | 
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    own = {os.path.realpath(f"{store.path}{s}") for s in ("", "-wal", "-shm", "-journal")}
+    files = [f for f in files if os.path.realpath(f) not in own]  # the project's own files
     if not files:
         raise FormatError(f"{folder}: no files found")
     rep = ImportLog(store, strict, "images")
