@@ -72,11 +72,15 @@ def test_voc_labels_for_a_folder_project_add_replace_skip(raccoon):
 
 def test_match_by_unique_file_name_when_paths_differ(raccoon, tmp_path):
     root, store = raccoon
-    moved = tmp_path / "elsewhere"  # the XMLs' images are found in another copy
-    shutil.copytree(root / "images", moved)
-    report = read_voc(store, root / "annotations", moved)
+    elsewhere = tmp_path / "elsewhere"  # the XMLs' images are not there: the project's are
+    elsewhere.mkdir()
+    report = read_voc(store, root / "annotations", elsewhere)
     assert report.ok and report.images == 0 and report.existing == 200
     assert store.annotation_count() == 217
+    copy = tmp_path / "copy"  # a real file at another path is another image
+    shutil.copytree(root / "images", copy)
+    again = read_voc(store, root / "annotations", copy)
+    assert again.images == 200 and again.existing == 0 and store.image_count() == 400
 
 
 def test_ambiguous_names_and_other_sizes_are_not_matched(new_store):
@@ -86,6 +90,8 @@ def test_ambiguous_names_and_other_sizes_are_not_matched(new_store):
     existing = ExistingImages(new_store)
     assert existing.find("x/a.png") == a
     assert existing.find("other/a.png") is None  # two project images are called a.png
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(new_store.root / "b.png")
+    assert existing.find("b.png", (10, 10)) is None  # a file is there: another image
     assert existing.find("other/b.png", (10, 10)) == b
     assert existing.find("other/b.png", (20, 10)) is None  # same name, another image
     with pytest.raises(ValueError, match="on_existing"):
@@ -137,3 +143,21 @@ def test_labelme_and_imagefolder_for_a_folder_project(data_dir, tmp_path):
         assert tags == {"cat.png": ["cat"], "dog.png": ["dog"]}
         read_imagefolder(store, tree, on_existing="skip")
         assert len(store.all_image_tags()) == 2
+
+
+def test_coco_labels_for_a_folder_project(data_dir, tmp_path):
+    from vision_studio.core.io.coco import read_coco
+
+    src = data_dir("rbc_coco") / "valid"
+    with ProjectStore.create(tmp_path / "fresh.vsproj") as fresh:
+        expected = read_coco(fresh, src / "_annotations.coco.json").annotations
+        n_images = fresh.image_count()
+    with ProjectStore.create(tmp_path / "p.vsproj") as store:
+        assert read_images(store, src).images == n_images
+        report = read_coco(store, src / "_annotations.coco.json")
+        assert report.ok and (report.images, report.existing) == (0, n_images)
+        assert report.annotations == expected == store.annotation_count() > 0
+        again = read_coco(store, src / "_annotations.coco.json")
+        assert again.annotations == 0 and store.annotation_count() == expected
+        replaced = read_coco(store, src / "_annotations.coco.json", on_existing="replace")
+        assert replaced.removed == expected and store.annotation_count() == expected

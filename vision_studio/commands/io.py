@@ -112,7 +112,7 @@ def _importer(args: argparse.Namespace) -> Callable[..., Any]:
 
         return lambda store, src, i, prog: read_coco(
             store, src, args.image_dir, check_images=not args.no_check_images, progress=prog,
-            **common)
+            on_existing=on_existing, **common)
     if fmt == "voc":
         from vision_studio.core.io.voc import read_voc
 

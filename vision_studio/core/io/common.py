@@ -228,8 +228,9 @@ class ExistingImages:
     (issue 12: "a project made from a folder, then import its labels").
 
     An imported file's image is matched to a project image by its path relative to the
-    project root, else by file name when exactly one project image has that name (and,
-    when the import knows the image's size, the same width and height). What happens to
+    project root, else (when the file it names does not exist) by file name when exactly
+    one project image has that name (and, when the import knows the image's size, the
+    same width and height). What happens to
     the matched image's labels is ``on_existing``:
 
     * ``"add"`` (default): the imported annotations are added, except those identical
@@ -252,18 +253,26 @@ class ExistingImages:
             raise ValueError(f"on_existing must be one of {', '.join(ON_EXISTING)}, "
                              f"got {on_existing!r}")
         self.store, self.on_existing = store, on_existing
+        self._root = store.root
         self.by_path: dict[str, ImageRecord] = {im.path: im for im in store.images()}
         self._by_name: dict[str, list[ImageRecord]] = {}
         for im in self.by_path.values():
             self._by_name.setdefault(posixpath.basename(im.path), []).append(im)
         self._replaced: set[int] = set()
+        self._before: dict[int, set[int]] = {}  # prepare(): annotation ids an image had
 
     def find(self, rel_path: str, size: tuple[int, int] | None = None) -> ImageRecord | None:
-        """The project image for an imported image's project-relative path, or None."""
+        """The project image for an imported image's project-relative path, or None.
+
+        The file-name fallback applies only when no file exists at ``rel_path``: an
+        existing file elsewhere is another image, even with the same name and size.
+        """
         hit = self.by_path.get(rel_path)
         if hit is not None:
             return hit
         same = self._by_name.get(posixpath.basename(rel_path), [])
+        if len(same) != 1 or is_regular_file(self._root / rel_path):
+            return None
         if len(same) == 1 and (size is None or (same[0].width, same[0].height) == tuple(size)):
             return same[0]
         return None
@@ -301,6 +310,46 @@ class ExistingImages:
         self.store.add_annotations(new)
         self.store.add_image_tags([(im.id, c) for im, _, tags in items for c in tags])
         return len(new), removed
+
+    def prepare(self, image: ImageRecord) -> int:
+        """For a reader that inserts annotations itself (COCO's bulk rows): call before
+        adding any to ``image``. ``"replace"`` deletes its annotations (once per import);
+        ``"add"`` remembers the ones it has, for :meth:`drop_repeats`.
+
+        Returns:
+            The number of annotations deleted.
+        """
+        if self.on_existing == "skip" or image.id in self._before:
+            return 0
+        current = self.store.annotations(image.id)
+        removed = 0
+        if self.on_existing == "replace" and image.id not in self._replaced:
+            removed = len(self.store.delete_annotations([a.id for a in current]))
+            self._replaced.add(image.id)
+            current = []
+        self._before[image.id] = {a.id for a in current}
+        return removed
+
+    def drop_repeats(self) -> int:
+        """After such a reader added its annotations (``"add"`` only): delete the new
+        annotations of the prepared images that repeat an older one, or an earlier new
+        one, of the same image (same category and bbox to 1e-6 pixel).
+
+        Returns:
+            The number of annotations deleted.
+        """
+        if self.on_existing != "add" or not self._before:
+            return 0
+        gone: list[int] = []
+        for image_id, anns in self.store.annotations_by_image(list(self._before)).items():
+            old = self._before[image_id]
+            keys = {_ann_key(a) for a in anns if a.id in old}
+            for a in sorted((a for a in anns if a.id not in old), key=lambda a: a.id):
+                if _ann_key(a) in keys:
+                    gone.append(a.id)
+                keys.add(_ann_key(a))
+        self._before.clear()
+        return len(self.store.delete_annotations(gone)) if gone else 0
 
 
 # ---------------------------------------------------------------------- export names
