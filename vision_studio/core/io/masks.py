@@ -106,24 +106,17 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
     rep = ImportLog(store, strict, "masks")
     pairs = _pairs(image_dir, mask_dir, mask_suffix, rep)
     existing = ExistingImages(store, on_existing)
-    seen: set[str] = set()
     with store.transaction():
         cats = category_ids(store, [classes[v] for v in sorted(classes)], rep)
         value_to_cat = {int(v): cats[n.strip()] for v, n in classes.items()}
         batch: list[tuple[ImageRecord, list[Annotation]]] = []
         for i, pair in enumerate(pairs):
             item = _read_pair(store, pair, value_to_cat, ignore_value, colors, split or "", rep)
-            if item is not None:
-                known = existing.find(item[0].path, (item[0].width, item[0].height))
-                if (known.path if known else item[0].path) in seen:
-                    rep.skip(pair.image, "named twice in this import (not imported twice)",
-                             "duplicate_image")
-                elif known is not None:
-                    seen.add(known.path)
-                    _attach(existing, known, item[1], pair, rep)
-                else:
-                    seen.add(item[0].path)
-                    batch.append(item)
+            known = existing.find(item[0].path) if item is not None else None
+            if known is not None:  # pairs are unique by stem: each image comes once
+                _attach(existing, known, item[1], pair, rep)  # type: ignore[index]
+            elif item is not None:
+                batch.append(item)
             if len(batch) >= _BATCH:
                 _insert(store, batch, rep)
             call_progress(progress, i + 1, len(pairs))
