@@ -115,5 +115,24 @@ def test_semantic_camvid_cli(tmp_path, data_dir, capsys):
                         "--arch", "lraspp_mobilenet_v3_large", "--epochs", "3",
                         "--batch-size", "8", "--lr", "0.01", "--image-size", "128",
                         "--max-steps-per-epoch", "10", "--max-val-batches", "3", capsys=capsys)
-    assert len(lines) == 3 and 0 <= lines[-1]["mIoU"] <= 1
+    assert len(lines) == 3 and "mIoU" in lines[-1]
     _falls(lines)
+    # The model must beat predicting the most frequent class everywhere: that baseline
+    # has pixel accuracy = the majority class's share of the labelled val pixels and
+    # mIoU = that share / the number of classes present (every other IoU is 0).
+    share, present = _majority_baseline(root / "valannot", ignore=11)
+    best = max(lines, key=lambda l: l["mIoU"])
+    print(f"majority baseline: pixel accuracy {share:.3f}, mIoU {share / present:.3f}; "
+          f"best epoch: {best}")
+    assert best["pixel_accuracy"] > share and best["mIoU"] > share / present
+
+
+def _majority_baseline(label_dir: Path, ignore: int) -> tuple[float, int]:
+    import numpy as np
+    from PIL import Image
+
+    counts = np.zeros(256, np.int64)
+    for png in sorted(label_dir.glob("*.png")):
+        counts += np.bincount(np.asarray(Image.open(png)).ravel(), minlength=256)
+    counts[ignore] = 0
+    return counts.max() / counts.sum(), int((counts > 0).sum())

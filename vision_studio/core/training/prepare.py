@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from vision_studio.core.training import setup as su
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.defaults import AUTO_FIELDS, fill_defaults
 from vision_studio.core.training.engine import TASK_METRIC
-from vision_studio.core.training.events import TrainStarted
+from vision_studio.core.training.events import TrainStarted, WeightsProgress
 from vision_studio.core.training.result import TrainResult
 from vision_studio.core.training.runs import RunFolder, default_run_dir
 from vision_studio.core.types import Task
@@ -126,10 +127,11 @@ class Run:
         return line
 
     def observe(self, line: dict[str, Any]) -> bool:
-        """Track the best ``metric_name``; True when this epoch improved it."""
+        """Track the best ``metric_name``; True when this epoch improved it (a NaN metric,
+        e.g. mIoU with no class present, never does)."""
         value = line.get(self.metric_name)
         lower = self.metric_name.endswith("loss")
-        improved = value is not None and (
+        improved = value is not None and not math.isnan(value) and (
             self.best_metric is None or (value < self.best_metric if lower else value > self.best_metric))
         if improved:
             self.best_metric, self.bad_epochs = float(value), 0
@@ -221,16 +223,18 @@ def _run_folder(store: Any, config: TrainConfig, resuming: bool) -> RunFolder:
     return RunFolder(path, store)
 
 
-def prepare_run(store: Any, config: TrainConfig | None,
-                resume: str | os.PathLike | None) -> Run:
+def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLike | None,
+                emit: Callable[[Any], None] | None = None, cancel: Any = None) -> Run:
     """Set up a run in one pass: config → snapshot and split → model and transfer plan →
     loaders, optimizer and schedule → run folder; with ``resume``, every state restored
-    from the checkpoint.
+    from the checkpoint. A library-weights download emits :class:`WeightsProgress` events
+    through ``emit`` and stops when ``cancel.cancelled`` is set.
 
     Raises:
         ConfigError: invalid config, no labelled images, a category without examples.
         CheckpointError: unreadable ``resume`` checkpoint.
-        WeightsError: weights that cannot be found or read.
+        WeightsError: weights that cannot be found or read, or a cancelled download
+            (``DownloadCancelled``).
     """
     config, state = _config_and_state(config, resume)
     cats = [c["id"] for c in state["categories"]] if state else config.categories
@@ -238,7 +242,8 @@ def prepare_run(store: Any, config: TrainConfig | None,
     train, val, how = _split(snapshot, config, state)
     check_examples(snapshot, train)
     device = su.resolve_device(config.device)
-    model = su.build_model_parts(config, snapshot, device, state)
+    progress = (lambda done, total: emit(WeightsProgress(done, total))) if emit else None
+    model = su.build_model_parts(config, snapshot, device, state, progress, cancel)
     loop = su.build_loop_parts(config, snapshot, model, train, val, device)
     metric = TASK_METRIC[config.task] if val and config.max_val_batches != 0 else "train_loss"
     run = Run(config=config, snapshot=snapshot, train_samples=train, val_samples=val,

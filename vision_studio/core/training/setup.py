@@ -169,11 +169,13 @@ def build_options(config: TrainConfig) -> dict[str, Any]:
 
 
 def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None,
-          options: dict[str, Any] | None = None) -> Any:
+          options: dict[str, Any] | None = None,
+          progress: Callable[[int, int], None] | None = None, cancel: Any = None) -> Any:
     """The :class:`BuiltModel` of the run, with ``weights`` (a registry weights name, a
     file, or ``None`` for random init) loaded; ``options`` default to
     :func:`build_options` (a checkpoint passes the options it was built with, e.g.
-    ``frozen_bn``, so that its state dict fits).
+    ``frozen_bn``, so that its state dict fits). ``progress`` / ``cancel`` follow and stop
+    a library-weights download.
 
     Raises:
         ConfigError: unknown architecture or option (from the registry).
@@ -183,7 +185,7 @@ def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None,
 
     options = dict(build_options(config) if options is None else options)
     built = build_model(config.arch, config.task, model_num_classes(snapshot), weights=weights,
-                        **options)
+                        progress=progress, cancel=cancel, **options)
     report = getattr(built, "weights_report", None)
     if report is not None:
         summary = getattr(report, "summary", None)
@@ -285,7 +287,9 @@ class LoopParts:
 
 
 def build_model_parts(config: TrainConfig, snapshot: Snapshot, device: torch.device,
-                      state: dict[str, Any] | None = None) -> ModelParts:
+                      state: dict[str, Any] | None = None,
+                      progress: Callable[[int, int], None] | None = None,
+                      cancel: Any = None) -> ModelParts:
     """Seed the run (the only :func:`seed_everything` of a run, right before the random
     initialisation), build the model with its weights (none when resuming: ``state``
     holds them, built with the checkpoint's ``build_options``), move it to ``device`` and
@@ -296,7 +300,8 @@ def build_model_parts(config: TrainConfig, snapshot: Snapshot, device: torch.dev
     """
     seed_everything(config.seed)
     built = build(config, snapshot, weights=None if state else config.weights,
-                  options=state.get("build_options") if state else None)
+                  options=state.get("build_options") if state else None,
+                  progress=progress, cancel=cancel)
     channels_last = device.type == "cuda" and config.task in (Task.CLASSIFICATION,
                                                               Task.SEMANTIC_SEGMENTATION)
     built.model.to(device, memory_format=torch.channels_last if channels_last

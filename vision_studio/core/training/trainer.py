@@ -57,6 +57,8 @@ class Trainer:
             callbacks: Called with every event (:mod:`.events`), on this thread; an
                 exception in a callback is logged, not raised.
             cancel: Checked before every batch; cancelling writes a resumable ``last.pt``.
+                It also stops a library-weights download before the run starts
+                (``DownloadCancelled``; :class:`WeightsProgress` events report it).
             resume: A run folder or checkpoint to continue from.
 
         Returns:
@@ -70,7 +72,7 @@ class Trainer:
         """
         cancel = cancel or CancelToken()
         emit = _emitter(callbacks)
-        run = prepare_run(self.store, config, resume)
+        run = prepare_run(self.store, config, resume, emit, cancel)
         try:
             return self._loop(run, emit, cancel)
         except BaseException as exc:
