@@ -237,6 +237,12 @@ def test_train_command_runs_resumes_and_reports_errors_in_one_line(tmp_path, tin
     assert "status: finished after 2 epoch(s)" in capsys.readouterr().out
     assert main(common + ["--lr", "-1"]) == 1
     assert capsys.readouterr().err.strip() == "error: lr: must be > 0, got -1.0"
+    assert main(common + ["--epochs", "1", "--strategy", "feature_extraction", "--lr", "0.5",
+                          "--out", str(tmp_path / "frozen")]) == 0
+    err = capsys.readouterr().err
+    assert "check error: Feature extraction (train the head only) freezes backbone layers, " \
+           "but the weights are random" in err
+    assert "check warning: learning rate 0.5 is high for timm:test_resnet at batch size 8" in err
     for value in ("inf", "nan", "-inf"):  # issue 13 item 10: refused, one error line
         assert main(common + [f"--lr={value}"]) == 1
         err = capsys.readouterr().err.strip()
