@@ -136,3 +136,32 @@ def _majority_baseline(label_dir: Path, ignore: int) -> tuple[float, int]:
         counts += np.bincount(np.asarray(Image.open(png)).ravel(), minlength=256)
     counts[ignore] = 0
     return counts.max() / counts.sum(), int((counts > 0).sum())
+
+
+def test_detection_defaults_train_without_nan_on_30_raccoons(tmp_path, data_dir, lite0_weights,
+                                                             capsys):
+    """Issue 12 item 6: Faster R-CNN on EfficientNet-Lite0 at batch 2 with every other
+    setting at its default diverged to NaN in epoch 2 (lr 0.01, no warm-up, no clipping).
+    The defaults now scale the lr with the batch (0.0025), warm up and clip."""
+    from vision_studio.core.io.voc import read_voc
+
+    root = data_dir("raccoon_voc")
+    xml, img = tmp_path / "xml", tmp_path / "images"
+    xml.mkdir()
+    img.mkdir()
+    for x in sorted((root / "annotations").glob("*.xml"))[:30]:
+        (xml / x.name).symlink_to(x)
+        (img / f"{x.stem}.jpg").symlink_to(root / "images" / f"{x.stem}.jpg")
+    project = tmp_path / "r.vsproj"
+    with ProjectStore.create(project) as store:
+        read_voc(store, xml, img)
+    lines, _ = _train(project, tmp_path / "run", "--task", "detection",
+                      "--arch", "fasterrcnn_timm:tf_efficientnet_lite0",
+                      "--weights", str(lite0_weights), "--epochs", "2", "--batch-size", "2",
+                      capsys=capsys)
+    used = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (used["lr"], used["warmup_epochs"], used["grad_clip"]) == (0.0025, 1.0, 10.0)
+    import math
+
+    assert all(math.isfinite(l["train_loss"]) and math.isfinite(l["val_loss"]) for l in lines)
+    _falls(lines)

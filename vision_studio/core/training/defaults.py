@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Task
-
-if TYPE_CHECKING:  # pragma: no cover
-    from vision_studio.core.training.config import TrainConfig
 
 GRAD_CLIP_OFF = 0.0
 """``grad_clip`` value that turns clipping off (``None`` means "the family's default")."""
@@ -138,8 +136,6 @@ def fill_defaults(config: TrainConfig) -> TrainConfig:
     Raises:
         ConfigError: the config does not validate.
     """
-    from vision_studio.core.training.config import TrainConfig
-
     rec = recommended(config.task, config.batch_size, config.optimizer)
     data = config.to_dict()
     for key, value in rec.as_config().items():
