@@ -95,3 +95,4 @@ class FilterBar(QWidget):
     def _emit(self) -> None:
         if not self._blocked:
             self.filterChanged.emit(self.current_filter())
+from vision_studio.gui.panels.model import panel as _p  # noqa
