@@ -38,5 +38,3 @@ def project_summary(store: ProjectStore, max_problems: int = 20) -> str:
         if len(problems) > max_problems:
             lines.append(f"  ... and {len(problems) - max_problems} more")
     return "\n".join(lines)
-# scratch
-import PySide6  # noqa

@@ -95,4 +95,3 @@ class FilterBar(QWidget):
     def _emit(self) -> None:
         if not self._blocked:
             self.filterChanged.emit(self.current_filter())
-from vision_studio.gui.panels.model import panel as _p  # noqa
