@@ -13,6 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+from pycocotools import mask as mask_utils  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QUndoStack, QWheelEvent  # noqa: E402
 
@@ -131,9 +132,9 @@ def test_draw_polygon(qtbot, canvas, project, close):
     x, y, w, h = anns[0].bbox
     assert (x, y, x + w, y + h) == pytest.approx((poly[:, 0].min(), poly[:, 1].min(),
                                                   poly[:, 0].max(), poly[:, 1].max()))
-    xs, ys = poly[:, 0], poly[:, 1]
-    shoelace = abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2
-    assert anns[0].area == pytest.approx(shoelace)
+    # the same area as the same polygon imported from COCO: pycocotools' pixel count
+    rles = mask_utils.frPyObjects([list(anns[0].polygons[0])], H, W)
+    assert anns[0].area == float(mask_utils.area(mask_utils.merge(rles)))
     canvas.undo_stack.undo()
     assert on_disk(project) == []
     canvas.undo_stack.redo()

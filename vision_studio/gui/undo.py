@@ -14,8 +14,9 @@ tell which images to refresh.
 Geometry conventions are those of :mod:`vision_studio.core.types`: COCO bbox
 ``(x, y, w, h)`` in image pixels, flat polygons ``(x1, y1, x2, y2, ...)``. When the
 geometry of an annotation changes, :func:`with_geometry` sets its bbox to the polygons'
-bounding box and its area to 0, so the store recomputes it (shoelace area of the
-polygons, or ``w * h`` for a plain box).
+bounding box and its area as COCO does (:mod:`vision_studio.core.geometry`: the
+polygons' rasterised pixel count, or ``w * h`` for a plain box), so a drawn polygon has
+the same area as the same polygon imported from COCO.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Iterable, Sequence
 
 from PySide6.QtGui import QUndoCommand
 
+from vision_studio.core import geometry
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, BBox, Category, Polygon
@@ -33,51 +35,43 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- geometry helpers
-def polygons_bbox(polygons: Sequence[Polygon]) -> BBox:
-    """Bounding box ``(x, y, w, h)`` (pixels) of flat polygons.
-
-    Raises:
-        ValueError: if there is no point.
-    """
-    xs = [v for p in polygons for v in p[0::2]]
-    ys = [v for p in polygons for v in p[1::2]]
-    if not xs:
-        raise ValueError("no polygon points")
-    x0, y0 = min(xs), min(ys)
-    return (float(x0), float(y0), float(max(xs) - x0), float(max(ys) - y0))
-
-
 def with_geometry(ann: Annotation, *, bbox: BBox | None = None,
                   polygons: Sequence[Polygon] | None = None) -> Annotation:
-    """A copy of ``ann`` with new geometry and ``area=0`` (recomputed by the store).
+    """A copy of ``ann`` with new geometry, its bbox and its COCO ``area``.
 
     When ``polygons`` are given, the bbox becomes their bounding box (COCO keeps the
-    bbox of a polygon annotation equal to the polygon's extent); else ``bbox`` is used.
+    bbox of a polygon annotation equal to the polygon's extent) and the area their
+    rasterised pixel count (:func:`vision_studio.core.geometry.annotation_area`, the
+    same convention as imported COCO polygons); else ``bbox`` is used and the area is
+    ``w * h`` (an annotation's own polygons or RLE mask, when it has them, keep giving
+    the area).
+
+    Raises:
+        ValueError: with neither ``bbox`` nor ``polygons``, or polygons without a point.
     """
     if polygons is not None:
         polys = tuple(tuple(float(v) for v in p) for p in polygons)
-        return replace(ann, polygons=polys, bbox=polygons_bbox(polys), area=0.0)
+        return replace(ann, polygons=polys, bbox=geometry.polygons_bbox(polys),
+                       area=geometry.annotation_area((0, 0, 0, 0), polys))
     if bbox is None:
         raise ValueError("with_geometry needs a bbox or polygons")
-    return replace(ann, bbox=tuple(float(v) for v in bbox), area=0.0)
+    box = tuple(float(v) for v in bbox)
+    return replace(ann, bbox=box, area=geometry.annotation_area(box, ann.polygons, ann.rle))
 
 
 def clip_to_image(a: Annotation, width: int, height: int) -> Annotation | None:
     """``a`` with its geometry clipped to an image of ``width`` x ``height`` pixels
-    (area reset to 0), or None if nothing is left; an RLE mask is kept only when its
-    size matches."""
-    w, h = float(width), float(height)
+    (:func:`~vision_studio.core.geometry.clip_polygons` /
+    :func:`~vision_studio.core.geometry.clip_box`, area recomputed), or None if nothing
+    is left; an RLE mask is kept only when its size matches the image."""
     if a.polygons:
-        polys = [[min(max(v, 0.0), w if i % 2 == 0 else h) for i, v in enumerate(p)] for p in a.polygons]
-        box = polygons_bbox(polys)
-        return with_geometry(a, polygons=polys) if box[2] > 0 and box[3] > 0 else None
+        polys = geometry.clip_polygons(a.polygons, width, height)
+        return with_geometry(a, polygons=polys) if polys else None
     if a.rle is not None:
         size = list(a.rle.get("size", []))
         return a if size == [int(height), int(width)] else None
-    x, y, bw, bh = a.bbox
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x + bw, w), min(y + bh, h)
-    return with_geometry(a, bbox=(x0, y0, x1 - x0, y1 - y0)) if x1 > x0 and y1 > y0 else None
+    box = geometry.clip_box(a.bbox, width, height)
+    return None if box is None else with_geometry(a, bbox=box)
 
 
 # ---------------------------------------------------------------------- base class
