@@ -19,6 +19,7 @@ from PySide6.QtGui import QUndoStack, QWheelEvent  # noqa: E402
 
 from vision_studio.core.store import ProjectStore  # noqa: E402
 from vision_studio.core.types import Annotation, ImageRecord  # noqa: E402
+from vision_studio.gui.image_cache import ImageCache  # noqa: E402
 from vision_studio.gui.widgets.canvas import AnnotationCanvas  # noqa: E402
 
 W, H = 200, 160
@@ -444,3 +445,17 @@ def test_space_drag_pans_and_right_click_selects_with_menu(qtbot, canvas, projec
     menus = [w for w in canvas.findChildren(type(canvas.build_context_menu())) if w.isVisible()]
     assert menus and menus[0].actions()[0].menu().isEnabled()
     menus[0].close()
+
+
+def test_image_cache_keeps_its_byte_budget_least_recent_out(project):
+    paths = [project.resolve(im) for im in project.images()]
+    one = W * H * 3  # an RGB 200x160 image: raw and display are the same array
+    cache = ImageCache(max_bytes=2 * one)
+    for p in paths[:2]:
+        cache.get(p)
+    cache.get(paths[0])  # now the most recent
+    cache.get(paths[2])  # over budget: paths[1], the least recent, goes
+    assert paths[0] in cache and paths[2] in cache and paths[1] not in cache
+    assert len(cache) == 2 and cache.misses == 3 and cache.hits == 1
+    small = ImageCache(max_bytes=one // 2)  # one image is over the whole budget
+    assert small.get(paths[0]).error == "" and len(small) == 0

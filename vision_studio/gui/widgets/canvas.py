@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsPixmapItem, Q
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, Category, ImageRecord
 from vision_studio.gui import undo
-from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array, to_qimage
+from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array
+from vision_studio.gui.qimage import array_to_qimage
 from vision_studio.gui.widgets.canvas_items import (Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer,
                                                     marker_item, weak_slot)
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
@@ -422,7 +423,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             pm.fill(QColor("#606060"))
         else:
             arr = dec.display if window is None else display_array(dec.raw, dec.path, window)
-            pm = QPixmap.fromImage(to_qimage(adjust(arr, brightness, contrast)))
+            pm = QPixmap.fromImage(array_to_qimage(adjust(arr, brightness, contrast)))
         self._pixmap_item.setPixmap(pm)
         self._layer.set_bounds(QRectF(0, 0, self._image.width, self._image.height))
 

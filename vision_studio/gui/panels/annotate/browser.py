@@ -12,8 +12,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-from collections import OrderedDict
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex,
                             QRunnable, QSize, Qt, QThreadPool, Signal)
@@ -24,7 +25,10 @@ from vision_studio.core.store.filters import (ImageFilter, annotation_counts_by_
                                              filter_image_ids, images_by_ids, problem_image_ids,
                                              tags_by_image)
 from vision_studio.core.store import ProjectStore
+from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.images import read_image
 from vision_studio.core.types import ImageRecord
+from vision_studio.gui.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +59,11 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         return image, ""
     qt_error = reader.errorString()
     try:
-        from vision_studio.core.images import read_image  # lands with issue 2
-
-        arr = read_image(path)
-        h, w = arr.shape[:2]
-        image = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation), ""
-    except ImportError:
-        return QImage(), f"{path}: {qt_error}"
-    except Exception as exc:  # ImageDecodeError, OSError...: reported, never raised
-        return QImage(), str(exc)
+        image = array_to_qimage(read_image(path))
+    except (VisionStudioError, OSError, ValueError) as exc:  # reported, never raised
+        return QImage(), str(exc) or f"{path}: {qt_error}"
+    return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation), ""
 
 
 class _ThumbSignals(QObject):
@@ -114,12 +112,12 @@ class BrowserModel(QAbstractListModel):
         self.thumb_size = thumb_size
         self._ids: list[int] = []
         self._total = 0
-        self._pages: OrderedDict[int, list[ImageRecord]] = OrderedDict()
+        self._pages: LRUCache[int, list[ImageRecord]] = LRUCache(MAX_PAGES)
         self._ann_counts: dict[int, int] = {}
         self._tags: dict[int, tuple[int, ...]] = {}
         self._names: dict[int, str] = {}
         self._problems: set[int] = set()
-        self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
+        self._thumbs: LRUCache[int, QPixmap] = LRUCache(THUMB_CACHE)
         self._errors: dict[int, str] = {}
         self._pending: set[int] = set()
         self._generation = 0
@@ -216,9 +214,8 @@ class BrowserModel(QAbstractListModel):
         return page[off] if off < len(page) else None
 
     def _page(self, n: int) -> list[ImageRecord]:
-        page = self._pages.get(n)
+        page = self._pages.get(n)  # a hit makes it the most recent
         if page is not None:
-            self._pages.move_to_end(n)
             return page
         ids = self._ids[n * PAGE_SIZE:(n + 1) * PAGE_SIZE]
         page = images_by_ids(self.store, ids)
@@ -230,9 +227,7 @@ class BrowserModel(QAbstractListModel):
         self._names = {c.id: c.name for c in self.store.categories()}
         self._problems.difference_update(ids)
         self._problems.update(problem_image_ids(self.store, ids))
-        self._pages[n] = page
-        while len(self._pages) > MAX_PAGES:
-            self._pages.popitem(last=False)
+        self._pages[n] = page  # the least recent page goes beyond MAX_PAGES
         return page
 
     # ------------------------------------------------------------------ data
@@ -275,7 +270,6 @@ class BrowserModel(QAbstractListModel):
     def _thumbnail(self, image: ImageRecord) -> QPixmap:
         pix = self._thumbs.get(image.id)
         if pix is not None:
-            self._thumbs.move_to_end(image.id)
             return pix
         if image.id in self._errors:
             return self._broken
@@ -297,9 +291,7 @@ class BrowserModel(QAbstractListModel):
             self._errors[image_id] = error or "unreadable image"
             log.info("thumbnail: %s", self._errors[image_id])
         else:
-            self._thumbs[image_id] = QPixmap.fromImage(image)
-            while len(self._thumbs) > THUMB_CACHE:
-                self._thumbs.popitem(last=False)
+            self._thumbs[image_id] = QPixmap.fromImage(image)  # LRU: the oldest goes
         row = self.row_of(image_id)
         if row >= 0:
             idx = self.index(row)
