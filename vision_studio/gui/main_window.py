@@ -25,19 +25,7 @@ from vision_studio.gui.welcome import WelcomePage
 
 log = logging.getLogger(__name__)
 
-# Tabs still to come, and the issue that brings each.
-PLACEHOLDERS: tuple[tuple[str, str, str], ...] = ()
 TAB_NAMES = ("annotate", "model", "training", "evaluate")
-
-
-def placeholder(title: str, issue: str, what: str) -> QLabel:
-    """A clearly labelled stand-in for a panel that has not landed yet."""
-    label = QLabel(f"<h2>{title}</h2><p><b>Not built yet — coming with {issue}.</b></p>"
-                   f"<p>This panel will let you {what}.</p>")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    label.setObjectName(f"placeholder_{title.lower()}")
-    return label
 
 
 class MainWindow(QMainWindow):
@@ -64,8 +52,6 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.model_panel, "Model")
         self.tabs.addTab(self.monitor, "Training")
         self.state.engine.started.connect(lambda _ev: self.show_panel("training"))
-        for title, issue, what in PLACEHOLDERS:
-            self.tabs.addTab(placeholder(title, issue, what), title)
         self.evaluate = EvaluatePanel(self.state, self)
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.evaluate.openInAnnotate.connect(lambda _id: self.show_panel("annotate"))

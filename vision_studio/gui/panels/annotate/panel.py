@@ -23,6 +23,7 @@ from vision_studio.gui.panels.annotate.categories import CategoryPanel
 from vision_studio.gui.panels.annotate.filters import FilterBar
 from vision_studio.gui.state import AppState
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
+from vision_studio.gui.widgets.tags import ImageTagsWidget
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class AnnotatePanel(QWidget):
         self.browser = ImageBrowser(self.model, self)
         self.filters = FilterBar(self)
         self.canvas: AnnotationCanvas | None = None
+        self.tags: ImageTagsWidget | None = None
         self.categories = CategoryPanel(state, self)
         self.problems = QListWidget(self)
         self.problems.setToolTip("Problems recorded for this image (at import or decoding)")
@@ -224,15 +226,11 @@ class AnnotatePanel(QWidget):
                 self.canvas.set_tool(name)
 
     def _make_tags(self, store) -> None:
-        """Embed the image-tag widget of ``gui.widgets.tags`` when it is available."""
+        """Embed the image-tag widget (classification labels of the image)."""
         while self.tags_box.count():
             w = self.tags_box.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
-        try:
-            from vision_studio.gui.widgets.tags import ImageTagsWidget
-        except ImportError:  # TODO(issue 5): tags widget not landed yet
-            return
         self.tags = ImageTagsWidget(store, self.state.undo_stack, self)
         self.tags_box.addWidget(QLabel("<b>Image tags (classification)</b>", self))
         self.tags_box.addWidget(self.tags)
@@ -289,7 +287,7 @@ class AnnotatePanel(QWidget):
         store = self.state.store
         if store is not None:
             self.problems.addItems([p.message for p in store.problems(image.id)])
-        if hasattr(self, "tags"):
+        if self.tags is not None:
             self.tags.set_image(image.id)
 
     def step(self, delta: int) -> bool:
