@@ -238,3 +238,58 @@ def test_error_text_never_shows_a_traceback():
     assert error_text(FormatError("a.json: line 3: expected ']'")) == "a.json: line 3: expected ']'"
     text = error_text(KeyError("bbox"))
     assert text.startswith("Unexpected error (KeyError)") and "saved" in text and "Traceback" not in text
+
+
+def long_path_project(tmp_path: Path) -> Path:
+    """A project whose one image has a 300-character path."""
+    from PIL import Image
+
+    from vision_studio.core.types import ImageRecord
+
+    folder = tmp_path / ("a_rather_long_folder_name_" * 6) / ("and_another_one_" * 4)
+    folder.mkdir(parents=True)
+    Image.new("RGB", (64, 48), "white").save(folder / ("photo_" * 10 + ".png"))
+    path = tmp_path / "long.vsproj"
+    with ProjectStore.create(path) as store:
+        rel = store.relative_path(folder / ("photo_" * 10 + ".png"))
+        store.add_image(ImageRecord(path=rel, width=64, height=48))
+    return path
+
+
+def test_long_messages_and_paths_never_widen_the_window(main_window, tmp_path, qtbot):
+    win = main_window
+    win.resize(900, 600)
+    assert win.open_project(long_path_project(tmp_path))
+    message = "error: " + "/some/folder/name" * 200 + ": cannot read"
+    win.state.statusMessage.emit(message)
+    qtbot.wait(50)  # let the layouts run
+    assert win.width() == 900 and win.minimumSizeHint().width() <= 900
+    shown = win.statusBar().currentMessage()
+    assert shown != message and shown.startswith("error: ") and "…" in shown
+    assert win.statusBar().fontMetrics().horizontalAdvance(shown) <= win.statusBar().width()
+    assert win.statusBar().toolTip() == message  # the full text is one hover away
+    label = win.annotate.image_label
+    assert win.state.current_image.path in label.toolTip() and label.width() < 900
+
+
+def test_saved_geometry_larger_than_the_screen_is_clamped_on_start(qtbot):
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QMainWindow
+
+    from vision_studio.gui.main_window import MainWindow
+
+    huge = QMainWindow()  # a window as big as the one trap 5 saved, larger than any screen
+    qtbot.addWidget(huge)
+    available = huge.screen().availableGeometry()
+    huge.setGeometry(QRect(available.x() - 50, available.y(), available.width() + 700,
+                           available.height() + 400))
+    huge.show()
+    settings.save_window(huge.saveGeometry(), huge.saveState())
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    frame = win.frameGeometry()
+    assert frame.width() <= available.width() and frame.height() <= available.height()
+    assert available.contains(frame.topLeft()) and available.contains(frame.bottomRight())
+    win.shutdown()

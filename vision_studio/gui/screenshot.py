@@ -42,8 +42,8 @@ def render_screenshot(project: Path, panel: str, out: Path, image: int | None = 
     app = make_app()
     window = MainWindow()
     try:
-        window.resize(*size)
-        window.show()
+        window.show()  # the first show clamps the window to the screen; the PNG
+        window.resize(*size)  # may be larger (offscreen, nothing is off any screen)
         window.state.open_project(project)  # raises StoreError naming the file
         window.show_panel(panel)
         if image is not None and not window.annotate.show_image_id(image):

@@ -23,6 +23,7 @@ from vision_studio.gui.panels.annotate.categories import CategoryPanel
 from vision_studio.gui.panels.annotate.filters import FilterBar
 from vision_studio.gui.state import AppState
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
+from vision_studio.gui.widgets.elided import ElidedLabel
 from vision_studio.gui.widgets.tags import ImageTagsWidget
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,7 @@ class AnnotatePanel(QWidget):
         self.categories = CategoryPanel(state, self)
         self.problems = QListWidget(self)
         self.problems.setToolTip("Problems recorded for this image (at import or decoding)")
-        self.image_label = QLabel("No image", self)
-        self.image_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.image_label = ElidedLabel("No image", self)
         self.actions: dict[str, QAction] = {}
         self._build_actions()
         self._build_layout()
