@@ -459,3 +459,15 @@ def test_image_cache_keeps_its_byte_budget_least_recent_out(project):
     assert len(cache) == 2 and cache.misses == 3 and cache.hits == 1
     small = ImageCache(max_bytes=one // 2)  # one image is over the whole budget
     assert small.get(paths[0]).error == "" and len(small) == 0
+
+
+def test_a_fitted_image_stays_fitted_on_resize_but_a_user_zoom_is_kept(qtbot, canvas):
+    canvas.fit()
+    canvas.resize(880, 720)
+    qtbot.waitUntil(lambda: canvas.viewport().width() > 800)
+    assert canvas.zoom() == pytest.approx(min(880 / W, 720 / H), rel=0.1)
+    canvas.zoom_by(1.5)
+    zoomed = canvas.zoom()
+    canvas.resize(440, 360)
+    qtbot.waitUntil(lambda: canvas.viewport().width() < 500)
+    assert canvas.zoom() == zoomed

@@ -293,3 +293,22 @@ def test_saved_geometry_larger_than_the_screen_is_clamped_on_start(qtbot):
     assert frame.width() <= available.width() and frame.height() <= available.height()
     assert available.contains(frame.topLeft()) and available.contains(frame.bottomRight())
     win.shutdown()
+
+
+def test_the_image_fits_the_canvas_on_first_show_and_on_every_open(main_window, small_project,
+                                                                   qtbot):
+    from PySide6.QtCore import QRectF
+
+    win = main_window
+    for _ in range(2):  # the first open, then again after closing (a new canvas)
+        assert win.open_project(small_project)
+        qtbot.wait(50)  # the layouts give the canvas its size
+        canvas = win.annotate.canvas
+        view = canvas.viewport().rect()
+        shown = canvas.mapFromScene(QRectF(0, 0, canvas.image.width, canvas.image.height)
+                                    ).boundingRect()
+        assert view.width() > 300 and view.height() > 200
+        # the whole image on screen, filling the view's width or height (not ~20 px)
+        assert shown.width() >= 0.85 * view.width() or shown.height() >= 0.85 * view.height()
+        assert view.adjusted(-2, -2, 2, 2).contains(shown)
+        win.close_project()

@@ -50,10 +50,7 @@ def render_screenshot(project: Path, panel: str, out: Path, image: int | None = 
             raise VisionStudioError(f"{project}: no image with id {image}")
         _settle(app, 0.3)
         window.annotate.model.wait_for_thumbnails(20000)
-        _settle(app, 0.3)
-        if window.annotate.canvas is not None:
-            window.annotate.canvas.fit()
-        _settle(app, 0.2)
+        _settle(app, 0.3)  # no fit() here: the PNG shows what a user sees on opening
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):
