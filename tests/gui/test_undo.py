@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils  # noqa: E402
 from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from vision_studio.core.store import ProjectStore  # noqa: E402
-from vision_studio.core.types import Annotation, ImageRecord  # noqa: E402
+from vision_studio.core.types import Annotation, ImageRecord, Problem  # noqa: E402
 from vision_studio.gui import undo  # noqa: E402
 
 
@@ -163,3 +163,17 @@ def test_long_history_is_unbounded(stack, project):
     while stack.canUndo():
         stack.undo()
     assert project.annotation(box.id) == box
+
+
+def test_remove_images_and_undo_restores_every_row(stack, project):
+    image = project.images()[0]
+    ann_ids = [a.id for a in project.annotations(image.id)]
+    assert ann_ids, "the fixture's first image has shapes"
+    project.add_problems([Problem(source=image.path, message="odd", image_id=image.id)])
+    check_undo_redo(stack, project, undo.RemoveImagesCommand(project, [image.id]))
+    assert image.id not in [im.id for im in project.images()]
+    assert project.annotations(image.id) == [] and project.problems(image.id) == []
+    stack.undo()
+    assert project.images()[0] == image and [a.id for a in project.annotations(image.id)] == ann_ids
+    assert [p.message for p in project.problems(image.id)] == ["odd"]
+    assert project.image_tags(image.id) == (project.categories()[0].id,)  # the fixture's tag

@@ -21,6 +21,7 @@ the same area as the same polygon imported from COCO.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import replace
 from typing import Iterable, Sequence
 
@@ -29,6 +30,7 @@ from PySide6.QtGui import QUndoCommand
 from vision_studio.core import geometry
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.store import ProjectStore
+from vision_studio.core.store.removal import RemovedImages, remove_images, restore_images
 from vision_studio.core.types import Annotation, BBox, Category, Polygon
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,8 @@ class StoreCommand(QUndoCommand):
         image_ids: Images whose annotations/tags this command changes.
         error: The message of the last failed redo/undo, or ``""``.
     """
+
+    changes_images = False  # True for commands that add or remove images
 
     def __init__(self, store: ProjectStore, text: str, image_ids: Iterable[int] = ()) -> None:
         super().__init__(text)
@@ -387,3 +391,30 @@ class DeleteCategoryCommand(StoreCommand):
         self.store.restore_category(cat)
         self.store.restore_annotations(anns)
         self.store.add_image_tags(tags)
+
+
+# ---------------------------------------------------------------------- images
+class RemoveImagesCommand(StoreCommand):
+    """Remove images from the project (with their annotations, tags and problems; the
+    files on disk stay); undo puts every row back under the same ids.
+
+    Attributes:
+        removed: What the last redo removed (:class:`RemovedImages`), or None.
+    """
+
+    changes_images = True  # listeners re-read the image list, not just some images
+
+    def __init__(self, store: ProjectStore, image_ids: Iterable[int]) -> None:
+        ids = sorted(set(image_ids))
+        super().__init__(store, f"Remove {len(ids)} image(s) from the project", ids)
+        self.removed: RemovedImages | None = None
+
+    def _redo(self) -> None:
+        self.removed = remove_images(self.store, sorted(self.image_ids))
+
+    def _undo(self) -> None:
+        if self.removed is not None:
+            try:
+                restore_images(self.store, self.removed)
+            except sqlite3.IntegrityError as exc:  # a path or id taken meanwhile
+                raise VisionStudioError(f"cannot put the images back: {exc}") from exc
