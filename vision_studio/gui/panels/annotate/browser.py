@@ -28,6 +28,8 @@ from vision_studio.core.store import ProjectStore
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.images import read_image
 from vision_studio.core.types import ImageRecord
+from vision_studio.gui.image_paths import dataset_folder, display_path
+from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, ThumbnailDelegate
 from vision_studio.gui.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
@@ -95,9 +97,14 @@ def _placeholder(size: int, color: str, text: str) -> QPixmap:
 class BrowserModel(QAbstractListModel):
     """Rows = the project's images matching an :class:`ImageFilter`, ordered by id.
 
-    Roles: ``DisplayRole`` (file name and annotation count), ``DecorationRole``
-    (thumbnail or placeholder), ``ToolTipRole`` (path, size, split, problems),
-    :data:`IMAGE_ID_ROLE` (the image id).
+    Roles: ``DisplayRole`` (file name, then tags and annotation count), ``DecorationRole``
+    (thumbnail or placeholder), ``ToolTipRole`` (full path, size, split, problems),
+    :data:`IMAGE_ID_ROLE` (the image id), :data:`PROBLEM_ROLE` (True when the image has
+    a problem: the browser paints a badge).
+
+    Attributes:
+        folder: The dataset's folder (:func:`~vision_studio.gui.image_paths.dataset_folder`),
+            that :meth:`display_path` shows paths relative to.
 
     Signals:
         countsChanged(int, int): rows shown, images in the project.
@@ -112,6 +119,7 @@ class BrowserModel(QAbstractListModel):
         self.thumb_size = thumb_size
         self._ids: list[int] = []
         self._total = 0
+        self.folder = Path()
         self._pages: LRUCache[int, list[ImageRecord]] = LRUCache(MAX_PAGES)
         self._ann_counts: dict[int, int] = {}
         self._tags: dict[int, tuple[int, ...]] = {}
@@ -167,6 +175,7 @@ class BrowserModel(QAbstractListModel):
         if self.store is None:
             self._ids, self._total = [], 0
         else:
+            self.folder = dataset_folder(self.store)
             self._ids = filter_image_ids(self.store, self.filter)
             self._total = (len(self._ids) if self.filter.is_empty()
                            else self.store.image_count())
@@ -245,19 +254,25 @@ class BrowserModel(QAbstractListModel):
             return self._tooltip(image)
         if role == IMAGE_ID_ROLE:
             return image.id
+        if role == PROBLEM_ROLE:
+            return image.id in self._problems
         return None
+
+    def display_path(self, image: ImageRecord) -> str:
+        """``image``'s path relative to the dataset's folder (:attr:`folder`)."""
+        return image.path if self.store is None else display_path(self.store, self.folder, image)
 
     def _label(self, image: ImageRecord) -> str:
         """File name, then the image's tags and/or its number of objects."""
         n = self._ann_counts.get(image.id, 0)
-        mark = "⚠ " if image.id in self._problems else ""
         tags = ", ".join(self._names.get(c, "?") for c in self._tags.get(image.id, ()))
         objects = f"{n} object{'s' if n != 1 else ''}"
         second = f"{tags} · {objects}" if tags and n else (tags or objects)
-        return f"{mark}{Path(image.path).name}\n{second}"
+        return f"{Path(image.path).name}\n{second}"
 
     def _tooltip(self, image: ImageRecord) -> str:
-        lines = [image.path, f"{image.width} × {image.height} px, split: {image.split or 'none'}",
+        full = str(self.store.resolve(image)) if self.store is not None else image.path
+        lines = [self.display_path(image), full, f"{image.width} × {image.height} px, split: {image.split or 'none'}",
                  f"{self._ann_counts.get(image.id, 0)} annotations"]
         if self._tags.get(image.id):
             lines.append("tags: " + ", ".join(self._names.get(c, "?") for c in self._tags[image.id]))
@@ -330,9 +345,9 @@ class ImageBrowser(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(500)
         self.setWrapping(True)
+        self.delegate = ThumbnailDelegate(model.thumb_size, self)
+        self.setItemDelegate(self.delegate)
         self.apply_thumb_size()
-        self.setWordWrap(True)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setToolTip("")
@@ -341,8 +356,9 @@ class ImageBrowser(QListView):
     def apply_thumb_size(self) -> None:
         """Size the grid for the model's thumbnail edge."""
         size = self._model.thumb_size
+        self.delegate.thumb_size = size
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 28, size + 40))
+        self.setGridSize(self.delegate.cell_size(self.fontMetrics()))
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         image = self._model.image_at(current.row()) if current.isValid() else None

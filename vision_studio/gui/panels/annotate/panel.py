@@ -280,7 +280,7 @@ class AnnotatePanel(QWidget):
         row = self.browser.current_row()
         neighbours = [self.model.image_at(r) for r in (row + 1, row - 1, row + 2)]
         self.canvas.prefetch([im for im in neighbours if im is not None])
-        self.image_label.setText(f"{image.path}   ({image.width} × {image.height} px, "
+        self.image_label.setText(f"{self.model.display_path(image)}   ({image.width} × {image.height} px, "
                                  f"split: {image.split or 'none'})   "
                                  f"{row + 1:,} / {self.model.rowCount():,}")
         self.problems.clear()
