@@ -31,12 +31,15 @@ class ElidedLabel(QLabel):
                  mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
         super().__init__(parent)
         self._mode = mode
+        self._tip = ""
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setText(text)
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
-        """Set the full text (also the tooltip when it does not fit)."""
+    def setText(self, text: str, tooltip: str = "") -> None:  # noqa: N802 - Qt override
+        """Set the full text; the tooltip is ``tooltip`` when given, else the full text
+        when it does not fit."""
+        self._tip = tooltip
         super().setText(" ".join(str(text).split("\n")))
         self._update_tooltip()
 
@@ -62,7 +65,7 @@ class ElidedLabel(QLabel):
         painter.end()
 
     def _update_tooltip(self) -> None:
-        self.setToolTip(self.text() if self.shown_text() != self.text() else "")
+        self.setToolTip(self._tip or (self.text() if self.shown_text() != self.text() else ""))
 
 
 def show_status(bar: QStatusBar, message: str, timeout_ms: int = 5000) -> str:

@@ -282,7 +282,8 @@ class AnnotatePanel(QWidget):
         self.canvas.prefetch([im for im in neighbours if im is not None])
         self.image_label.setText(f"{self.model.display_path(image)}   ({image.width} × {image.height} px, "
                                  f"split: {image.split or 'none'})   "
-                                 f"{row + 1:,} / {self.model.rowCount():,}")
+                                 f"{row + 1:,} / {self.model.rowCount():,}",
+                                 tooltip=str(self.state.store.resolve(image)) if self.state.store else "")
         self.problems.clear()
         store = self.state.store
         if store is not None:
