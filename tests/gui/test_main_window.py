@@ -313,3 +313,42 @@ def test_the_image_fits_the_canvas_on_first_show_and_on_every_open(main_window, 
         assert shown.width() >= 0.85 * view.width() or shown.height() >= 0.85 * view.height()
         assert view.adjusted(-2, -2, 2, 2).contains(shown)
         win.close_project()
+
+
+def test_ctrl_e_exports_even_while_the_search_box_has_focus(main_window, small_project, qtbot):
+    from vision_studio.gui.dialogs.import_export import ExportDialog
+
+    win = main_window
+    win.open_project(small_project)
+    search = win.annotate.filters.search
+    win.activateWindow()
+    search.setFocus()
+    qtbot.keyClicks(search, "img")
+    qtbot.waitUntil(search.hasFocus, timeout=2000)
+    assert win.actions["export"].shortcut().toString() == "Ctrl+E"
+    qtbot.keyClick(search, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialogs = [d for d in win.findChildren(ExportDialog) if d.isVisible()]
+    assert len(dialogs) == 1 and search.text() == "img"
+    dialogs[0].close()
+
+
+def test_ctrl_e_in_the_search_box_under_a_real_x11_server():
+    """Qt's X11 key bindings map Ctrl+E to "end of line" in a line edit (the offscreen
+    platform does not), so the test above runs again on the xcb platform under Xvfb."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.environ.get("QT_QPA_PLATFORM") == "xcb":
+        pytest.skip("already running under X11")
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (apt-get install xvfb)")
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    out = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "pytest", "-q",
+         "-p", "no:cacheprovider", f"{__file__}::test_ctrl_e_exports_even_while_the_search_box_has_focus"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
