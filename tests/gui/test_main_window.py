@@ -115,7 +115,7 @@ def test_problem_click_jumps_to_image_even_when_filtered(main_window, small_proj
     assert dlg.view.problems.topLevelItemCount() == 1 and item.text(1) == "box 9 lies outside the image"
     dlg.view.problems.itemActivated.emit(item, 0)
     assert win.state.current_image.id == target
-    assert win.annotate.problems.item(0).text() == "box 9 lies outside the image"
+    assert win.annotate.problems.current_image_problems() == ["box 9 lies outside the image"]
     dlg.close()
 
 

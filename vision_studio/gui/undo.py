@@ -31,7 +31,7 @@ from vision_studio.core import geometry
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.store.removal import RemovedImages, remove_images, restore_images
-from vision_studio.core.types import Annotation, BBox, Category, Polygon
+from vision_studio.core.types import Annotation, BBox, Category, Polygon, Problem
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class StoreCommand(QUndoCommand):
     """
 
     changes_images = False  # True for commands that add or remove images
+    changes_problems = False  # True for commands that change the problem list
 
     def __init__(self, store: ProjectStore, text: str, image_ids: Iterable[int] = ()) -> None:
         super().__init__(text)
@@ -403,6 +404,7 @@ class RemoveImagesCommand(StoreCommand):
     """
 
     changes_images = True  # listeners re-read the image list, not just some images
+    changes_problems = True
 
     def __init__(self, store: ProjectStore, image_ids: Iterable[int]) -> None:
         ids = sorted(set(image_ids))
@@ -418,3 +420,23 @@ class RemoveImagesCommand(StoreCommand):
                 restore_images(self.store, self.removed)
             except sqlite3.IntegrityError as exc:  # a path or id taken meanwhile
                 raise VisionStudioError(f"cannot put the images back: {exc}") from exc
+
+
+class DismissProblemsCommand(StoreCommand):
+    """Dismiss recorded problems (the user says they are not problems); undo brings them
+    back. ``image_ids`` are their images (their browser badges change)."""
+
+    changes_problems = True
+
+    def __init__(self, store: ProjectStore, problems: Sequence[Problem]) -> None:
+        super().__init__(store, f"Dismiss {len(problems)} problem(s)",
+                         (p.image_id for p in problems if p.image_id is not None))
+        self._ids = [p.id for p in problems]
+
+    def _redo(self) -> None:
+        for pid in self._ids:
+            self.store.dismiss_problem(pid)
+
+    def _undo(self) -> None:
+        for pid in self._ids:
+            self.store.dismiss_problem(pid, dismissed=False)
