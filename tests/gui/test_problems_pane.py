@@ -28,7 +28,7 @@ def test_problems_are_listed_clicked_dismissed_and_undone(main_window, small_pro
     pane = win.annotate.problems
     assert pane.list.count() == 1 and pane.title.text() == "<b>Problems (1)</b>"
     item = pane.list.item(0)
-    assert item.text() == "img_005.png: box 9 lies outside the image"
+    assert item.text() == "box 9 lies outside the image — img_005.png"
     image_id = item.data(Qt.ItemDataRole.UserRole + 1)
     assert badge(win, image_id)
     qtbot.mouseClick(pane.list.viewport(), Qt.MouseButton.LeftButton,
@@ -56,7 +56,7 @@ def test_an_image_with_a_problem_is_removed_from_the_project_and_undo_puts_it_ba
     win.open_project(small_project)
     pane = win.annotate.problems
     assert [pane.list.item(i).text() for i in range(pane.list.count())] == [
-        "img_005.png: box 9 lies outside the image", "img_000.png: file is truncated"]
+        "box 9 lies outside the image — img_005.png", "file is truncated — img_000.png"]
     assert win.state.current_image.id == first.id
     assert pane.current_image_problems() == ["file is truncated"]
     pane.list.item(1).setSelected(True)

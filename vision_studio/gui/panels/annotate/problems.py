@@ -18,6 +18,7 @@ from vision_studio.gui.state import AppState
 MAX_SHOWN = 2000  # rows listed; View → Problems in the project lists them all
 PROBLEM_ID_ROLE = Qt.ItemDataRole.UserRole
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class ProblemsPane(QWidget):
@@ -27,7 +28,8 @@ class ProblemsPane(QWidget):
         imageRequested(int): the user clicked a problem of this image id.
 
     Attributes:
-        list: One row per problem: ``"file: message"``.
+        list: One row per problem: ``"message — file name"`` (elided at the right, so
+            the message stays readable; the full path in the tooltip).
         dismiss_button: Dismisses the selected problems (undoable).
         remove_button: Removes the selected problems' images from the project (undoable).
     """
@@ -41,7 +43,8 @@ class ProblemsPane(QWidget):
         self.title = QLabel("<b>Problems</b>", self)
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setToolTip("Problems found at import or while decoding; click one to show "
                              "its image")
         self.dismiss_button = QPushButton("Dismiss", self)
@@ -74,8 +77,9 @@ class ProblemsPane(QWidget):
         n = len(problems)
         self.title.setText(f"<b>Problems ({n:,})</b>" if n else "<b>Problems</b> (none)")
         for p in problems[:MAX_SHOWN]:
-            item = QListWidgetItem(f"{Path(p.source).name}: {p.message}")
-            item.setToolTip(f"{p.source}\n{p.message}")
+            item = QListWidgetItem(f"{p.message} — {Path(p.source).name}")
+            item.setToolTip(f"{p.message}\n{p.source}")
+            item.setData(MESSAGE_ROLE, p.message)
             item.setData(PROBLEM_ID_ROLE, p.id)
             item.setData(IMAGE_ID_ROLE, p.image_id)
             self.list.addItem(item)
@@ -104,7 +108,7 @@ class ProblemsPane(QWidget):
 
     def current_image_problems(self) -> list[str]:
         """Messages of the current image's problems (bold rows), in order."""
-        return [self.list.item(i).text().partition(": ")[2] for i in range(self.list.count())
+        return [self.list.item(i).data(MESSAGE_ROLE) for i in range(self.list.count())
                 if self.list.item(i).font().bold()]
 
     # ------------------------------------------------------------------ actions
