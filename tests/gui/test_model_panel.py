@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from vision_studio.commands.train import build_config
+from vision_studio.core.errors import ConfigError
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Annotation, ImageRecord
 from vision_studio.gui.panels.model import advice
 from vision_studio.gui.panels.model import weights_status as ws
 from vision_studio.gui.panels.model.panel import ModelPanel
+from vision_studio.gui.panels.model.sections import PLAIN_TEXT
 from vision_studio.gui.state import AppState
 
 
@@ -96,7 +98,8 @@ def test_stratified_resplit_and_strategy_explanations(panel, tmp_path, make_imag
     assert "train" in panel.split_info.text() and "val" in panel.split_info.text()
     for name in ("feature_extraction", "fine_tune", "partial", "gradual"):
         panel.strategy.select(name)
-        assert panel.strategy.explain.text() == advice.STRATEGY_TEXT[name][1]
+        text = panel.strategy.explain.text()  # the plain sentence first, then the technical one
+        assert text.startswith(PLAIN_TEXT[name]) and text.endswith(advice.STRATEGY_TEXT[name][1])
     panel.strategy.select("gradual")
     assert not panel.strategy.freeze_epochs.isHidden() and panel.strategy.layer_decay.isHidden()
     panel.strategy.freeze_epochs.setValue(3)
@@ -139,8 +142,10 @@ def test_config_saves_json_the_cli_accepts_and_loads_back(panel, tmp_path, make_
     assert panel.config().weights == str(tmp_path / "runs" / "x" / "best.pt")
     bad = tmp_path / "bad.json"
     bad.write_text('{"epochs": -1}')
-    with pytest.raises(Exception, match="epochs"):
+    before = panel.config().to_dict()
+    with pytest.raises(ConfigError, match=r"epochs: must be > 0, got -1"):
         panel.load_config(bad)
+    assert panel.config().to_dict() == before  # a refused file changes nothing
 
 
 def test_weights_availability_reads_the_hub_cache(tmp_path, monkeypatch):
