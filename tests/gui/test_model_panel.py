@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _train_fixtures import det_project, shown_panel
 
 from vision_studio.commands.train import build_config
 from vision_studio.core.errors import ConfigError
-from vision_studio.core.store import ProjectStore
 from vision_studio.core.training.config import TrainConfig
-from vision_studio.core.types import Annotation, ImageRecord
 from vision_studio.gui.panels.model import advice
 from vision_studio.gui.panels.model import weights_status as ws
 from vision_studio.gui.panels.model.panel import ModelPanel
@@ -22,31 +21,10 @@ from vision_studio.gui.panels.model.sections import PLAIN_TEXT
 from vision_studio.gui.state import AppState
 
 
-def det_project(tmp_path: Path, make_images, n: int = 12) -> Path:
-    """``n`` 64×48 PNGs with one box each on the white block (categories a, b, c; c has
-    only 2 boxes); two images without any box."""
-    files = make_images(tmp_path / "images", n)
-    path = tmp_path / "det.vsproj"
-    with ProjectStore.create(path) as store:
-        cats = store.add_categories([("a", None, ""), ("b", None, ""), ("c", None, "")])
-        ims = store.add_images(ImageRecord(path=f"images/{f.name}", width=64, height=48)
-                               for f in files)
-        anns = []
-        for i, im in enumerate(ims[:-2]):
-            cat = cats[2] if i < 2 else cats[i % 2]
-            anns.append(Annotation(image_id=im.id, category_id=cat.id, bbox=(10, 8, 20, 12)))
-        store.add_annotations(anns)
-    return path
-
-
 @pytest.fixture
 def panel(qtbot):
     state = AppState()
-    p = ModelPanel(state)
-    qtbot.addWidget(p)
-    p.resize(1200, 800)
-    p.show()
-    qtbot.waitExposed(p)
+    p = shown_panel(qtbot, ModelPanel(state))
     yield p
     p.shutdown()
     state.engine.shutdown()

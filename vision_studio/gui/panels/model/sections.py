@@ -393,10 +393,14 @@ class WheelGuard(QObject):
 
 def guard_wheel(root: QWidget, guard: WheelGuard) -> None:
     """Install ``guard`` on every spin box and combo box under ``root`` (they then take
-    the focus by click or Tab, not by the wheel)."""
+    the focus by click or Tab, not by the wheel); combo boxes stop asking for the width
+    of their longest item (a long file name must not widen the form)."""
     for w in root.findChildren(QAbstractSpinBox) + root.findChildren(QComboBox):
         w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         w.installEventFilter(guard)
+    for c in root.findChildren(QComboBox):
+        c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        c.setMinimumContentsLength(18)
 
 
 def watch_changes(root: QWidget, slot: Callable[[], None]) -> None:
