@@ -3,6 +3,8 @@ of skipped files and image problems (clickable), failures shown without a traceb
 and COCO export through the dialog loaded back with pycocotools."""
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -88,3 +90,47 @@ def test_export_coco_through_dialog_loads_in_pycocotools(small_project, tmp_path
         poly = [a for a in coco.loadAnns(coco.getAnnIds()) if a.get("segmentation")]
         assert len(poly) == 1 and coco.annToMask(poly[0]).sum() > 0
         dlg.close()
+
+
+def _export_dialog(qtbot, store: ProjectStore, out) -> ExportDialog:
+    dlg = ExportDialog(store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("coco")
+    dlg.set_target(out)
+    return dlg
+
+
+def test_export_asks_before_replacing_an_existing_file(small_project, tmp_path, qtbot, monkeypatch):
+    out = tmp_path / "mine.json"
+    out.write_text("the user's own file")
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def question(_parent, _title, text, *a, **k):
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    with ProjectStore.open(small_project) as store:
+        dlg = _export_dialog(qtbot, store, out)
+        qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+        assert len(asked) == 1 and "mine.json" in asked[0]  # the question names the file
+        assert out.read_text() == "the user's own file" and dlg.task is None
+        assert "kept" in dlg.status.text()
+        answer[0] = QMessageBox.StandardButton.Yes
+        with qtbot.waitSignal(dlg.exported, timeout=20000):
+            qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+        assert len(asked) == 2 and json.loads(out.read_text())["images"]
+        qtbot.waitUntil(lambda: not dlg.task.isRunning(), timeout=5000)
+
+
+def test_export_never_writes_over_the_project_file(small_project, qtbot, monkeypatch):
+    refused: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: refused.append(text))
+    before = small_project.read_bytes()
+    with ProjectStore.open(small_project) as store:
+        dlg = _export_dialog(qtbot, store, small_project)
+        qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+        assert refused and dlg.task is None and "Not exported" in dlg.status.text()
+    assert small_project.read_bytes() == before

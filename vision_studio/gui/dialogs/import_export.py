@@ -325,6 +325,8 @@ class ExportDialog(QDialog):
         if not out:
             self.status.setText("Choose where to save first.")
             return
+        if not self.may_write(out):
+            return
         split = self.split.currentData()
         self.error, self.result_value = "", None
         self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split), self)
@@ -334,6 +336,39 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
         self.status.setText("Exporting…")
         self.task.start()
+
+    def may_write(self, out: str) -> bool:
+        """Whether the export may write ``out``: never the project file or one of its
+        images; an existing file or a non-empty folder only after the user agreed to
+        replace it (asked by name). Refusals are shown in the dialog."""
+        from vision_studio.core.errors import OutputExistsError, ProtectedPathError
+        from vision_studio.core.outputs import check_output, protected_paths
+
+        protected = protected_paths(self.store)
+        try:
+            check_output(out, overwrite=False, protected=protected)
+            return True
+        except ProtectedPathError as exc:
+            self._refuse(str(exc))
+            return False
+        except OutputExistsError:
+            what = "folder and its files" if Path(out).is_dir() else "file"
+            if QMessageBox.question(
+                    self, "Replace?", f"{Path(out).name} already exists:\n{out}\n\n"
+                    f"Replace this {what} with the export?") != QMessageBox.StandardButton.Yes:
+                self.status.setText(f"Not exported: {Path(out).name} was kept.")
+                return False
+        try:
+            check_output(out, overwrite=True, protected=protected)
+        except ProtectedPathError as exc:
+            self._refuse(str(exc))
+            return False
+        return True
+
+    def _refuse(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"Not exported: {message}")
+        QMessageBox.warning(self, "Export refused", message)
 
     def _on_done(self, out: str, result: object) -> None:
         self.result_value = result
