@@ -79,10 +79,19 @@ class ImportFormat:
     fields: tuple[Field, ...]
     call: Callable[[ProjectStore, Mapping[str, str], dict[str, Any]], ImportReport]
     help: str = ""
+    labels_existing: bool = True
+    """The format brings labels, which may be for images already in the project (the
+    importer's ``on_existing``: add / replace / skip)."""
 
     def run(self, store: ProjectStore, values: Mapping[str, str], split: str | None = None,
-            strict: bool = False, progress: Progress | None = None) -> ImportReport:
+            strict: bool = False, progress: Progress | None = None,
+            on_existing: str | None = None) -> ImportReport:
         """Check required inputs and call the core importer.
+
+        Args:
+            on_existing: For images already in the project: ``"add"`` their labels,
+                ``"replace"`` that image's annotations, or ``"skip"`` them (``None``:
+                the importer's default).
 
         Raises:
             VisionStudioError: a required input is empty, or from the importer.
@@ -93,6 +102,8 @@ class ImportFormat:
         kw: dict[str, Any] = {"strict": strict, "progress": progress}
         if split is not None:
             kw["split"] = split
+        if on_existing not in (None, "add") and self.labels_existing:
+            kw["on_existing"] = on_existing  # "add" is every importer's default
         return self.call(store, values, kw)
 
 
@@ -146,7 +157,7 @@ IMPORT_FORMATS: tuple[ImportFormat, ...] = (
         "images", "Plain images (no labels yet)",
         (Field("root", "Folder", "dir", "A folder of images, searched recursively"),),
         lambda s, v, kw: add_image_folder(s, v["root"], **kw),
-        "Adds every image of the folder, to be labelled here."),
+        "Adds every image of the folder, to be labelled here.", labels_existing=False),
 )
 
 EXPORT_FORMATS: tuple[ExportFormat, ...] = (
