@@ -120,7 +120,7 @@ elif kind == "import":
     n = report.annotations
 else:
     from vision_studio.core.store import ProjectStore
-    from vision_studio.core.io.coco import write_coco
+    from vision_studio.core.io.coco_write import write_coco
     store = ProjectStore.open(work + "/bench.vsproj")
     n = write_coco(store, work + "/export/out.json")["annotations"]
     store.close()

@@ -380,7 +380,7 @@ def test_next_prefetch_uses_cache(qtbot, canvas, project):
 def test_export_coco_loads_in_pycocotools(qtbot, canvas, project, tmp_path):
     from pycocotools.coco import COCO
 
-    from vision_studio.core.io.coco import write_coco
+    from vision_studio.core.io.coco_write import write_coco
 
     canvas.set_tool("box")
     drag(qtbot, canvas, (20, 30), (120, 90))

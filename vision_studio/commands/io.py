@@ -209,7 +209,7 @@ def run_export(args: argparse.Namespace) -> int:
 def _export(store: Any, args: argparse.Namespace) -> str:
     out: Path = args.out
     if args.format == "coco":
-        from vision_studio.core.io.coco import write_coco
+        from vision_studio.core.io.coco_write import write_coco
 
         if out.is_dir():
             out = out / "annotations.json"
