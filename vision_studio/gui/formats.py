@@ -109,12 +109,15 @@ class ImportFormat:
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """An export format offered by the Export dialog (``target`` is a file or folder)."""
+    """An export format offered by the Export dialog (``target`` is a file or folder).
+
+    ``call(store, out, split, kwargs)``: ``kwargs`` is ``{"overwrite": True}`` once the
+    user agreed to replace an existing output, else empty (the writers refuse then)."""
 
     name: str
     label: str
     target: Field
-    call: Callable[[ProjectStore, str, str | None], Any]
+    call: Callable[[ProjectStore, str, str | None, dict[str, Any]], Any]
 
 
 IMPORT_FORMATS: tuple[ImportFormat, ...] = (
@@ -162,11 +165,11 @@ IMPORT_FORMATS: tuple[ImportFormat, ...] = (
 
 EXPORT_FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat("coco", "COCO JSON", Field("out", "Output file", "save_file", filter="COCO JSON (*.json)"),
-                 lambda s, out, split: _fn("coco", "write_coco")(s, out, split=split)),
+                 lambda s, out, split, kw: _fn("coco_write", "write_coco")(s, out, split=split, **kw)),
     ExportFormat("voc", "Pascal VOC XML", Field("out", "Output folder", "dir"),
-                 lambda s, out, split: _fn("voc", "write_voc")(s, out, split=split)),
+                 lambda s, out, split, kw: _fn("voc", "write_voc")(s, out, split=split, **kw)),
     ExportFormat("masks", "Label images (PNG masks)", Field("out", "Output folder", "dir"),
-                 lambda s, out, split: _fn("masks", "write_masks")(s, out, split=split)),
+                 lambda s, out, split, kw: _fn("masks", "write_masks")(s, out, split=split, **kw)),
 )
 
 

@@ -389,11 +389,13 @@ class ExportDialog(QDialog):
         if not out:
             self.status.setText("Choose where to save first.")
             return
-        if not self.may_write(out):
+        allowed = self.may_write(out)
+        if allowed is None:
             return
+        kw = {"overwrite": True} if allowed == "replace" else {}
         split = self.split.currentData()
         self.error, self.result_value = "", None
-        self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split), self)
+        self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split, kw), self)
         self.task.succeeded.connect(lambda r: self._on_done(out, r))
         self.task.failed.connect(self._on_failed)
         self.task.finished.connect(lambda: self.export_button.setEnabled(True))
@@ -401,33 +403,34 @@ class ExportDialog(QDialog):
         self.status.setText("Exporting…")
         self.task.start()
 
-    def may_write(self, out: str) -> bool:
-        """Whether the export may write ``out``: never the project file or one of its
-        images; an existing file or a non-empty folder only after the user agreed to
-        replace it (asked by name). Refusals are shown in the dialog."""
+    def may_write(self, out: str) -> str | None:
+        """Whether the export may write ``out``: ``"new"`` (nothing there), ``"replace"``
+        (the user agreed, asked by name, to replace the existing file or fill the
+        non-empty folder) or ``None`` (refused: the project file or one of its images,
+        or the user said no; shown in the dialog)."""
         from vision_studio.core.errors import OutputExistsError, ProtectedPathError
         from vision_studio.core.outputs import check_output, protected_paths
 
         protected = protected_paths(self.store)
         try:
             check_output(out, overwrite=False, protected=protected)
-            return True
+            return "new"
         except ProtectedPathError as exc:
             self._refuse(str(exc))
-            return False
+            return None
         except OutputExistsError:
             what = "folder and its files" if Path(out).is_dir() else "file"
             if QMessageBox.question(
                     self, "Replace?", f"{Path(out).name} already exists:\n{out}\n\n"
                     f"Replace this {what} with the export?") != QMessageBox.StandardButton.Yes:
                 self.status.setText(f"Not exported: {Path(out).name} was kept.")
-                return False
+                return None
         try:
             check_output(out, overwrite=True, protected=protected)
         except ProtectedPathError as exc:
             self._refuse(str(exc))
-            return False
-        return True
+            return None
+        return "replace"
 
     def _refuse(self, message: str) -> None:
         self.error = message
