@@ -134,3 +134,40 @@ def test_export_never_writes_over_the_project_file(small_project, qtbot, monkeyp
         qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
         assert refused and dlg.task is None and "Not exported" in dlg.status.text()
     assert small_project.read_bytes() == before
+
+
+def test_images_are_verified_in_full_after_an_import(new_store, tmp_path, qtbot):
+    """A truncated JPEG (its header reads fine) is found by the full decoding that runs
+    after an import, listed in the report and recorded as a problem; the good images get
+    their check key, so a second verification decodes nothing."""
+    import numpy as np
+    from PIL import Image
+
+    from vision_studio.gui.dialogs.verify import verify_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        noise = np.random.default_rng(i).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(folder / f"ok_{i}.jpg")
+    good = (folder / "ok_0.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(good[: len(good) * 7 // 10])
+    dlg = ImportDialog(new_store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("images")
+    dlg.set_value("root", str(folder))
+    with qtbot.waitSignal(dlg.verified, timeout=30000) as sig:
+        qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton)
+    result = sig.args[0]
+    assert dlg.report.images == 4  # the header of the truncated file reads fine
+    assert result.checked == 4
+    assert [p.source.endswith("cut.jpg") for p in result.problems] == [True]
+    problems = new_store.problems()
+    assert [p.kind for p in problems] == ["decode_error"] and problems[0].image_id
+    assert "decode in full" in dlg.report_view.summary.text()
+    assert dlg.report_view.problems.topLevelItemCount() == 1
+    keys = {im.path.rsplit("/", 1)[-1]: im.check_key for im in new_store.images()}
+    assert keys["cut.jpg"] == "" and all(keys[f"ok_{i}.jpg"] for i in range(3))
+    again = verify_images(new_store)  # cached: only the bad file is decoded again
+    assert (again.checked, again.cached, again.problems) == (1, 3, [])
+    qtbot.waitUntil(lambda: not dlg.verifying(), timeout=5000)
