@@ -15,3 +15,35 @@ class FormatError(VisionStudioError):
 
 class ConfigError(VisionStudioError):
     """A training/evaluation setting is invalid; the message names the field."""
+
+
+class StoreError(VisionStudioError):
+    """A project file cannot be opened or written (not a project, locked, read-only, disk
+    full...), or an operation on it is invalid; never a raw ``sqlite3`` error."""
+
+
+class OutputError(VisionStudioError):
+    """An output path may not be written; ``path`` is the file or folder concerned.
+
+    Args:
+        path: The output path.
+        problem: What is wrong, in words (the message is ``"PATH: problem"``).
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def __reduce__(self) -> tuple:  # picklable across processes despite the two arguments
+        return (type(self), (self.path, self.problem))
+
+
+class OutputExistsError(OutputError):
+    """The output file exists, or the output folder is not empty, and replacing it was
+    not allowed (the CLI's ``--overwrite``; the GUI asks, naming :attr:`path`)."""
+
+
+class ProtectedPathError(OutputError):
+    """The output path is the project file, one of its ``-wal``/``-shm`` companions or
+    an image of the project: never written, even when overwriting is allowed."""

@@ -63,16 +63,19 @@ class Category:
 
     Attributes:
         id: Store-assigned id (>= 1). On COCO import the original id is kept in
-            ``attributes`` as ``coco_id``; ids in the store are our own.
+            ``extra`` as ``coco_id``; ids in the store are our own.
         name: Display name; not required to be unique (real datasets repeat names).
         color: ``"#rrggbb"`` colour used to draw it.
         supercategory: COCO ``supercategory``; ``""`` when none.
+        extra: Imported fields to keep on export (JSON values), e.g.
+            ``{"coco_id": 18}``; ``{}`` when none.
     """
 
     id: int
     name: str
     color: str = "#e6194b"
     supercategory: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ class ImageRecord:
         split: ``Split`` name (``"train"``, ``"val"``, ``"test"``) or ``""``.
         checksum: Hex digest of the file bytes (sha1), or ``""`` when not computed.
         status: One of ``ImageStatus``.
+        extra: Imported fields to keep on export (JSON values), e.g. COCO's
+            ``{"coco_id": 397133, "license": 4, "coco_url": ..., "flickr_url": ...,
+            "date_captured": ...}``; ``{}`` when none.
+        check_key: ``""`` when the file was never verified in full (decoded end to
+            end); else ``"<size>:<mtime_ns>"`` (bytes, nanoseconds) of the file when it
+            last was, so a changed file is checked again.
+        id: Store-assigned id (>= 1); 0 for a record not yet inserted.
     """
 
     path: str
@@ -96,6 +106,8 @@ class ImageRecord:
     checksum: str = ""
     status: str = ImageStatus.NEW
     id: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    check_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,9 +128,14 @@ class Annotation:
             it: the RLE's pixel count (``pycocotools.mask.area``) when there is an
             RLE, else the polygons' exact shoelace area (summed over the pieces, not
             rasterised), else ``w * h``. A non-zero ``area`` is stored as given.
-        attributes: Free-form JSON-serialisable values (``difficult``, ``truncated``,
-            source ids, ...).
+        attributes: Free-form JSON-serialisable values the user sees and edits
+            (``difficult``, ``truncated``, ...).
         id: Store-assigned id (>= 1); 0 for an annotation not yet inserted.
+        extra: Imported fields to keep on export (JSON values), e.g.
+            ``{"coco_id": 1768, "area_imported": true}``; ``{}`` when none.
+        source: Where it came from: ``""`` = drawn or imported, ``"model:<run>"`` =
+            predicted by run ``<run>`` and accepted, ``"model:<run>:edited"`` = that,
+            then changed by hand.
     """
 
     image_id: int
@@ -130,6 +147,8 @@ class Annotation:
     area: float = 0.0
     attributes: Mapping[str, Any] = field(default_factory=dict)
     id: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
 
     @property
     def xyxy(self) -> tuple[float, float, float, float]:
@@ -153,6 +172,7 @@ class Problem:
         image_id: The image concerned, when there is one in the store.
         kind: Short machine tag, e.g. ``"decode_error"``, ``"bbox_outside"``.
         id: Store-assigned id.
+        dismissed: The user marked it as not a problem; left out of listings by default.
     """
 
     source: str
@@ -160,6 +180,7 @@ class Problem:
     image_id: int | None = None
     kind: str = ""
     id: int = 0
+    dismissed: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,13 +193,18 @@ class RunRecord:
         out_dir: Run folder (``config.json``, ``metrics.jsonl``, checkpoints); absolute
             or relative to the project root.
         config: The run's ``TrainConfig`` as a JSON-compatible dict.
-        status: ``"created"``, ``"running"``, ``"paused"``, ``"stopped"``, ``"finished"``
-            or ``"failed"``.
+        status: ``"created"``, ``"running"``, ``"paused"``, ``"stopped"``, ``"finished"``,
+            ``"failed"`` or ``"interrupted"`` (its process died while ``"running"``:
+            found when the project is opened; resumable from the run's ``last.pt``).
         best_metric: Best validation value of ``metric_name`` so far, or ``None``.
         metric_name: Name of the task metric (``"accuracy"``, ``"mAP"``, ``"mIoU"``, ...).
         notes: Free text from the user.
         created_at: ISO-8601 UTC timestamp.
         id: Store-assigned id.
+        pid: Id of the process that runs it (set to ``os.getpid()`` when the run is
+            added with 0); 0 = unknown.
+        host: Host name of that process (``socket.gethostname()`` when added with
+            ``""``).
     """
 
     name: str
@@ -191,3 +217,5 @@ class RunRecord:
     notes: str = ""
     created_at: str = ""
     id: int = 0
+    pid: int = 0
+    host: str = ""

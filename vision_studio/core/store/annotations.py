@@ -7,6 +7,7 @@ from typing import Iterable, Iterator, Sequence
 
 from vision_studio.core.store.rows import (
     _ANN_COLS,
+    _ANN_COLS_V1,
     StoreError,
     _annotation,
     _annotation_params,
@@ -42,7 +43,8 @@ class AnnotationsMixin:
                 first = _next_id(c, "annotations")
                 c.executemany(
                     "INSERT INTO annotations(image_id, category_id, x, y, w, h, polygons, rle, "
-                    "iscrowd, area, attributes) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", params)
+                    "iscrowd, area, attributes, extra, source) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", params)
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"annotation refers to an unknown image or category ({exc})") from exc
         return [_with_id(a, first + i, p[9]) for i, (a, p) in enumerate(zip(anns, params))]
@@ -51,7 +53,9 @@ class AnnotationsMixin:
         """Bulk-insert annotations given as column tuples (fast path of importers).
 
         Each row is ``(image_id, category_id, x, y, w, h, polygons_json, rle_json,
-        iscrowd, area, attributes_json)`` where the ``*_json`` values are compact JSON
+        iscrowd, area, attributes_json)``, optionally followed by ``extra_json, source``
+        (schema 2; all rows of one call the same width; without them ``extra`` is none
+        and ``source`` is ``""``), where the ``*_json`` values are compact JSON
         text (as :meth:`add_annotations` stores them), or ``None`` or ``""`` for none
         (both are stored as NULL; ``""`` is the fast spelling: the ``sqlite3`` module
         binds ``str``, ``int`` and ``float`` directly but sends ``None`` through its
@@ -63,26 +67,42 @@ class AnnotationsMixin:
             The number of rows inserted.
 
         Raises:
-            StoreError: a row refers to an unknown image or category.
+            StoreError: a row refers to an unknown image or category, or the rows are
+                not all 11 or all 13 values long.
         """
+        if not rows:
+            return 0
+        width = len(rows[0])
+        if width not in (11, 13):
+            raise StoreError(f"an annotation row has 11 or 13 values, got {width}")
+        tail = (", extra, source", ", NULLIF(?, ''), ?") if width == 13 else ("", "")
         with self._write() as c:
             try:
                 c.executemany(
                     "INSERT INTO annotations(image_id, category_id, x, y, w, h, polygons, rle, "
-                    "iscrowd, area, attributes) VALUES(?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
-                    "NULLIF(?, ''), ?, ?, NULLIF(?, ''))", rows)
+                    f"iscrowd, area, attributes{tail[0]}) VALUES(?, ?, ?, ?, ?, ?, NULLIF(?, ''), "
+                    f"NULLIF(?, ''), ?, ?, NULLIF(?, ''){tail[1]})", rows)
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"annotation refers to an unknown image or category ({exc})") from exc
+            except sqlite3.ProgrammingError as exc:
+                raise StoreError(f"annotation rows of different widths ({exc})") from exc
         return len(rows)
 
-    def iter_annotation_rows(self, batch: int = 20000) -> Iterator[tuple]:
+    def iter_annotation_rows(self, batch: int = 20000, *, extended: bool = False) -> Iterator[tuple]:
         """All annotations ordered by id as raw column tuples ``(id, image_id,
         category_id, x, y, w, h, polygons_json, rle_json, iscrowd, area,
         attributes_json)`` (JSON text or ``None``), read in batches: the fast path of
-        streaming exports, which can copy the JSON text without parsing it."""
+        streaming exports, which can copy the JSON text without parsing it.
+
+        Args:
+            batch: Rows per query.
+            extended: Append ``extra_json`` (JSON text or ``None``) and ``source``
+                (str) to each tuple (14 values).
+        """
+        cols = _ANN_COLS if extended else _ANN_COLS_V1
         last = 0
         while True:
-            rows = self._read(f"SELECT {_ANN_COLS} FROM annotations WHERE id > ? ORDER BY id LIMIT ?",
+            rows = self._read(f"SELECT {cols} FROM annotations WHERE id > ? ORDER BY id LIMIT ?",
                               (last, batch))
             if not rows:
                 return
@@ -95,7 +115,8 @@ class AnnotationsMixin:
         with self._write() as c:
             c.executemany(
                 "INSERT INTO annotations(id, image_id, category_id, x, y, w, h, polygons, rle, "
-                "iscrowd, area, attributes) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "iscrowd, area, attributes, extra, source) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(a.id, *_annotation_params(a)) for a in anns])
 
     def annotation(self, ann_id: int) -> Annotation:
@@ -121,7 +142,7 @@ class AnnotationsMixin:
 
     def iter_annotations(self, batch: int = 20000) -> Iterator[Annotation]:
         """All annotations ordered by id, read in batches (for exports of 1M rows)."""
-        for r in self.iter_annotation_rows(batch):
+        for r in self.iter_annotation_rows(batch, extended=True):
             yield _annotation(r)
 
     def annotations_by_image(self, image_ids: Iterable[int] | None = None) -> dict[int, list[Annotation]]:
@@ -152,8 +173,8 @@ class AnnotationsMixin:
         p = _annotation_params(ann)
         with self._write() as c:
             n = c.execute("UPDATE annotations SET image_id = ?, category_id = ?, x = ?, y = ?, w = ?, "
-                          "h = ?, polygons = ?, rle = ?, iscrowd = ?, area = ?, attributes = ? "
-                          "WHERE id = ?", (*p, ann.id)).rowcount
+                          "h = ?, polygons = ?, rle = ?, iscrowd = ?, area = ?, attributes = ?, "
+                          "extra = ?, source = ? WHERE id = ?", (*p, ann.id)).rowcount
             if not n:
                 raise StoreError(f"unknown annotation id {ann.id}")
         return _with_id(ann, ann.id, p[9])

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("vision_studio.core.store")
 
 
+def _full_schema() -> str:
+    """SQL that makes the current schema in an empty file: schema 1, then every migration
+    (one path for new and migrated files, so they cannot drift apart)."""
+    return _SCHEMA_V1 + "".join(MIGRATIONS[v] for v in range(1, SCHEMA_VERSION))
+
+
 class StoreBase:
     """Connection, transactions, settings and root of a project file (see
     :class:`~vision_studio.core.store.ProjectStore`, which adds the tables' methods)."""
@@ -50,7 +56,7 @@ class StoreBase:
         path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(path, cls._connect(path))
         store._conn.executescript(
-            "BEGIN;" + _SCHEMA_V1 + "PRAGMA user_version = %d; COMMIT;" % SCHEMA_VERSION)
+            "BEGIN;" + _full_schema() + "PRAGMA user_version = %d; COMMIT;" % SCHEMA_VERSION)
         if root is not None:
             store.set_root(root)
         return store

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.store.rows import _image
+from vision_studio.core.store.rows import _IMAGE_COLS, _image
 from vision_studio.core.types import ImageRecord
-
-_IMAGE_COLS = "id, path, width, height, split, checksum, status"
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
                     "EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id))")
         clauses.append(labelled if flt.labelled else f"NOT {labelled}")
     if flt.has_problems is not None:
-        exists = "EXISTS (SELECT 1 FROM problems p WHERE p.image_id = i.id)"
+        exists = "EXISTS (SELECT 1 FROM problems p WHERE p.image_id = i.id AND p.dismissed = 0)"
         clauses.append(exists if flt.has_problems else f"NOT {exists}")
     if flt.name_contains.strip():
         # instr(lower(...)) rather than LIKE: no escaping of % and _ in user text.
@@ -133,14 +131,15 @@ def tags_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[int, tuple[in
 
 
 def problem_image_ids(store: ProjectStore, ids: Iterable[int]) -> set[int]:
-    """The subset of ``ids`` that has at least one recorded problem."""
+    """The subset of ``ids`` that has at least one recorded, not dismissed problem."""
     out: set[int] = set()
     ids = list(ids)
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
         marks = ",".join("?" * len(chunk))
         out.update(r[0] for r in store._read(
-            f"SELECT DISTINCT image_id FROM problems WHERE image_id IN ({marks})", chunk))
+            f"SELECT DISTINCT image_id FROM problems WHERE image_id IN ({marks}) "
+            "AND dismissed = 0", chunk))
     return out
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from collections import defaultdict
 from typing import Any, Iterable
 
-from vision_studio.core.store.rows import StoreError, _now, _run
+from vision_studio.core.store.rows import _RUN_COLS, StoreError, _now, _run
 from vision_studio.core.types import Problem, RunRecord
 
 
@@ -52,18 +54,49 @@ class RecordsMixin:
     def add_problems(self, problems: Iterable[Problem]) -> None:
         """Record problems found in the data (shown by ``info`` and the GUI)."""
         with self._write() as c:
-            c.executemany("INSERT INTO problems(image_id, source, kind, message) VALUES(?, ?, ?, ?)",
-                          [(p.image_id, p.source, p.kind, p.message) for p in problems])
+            c.executemany("INSERT INTO problems(image_id, source, kind, message, dismissed) "
+                          "VALUES(?, ?, ?, ?, ?)",
+                          [(p.image_id, p.source, p.kind, p.message, int(bool(p.dismissed)))
+                           for p in problems])
 
-    def problems(self, image_id: int | None = None) -> list[Problem]:
-        """Recorded problems, optionally of one image."""
-        sql = "SELECT id, image_id, source, kind, message FROM problems"
-        params: tuple = ()
+    def problems(self, image_id: int | None = None, *,
+                 include_dismissed: bool = False) -> list[Problem]:
+        """Recorded problems ordered by id, optionally of one image.
+
+        Args:
+            image_id: Only this image's problems; ``None`` = all.
+            include_dismissed: Also those the user dismissed (left out by default).
+        """
+        where, params = [], []
         if image_id is not None:
-            sql += " WHERE image_id = ?"
-            params = (image_id,)
-        return [Problem(id=r[0], image_id=r[1], source=r[2], kind=r[3], message=r[4])
-                for r in self._read(sql + " ORDER BY id", params)]
+            where.append("image_id = ?")
+            params.append(image_id)
+        if not include_dismissed:
+            where.append("dismissed = 0")
+        sql = "SELECT id, image_id, source, kind, message, dismissed FROM problems"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [Problem(id=r[0], image_id=r[1], source=r[2], kind=r[3], message=r[4],
+                        dismissed=bool(r[5])) for r in self._read(sql + " ORDER BY id", params)]
+
+    def dismiss_problem(self, problem_id: int, dismissed: bool = True) -> Problem:
+        """Mark a problem as dismissed by the user (or, with ``False``, not any more).
+
+        Returns:
+            The updated problem.
+
+        Raises:
+            StoreError: unknown ``problem_id``.
+        """
+        with self._write() as c:
+            n = c.execute("UPDATE problems SET dismissed = ? WHERE id = ?",
+                          (int(bool(dismissed)), problem_id)).rowcount
+            if not n:
+                raise StoreError(f"unknown problem id {problem_id}")
+        r = self._read("SELECT id, image_id, source, kind, message, dismissed FROM problems "
+                       "WHERE id = ?", (problem_id,))[0]
+        return Problem(id=r[0], image_id=r[1], source=r[2], kind=r[3], message=r[4],
+                       dismissed=bool(r[5]))
 
     def clear_problems(self, image_id: int | None = None) -> None:
         """Forget recorded problems (of one image, or all)."""
@@ -75,33 +108,35 @@ class RecordsMixin:
 
     # ------------------------------------------------------------------ runs
     def add_run(self, run: RunRecord) -> RunRecord:
-        """Record a training run; returns it with id and ``created_at``."""
+        """Record a training run; returns it with id, ``created_at``, ``pid`` and ``host``
+        (``os.getpid()`` and ``socket.gethostname()`` unless ``run`` gives them)."""
         created = run.created_at or _now()
         with self._write() as c:
             cur = c.execute("INSERT INTO runs(name, task, out_dir, config, status, best_metric, "
-                            "metric_name, notes, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "metric_name, notes, created_at, pid, host) "
+                            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (run.name, run.task, run.out_dir, json.dumps(dict(run.config)), run.status,
-                             run.best_metric, run.metric_name, run.notes, created))
+                             run.best_metric, run.metric_name, run.notes, created,
+                             int(run.pid or os.getpid()), run.host or socket.gethostname()))
         return self.run(cur.lastrowid)
 
     def run(self, run_id: int) -> RunRecord:
         """One run. Raises StoreError if unknown."""
-        rows = self._read("SELECT id, name, task, out_dir, config, status, best_metric, metric_name, "
-                          "notes, created_at FROM runs WHERE id = ?", (run_id,))
+        rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise StoreError(f"unknown run id {run_id}")
         return _run(rows[0])
 
     def runs(self) -> list[RunRecord]:
         """All runs, oldest first."""
-        return [_run(r) for r in self._read(
-            "SELECT id, name, task, out_dir, config, status, best_metric, metric_name, notes, "
-            "created_at FROM runs ORDER BY id")]
+        return [_run(r) for r in self._read(f"SELECT {_RUN_COLS} FROM runs ORDER BY id")]
 
     def update_run(self, run_id: int, **fields: Any) -> RunRecord:
         """Change fields of a run (``name``, ``status``, ``best_metric``, ``metric_name``,
-        ``notes``, ``config``, ``out_dir``)."""
-        allowed = {"name", "status", "best_metric", "metric_name", "notes", "config", "out_dir"}
+        ``notes``, ``config``, ``out_dir``, ``pid``, ``host``: a process that takes a
+        run over, e.g. a resume, records itself)."""
+        allowed = {"name", "status", "best_metric", "metric_name", "notes", "config", "out_dir",
+                   "pid", "host"}
         unknown = set(fields) - allowed
         if unknown:
             raise StoreError(f"cannot update run field(s) {sorted(unknown)}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.errors import StoreError
 from vision_studio.core.types import Annotation, Category, ImageRecord, RunRecord
 
-class StoreError(VisionStudioError):
-    """A project file cannot be opened, or an operation on it is invalid."""
+__all__ = ["StoreError"]  # re-exported: ``from vision_studio.core.store.rows import StoreError``
 
 
 def _now() -> str:
@@ -23,16 +22,46 @@ def _json_or_none(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON object column (NULL or ``''`` = empty)."""
+    return json.loads(text) if text else {}
+
+
+def _extra_json(extra: Any) -> str | None:
+    """The ``extra`` column of a record: NULL for none, else a compact JSON object.
+
+    Raises:
+        StoreError: ``extra`` is not a mapping or holds values JSON cannot represent.
+    """
+    if not extra:
+        return None
+    if not isinstance(extra, Mapping):
+        raise StoreError(f"extra must be a mapping, got {type(extra).__name__}")
+    try:
+        return json.dumps(dict(extra), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StoreError(f"extra is not plain JSON ({exc})") from exc
+
+
+_CAT_COLS = "id, name, color, supercategory, extra"
+
+
 def _category(row: sqlite3.Row | tuple) -> Category:
-    return Category(id=row[0], name=row[1], color=row[2], supercategory=row[3])
+    return Category(id=row[0], name=row[1], color=row[2], supercategory=row[3],
+                    extra=_json_object(row[4]))
+
+
+_IMAGE_COLS = "id, path, width, height, split, checksum, status, extra, check_key"
 
 
 def _image(row: sqlite3.Row | tuple) -> ImageRecord:
     return ImageRecord(id=row[0], path=row[1], width=row[2], height=row[3],
-                       split=row[4], checksum=row[5], status=row[6])
+                       split=row[4], checksum=row[5], status=row[6],
+                       extra=_json_object(row[7]), check_key=row[8])
 
 
-_ANN_COLS = "id, image_id, category_id, x, y, w, h, polygons, rle, iscrowd, area, attributes"
+_ANN_COLS_V1 = "id, image_id, category_id, x, y, w, h, polygons, rle, iscrowd, area, attributes"
+_ANN_COLS = _ANN_COLS_V1 + ", extra, source"
 
 
 def _annotation(row: sqlite3.Row | tuple) -> Annotation:
@@ -40,7 +69,8 @@ def _annotation(row: sqlite3.Row | tuple) -> Annotation:
     return Annotation(
         id=row[0], image_id=row[1], category_id=row[2], bbox=(row[3], row[4], row[5], row[6]),
         polygons=polys, rle=json.loads(row[8]) if row[8] else None, iscrowd=bool(row[9]),
-        area=row[10], attributes=json.loads(row[11]) if row[11] else {},
+        area=row[10], attributes=_json_object(row[11]), extra=_json_object(row[12]),
+        source=row[13],
     )
 
 
@@ -55,7 +85,7 @@ def _annotation_params(a: Annotation) -> tuple:
             raise StoreError(f"a polygon needs at least 3 (x, y) points, got {len(p) // 2}")
     return (a.image_id, a.category_id, x, y, w, h, _json_or_none(polys),
             _json_or_none(dict(a.rle) if a.rle else None), int(bool(a.iscrowd)), area,
-            _json_or_none(dict(a.attributes)))
+            _json_or_none(dict(a.attributes)), _extra_json(a.extra), str(a.source or ""))
 
 
 def _polygon_area(p: Sequence[float]) -> float:
@@ -80,10 +110,15 @@ def _default_area(a: Annotation, w: float, h: float) -> float:
     return w * h
 
 
+_RUN_COLS = ("id, name, task, out_dir, config, status, best_metric, metric_name, notes, "
+             "created_at, pid, host")
+
+
 def _run(row: sqlite3.Row | tuple) -> RunRecord:
     return RunRecord(id=row[0], name=row[1], task=row[2], out_dir=row[3],
                      config=json.loads(row[4]), status=row[5], best_metric=row[6],
-                     metric_name=row[7], notes=row[8], created_at=row[9])
+                     metric_name=row[7], notes=row[8], created_at=row[9], pid=row[10],
+                     host=row[11])
 
 
 def _next_id(c: sqlite3.Connection, table: str) -> int:
@@ -97,4 +132,5 @@ def _next_id(c: sqlite3.Connection, table: str) -> int:
 def _with_id(a: Annotation, ann_id: int, area: float) -> Annotation:
     return Annotation(image_id=a.image_id, category_id=a.category_id,
                       bbox=tuple(float(v) for v in a.bbox), polygons=a.polygons, rle=a.rle,
-                      iscrowd=a.iscrowd, area=area, attributes=a.attributes, id=ann_id)
+                      iscrowd=a.iscrowd, area=area, attributes=a.attributes, id=ann_id,
+                      extra=dict(a.extra or {}), source=str(a.source or ""))

@@ -1,7 +1,7 @@
 """The project file's SQL schema, its version and migrations, and table-level constants."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PROJECT_SUFFIX = ".vsproj"
 
 # Distinct, readable colours (Sasha Trubetskoy's "20 simple colours").
@@ -77,5 +77,23 @@ BULK_MIN_ROWS = 50_000
 """Annotations a :meth:`ProjectStore.bulk_transaction` must expect before it rebuilds
 the annotation indexes instead of updating them row by row."""
 
-# Migrations: MIGRATIONS[v] upgrades a file from schema v to v + 1.
-MIGRATIONS: dict[int, str] = {}
+_V1_TO_V2 = """
+ALTER TABLE images ADD COLUMN extra TEXT;
+ALTER TABLE images ADD COLUMN check_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE categories ADD COLUMN extra TEXT;
+ALTER TABLE annotations ADD COLUMN extra TEXT;
+ALTER TABLE annotations ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE problems ADD COLUMN dismissed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+"""
+"""Schema 2: imported fields to keep (``extra`` JSON objects on images, categories and
+annotations; NULL = none), ``images.check_key`` (``''`` = not verified in full, else
+``"<size>:<mtime_ns>"`` of the file when it last was), ``annotations.source`` (``''`` =
+drawn or imported, ``model:<run>`` / ``model:<run>:edited``), ``problems.dismissed``
+(0/1) and the process that owns a run (``runs.pid``, ``runs.host``; 0 / ``''`` =
+unknown). Every new column has a default, so rows written by schema 1 read as before."""
+
+# Migrations: MIGRATIONS[v] upgrades a file from schema v to v + 1. A new file is made
+# with the v1 script followed by every migration, so both paths give the same schema.
+MIGRATIONS: dict[int, str] = {1: _V1_TO_V2}
