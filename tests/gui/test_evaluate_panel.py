@@ -18,10 +18,11 @@ import torch
 
 from _eval_fixtures import coco_project, reference_evaluation, shared_data, train_tiny
 from vision_studio.cli import main
+from vision_studio.core.evaluation.cache import cache_files
 from vision_studio.core.evaluation.ground_truth import ground_truth_from_store
 from vision_studio.core.evaluation.outcomes import FN, FP, TP, detection_confusion_matrix
 from vision_studio.core.evaluation.predictions import RawDetections
-from vision_studio.core.evaluation.cache import cache_files
+from vision_studio.core.store import ProjectStore
 from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
 from vision_studio.gui.state import AppState
 
@@ -217,3 +218,57 @@ def test_open_in_annotate_and_export(panel, qtbot, tmp_path):
     assert list((out / "pr_curves").glob("*.png")) and (out / "confusion_bbox.png").is_file()
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["bbox"]["stats"]["AP"] == pytest.approx(panel.ui.summary.values["AP"])
+
+
+def test_results_json_uses_the_exported_coco_ids(rbc_run, tmp_path, capsys):
+    """Plain pycocotools on ``export --format coco`` + ``evaluate``'s results.json gives
+    ``metrics.json``'s numbers (rbc_coco's own category ids 0/1/2 are not the store's)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    project, ckpt = rbc_run
+    out, gt_file = tmp_path / "rep", tmp_path / "gt.json"
+    assert main(["evaluate", "--project", str(project), "--checkpoint", str(ckpt), "--split", "val",
+                 "--out", str(out), "--device", "cpu", "--overlays", "0", "--score-threshold", "0.001"]) == 0
+    assert main(["export", "--format", "coco", "--project", str(project), "--split", "val", str(gt_file)]) == 0
+    capsys.readouterr()
+    metrics = json.loads((out / "metrics.json").read_text())
+    exported = json.loads(gt_file.read_text())
+    results = json.loads((out / "results.json").read_text())
+    assert {r["category_id"] for r in results} <= {c["id"] for c in exported["categories"]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(gt_file))
+        ev = COCOeval(coco_gt, coco_gt.loadRes(str(out / "results.json")), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    want = metrics["bbox"]["stats"]
+    assert max(want.values()) > 0  # not a trivial all-zero evaluation
+    for k, (name, v) in enumerate(want.items()):
+        assert ev.stats[k] == pytest.approx(v, abs=1e-12), name
+
+
+def test_evaluate_and_predict_never_write_over_the_project(rbc_run, tmp_path, capsys):
+    project, ckpt = rbc_run
+    before = project.read_bytes()
+    args = ["--checkpoint", str(ckpt), "--device", "cpu"]
+    assert main(["predict", *args, str(project.parent / "x.jpg"), "--out", str(project)]) == 1  # missing image
+    with ProjectStore.open(project) as store:
+        image = store.resolve(store.images("val")[0])
+    assert main(["predict", *args, str(image), "--out", str(project), "--overwrite"]) == 1
+    assert "never written over" in capsys.readouterr().err
+    assert main(["predict", *args, str(image), "--out", str(image), "--overwrite"]) == 1
+    assert project.read_bytes() == before and image.stat().st_size > 0
+    out = tmp_path / "p.json"
+    assert main(["predict", *args, str(image), "--out", str(out), "--project", str(project)]) == 0
+    assert main(["predict", *args, str(image), "--out", str(out)]) == 1  # exists: needs --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    (rep / "mine.txt").write_text("keep")
+    assert main(["evaluate", "--project", str(project), *args, "--split", "val", "--out", str(rep),
+                 "--overlays", "0"]) == 1
+    assert (rep / "mine.txt").read_text() == "keep" and not (rep / "metrics.json").exists()

@@ -21,6 +21,13 @@ from vision_studio.core.errors import ConfigError
 from vision_studio.core.types import Task
 
 
+def run_predict(args: argparse.Namespace) -> int:
+    """``vision-studio predict`` (in :mod:`vision_studio.commands.predict`)."""
+    from vision_studio.commands.predict import predict_command
+
+    return predict_command(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` and ``predict`` sub-commands."""
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split of a project",
@@ -43,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, type=Path, help="results JSON file to write")
     q.add_argument("--overlays", type=Path, metavar="DIR", help="also write overlay PNGs here")
     _common(q)
+    q.add_argument("--project", type=Path,
+                   help="the project the checkpoint was trained in: results then use the category and image "
+                        "ids of 'export --format coco' of it, and its files are never written")
     q.set_defaults(func=run_predict)
 
 
@@ -51,6 +61,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="keep detections scoring above this (default 0.05, as torchvision)")
     p.add_argument("--nms-iou", type=float, default=0.5, help="class-wise NMS IoU threshold (default 0.5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file / fill a non-empty output folder (the project "
+                        "file and its images are never written)")
     p.add_argument("--batch-size", type=int, help="images per forward pass")
 
 
@@ -62,6 +75,7 @@ def _progress(label: str):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from vision_studio.core.evaluation.session import load_inputs
+    from vision_studio.core.outputs import check_output, protected_paths
     from vision_studio.core.store import ProjectStore
 
     store = ProjectStore.open(args.project)
@@ -70,6 +84,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.project}: split {args.split!r} has no images "
                               f"(splits: {', '.join(f'{k or chr(34) * 2}={v}' for k, v in store.splits().items())})")
         out = args.out or (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / f"eval_{args.split}"
+        check_output(out, overwrite=args.overwrite, protected=protected_paths(store))  # before the slow part
         out.mkdir(parents=True, exist_ok=True)
         # the evaluation session, as the Evaluation panel opens it (a fresh prediction: no cache)
         inputs = load_inputs(store, args.checkpoint, args.split, progress=_progress("predict"), use_cache=False,
@@ -137,40 +152,3 @@ def _evaluate_semantic(inputs: Any, head: dict, out: Path) -> None:
     for c in m["per_class"]:
         print(f"  {c['name'][:24]:24s} IoU {c['iou']:7.4f} Dice {c['dice']:7.4f}")
     write_semantic_report(out, r, head)
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    from vision_studio.core.evaluation.predict import predict_checkpoint
-    from vision_studio.core.evaluation.report import save_overlay
-    from vision_studio.core.images import read_image
-
-    missing = [str(p) for p in args.images if not p.is_file()]
-    if missing:
-        raise ConfigError(f"no such image file: {', '.join(missing[:5])}")
-    pred, config, categories = predict_checkpoint(args.checkpoint, args.images, device=args.device,
-                                                  batch_size=args.batch_size, progress=_progress("predict"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
-        results = pred.to_coco_results(pred.filter(args.score_threshold, args.nms_iou))
-        images = [{"id": int(i), "file_name": str(p)} for i, p in zip(pred.image_ids, args.images)]
-        args.out.write_text(json.dumps(results))
-        (args.out.with_suffix(".images.json")).write_text(json.dumps(images, indent=1))
-        print(f"{len(results)} detections on {len(args.images)} images -> {args.out} "
-              f"(image ids in {args.out.with_suffix('.images.json').name})")
-        if args.overlays:
-            names = {int(c["id"]): c["name"] for c in categories}
-            for i, p in zip(pred.image_ids, args.images):
-                save_overlay(read_image(p), [], [r for r in results if r["image_id"] == i], names,
-                             args.overlays / f"{Path(p).stem}.png", title=str(p))
-    elif config.task == Task.CLASSIFICATION:
-        rows = [{"file": str(p), "class": pred.class_names[int(pr.argmax())], "probs": pr.tolist()}
-                for p, pr in zip(args.images, pred.probs)]
-        args.out.write_text(json.dumps({"class_names": pred.class_names, "images": rows}, indent=1))
-        print(f"{len(rows)} images classified -> {args.out}")
-    else:
-        npz = args.out.with_suffix(".npz")
-        np.savez_compressed(npz, **{f"image_{k}": m for k, m in enumerate(pred.label_maps)})
-        args.out.write_text(json.dumps({"class_names": pred.class_names, "label_maps": npz.name,
-                                        "files": [str(p) for p in args.images]}, indent=1))
-        print(f"{len(args.images)} label maps -> {npz}")
-    return 0

@@ -1,7 +1,9 @@
 """The report folder of an evaluation session — what ``vision-studio evaluate`` and the
 Evaluation panel's "Export report…" write: ``metrics.json``, ``results.json`` (COCO
 results in the exported COCO ids, detection), PR-curve PNGs, confusion-matrix PNG(s),
-the IoU histogram of matched pairs and overlay PNGs."""
+the IoU histogram of matched pairs and overlay PNGs. Callers check the folder first
+(:func:`~vision_studio.core.outputs.check_output`); every file is written through a
+temporary file renamed into place."""
 from __future__ import annotations
 
 import json
@@ -15,6 +17,7 @@ from vision_studio.core.evaluation.coco_eval import CocoEvalResult, evaluate_coc
 from vision_studio.core.evaluation.detection_base import MAX_PER_IMAGE
 from vision_studio.core.evaluation.export_ids import ExportIds, to_export_ids
 from vision_studio.core.evaluation.outcomes import detection_confusion_matrix
+from vision_studio.core.outputs import atomic_write_text
 
 
 def write_detection_report(out: Path, inputs: Any, score: float, nms: float, *, head: Mapping[str, Any],
@@ -42,7 +45,7 @@ def write_detection_report(out: Path, inputs: Any, score: float, nms: float, *, 
     out.mkdir(parents=True, exist_ok=True)
     raw, gt = inputs.predictions, inputs.gt.coco
     results = raw.to_coco_results(raw.filter(score, nms, MAX_PER_IMAGE))
-    (out / "results.json").write_text(json.dumps(to_export_ids(results, ids)))
+    atomic_write_text(out / "results.json", json.dumps(to_export_ids(results, ids)))
     payload: dict[str, Any] = {**head, "score_threshold": score, "nms_iou": nms}
     names = [c["name"] for c in inputs.categories] + ["background"]
     cat_ids = [int(c["id"]) for c in inputs.categories]

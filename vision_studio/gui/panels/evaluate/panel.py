@@ -481,18 +481,22 @@ class EvaluatePanel(QWidget):
         self.accept_all_on_image()
 
     # ------------------------------------------------------------------ export
-    def export_report(self, folder: str | Path) -> Path:
+    def export_report(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write the report folder (the core session's files) at the current thresholds
         and a PNG of the view.
 
         Raises:
-            VisionStudioError: nothing evaluated yet; OSError: the folder cannot be written.
+            VisionStudioError: nothing evaluated yet; OutputExistsError: ``folder`` is not
+            empty and ``overwrite`` is false; ProtectedPathError: ``folder`` is a project
+            file; OSError: the folder cannot be written.
         """
+        from vision_studio.core.outputs import check_output, protected_paths
         from vision_studio.gui.panels.evaluate.export import export_report
 
         if self.view is None:
             raise VisionStudioError("nothing evaluated yet")
-        out = export_report(self.view, self.state.store, self.score, self.nms, Path(folder))
+        folder = check_output(folder, overwrite=overwrite, protected=protected_paths(self.state.store))
+        out = export_report(self.view, self.state.store, self.score, self.nms, folder)
         self.save_view_png(out / "view.png")
         self.ui.status.setText(f"Report written to {out}")
         return out
@@ -502,12 +506,21 @@ class EvaluatePanel(QWidget):
         return self.grab().save(str(path))
 
     def _export_clicked(self) -> None:
+        from vision_studio.core.errors import OutputExistsError
+
         folder = QFileDialog.getExistingDirectory(self, "Export the evaluation report to")
-        if folder:
+        if not folder:
+            return
+        try:
             try:
                 self.export_report(folder)
-            except (VisionStudioError, OSError) as exc:
-                QMessageBox.warning(self, "Export failed", str(exc))
+            except OutputExistsError as exc:
+                ask = QMessageBox.question(self, "Replace files?", f"{exc.path} is not empty. Write the report "
+                                           "there anyway, replacing files of the same names?")
+                if ask == QMessageBox.StandardButton.Yes:
+                    self.export_report(folder, overwrite=True)
+        except (VisionStudioError, OSError) as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
 
     def _png_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the view as PNG", "evaluation.png", "PNG (*.png)")
