@@ -194,32 +194,32 @@ def main(argv: list[str] | None = None) -> int:
         worst = stalls.stop()
         print(f"open from cache: first metrics (TP/FP/FN) after {first:.2f} s, AP + confusion after {done:.2f} s; "
               f"longest GUI-thread block {worst * 1000:.0f} ms; {len(panel.inputs.predictions)} raw detections")
-        panel.filter.setCurrentIndex(panel.filter.findData("FP"))
-        panel.list.selectRow(0)
+        panel.ui.filter.setCurrentIndex(panel.ui.filter.findData("FP"))
+        panel.ui.list.selectRow(0)
         app.processEvents()
         raw = panel.inputs.predictions
         values = np.linspace(50, 600, args.steps).astype(int)
         live = []
         for v in values:  # a drag: each step well under the 250 ms rest, no AP job starts
             t = time.perf_counter()
-            panel.score_slider.setValue(int(v))
+            panel.ui.score_slider.setValue(int(v))
             live.append(time.perf_counter() - t)
             app.processEvents()
-        shown = len(panel.viewer.pred_items)
+        shown = len(panel.ui.viewer.pred_items)
         busy = []
         for v in values[::-1][:12]:  # steps while an AP recompute runs in the worker
-            panel.score_slider.setValue(int(v))
+            panel.ui.score_slider.setValue(int(v))
             panel.recompute()
             time.sleep(0.05)
             t = time.perf_counter()
-            panel.score_slider.setValue(int(v) - 3)
+            panel.ui.score_slider.setValue(int(v) - 3)
             busy.append(time.perf_counter() - t)
             app.processEvents()
         panel.recompute()
         sig.wait(app, "fullShown", t)
         full, full_block = [], []
         for v in values[:: max(1, len(values) // 6)]:
-            panel.score_slider.setValue(int(v) + 1)
+            panel.ui.score_slider.setValue(int(v) + 1)
             stalls.start()
             t = time.perf_counter()
             panel.recompute()

@@ -17,8 +17,8 @@ from vision_studio.core.evaluation.coco_eval import (
     STAT_NAMES,
     EvaluationError,
     evaluate_coco,
-    precision_recall_at_ranks,
 )
+from vision_studio.core.evaluation.matching import precision_recall_at_ranks
 
 
 def _plain_pycocotools(gt_file, res_file, iou_type, cat_ids=None) -> COCOeval:

@@ -126,7 +126,7 @@ def test_mask_predictions_are_rle_at_image_size(tmp_path, rbc_images):
     assert decoded.shape == (416, 416)
     raw.save(tmp_path / "raw.npz")
     back = RawDetections.load(tmp_path / "raw.npz")
-    assert back.masks == raw.masks and np.array_equal(back.boxes, raw.boxes) and back.categories == CATS
+    assert back.masks == raw.masks and np.array_equal(back.boxes, raw.boxes) and list(back.categories) == CATS
     res = back.to_coco_results(back.filter(0.01, 0.5))
     assert "segmentation" in res[0]
     json.dumps(res)

@@ -56,7 +56,10 @@ def test_results_carry_masks_and_handle_empty_selections():
     assert raw.to_coco_results(np.zeros(0, np.int64)) == []
 
 
-def test_release_evaluator_keeps_numbers_and_computed_outcomes():
+def test_result_is_frozen_plain_data_without_a_live_evaluator():
+    import dataclasses
+    import pickle
+
     from vision_studio.core.evaluation.coco_eval import EvaluationError, evaluate_coco
 
     raw = _raw(300)
@@ -66,12 +69,19 @@ def test_release_evaluator_keeps_numbers_and_computed_outcomes():
                            "bbox": r["bbox"], "area": r["bbox"][2] * r["bbox"][3], "iscrowd": 0}
                           for k, r in enumerate(raw.to_coco_results(np.arange(0, 300, 3)))]}
     res = raw.to_coco_results(raw.filter(0.0, 0.5))
-    a, b = evaluate_coco(gt, res), evaluate_coco(gt, res)
+    a, b = evaluate_coco(gt, res), evaluate_coco(gt, res, with_outcomes=False)
     counts = a.outcomes.counts()
-    a.release_evaluator()
-    b.release_evaluator()
-    assert a.outcomes.counts() == counts and counts["TP"] > 0  # computed before: kept
-    assert a.stats == b.stats and np.array_equal(a.precision, b.precision)
+    assert counts["TP"] > 0 and a.stats == b.stats and np.array_equal(a.precision, b.precision)
     assert np.isfinite(b.pr_curve(5, 0.5)[1]).any()
     with pytest.raises(EvaluationError):
-        b.outcomes  # noqa: B018  (not computed before the release)
+        b.outcomes  # noqa: B018  (not asked for)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.stats = {}  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        a.precision[0, 0, 0, 0, 0] = 2.0  # read-only
+    with pytest.raises(ValueError):
+        a.outcomes.dt_kind[0] = "FP"
+    c = pickle.loads(pickle.dumps(a))  # plain values: no COCOeval inside
+    assert c.stats == a.stats and c.outcomes.counts() == counts
+    with pytest.raises(ValueError):
+        raw.scores[0] = 1.0  # raw detections are read-only too

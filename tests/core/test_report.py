@@ -71,12 +71,10 @@ def rbc_project(tmp_path, data_dir):
     store.add_annotations([Annotation(image_id=ids[a["image_id"]], category_id=cats[a["category_id"]].id,
                                       bbox=tuple(a["bbox"])) for a in gt["annotations"] if a["image_id"] in ids])
     store.close()
-    try:
-        from vision_studio.core.models.registry import build_model
-        from vision_studio.core.training.checkpoints import save_checkpoint
-        from vision_studio.core.training.config import TrainConfig
-    except ImportError as exc:  # pragma: no cover - the training modules are another engineer's
-        pytest.skip(f"training / models modules not available: {exc}")
+    from vision_studio.core.models.registry import build_model
+    from vision_studio.core.training.checkpoints import save_checkpoint
+    from vision_studio.core.training.config import TrainConfig
+
     categories = [{"id": c.id, "name": c.name} for c in cats.values()]
     torch.manual_seed(0)
     arch = "fasterrcnn_mobilenet_v3_large_320_fpn"

@@ -100,7 +100,8 @@ def reference_evaluation(panel, score: float, nms: float):
     """``(result, coco_results)``: the core's own evaluation of the panel's predictions
     filtered at ``(score, nms)`` against an independently built ground truth — what the
     Evaluation panel's numbers are checked against."""
-    from vision_studio.core.evaluation.coco_eval import evaluate_coco, ground_truth_from_store
+    from vision_studio.core.evaluation.coco_eval import evaluate_coco
+    from vision_studio.core.evaluation.ground_truth import ground_truth_from_store
 
     raw = panel.inputs.predictions
     gt = ground_truth_from_store(panel.state.store, panel.inputs.images, panel.inputs.categories)
@@ -166,8 +167,8 @@ def save_fake_detections(folder: Path, cats, ims, parts: dict, size: tuple[int, 
     import numpy as np
     import torch
 
-    from vision_studio.core.evaluation.predict import RawDetections
-    from vision_studio.gui.panels.evaluate.data import EvalInputs, save_cache
+    from vision_studio.core.evaluation.cache import save_cache
+    from vision_studio.core.evaluation.predictions import RawDetections
 
     catd = [{"id": c.id, "name": c.name} for c in cats]
     raw = RawDetections(image_ids=np.array([im.id for im in ims], np.int64),
@@ -180,5 +181,5 @@ def save_fake_detections(folder: Path, cats, ims, parts: dict, size: tuple[int, 
     run.mkdir()
     ckpt = run / "best.pt"
     torch.save({"model": {}, "config": {"task": "detection", "arch": "none"}, "categories": catd}, ckpt)
-    save_cache(EvalInputs(ckpt, "val", "detection", catd, [c["name"] for c in catd], 0, "ignore", ims, raw))
+    save_cache(ckpt, "val", ims, "detection", raw)
     return ckpt

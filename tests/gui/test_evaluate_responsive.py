@@ -66,7 +66,7 @@ def test_opening_from_cache_runs_in_the_worker(panel):
     assert panel.open_ticks >= 3  # the event loop ran while the cache was read and evaluated
     assert panel.jobs.thread_ids and threading.get_ident() not in panel.jobs.thread_ids
     ref, _ = reference_evaluation(panel, panel.score, panel.nms)
-    assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
+    assert panel.ui.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
     assert len(panel.inputs.predictions) == 300 * 60
 
 
@@ -77,21 +77,21 @@ def test_gui_thread_ticks_while_ap_recomputes(panel, qtbot):
     ref, _ = reference_evaluation(panel, score, panel.nms)
     panel.set_score_threshold(score)
     # live part: at once, exactly the core's re-filtering; AP: pending until the worker is done
-    assert {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
-    assert panel.classes.is_pending("AP") and panel.summary.pending and not panel.confusion.isEnabled()
+    assert {k: int(panel.ui.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
+    assert panel.ui.classes.is_pending("AP") and panel.ui.summary.pending and not panel.ui.confusion.isEnabled()
     jobs_before = len(panel.jobs.thread_ids)
     ticker = Ticker()
     with qtbot.waitSignal(panel.fullShown, timeout=TIMEOUT):
         panel.recompute()  # what the 250 ms rest timer calls
-        assert panel.summary.pending  # recompute() returned before the result
+        assert panel.ui.summary.pending  # recompute() returned before the result
     ticker.timer.stop()
     assert ticker.ticks >= 3  # the GUI thread's event loop kept running during the recompute
     assert len(panel.jobs.thread_ids) > jobs_before
     assert threading.get_ident() not in panel.jobs.thread_ids
-    assert not panel.classes.is_pending("AP") and not panel.summary.pending and panel.confusion.isEnabled()
-    assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
+    assert not panel.ui.classes.is_pending("AP") and not panel.ui.summary.pending and panel.ui.confusion.isEnabled()
+    assert panel.ui.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
     per = {c.category_id: c for c in ref.per_class}
-    assert panel.classes.value(cid, "AP50") == pytest.approx(per[cid].ap50, abs=1e-12)
+    assert panel.ui.classes.value(cid, "AP50") == pytest.approx(per[cid].ap50, abs=1e-12)
 
 
 def test_newer_request_supersedes_an_older_one(panel, qtbot):
@@ -107,18 +107,18 @@ def test_newer_request_supersedes_an_older_one(panel, qtbot):
     qtbot.wait(200)
     assert shown == [s2]  # the result for s1 was dropped, not shown
     ref, _ = reference_evaluation(panel, s2, panel.nms)
-    assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
+    assert panel.ui.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
 
 
 def test_new_nms_iou_computes_in_the_worker(panel, qtbot):
     cid = next(iter(panel.view.names))
     panel.set_nms_iou(0.3)
-    assert not panel.view.ready() and panel.classes.is_pending(TP)  # counts wait for the new base
+    assert not panel.view.ready(panel.thresholds) and panel.ui.classes.is_pending(TP)  # counts wait for the new base
     ticker = Ticker()
     with qtbot.waitSignal(panel.fullShown, timeout=TIMEOUT):
         panel.recompute()
     ticker.timer.stop()
     assert ticker.ticks >= 3
     ref, _ = reference_evaluation(panel, panel.score, 0.3)
-    assert {k: int(panel.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
-    assert panel.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)
+    assert {k: int(panel.ui.classes.value(cid, k)) for k in (TP, FP, FN)} == ref.outcomes.counts(cid)
+    assert panel.ui.summary.values["AP"] == pytest.approx(ref.stats["AP"], abs=1e-12)

@@ -52,11 +52,11 @@ def _screens(p: EvaluatePanel, name: str, qtbot) -> None:
         return
     Path(folder).mkdir(parents=True, exist_ok=True)
     for i, tab in enumerate(("metrics", "pr", "confusion")):
-        if p.tabs.isTabEnabled(i):
-            p.tabs.setCurrentIndex(i)
+        if p.ui.tabs.isTabEnabled(i):
+            p.ui.tabs.setCurrentIndex(i)
             qtbot.wait(50)
             assert p.save_view_png(Path(folder) / f"evaluate_{name}_{tab}.png")
-    p.tabs.setCurrentIndex(0)
+    p.ui.tabs.setCurrentIndex(0)
 
 
 def test_instance_segmentation_brain_tumor(qtbot, tmp_path, capsys):
@@ -66,24 +66,24 @@ def test_instance_segmentation_brain_tumor(qtbot, tmp_path, capsys):
                       image_size=256, steps=6)
     p = _panel(qtbot, project, ckpt)
     try:
-        assert p.iou_type.currentData() == "segm" and p.view.has_masks
+        assert p.ui.iou_type.currentData() == "segm" and p.view.has_masks
         cli = _cli(project, ckpt, tmp_path / "rep", capsys)
         for name, v in cli["segm"]["stats"].items():
-            assert p.summary.values[name] == pytest.approx(v, abs=1e-12), name
+            assert p.ui.summary.values[name] == pytest.approx(v, abs=1e-12), name
         with qtbot.waitSignal(p.fullShown, timeout=TIMEOUT):  # evaluated in the worker thread
-            p.iou_type.setCurrentIndex(0)  # by boxes: the CLI's bbox numbers
+            p.ui.iou_type.setCurrentIndex(0)  # by boxes: the CLI's bbox numbers
         for name, v in cli["bbox"]["stats"].items():
-            assert p.summary.values[name] == pytest.approx(v, abs=1e-12), name
+            assert p.ui.summary.values[name] == pytest.approx(v, abs=1e-12), name
         with qtbot.waitSignal(p.fullShown, timeout=TIMEOUT):
-            p.iou_type.setCurrentIndex(1)
+            p.ui.iou_type.setCurrentIndex(1)
         # an image with a tumour, shown with the predictions' masks
         with_gt = sorted({a["image_id"] for a in p.view.gt["annotations"]})
-        p.filter.setCurrentIndex(0)
-        row = p.list_model.payload.index(with_gt[0])
+        p.ui.filter.setCurrentIndex(0)
+        row = p.ui.list_model.payload.index(with_gt[0])
         p.set_score_threshold(float(np.percentile(p.inputs.predictions.scores, 90)))
-        p.list.selectRow(row)
-        assert p.viewer.pred_items and not p.viewer.mask_layer.pixmap().isNull()
-        assert p.viewer.gt_items
+        p.ui.list.selectRow(row)
+        assert p.ui.viewer.pred_items and not p.ui.viewer.mask_layer.pixmap().isNull()
+        assert p.ui.viewer.gt_items
         with qtbot.waitSignal(p.fullShown, timeout=TIMEOUT):
             p.recompute()  # AP at the new threshold (the rest timer's job) before the screenshots
         _screens(p, "instance_brain_tumor", qtbot)
@@ -102,18 +102,18 @@ def test_classification_hymenoptera(qtbot, tmp_path, capsys):
     p = _panel(qtbot, project, ckpt)
     try:
         cli = _cli(project, ckpt, tmp_path / "rep", capsys)
-        assert p.summary.values["accuracy"] == pytest.approx(cli["accuracy"], abs=1e-12)
+        assert p.ui.summary.values["accuracy"] == pytest.approx(cli["accuracy"], abs=1e-12)
         for k, c in enumerate(cli["per_class"]):
             for col in ("precision", "recall", "f1", "support"):
-                assert p.classes.value(k, col) == pytest.approx(c[col], abs=1e-12)
-        assert np.array_equal(p.confusion.matrix, np.array(cli["confusion"]))
+                assert p.ui.classes.value(k, col) == pytest.approx(c[col], abs=1e-12)
+        assert np.array_equal(p.ui.confusion.matrix, np.array(cli["confusion"]))
         assert cli["accuracy"] > 0.6  # pretrained features: far above chance after 8 steps
-        p.confusion.cellChosen.emit(0, 1)
-        rows = p.list_model.payload
-        assert len(rows) == p.confusion.matrix[0, 1] and all((r.true, r.pred) == (0, 1) for r in rows)
-        p.filter.setCurrentIndex(0)
-        p.list.selectRow(0)
-        assert p.viewer.image_id == p.list_model.payload[0].image_id
+        p.ui.confusion.cellChosen.emit(0, 1)
+        rows = p.ui.list_model.payload
+        assert len(rows) == p.ui.confusion.matrix[0, 1] and all((r.true, r.pred) == (0, 1) for r in rows)
+        p.ui.filter.setCurrentIndex(0)
+        p.ui.list.selectRow(0)
+        assert p.ui.viewer.image_id == p.ui.list_model.payload[0].image_id
         _screens(p, "classification_hymenoptera", qtbot)
     finally:
         p.shutdown()
@@ -128,17 +128,17 @@ def test_semantic_camvid(qtbot, tmp_path, capsys):
     p = _panel(qtbot, project, ckpt)
     try:
         cli = _cli(project, ckpt, tmp_path / "rep", capsys)
-        assert p.summary.values["mIoU"] == pytest.approx(cli["mIoU"], abs=1e-12)
-        assert np.array_equal(p.confusion.matrix, np.array(cli["confusion"]))
+        assert p.ui.summary.values["mIoU"] == pytest.approx(cli["mIoU"], abs=1e-12)
+        assert np.array_equal(p.ui.confusion.matrix, np.array(cli["confusion"]))
         for k, c in enumerate(cli["per_class"]):
-            got = p.classes.value(k, "iou")
+            got = p.ui.classes.value(k, "iou")
             assert (np.isnan(got) and c["iou"] is None) or got == pytest.approx(c["iou"], abs=1e-12)
-        p.list.selectRow(0)
-        assert not p.viewer.mask_layer.pixmap().isNull() and not p.viewer.gt_layer.pixmap().isNull()
-        r, c = np.unravel_index(np.argmax(p.confusion.matrix - np.diag(np.diag(p.confusion.matrix))),
-                                p.confusion.matrix.shape)
-        p.confusion.cellChosen.emit(int(r), int(c))
-        assert p.list_model.payload
+        p.ui.list.selectRow(0)
+        assert not p.ui.viewer.mask_layer.pixmap().isNull() and not p.ui.viewer.gt_layer.pixmap().isNull()
+        r, c = np.unravel_index(np.argmax(p.ui.confusion.matrix - np.diag(np.diag(p.ui.confusion.matrix))),
+                                p.ui.confusion.matrix.shape)
+        p.ui.confusion.cellChosen.emit(int(r), int(c))
+        assert p.ui.list_model.payload
         _screens(p, "semantic_camvid", qtbot)
     finally:
         p.shutdown()

@@ -19,12 +19,14 @@ import io
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
 from vision_studio.core.errors import ConfigError, VisionStudioError
+from vision_studio.core.evaluation.matching import read_only
+from vision_studio.core.evaluation.outcomes import DetectionOutcomes, outcomes_from_evaluator
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,10 @@ class ClassAP:
     ap75: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class CocoEvalResult:
-    """Everything one COCO evaluation produced.
+    """Everything one COCO evaluation produced: plain values and read-only arrays, no
+    live ``COCOeval`` (safe to hand to another thread or process, and to pickle).
 
     Attributes:
         iou_type: ``"bbox"`` or ``"segm"``.
@@ -80,20 +83,21 @@ class CocoEvalResult:
         recall: ``eval['recall']`` [T, K, A, M].
         iou_thresholds: [T] float64 (0.50 ... 0.95).
         recall_thresholds: [R] float64 (0.00 ... 1.00, 101 points).
+        computed_outcomes: The per-detection outcomes when they were asked for
+            (``evaluate_coco(..., with_outcomes=True)``), else ``None``.
     """
 
     iou_type: str
     backend: str
     stats: dict[str, float]
-    per_class: list[ClassAP]
+    per_class: tuple[ClassAP, ...]
     category_ids: tuple[int, ...]
     precision: np.ndarray
     scores: np.ndarray
     recall: np.ndarray
     iou_thresholds: np.ndarray
     recall_thresholds: np.ndarray
-    _evaluator: Any = field(default=None, repr=False)
-    _outcomes: Any = field(default=None, repr=False)
+    computed_outcomes: DetectionOutcomes | None = None
 
     def class_index(self, category_id: int) -> int:
         """Index ``k`` of a category in the K axis of :attr:`precision`.
@@ -134,24 +138,17 @@ class CocoEvalResult:
         return self.recall_thresholds.copy(), np.where(y > -1, y, np.nan), np.where(y > -1, s, np.nan)
 
     @property
-    def outcomes(self):
+    def outcomes(self) -> DetectionOutcomes:
         """Per-detection TP / FP and per-ground-truth TP / FN at IoU 0.50, area all,
         100 detections (:class:`~vision_studio.core.evaluation.outcomes.DetectionOutcomes`),
-        computed on first use from COCOeval's own matching."""
-        if self._outcomes is None:
-            from vision_studio.core.evaluation.outcomes import outcomes_from_evaluator
+        from COCOeval's own matching.
 
-            if self._evaluator is None:
-                raise EvaluationError("this result no longer holds its evaluator")
-            self._outcomes = outcomes_from_evaluator(self._evaluator, self.backend)
-        return self._outcomes
-
-    def release_evaluator(self) -> None:
-        """Drop the COCOeval object this result holds (its ground-truth and result
-        datasets: several Python objects per detection — at 100,000 detections over a
-        million objects for the garbage collector to traverse). The numbers and curves
-        stay; :attr:`outcomes` keeps working only if it was computed before."""
-        self._evaluator = None
+        Raises:
+            EvaluationError: the evaluation ran with ``with_outcomes=False``.
+        """
+        if self.computed_outcomes is None:
+            raise EvaluationError("this evaluation was run without per-detection outcomes")
+        return self.computed_outcomes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible summary (stats, per-class AP, PR curves at .50/.75/mean);
@@ -274,7 +271,8 @@ def _run_faster(gt: dict, results: list[dict], iou_type: str):
 
 
 def evaluate_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
-                  iou_type: IouType = "bbox", backend: str = "faster") -> CocoEvalResult:
+                  iou_type: IouType = "bbox", backend: str = "faster", *,
+                  with_outcomes: bool = True) -> CocoEvalResult:
     """COCO evaluation of ``results`` against ``gt`` (both in memory).
 
     Args:
@@ -289,9 +287,11 @@ def evaluate_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
             assigned in list order (``id = index + 1``), as ``COCO.loadRes`` does.
         iou_type: ``"bbox"`` or ``"segm"``.
         backend: ``"faster"`` (faster-coco-eval, default) or ``"pycocotools"``.
+        with_outcomes: Also read the per-detection outcomes from the evaluator (costs
+            a pass over the matches; the numbers and curves do not need it).
 
     Returns:
-        The :class:`CocoEvalResult`; its ``outcomes`` are computed on first access.
+        The :class:`CocoEvalResult` (the ``COCOeval`` object is dropped here).
 
     Raises:
         ConfigError: unknown ``iou_type`` or ``backend``.
@@ -313,14 +313,16 @@ def evaluate_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
         log.warning("ground truth has an annotation with id 0: COCOeval cannot count it as matched")
     runner = _run_faster if backend == "faster" else _run_pycocotools
     ev = runner(gt_c, res_c, iou_type)
-    return _result_from_evaluator(ev, iou_type, backend, gt_c)
+    outcomes = outcomes_from_evaluator(ev, backend) if with_outcomes else None
+    return _result_from_evaluator(ev, iou_type, backend, gt_c, outcomes)
 
 
-def _result_from_evaluator(ev: Any, iou_type: str, backend: str, gt: dict) -> CocoEvalResult:
+def _result_from_evaluator(ev: Any, iou_type: str, backend: str, gt: dict,
+                           outcomes: DetectionOutcomes | None) -> CocoEvalResult:
     p = ev.params
     cat_ids = tuple(int(c) for c in p.catIds)
     names = {c["id"]: c.get("name", str(c["id"])) for c in gt["categories"]}
-    precision = np.asarray(ev.eval["precision"], dtype=np.float64)
+    precision = np.array(ev.eval["precision"], dtype=np.float64)
     num_gt: dict[int, int] = {}
     for a in gt["annotations"]:
         if not a.get("iscrowd", 0):
@@ -334,76 +336,12 @@ def _result_from_evaluator(ev: Any, iou_type: str, backend: str, gt: dict) -> Co
                                  num_gt=num_gt.get(cid, 0), ap=_mean_valid(pk),
                                  ap50=_mean_valid(pk[t50]), ap75=_mean_valid(pk[t75])))
     stats = np.asarray(ev.stats, dtype=np.float64)[:12]
-    return CocoEvalResult(
-        iou_type=iou_type, backend=backend,
-        stats={n: float(v) for n, v in zip(STAT_NAMES, stats)},
-        per_class=per_class, category_ids=cat_ids, precision=precision,
-        scores=np.asarray(ev.eval["scores"], dtype=np.float64),
-        recall=np.asarray(ev.eval["recall"], dtype=np.float64),
-        iou_thresholds=np.asarray(p.iouThrs, dtype=np.float64),
-        recall_thresholds=np.asarray(p.recThrs, dtype=np.float64),
-        _evaluator=ev,
-    )
-
-
-def precision_recall_at_ranks(is_tp: Sequence[bool] | np.ndarray, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall after each ranked detection of one class (not interpolated).
-
-    Args:
-        is_tp: [N] bool, one per detection sorted by descending score: whether it is a
-            true positive (matched, as COCOeval matches, to a ground truth not matched
-            by a higher-scored detection). Ignored detections must be left out.
-        num_gt: Number of ground-truth objects of the class that count (> 0).
-
-    Returns:
-        ``(precision [N], recall [N])`` float64: after rank ``i``,
-        precision = TP(i) / (i + 1) and recall = TP(i) / num_gt (the cumulative sums
-        COCOeval's ``accumulate`` builds before interpolation).
-
-    Raises:
-        ValueError: if ``num_gt`` < 1.
-    """
-    if num_gt < 1:
-        raise ValueError("num_gt must be at least 1")
-    tp = np.cumsum(np.asarray(is_tp, dtype=bool), dtype=np.float64)
-    ranks = np.arange(1, tp.size + 1, dtype=np.float64)
-    return tp / ranks, tp / float(num_gt)
-
-
-def ground_truth_from_store(store: Any, images: Sequence[Any], categories: Sequence[Mapping[str, Any]],
-                            with_masks: bool = False) -> dict[str, Any]:
-    """A COCO ground-truth dict of some images of a project (store ids kept as COCO ids).
-
-    Args:
-        store: The :class:`~vision_studio.core.store.ProjectStore`.
-        images: The ``ImageRecord`` s to include.
-        categories: ``[{"id", "name"}]`` (store category ids) to include; annotations of
-            other categories are left out.
-        with_masks: Add ``segmentation`` (polygons or RLE) for segm evaluation.
-
-    Returns:
-        ``{"images", "annotations", "categories"}`` with ``bbox`` [x, y, w, h] pixels,
-        ``area`` and ``iscrowd`` as stored.
-    """
-    keep = {int(c["id"]) for c in categories}
-    by_image = store.annotations_by_image([im.id for im in images])
-    anns = []
-    for im in images:
-        for a in by_image.get(im.id, []):
-            if a.category_id not in keep:
-                continue
-            d = {"id": a.id, "image_id": im.id, "category_id": a.category_id, "bbox": list(a.bbox),
-                 "area": float(a.area), "iscrowd": int(a.iscrowd)}
-            if with_masks:
-                if a.rle:
-                    d["segmentation"] = dict(a.rle)
-                elif a.polygons:
-                    d["segmentation"] = [list(p) for p in a.polygons]
-                else:  # a box without a mask: its rectangle
-                    x, y, w, h = a.bbox
-                    d["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
-            anns.append(d)
-    return {"images": [{"id": im.id, "width": im.width, "height": im.height, "file_name": im.path}
-                       for im in images],
-            "annotations": anns,
-            "categories": [{"id": int(c["id"]), "name": str(c["name"])} for c in categories]}
+    arrays = {"precision": precision, "scores": np.array(ev.eval["scores"], dtype=np.float64),
+              "recall": np.array(ev.eval["recall"], dtype=np.float64),
+              "iou_thresholds": np.array(p.iouThrs, dtype=np.float64),
+              "recall_thresholds": np.array(p.recThrs, dtype=np.float64)}
+    read_only(*arrays.values())
+    return CocoEvalResult(iou_type=iou_type, backend=backend,
+                          stats={n: float(v) for n, v in zip(STAT_NAMES, stats)},
+                          per_class=tuple(per_class), category_ids=cat_ids, computed_outcomes=outcomes,
+                          **arrays)

@@ -1,8 +1,8 @@
 """Classification and semantic-segmentation metrics.
 
 Classification: accuracy, top-k accuracy, per-class precision / recall / F1 with macro and
-support-weighted averages, and the confusion matrix (rows = true class, columns =
-predicted), computed with ``sklearn.metrics``.
+support-weighted averages, top-k accuracy and the confusion matrix (rows = true class,
+columns = predicted), computed with ``sklearn.metrics``.
 
 Semantic segmentation: everything derives from a pixel confusion matrix accumulated over
 images with ``np.bincount`` (the approach of torchvision's ``references/segmentation``
@@ -42,7 +42,7 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_prob: np.ndarra
     Raises:
         ConfigError: shapes that do not agree or labels out of range.
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
 
     y_true = np.asarray(y_true, dtype=np.int64)
     y_prob = np.asarray(y_prob, dtype=np.float64)
@@ -64,8 +64,9 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_prob: np.ndarra
     }
     for k in top_k:
         if k < C and y_true.size:
-            top = np.argsort(-y_prob, axis=1, kind="stable")[:, :k]
-            out["top_k"][int(k)] = float((top == y_true[:, None]).any(axis=1).mean())
+            # scikit-learn's top-k accuracy; with 2 classes it takes the positive-class score
+            score = y_prob[:, 1] if C == 2 else y_prob
+            out["top_k"][int(k)] = float(top_k_accuracy_score(y_true, score, k=int(k), labels=labels))
     for avg in ("macro", "weighted"):
         ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg,
                                                         zero_division=0)

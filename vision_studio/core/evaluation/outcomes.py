@@ -19,9 +19,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-TP, FP, FN, IGNORED = "TP", "FP", "FN", "ignored"
-MATCH_IOU = 0.5
-_AREA_ALL = (0.0, 1e10)
+from vision_studio.core.evaluation.matching import (AREA_ALL as _AREA_ALL, FN, FP, IGNORED, MATCH_IOU, TP,
+                                                   greedy_match, precision_recall_at_ranks, read_only)
+
+__all__ = ["DetectionOutcomes", "outcomes_from_evaluator", "detection_confusion_matrix", "greedy_match",
+           "TP", "FP", "FN", "IGNORED", "MATCH_IOU"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class DetectionOutcomes:
 
         Detections that are not ignored are sorted by descending score (stable, as
         COCOeval's ``accumulate`` sorts them); see
-        :func:`~vision_studio.core.evaluation.coco_eval.precision_recall_at_ranks`.
+        :func:`~vision_studio.core.evaluation.matching.precision_recall_at_ranks`.
 
         Returns:
             ``(scores [N], precision [N], recall [N])`` float64.
@@ -85,8 +87,6 @@ class DetectionOutcomes:
         Raises:
             ValueError: if the category has no ground truth that counts.
         """
-        from vision_studio.core.evaluation.coco_eval import precision_recall_at_ranks
-
         sel = (self.dt_category_id == category_id) & (self.dt_kind != IGNORED)
         order = np.argsort(-self.dt_score[sel], kind="mergesort")
         num_gt = int(((self.gt_category_id == category_id) & (self.gt_kind != IGNORED)).sum())
@@ -126,13 +126,15 @@ class _Builder:
         self.g_kind[r], self.g_dt[r] = kind, dt_id
 
     def build(self) -> DetectionOutcomes:
-        return DetectionOutcomes(
+        o = DetectionOutcomes(
             iou_threshold=MATCH_IOU, dt_id=self.d_ids, dt_image_id=self.d_img,
             dt_category_id=self.d_cat, dt_score=self.d_score, dt_kind=self.d_kind,
             dt_gt_id=self.d_gt, dt_iou=self.d_iou, gt_id=self.g_ids,
             gt_image_id=np.array([g["image_id"] for g in self.gts], dtype=np.int64),
             gt_category_id=np.array([g["category_id"] for g in self.gts], dtype=np.int64),
             gt_kind=self.g_kind, gt_dt_id=self.g_dt)
+        read_only(*(getattr(o, f) for f in o.__dataclass_fields__))
+        return o
 
 
 def outcomes_from_evaluator(ev: Any, backend: str) -> DetectionOutcomes:
@@ -223,44 +225,6 @@ def _unmatched(b: _Builder, r: int) -> None:
     area = b.d_area[r]
     kind = FP if _AREA_ALL[0] <= area <= _AREA_ALL[1] else IGNORED
     b.set_dt(int(b.d_ids[r]), kind)
-
-
-def greedy_match(ious: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray, thr: float) -> np.ndarray:
-    """COCOeval's greedy matching at one IoU threshold (``COCOeval.evaluateImg``).
-
-    Args:
-        ious: [D, G] float64 IoU, rows = detections by descending score, columns = ground
-            truth in any order.
-        gt_ignore: [G] bool, ground truth to ignore (crowd or outside the area range).
-        gt_crowd: [G] bool, ``iscrowd`` (may be matched by several detections).
-        thr: IoU threshold (a match needs IoU >= thr, capped at 1 - 1e-10 as COCOeval).
-
-    Returns:
-        [D] int64 column of the matched ground truth, -1 for none. Each detection takes,
-        among still-free regular ground truth, the highest IoU (on ties the last
-        column in the ignore-last order, as COCOeval's loop); only when none qualifies
-        is an ignored one considered.
-    """
-    D, G = ious.shape
-    order = np.argsort(gt_ignore, kind="mergesort")  # regular first, ignored last
-    iou_s = ious[:, order]
-    ig, crowd = gt_ignore[order], gt_crowd[order]
-    thr = min(thr, 1 - 1e-10)
-    taken = np.zeros(G, dtype=bool)
-    out = np.full(D, -1, dtype=np.int64)
-    candidates = np.nonzero(iou_s.max(axis=1) >= thr)[0] if G else []
-    for d in candidates:
-        row = iou_s[d]
-        free = ~(taken & ~crowd)
-        for group in (~ig, ig):
-            v = np.where(free & group, row, -np.inf)
-            best = v.max()
-            if best >= thr:
-                m = G - 1 - int(np.argmax(v[::-1]))  # last column reaching the max
-                taken[m] = True
-                out[d] = order[m]
-                break
-    return out
 
 
 def _to_rles(objs: Sequence[Mapping[str, Any]], h: int, w: int, iou_type: str) -> list:

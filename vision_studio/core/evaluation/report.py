@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from vision_studio.core.evaluation.metrics import nan_to_none
+from vision_studio.core.outputs import atomic_output, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +36,21 @@ def _figure(w: float, h: float):
     return fig
 
 
+def _save(fig: Any, path: Path) -> None:
+    """``fig.savefig`` through a temporary file renamed into place (never half a PNG)."""
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
 
 
 def write_metrics_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` as strict JSON (NaN → null, arrays → lists)."""
+    """Write ``payload`` as strict JSON (NaN → null, arrays → lists), atomically
+    (:func:`~vision_studio.core.outputs.atomic_write_text`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nan_to_none(dict(payload)), indent=2, allow_nan=False))
-    return path
+    return atomic_write_text(path, json.dumps(nan_to_none(dict(payload)), indent=2, allow_nan=False))
 
 
 def save_pr_curves(result: Any, out_dir: str | Path, prefix: str = "pr") -> list[Path]:
@@ -77,7 +83,7 @@ def save_pr_curves(result: Any, out_dir: str | Path, prefix: str = "pr") -> list
         ax.legend(loc="lower left", fontsize=8)
         fig.tight_layout()
         path = out_dir / f"{prefix}_{k:02d}_{_safe(c.name)}.png"
-        fig.savefig(path)
+        _save(fig, path)
         paths.append(path)
     return paths
 
@@ -107,7 +113,7 @@ def save_confusion_matrix(cm: np.ndarray, names: Sequence[str], path: str | Path
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -119,7 +125,7 @@ def save_iou_histogram(ious: np.ndarray, path: str | Path, title: str = "IoU of 
     ax.set(xlabel="IoU", ylabel="pairs", title=f"{title} (n={len(ious)})")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -185,5 +191,5 @@ def save_overlay(image: np.ndarray, ground_truth: Sequence[Mapping[str, Any]],
     fig.suptitle(title or "predictions (solid) / ground truth (dashed white)", fontsize=8, y=0.995)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    _save(fig, path)
     return path

@@ -1,10 +1,13 @@
-"""The Evaluation view's slow steps as plain functions for the worker thread — no Qt.
+"""The Evaluation panel's slow steps as plain functions for the worker thread — no Qt.
 
-Each runs in :class:`~.worker.ComputeQueue`'s thread as ``job(report, stale)``: it reads
-the store (whose reads are serialised with its writes by the store's lock), the cached
-predictions and the ground truth, and returns frozen dataclasses of plain data and numpy
-arrays (core result objects, never a Qt object or a tensor). The GUI thread keeps them
-in the evaluator's caches and shows them.
+Each runs in :class:`~.worker.ComputeQueue`'s thread as ``job(report, stale)``. A job that
+reads the project opens its OWN store connection (``ProjectStore.open`` in the worker;
+never the GUI thread's), and every value it reports or returns is frozen — the core
+session's :class:`~vision_studio.core.evaluation.session.EvalInputs`,
+:class:`~vision_studio.core.evaluation.detection_base.Base` /
+:class:`~vision_studio.core.evaluation.detection_base.FullResult` and this module's
+results (plain values and read-only numpy arrays, never a Qt object, a tensor or a live
+``COCOeval``).
 
 * :func:`open_job` — open a checkpoint on a split: predictions from the cache, ground
   truth from the store, and (detection) the base evaluation at the NMS IoU, reported
@@ -16,11 +19,14 @@ in the evaluator's caches and shows them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from vision_studio.core.types import Task
-from vision_studio.gui.panels.evaluate import data as D
-from vision_studio.gui.panels.evaluate.detection import Base, DetectionEvaluator, FullResult, detection_iou_type
+from vision_studio.core.evaluation.detection_base import (Base, DetectionSource, FullResult, compute_base,
+                                                         compute_full)
+from vision_studio.core.evaluation.detection_session import detection_iou_type
+from vision_studio.core.evaluation.session import EvalInputs, finish_inputs, prepare_inputs
+from vision_studio.core.store import ProjectStore
 
 Report = Callable[[Any], None]
 Stale = Callable[[], bool]
@@ -31,29 +37,30 @@ class OpenResult:
     """An opened evaluation.
 
     Attributes:
-        inputs: The :class:`~.data.EvalInputs`; ``predictions`` is ``None`` when the
-            cache had none (the panel then runs the prediction), else ground truth is set.
-        evaluator: Detection: the :class:`DetectionEvaluator` with the base for the NMS
-            IoU already computed; other tasks: ``None``.
+        inputs: The :class:`EvalInputs`; ``predictions`` is ``None`` when the cache had
+            none (the panel then runs the prediction), else the ground truth is set.
+        source: Detection: what the session evaluates; base: its base evaluation at the
+            NMS IoU. Other tasks: ``None``.
     """
 
-    inputs: D.EvalInputs
-    evaluator: DetectionEvaluator | None = None
+    inputs: EvalInputs
+    source: DetectionSource | None = None
+    base: Base | None = None
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """One step of a detection evaluation for ``evaluator``: a new ``base`` (partial
-    result) or the ``full`` result (AP, confusion matrix) at the thresholds."""
+    """One step of a detection evaluation of ``source``: a new ``base`` (partial result)
+    or the ``full`` result (AP, confusion matrix) at the thresholds."""
 
-    evaluator: DetectionEvaluator
+    source: DetectionSource
     base: Base | None = None
     full: FullResult | None = None
 
 
-def open_job(store: Any, checkpoint: Any, split: str, score: float, nms: float,
+def open_job(project: Path, checkpoint: Any, split: str, score: float, nms: float,
              report: Report, stale: Stale) -> OpenResult | StepResult | None:
-    """Open ``checkpoint`` on ``split`` (see the module docstring).
+    """Open ``checkpoint`` on ``split`` of the project file ``project``.
 
     Returns:
         ``OpenResult`` without predictions when the cache has none; else, after
@@ -63,39 +70,44 @@ def open_job(store: Any, checkpoint: Any, split: str, score: float, nms: float,
     Raises:
         VisionStudioError: unreadable checkpoint, split without images (one line).
     """
-    inputs = D.prepare_inputs(store, checkpoint, split)
-    if inputs.predictions is None:
-        return OpenResult(inputs)
-    return _evaluate(store, inputs, None, score, nms, report, stale)
+    with ProjectStore.open(project) as store:
+        inputs = prepare_inputs(store, checkpoint, split)
+        if inputs.predictions is None:
+            return OpenResult(inputs)
+        inputs = finish_inputs(store, inputs)
+        backend = store.get_setting("evaluation_backend", "faster")
+    return _evaluate(inputs, backend, score, nms, report, stale)
 
 
-def predicted_job(store: Any, inputs: D.EvalInputs, predictions: Any, score: float, nms: float,
+def predicted_job(project: Path, inputs: EvalInputs, predictions: Any, score: float, nms: float,
                   report: Report, stale: Stale) -> StepResult | None:
     """:func:`open_job` after a fresh prediction (``predictions`` are cached on disk)."""
-    return _evaluate(store, inputs, predictions, score, nms, report, stale)
+    with ProjectStore.open(project) as store:
+        inputs = finish_inputs(store, inputs, predictions)
+        backend = store.get_setting("evaluation_backend", "faster")
+    return _evaluate(inputs, backend, score, nms, report, stale)
 
 
-def _evaluate(store: Any, inputs: D.EvalInputs, predictions: Any, score: float, nms: float,
+def _evaluate(inputs: EvalInputs, backend: str, score: float, nms: float,
               report: Report, stale: Stale) -> StepResult | None:
-    D.finish_inputs(store, inputs, predictions)
-    if inputs.task not in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
+    if not inputs.is_detection:
         report(OpenResult(inputs))
         return None
-    ev = DetectionEvaluator(inputs.predictions, inputs.gt["coco"], detection_iou_type(inputs))
-    ev.put_base(ev.compute_base(nms))  # not shared yet: no other thread reads its caches
-    report(OpenResult(inputs, ev))
+    src = DetectionSource(inputs.predictions, inputs.gt.coco, detection_iou_type(inputs.task, inputs.predictions),
+                          backend)
+    report(OpenResult(inputs, src, compute_base(src, nms)))
     if stale():
         return None
-    return StepResult(ev, full=ev.compute_full(score, nms))
+    return StepResult(src, full=compute_full(src, score, nms))
 
 
-def step_job(ev: DetectionEvaluator, score: float, nms: float, base: Base | None,
+def step_job(src: DetectionSource, score: float, nms: float, need_base: bool,
              report: Report, stale: Stale) -> StepResult | None:
-    """A rested threshold change: the base for ``nms`` when ``base`` is ``None``
-    (reported), then AP and the confusion matrix at ``(score, nms)``; ``None`` when
-    superseded in between. Touches none of ``ev``'s caches."""
-    if base is None:
-        report(StepResult(ev, base=ev.compute_base(nms)))
+    """A rested threshold change: the base for ``nms`` when ``need_base`` (reported),
+    then AP and the confusion matrix at ``(score, nms)``; ``None`` when superseded in
+    between."""
+    if need_base:
+        report(StepResult(src, base=compute_base(src, nms)))
         if stale():
             return None
-    return StepResult(ev, full=ev.compute_full(score, nms))
+    return StepResult(src, full=compute_full(src, score, nms))

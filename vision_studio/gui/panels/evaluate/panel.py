@@ -3,10 +3,12 @@ then read the metrics, PR curves and confusion matrix, browse the errors over th
 with live score / NMS thresholds, open an image in the Annotate panel, and accept
 predictions as annotations (undoable).
 
-The widgets and their layout are built by :mod:`.layout`; the task's behaviour lives in
-:mod:`.views` (one view object per task); the slow evaluation steps are plain functions
-in :mod:`.jobs`, run by :class:`~.worker.ComputeQueue` in a worker thread. This module
-moves data between them.
+The widgets are built by :mod:`.layout` (one :class:`~.layout.EvalWidgets` object); the
+task's display lives in :mod:`.views` / :mod:`.detection_view` (one view per
+evaluation); everything they show comes from the core evaluation session
+(:mod:`vision_studio.core.evaluation.session`), whose slow steps run as the plain
+functions of :mod:`.jobs` in :class:`~.worker.ComputeQueue`'s worker thread. This module
+holds the state and wires signals.
 """
 from __future__ import annotations
 
@@ -18,15 +20,19 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from vision_studio.core.errors import VisionStudioError
-from vision_studio.gui.panels.evaluate import data as D
-from vision_studio.gui.panels.evaluate.detection import DEFAULT_NMS, DEFAULT_SCORE
+from vision_studio.core.evaluation.detection_base import DEFAULT_NMS, DEFAULT_SCORE, full_key
+from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices, default_choice, split_choices
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
+from vision_studio.gui.panels.evaluate.layout import EvalWidgets, build
+from vision_studio.gui.panels.evaluate.views import Thresholds
 from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker
 from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
 
 RECOMPUTE_MS = 250
+NO_CHECKPOINT = "No trained checkpoint yet: train a model in the Model tab first."
+PICK = "Pick a checkpoint and a split, then Evaluate."
 
 
 class EvaluatePanel(QWidget):
@@ -36,8 +42,7 @@ class EvaluatePanel(QWidget):
         openInAnnotate(int): show this image id in the Annotate panel.
         evaluated(): predictions and ground truth are loaded and every view is filled.
         failed(str): the evaluation could not run (the message says why).
-        liveShown(): TP/FP/FN, list and overlays show the current thresholds (after each
-            live step, and when a new base evaluation — open, NMS IoU — arrives).
+        liveShown(): TP/FP/FN, list and overlays show the current thresholds.
         fullShown(): AP, summary and confusion matrix show the current thresholds.
 
     Everything that can take longer than a frame (opening from the cache, a new NMS IoU,
@@ -46,9 +51,9 @@ class EvaluatePanel(QWidget):
     "computing…" meanwhile and the live TP/FP/FN stay instant.
 
     Attributes:
-        view: The task view (:class:`~.views.DetectionView` ...) of the last evaluation,
-            or ``None``.
-        inputs: The :class:`~.data.EvalInputs` of the last evaluation.
+        ui: The widgets (:class:`~.layout.EvalWidgets`).
+        view: The task view of the last evaluation, or ``None``.
+        inputs: The :class:`~vision_studio.core.evaluation.session.EvalInputs` shown.
         score: Current score threshold (detections with ``score > score`` are shown).
         nms: Current class-wise NMS IoU (>= 1 disables NMS).
     """
@@ -61,10 +66,9 @@ class EvaluatePanel(QWidget):
 
     def __init__(self, state: AppState, parent: QWidget | None = None, device: str = "auto") -> None:
         super().__init__(parent)
-        self.state = state
-        self.device = device
+        self.state, self.device = state, device
         self.view: Any = None
-        self.inputs: D.EvalInputs | None = None
+        self.inputs: EvalInputs | None = None
         self.worker: PredictWorker | None = None
         self.score, self.nms = DEFAULT_SCORE, DEFAULT_NMS
         self.jobs = ComputeQueue(self)
@@ -75,7 +79,10 @@ class EvaluatePanel(QWidget):
         self._cancel_open = False
         self._first_full = False  # view made, its first AP not shown yet: evaluated follows
         self._src = ""
-        self._build()
+        self.ui: EvalWidgets = build(self)
+        self._connect()
+        self._sync_sliders()
+        self._set_enabled(False)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(RECOMPUTE_MS)
@@ -86,82 +93,107 @@ class EvaluatePanel(QWidget):
         if state.store is not None:
             self.refresh_choices()
 
-    # ------------------------------------------------------------------ widgets
-    def _build(self) -> None:
-        from vision_studio.gui.panels.evaluate.layout import build
+    def _connect(self) -> None:
+        ui = self.ui
+        ui.evaluate_btn.clicked.connect(lambda: self.start())
+        ui.cancel_btn.clicked.connect(self.cancel)
+        ui.export_btn.clicked.connect(self._export_clicked)
+        ui.png_btn.clicked.connect(self._png_clicked)
+        ui.classes.classSelected.connect(self._class_selected)
+        ui.pr.thresholdPicked.connect(lambda s: self.set_score_threshold(max(0.0, s - 1e-6)))
+        ui.confusion.cellChosen.connect(self._cell_chosen)
+        ui.score_slider.valueChanged.connect(self._score_moved)
+        ui.nms_slider.valueChanged.connect(self._nms_moved)
+        ui.show_gt.toggled.connect(ui.viewer.set_gt_visible)
+        ui.iou_type.currentIndexChanged.connect(self._iou_type_changed)
+        ui.filter.currentIndexChanged.connect(lambda _i: self.refresh_list())
+        ui.list.selectionModel().currentRowChanged.connect(lambda cur, _p: self._row_chosen(cur.row()))
+        ui.list_model.modelReset.connect(self._list_reset)
+        ui.open_btn.clicked.connect(self._open_clicked)
+        ui.accept_btn.clicked.connect(self._accept_clicked)
+        ui.accept_all_btn.clicked.connect(self._accept_all_clicked)
+        ui.viewer.acceptRequested.connect(self.accept_prediction)
+        ui.viewer.acceptAllRequested.connect(self._accept_all_clicked)
 
-        build(self)
+    @property
+    def thresholds(self) -> Thresholds:
+        """The current thresholds."""
+        return Thresholds(self.score, self.nms)
+
+    def _detection(self) -> bool:
+        return bool(getattr(self.view, "thresholds", False))
 
     def _set_enabled(self, ready: bool) -> None:
-        dets = ready and getattr(self.view, "thresholds", False)
-        for w in (self.score_slider, self.nms_slider):
+        ui, dets = self.ui, ready and self._detection()
+        for w in (ui.score_slider, ui.nms_slider, ui.accept_btn, ui.accept_all_btn):
             w.setEnabled(bool(dets))
-        for w in (self.export_btn, self.png_btn, self.open_btn, self.filter):
+        for w in (ui.export_btn, ui.png_btn, ui.open_btn, ui.filter):
             w.setEnabled(ready)
-        for w in (self.accept_btn, self.accept_all_btn):
-            w.setEnabled(bool(dets))
-        self.tabs.setTabEnabled(1, bool(dets))
+        ui.tabs.setTabEnabled(1, bool(dets))
 
     # ------------------------------------------------------------------ choices
     def refresh_choices(self) -> None:
-        """Re-read the project's checkpoints and splits."""
-        store = self.state.store
-        cur = self.checkpoint.currentData()
-        self.checkpoint.clear()
-        self.split.clear()
+        """Re-read the project's checkpoints and splits; the newest finished run's
+        ``best.pt`` is chosen unless the user's choice is still there."""
+        store, ui = self.state.store, self.ui
+        cur = ui.checkpoint.currentData()
+        ui.checkpoint.clear()
+        ui.split.clear()
         if store is None:
             return
-        for label, path in D.checkpoints_of(store):
-            self.checkpoint.addItem(label, str(path))
-        i = self.checkpoint.findData(cur)
-        if i >= 0:
-            self.checkpoint.setCurrentIndex(i)
-        for s in D.split_choices(store):
-            self.split.addItem(s, s)
-        if not self.checkpoint.count():
-            self.status.setText("No trained checkpoint yet: train a model in the Model tab first.")
+        choices = checkpoint_choices(store)
+        for c in choices:
+            ui.checkpoint.addItem(c.label, str(c.path))
+        i = ui.checkpoint.findData(cur) if cur else -1
+        ui.checkpoint.setCurrentIndex(i if i >= 0 else default_choice(choices))
+        for s in split_choices(store):
+            ui.split.addItem(s, s)
+        if not choices:
+            ui.status.setText(NO_CHECKPOINT)
+        elif ui.status.text() == NO_CHECKPOINT:
+            ui.status.setText(PICK)
 
     # ------------------------------------------------------------------ evaluation
     def start(self, checkpoint: str | Path | None = None, split: str | None = None) -> bool:
         """Evaluate ``checkpoint`` on ``split`` (default: the chosen ones). Predictions
         come from the cache when there (read, with the ground truth and the first
-        evaluations, in the worker thread), else from a background run; :attr:`evaluated`
-        is emitted when everything is shown. False when it could not start."""
-        store = self.state.store
-        checkpoint = checkpoint or self.checkpoint.currentData()
-        split = split or self.split.currentData()
+        evaluations, in the worker thread, over its own store connection), else from a
+        background run; :attr:`evaluated` is emitted when everything is shown. False
+        when it could not start."""
+        store, ui = self.state.store, self.ui
+        checkpoint = checkpoint or ui.checkpoint.currentData()
+        split = split or ui.split.currentData()
         if store is None or not checkpoint or not split or self.worker is not None or self._opening:
             return False
         self._timer.stop()
         self._opening, self._cancel_open = True, False
-        self.evaluate_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.score_slider.setEnabled(False)
-        self.nms_slider.setEnabled(False)
-        self.status.setText("Opening the evaluation…")
-        self.progress.setRange(0, 0)  # busy
-        score, nms = self.score, self.nms
-        self.jobs.submit(lambda report, stale: open_job(store, checkpoint, split, score, nms, report, stale))
+        ui.evaluate_btn.setEnabled(False)
+        ui.cancel_btn.setEnabled(True)
+        ui.score_slider.setEnabled(False)
+        ui.nms_slider.setEnabled(False)
+        ui.status.setText("Opening the evaluation…")
+        ui.progress.setRange(0, 0)  # busy
+        project, score, nms = store.path, self.score, self.nms
+        self.jobs.submit(lambda report, stale: open_job(project, checkpoint, split, score, nms, report, stale))
         return True
 
-    def _start_prediction(self, inputs: D.EvalInputs) -> None:
-        store = self.state.store
+    def _start_prediction(self, inputs: EvalInputs) -> None:
+        store, ui = self.state.store, self.ui
         if store is None or self._cancel_open:
             self._fail("cancelled")
             return
-        self.status.setText(f"Predicting {len(inputs.images)} images…")
-        self.progress.setRange(0, len(inputs.images))
-        self.progress.setValue(0)
+        ui.status.setText(f"Predicting {len(inputs.images)} images…")
+        ui.progress.setRange(0, len(inputs.images))
+        ui.progress.setValue(0)
         self.worker = PredictWorker(inputs, [store.resolve(im) for im in inputs.images], self.device)
-        # bound methods of this (GUI-thread) object: queued to the GUI thread, never run
-        # in the worker thread as a plain lambda would be
+        # bound methods of this (GUI-thread) object: queued to the GUI thread
         self.worker.progress.connect(self._on_progress)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._fail)
         self.worker.start()
 
     def _on_progress(self, done: int, _total: int) -> None:
-        self.progress.setValue(done)
+        self.ui.progress.setValue(done)
 
     def _on_done(self, pred: Any) -> None:
         store = self.state.store
@@ -169,10 +201,10 @@ class EvaluatePanel(QWidget):
             return
         inputs = self.worker.inputs
         self._end_worker(keep_opening=True)
-        self.status.setText("Evaluating the predictions…")
-        self.progress.setRange(0, 0)
-        score, nms = self.score, self.nms
-        self.jobs.submit(lambda report, stale: predicted_job(store, inputs, pred, score, nms, report, stale))
+        self.ui.status.setText("Evaluating the predictions…")
+        self.ui.progress.setRange(0, 0)
+        project, score, nms = store.path, self.score, self.nms
+        self.jobs.submit(lambda report, stale: predicted_job(project, inputs, pred, score, nms, report, stale))
 
     def cancel(self) -> None:
         """Stop a running prediction (or an opening that has not reached it yet)."""
@@ -188,44 +220,46 @@ class EvaluatePanel(QWidget):
         if keep_opening:
             return
         self._opening = False
-        self.evaluate_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
+        self.ui.evaluate_btn.setEnabled(True)
+        self.ui.cancel_btn.setEnabled(False)
 
     def _fail(self, message: str) -> None:
         self._end_worker()
-        self.progress.setRange(0, 1)
-        self.status.setText(f"Not evaluated: {message}")
+        self.ui.progress.setRange(0, 1)
+        self.ui.status.setText(f"Not evaluated: {message}")
         self._set_enabled(self.view is not None)
         self.failed.emit(message)
 
     # ------------------------------------------------------------------ worker results
+    def _mine(self, source: Any) -> bool:
+        """Whether a worker result belongs to the detection session shown now."""
+        return self.view is not None and self._detection() and self.view.session.source is source
+
     def _job_partial(self, generation: int, obj: Any) -> None:
         """An opened evaluation (live part ready) or a new base evaluation."""
         if isinstance(obj, OpenResult):
             if generation == self.jobs.generation:
                 self._opened(obj)
             return
-        if isinstance(obj, StepResult) and obj.base is not None:
-            view = self.view
-            if view is not None and getattr(view, "evaluator", None) is obj.evaluator:
-                obj.evaluator.put_base(obj.base)  # worth keeping even when superseded
-                if generation == self.jobs.generation and view.ready():
-                    view.live()
-                    self.liveShown.emit()
+        if isinstance(obj, StepResult) and obj.base is not None and self._mine(obj.source):
+            self.view.session.put_base(obj.base)  # worth keeping even when superseded
+            if generation == self.jobs.generation and self.view.ready(self.thresholds):
+                self.view.live(self.thresholds)
+                self.liveShown.emit()
 
     def _job_done(self, generation: int, obj: Any) -> None:
-        view = self.view
         if isinstance(obj, OpenResult):  # needs a prediction first
             if generation == self.jobs.generation:
                 self._start_prediction(obj.inputs)
             return
-        if not isinstance(obj, StepResult) or view is None or getattr(view, "evaluator", None) is not obj.evaluator:
+        if not isinstance(obj, StepResult) or not self._mine(obj.source) or obj.full is None:
             return
-        obj.evaluator.put_full(obj.full)
-        if generation != self.jobs.generation or obj.full is None:
+        self.view.session.put_full(obj.full)
+        if generation != self.jobs.generation:
             return
-        if view.ready() and (obj.full.score, obj.full.nms) == (round(self.score, 6), round(self.nms, 4)):
-            view.show_full(obj.full)
+        t = self.thresholds
+        if self.view.ready(t) and (obj.full.score, obj.full.nms) == full_key(t.score, t.nms):
+            self.view.show_full(obj.full, t)
             self._busy(None)
             self.fullShown.emit()
         if self._first_full:
@@ -238,15 +272,20 @@ class EvaluatePanel(QWidget):
                 self._fail(message)
             else:
                 self._busy(None)
-                self.status.setText(f"Evaluation failed: {message}")
+                self.ui.status.setText(f"Evaluation failed: {message}")
 
     def _opened(self, r: OpenResult) -> None:
         """Inputs loaded (and, for detection, the base evaluation made) in the worker."""
+        from vision_studio.core.evaluation.detection_session import DetectionSession
         from vision_studio.gui.panels.evaluate.views import make_view
 
+        session = None
+        if r.source is not None:
+            session = DetectionSession(r.source)
+            session.put_base(r.base)
         try:
             self.inputs = r.inputs
-            self.view = make_view(self, r.inputs, r.evaluator)
+            self.view = make_view(self.ui, self.state.store, r.inputs, session)
         except VisionStudioError as exc:
             self._fail(str(exc))
             return
@@ -255,9 +294,9 @@ class EvaluatePanel(QWidget):
         self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
         self._end_worker()  # the view is there: thresholds work from now on
         self._set_enabled(True)
-        self.view.fill()
+        self.view.fill(self.thresholds)
         self.liveShown.emit()
-        if not getattr(self.view, "thresholds", False):
+        if not self._detection():
             self._finish_open()
         else:
             self._first_full = True
@@ -270,14 +309,15 @@ class EvaluatePanel(QWidget):
 
     # ------------------------------------------------------------------ thresholds
     def _sync_sliders(self) -> None:
-        for s in (self.score_slider, self.nms_slider):
+        ui = self.ui
+        for s in (ui.score_slider, ui.nms_slider):
             s.blockSignals(True)
-        self.score_slider.setValue(int(round(self.score * 1000)))
-        self.nms_slider.setValue(int(round(min(self.nms, 1.0) * 100)))
-        for s in (self.score_slider, self.nms_slider):
+        ui.score_slider.setValue(int(round(self.score * 1000)))
+        ui.nms_slider.setValue(int(round(min(self.nms, 1.0) * 100)))
+        for s in (ui.score_slider, ui.nms_slider):
             s.blockSignals(False)
-        self.score_label.setText(f"{self.score:.3f}")
-        self.nms_label.setText("off" if self.nms >= 1 else f"{self.nms:.2f}")
+        ui.score_label.setText(f"{self.score:.3f}")
+        ui.nms_label.setText("off" if self.nms >= 1 else f"{self.nms:.2f}")
 
     def set_score_threshold(self, value: float) -> None:
         """Set the score threshold (exact value; the slider shows it rounded) and update."""
@@ -293,33 +333,41 @@ class EvaluatePanel(QWidget):
 
     def _score_moved(self, v: int) -> None:
         self.score = v / 1000.0
-        self.score_label.setText(f"{self.score:.3f}")
+        self.ui.score_label.setText(f"{self.score:.3f}")
         self.apply_thresholds()
 
     def _nms_moved(self, v: int) -> None:
         self.nms = v / 100.0
-        self.nms_label.setText("off" if self.nms >= 1 else f"{self.nms:.2f}")
+        self.ui.nms_label.setText("off" if self.nms >= 1 else f"{self.nms:.2f}")
         self.apply_thresholds()
+
+    def _show_cached_full(self) -> bool:
+        """Show the full result at the thresholds when the session has it."""
+        t = self.thresholds
+        full = self.view.session.cached_full(t.score, t.nms) if self.view.ready(t) else None
+        if full is None:
+            return False
+        self._timer.stop()
+        self.jobs.supersede()
+        self.view.show_full(full, t)
+        self._busy(None)
+        self.fullShown.emit()
+        return True
 
     def apply_thresholds(self) -> None:
         """The live part of a threshold change: counts, operating point, list, overlays
-        (instant when the base evaluation for the NMS IoU is computed; otherwise they say
+        (instant when the base evaluation for the NMS IoU is there; otherwise they say
         "computing…"); the slow part follows in the worker when the thresholds rest."""
-        if self.view is None or not getattr(self.view, "thresholds", False) or self._opening:
+        if self.view is None or not self._detection() or self._opening:
             return
-        ready = self.view.ready()
+        t = self.thresholds
+        ready = self.view.ready(t)
         if ready:
-            self.view.live()
+            self.view.live(t)
             self.liveShown.emit()
-        full = self.view.evaluator.cached_full(self.score, self.nms) if ready else None
-        if full is not None:
-            self._timer.stop()
-            self.jobs.supersede()
-            self.view.show_full(full)
-            self._busy(None)
-            self.fullShown.emit()
+        if self._show_cached_full():
             return
-        self.view.set_pending(counts=not ready)
+        self.view.set_pending(t, counts=not ready)
         self._busy(" — computing AP…" if ready else f" — computing NMS {self.nms:.2f}…")
         self._timer.start()
 
@@ -328,93 +376,104 @@ class EvaluatePanel(QWidget):
         columns, summary, confusion matrix): shown at once when cached, else computed in
         the worker thread (:attr:`fullShown` when shown)."""
         self._timer.stop()
-        view = self.view
-        if view is None or not getattr(view, "thresholds", False) or self._opening:
+        if self.view is None or not self._detection() or self._opening or self._show_cached_full():
             return
-        ev, score, nms = view.evaluator, self.score, self.nms
-        full = ev.cached_full(score, nms)
-        if full is not None and view.ready():
-            self.jobs.supersede()
-            view.show_full(full)
-            self._busy(None)
-            self.fullShown.emit()
-            return
-        base = ev.cached_base(nms)
-        self.jobs.submit(lambda report, stale: step_job(ev, score, nms, base, report, stale))
+        session, score, nms = self.view.session, self.score, self.nms
+        src, need_base = session.source, not session.has_base(nms)
+        self.jobs.submit(lambda report, stale: step_job(src, score, nms, need_base, report, stale))
 
     def _busy(self, what: str | None) -> None:
         """Status and progress bar: ``what`` is being computed (busy bar), or done."""
-        self.status.setText(self._src + (what or ""))
+        self.ui.status.setText(self._src + (what or ""))
         if what:
-            self.progress.setRange(0, 0)
+            self.ui.progress.setRange(0, 0)
         else:
             n = len(self.inputs.images) if self.inputs is not None else 0
-            self.progress.setRange(0, max(n, 1))
-            self.progress.setValue(n)
+            self.ui.progress.setRange(0, max(n, 1))
+            self.ui.progress.setValue(n)
 
     def computing(self) -> bool:
         """Whether a background evaluation for the current state runs or waits."""
         return self.jobs.busy() or self._timer.isActive()
 
-    def _gt_toggled(self, on: bool) -> None:
-        self.viewer.set_gt_visible(on)
-
     def _iou_type_changed(self, _i: int) -> None:
         if self.view is not None and hasattr(self.view, "set_iou_type"):
-            self.view.set_iou_type(self.iou_type.currentData())
-            self.view.set_pending(counts=True)
+            self.view.set_iou_type(self.ui.iou_type.currentData())
+            self.view.set_pending(self.thresholds, counts=True)
             self.recompute()
 
     # ------------------------------------------------------------------ list / viewer
     def refresh_list(self) -> None:
         """Re-fill the list for the current filter."""
         if self.view is not None:
-            self.view.fill_list(self.filter.currentData())
+            self.view.refresh_list(self.thresholds)
 
     def _list_reset(self) -> None:
         """Show the first listed image when the viewer shows none yet (a fresh
         evaluation), so the user sees predictions at once instead of an empty viewer."""
-        if self.viewer.image_id is None and self.list_model.rowCount() > 0:
-            self.list.selectRow(0)
+        if self.ui.viewer.image_id is None and self.ui.list_model.rowCount() > 0:
+            self.ui.list.selectRow(0)
 
     def _row_chosen(self, row: int) -> None:
-        if self.view is not None and 0 <= row < len(self.list_model.payload):
-            self.view.row_chosen(self.list_model.payload[row])
+        if self.view is not None and 0 <= row < len(self.ui.list_model.payload):
+            self.view.row_chosen(self.ui.list_model.payload[row], self.thresholds)
 
     def _class_selected(self, key: int) -> None:
         if self.view is not None:
-            self.view.class_selected(key)
+            self.view.class_selected(key, self.thresholds)
 
     def _cell_chosen(self, r: int, c: int) -> None:
         if self.view is not None:
-            self.view.cell_chosen(r, c)
+            self.view.cell_chosen(r, c, self.thresholds)
 
     def current_image_id(self) -> int | None:
         """The image shown in the viewer."""
-        return self.viewer.image_id
+        return self.ui.viewer.image_id
 
     def _open_clicked(self) -> None:
-        if self.viewer.image_id is not None:
-            self.openInAnnotate.emit(int(self.viewer.image_id))
-            self.state.showImageRequested.emit(int(self.viewer.image_id))
+        image_id = self.ui.viewer.image_id
+        if image_id is not None:
+            self.openInAnnotate.emit(int(image_id))
+            self.state.showImageRequested.emit(int(image_id))
 
     # ------------------------------------------------------------------ accept
+    def accept_predictions(self, raw_indices: list[int]) -> list[int]:
+        """Add raw detections to the store as annotations in one undo step; returns the
+        new annotation ids."""
+        from vision_studio.core.evaluation.accept import annotations_from_detections
+        from vision_studio.gui.undo import AddAnnotationsCommand
+
+        if not self._detection() or self.inputs is None:
+            return []
+        anns = annotations_from_detections(self.view.raw, raw_indices, self.view.images, str(self.inputs.checkpoint))
+        if not anns:
+            return []
+        text = "Accept prediction" if len(anns) == 1 else f"Accept {len(anns)} predictions"
+        cmd = AddAnnotationsCommand(self.state.store, anns, text=text)
+        self.state.undo_stack.push(cmd)
+        for image_id in {a.image_id for a in anns}:
+            self.state.annotationsChanged.emit(image_id)
+        what = "1 prediction" if len(anns) == 1 else f"{len(anns)} predictions"
+        self.ui.status.setText(f"Accepted {what} as annotations (Ctrl+Z undoes). The metrics shown still use the "
+                               "ground truth of this evaluation: press Evaluate again to include them.")
+        return cmd.ids
+
     def accept_prediction(self, raw_index: int) -> list[int]:
-        """Add raw detection ``raw_index`` to the store as an annotation (one undo step);
-        returns the new annotation ids."""
-        return self.view.accept([raw_index]) if self.view is not None and hasattr(self.view, "accept") else []
+        """Accept one raw detection (see :meth:`accept_predictions`)."""
+        return self.accept_predictions([raw_index])
 
     def accept_all_on_image(self, image_id: int | None = None) -> list[int]:
         """Accept every shown prediction of an image (default: the viewer's) in one step."""
-        if self.view is None or not hasattr(self.view, "accept"):
+        if not self._detection():
             return []
-        image_id = self.viewer.image_id if image_id is None else image_id
-        return self.view.accept(self.view.shown_on_image(image_id)) if image_id is not None else []
+        image_id = self.ui.viewer.image_id if image_id is None else image_id
+        return self.accept_predictions(self.view.shown_on_image(image_id, self.thresholds)) \
+            if image_id is not None else []
 
     def _accept_clicked(self) -> None:
-        raw = self.viewer.highlighted
+        raw = self.ui.viewer.highlighted
         if raw is None:
-            self.status.setText("Select a prediction in the list (or right-click it) to accept it.")
+            self.ui.status.setText("Select a prediction in the list (or right-click it) to accept it.")
             return
         self.accept_prediction(raw)
 
@@ -422,12 +481,24 @@ class EvaluatePanel(QWidget):
         self.accept_all_on_image()
 
     # ------------------------------------------------------------------ export
-    def export_report(self, folder: str | Path) -> Path:
-        """Write the report folder (the evaluation core's files) at the current thresholds."""
+    def export_report(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the report folder (the core session's files) at the current thresholds
+        and a PNG of the view.
+
+        Raises:
+            VisionStudioError: nothing evaluated yet; OutputExistsError: ``folder`` is not
+            empty and ``overwrite`` is false; ProtectedPathError: ``folder`` is a project
+            file; OSError: the folder cannot be written.
+        """
+        from vision_studio.core.outputs import check_output, protected_paths
         from vision_studio.gui.panels.evaluate.export import export_report
 
-        out = export_report(self, Path(folder))
-        self.status.setText(f"Report written to {out}")
+        if self.view is None:
+            raise VisionStudioError("nothing evaluated yet")
+        folder = check_output(folder, overwrite=overwrite, protected=protected_paths(self.state.store))
+        out = export_report(self.view, self.state.store, self.score, self.nms, folder)
+        self.save_view_png(out / "view.png")
+        self.ui.status.setText(f"Report written to {out}")
         return out
 
     def save_view_png(self, path: str | Path) -> bool:
@@ -435,12 +506,21 @@ class EvaluatePanel(QWidget):
         return self.grab().save(str(path))
 
     def _export_clicked(self) -> None:
+        from vision_studio.core.errors import OutputExistsError
+
         folder = QFileDialog.getExistingDirectory(self, "Export the evaluation report to")
-        if folder:
+        if not folder:
+            return
+        try:
             try:
                 self.export_report(folder)
-            except (VisionStudioError, OSError) as exc:
-                QMessageBox.warning(self, "Export failed", str(exc))
+            except OutputExistsError as exc:
+                ask = QMessageBox.question(self, "Replace files?", f"{exc.path} is not empty. Write the report "
+                                           "there anyway, replacing files of the same names?")
+                if ask == QMessageBox.StandardButton.Yes:
+                    self.export_report(folder, overwrite=True)
+        except (VisionStudioError, OSError) as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
 
     def _png_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the view as PNG", "evaluation.png", "PNG (*.png)")
@@ -455,8 +535,8 @@ class EvaluatePanel(QWidget):
         self._end_worker()
         self.view = None
         self.inputs = None
-        self.checkpoint.clear()
-        self.split.clear()
+        self.ui.checkpoint.clear()
+        self.ui.split.clear()
         self._set_enabled(False)
 
     def shutdown(self) -> None:

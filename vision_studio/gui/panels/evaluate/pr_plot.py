@@ -70,6 +70,11 @@ class PRPlot(QWidget):
         self.iou.currentIndexChanged.connect(lambda _i: self.redraw())
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
+    @property
+    def coco(self) -> Any:
+        """The :class:`CocoEvalResult` whose curves are drawn (``None`` before any)."""
+        return self._coco
+
     def set_result(self, coco: Any, names: dict[int, str], colors: dict[int, str]) -> None:
         """Draw the curves of a :class:`CocoEvalResult` (category id → name / colour)."""
         self._coco, self._names, self._colors = coco, names, colors

@@ -17,9 +17,9 @@ STAT_HELP = {
             "object by IoU ≥ 0.50 (a loose fit is enough).",
     "AP75": "Average precision when a prediction must overlap its object by IoU ≥ 0.75 "
             "(a tight fit).",
-    "APs": "AP on small objects (area < 32² pixels); -1 when there are none.",
-    "APm": "AP on medium objects (32² to 96² pixels); -1 when there are none.",
-    "APl": "AP on large objects (area > 96² pixels); -1 when there are none.",
+    "APs": "AP on small objects (area < 32² pixels); – when the split has none.",
+    "APm": "AP on medium objects (32² to 96² pixels); – when the split has none.",
+    "APl": "AP on large objects (area > 96² pixels); – when the split has none.",
     "AR1": "Average recall when only the single best prediction per image is kept.",
     "AR10": "Average recall with the 10 best predictions per image.",
     "AR100": "Average recall with the 100 best predictions per image: the share of objects "
@@ -57,11 +57,25 @@ def fmt(v: Any) -> str:
     return "—" if math.isnan(v) else f"{v:.3f}"
 
 
-class NumberItem(QTableWidgetItem):
-    """A table cell that sorts by its number (NaN last), not by its text."""
+EMPTY_RANGE = {"APs": "no small objects", "APm": "no medium objects", "APl": "no large objects",
+               "ARs": "no small objects", "ARm": "no medium objects", "ARl": "no large objects"}
+"""What a COCO -1 (nothing to average: no ground truth in that size range) means, by stat."""
 
-    def __init__(self, value: Any) -> None:
-        super().__init__(fmt(value))
+
+def stat_text(name: str, value: Any) -> str:
+    """A summary value as shown: COCO's -1 for an empty size range reads "–: no small
+    objects" (and so on), everything else as :func:`fmt`."""
+    if name in EMPTY_RANGE and value is not None and float(value) == -1.0:
+        return f"–: {EMPTY_RANGE[name]}"
+    return fmt(value)
+
+
+class NumberItem(QTableWidgetItem):
+    """A table cell that sorts by its number (NaN last), not by its text; ``text``
+    replaces the formatted number when given."""
+
+    def __init__(self, value: Any, text: str | None = None) -> None:
+        super().__init__(fmt(value) if text is None else text)
         v = float("nan") if value is None else float(value)
         self.value = v
         self.setData(Qt.ItemDataRole.UserRole, v)
@@ -96,12 +110,20 @@ class SummaryTable(QTableWidget):
         self.setRowCount(len(values))
         for r, (k, v) in enumerate(values.items()):
             name = QTableWidgetItem(k)
-            val = NumberItem(v)
+            val = NumberItem(v, stat_text(k, v))
             for it in (name, val):
                 it.setToolTip(help_text.get(k, ""))
             self.setItem(r, 0, name)
             self.setItem(r, 1, val)
         self.set_pending(False)
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """Never narrower than its contents: the value column is not cut (a splitter
+        cannot squeeze the table below this)."""
+        self.resizeColumnsToContents()
+        w = self.horizontalHeader().length() + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(w)
 
     def set_pending(self, on: bool, text: str = "computing AP…") -> None:
         """Mark the values as out of date while a newer evaluation runs (grey values,

@@ -13,7 +13,7 @@ from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersiste
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.gcpause import gc_paused
-from vision_studio.gui.panels.evaluate.data import EvalInputs, EvaluationCancelled, predict_inputs
+from vision_studio.core.evaluation.session import EvalInputs, EvaluationCancelled, predict_inputs
 
 log = logging.getLogger(__name__)
 
