@@ -232,7 +232,7 @@ def _build_path(project: Path) -> Path:
 
 def _remove_stale_builds(project: Path) -> None:
     """Remove build files of imports into ``project`` whose process is gone (killed)."""
-    from vision_studio.core.store.liveness import process_alive
+    from vision_studio.core.liveness import process_alive
 
     for build in project.parent.glob(f".{glob.escape(project.name)}.vs-build-*"):
         pid = build.name.rsplit("-", 1)[-1]
