@@ -269,14 +269,17 @@ def test_strict_mode_changes_nothing(new_store, tmp_path):
     assert after == before and new_store.integrity_check() == "ok"
 
 
-def test_reimport_reports_duplicates_and_keeps_project(new_store, tmp_path):
+def test_reimport_adds_nothing_twice_and_keeps_project(new_store, tmp_path):
     src = _dataset(tmp_path / "train", [_ann(1, [1, 1, 10, 10]), _ann(2, [2, 2, 5, 5])])
     read_coco(new_store, src)
-    again = read_coco(new_store, src)
+    again = read_coco(new_store, src)  # images already there: identical boxes not added
     assert again.images == 0 and again.annotations == 0 and again.categories == 0
-    assert again.counts_by_kind() == {"duplicate_image": 2}
-    assert "2 annotation(s) were not imported again" in again.skipped[0].reason
+    assert again.ok and again.existing == 2
     assert new_store.annotation_count() == 2 and len(new_store.categories()) == 3
+    replaced = read_coco(new_store, src, on_existing="replace")
+    assert (replaced.removed, replaced.annotations) == (2, 2) and new_store.annotation_count() == 2
+    skipped = read_coco(new_store, src, on_existing="skip")
+    assert skipped.annotations == 0 and {n.kind for n in skipped.notes} == {"existing_image"}
 
 
 def test_same_file_listed_twice_in_one_json(new_store, tmp_path):

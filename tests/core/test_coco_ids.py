@@ -9,10 +9,7 @@ import pytest
 from vision_studio.core.io.coco import read_coco
 from vision_studio.core.io.coco_ids import CocoIdMaps, assign_ids, export_id_maps
 from vision_studio.core.io.coco_write import write_coco
-from vision_studio.core.types import Category, ImageRecord
-
-V2 = "extra" in getattr(ImageRecord, "__dataclass_fields__", {}) and \
-    "extra" in getattr(Category, "__dataclass_fields__", {})
+from vision_studio.core.types import ImageRecord
 
 
 def test_assign_ids_keeps_imported_and_offsets_the_rest():
@@ -53,7 +50,6 @@ def test_export_id_maps_cover_the_project_and_match_the_written_file(new_store, 
     assert {a["category_id"] for a in out["annotations"]} <= set(maps.category.values())
 
 
-@pytest.mark.skipif(not V2, reason="needs schema v2 (ImageRecord.extra / Category.extra)")
 def test_imported_image_ids_are_kept(new_store, tmp_path):
     src, doc = _coco(tmp_path, [1, 3], [397133, 5, 42])
     read_coco(new_store, src, check_images=False)
@@ -62,3 +58,37 @@ def test_imported_image_ids_are_kept(new_store, tmp_path):
     by_path = {im.path: maps.image[im.id] for im in new_store.images()}
     assert by_path["397133.png"] == 397133 and by_path["5.png"] == 5
     assert by_path["drawn.png"] == 397133 + new.id
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 20_000])
+def test_annotation_ids_kept_and_unique_when_imports_overlap(new_store, tmp_path, monkeypatch,
+                                                             chunk):
+    """Roboflow numbers each split's images and annotations from 0: exported per split
+    every id is kept; exported together, the first annotation keeps an id and the later
+    ones are numbered past the largest imported id (chunks of ``chunk`` rows)."""
+    import vision_studio.core.io.coco_write as coco_write
+
+    monkeypatch.setattr(coco_write, "_CHUNK", chunk)
+    for split in ("train", "valid"):
+        folder = tmp_path / split
+        folder.mkdir()
+        doc = {"images": [{"id": i, "file_name": f"{i}.png", "width": 20, "height": 10}
+                          for i in range(3)],
+               "categories": [{"id": 0, "name": "c"}],
+               "annotations": [{"id": k, "image_id": k % 3, "category_id": 0,
+                                "bbox": [1, 1, 4, 4], "area": 16} for k in range(5)]}
+        (folder / "a.json").write_text(json.dumps(doc))
+        assert read_coco(new_store, folder / "a.json", check_images=False).ok
+    for split in ("train", "val"):
+        out = json.loads(write_coco(new_store, tmp_path / f"{split}.json", split=split) and
+                         (tmp_path / f"{split}.json").read_text())
+        assert [a["id"] for a in out["annotations"]] == [0, 1, 2, 3, 4]
+        assert [i["id"] for i in out["images"]] == [0, 1, 2]
+    both = json.loads(write_coco(new_store, tmp_path / "all.json") and
+                      (tmp_path / "all.json").read_text())
+    ids = [a["id"] for a in both["annotations"]]
+    assert ids == [0, 1, 2, 3, 4] + [4 + sid for sid in range(6, 11)]  # offset 4 + store id
+    assert [i["id"] for i in both["images"]] == [0, 1, 2, 2 + 4, 2 + 5, 2 + 6]
+    image_of = {i["id"]: i["file_name"] for i in both["images"]}
+    assert sorted(image_of[a["image_id"]] for a in both["annotations"]) == \
+        sorted(f"{s}/{k % 3}.png" for s in ("train", "valid") for k in range(5))

@@ -14,7 +14,7 @@ from vision_studio.commands.train import build_config
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Annotation, ImageRecord
-from vision_studio.gui.panels.model import advice
+from vision_studio.core.training import checks as advice
 from vision_studio.gui.panels.model import weights_status as ws
 from vision_studio.gui.panels.model.panel import ModelPanel
 from vision_studio.gui.state import AppState

@@ -22,7 +22,8 @@ What is imported is kept so that an export writes it again (a round trip):
   size after EXIF orientation is read from the file header and checked against the
   JSON's ``width``/``height``. A ``file_name`` that is absolute or climbs out of that
   folder (``../``) is reported by name (in strict mode refused) and imported only if
-  the file exists.
+  the file exists. An image already in the project gets the file's annotations
+  (``on_existing``, see :class:`~vision_studio.core.io.common.ExistingImages`).
 * Annotations: see :mod:`vision_studio.core.io.coco_annotations` (ids, ``iscrowd``,
   segmentation, bbox, ``area`` kept as given, attributes).
 * Problems are reported as :class:`~vision_studio.core.io.report.Skipped` items naming
@@ -53,6 +54,7 @@ from vision_studio.core.io.coco_ids import (
 from vision_studio.core.io.coco_values import dumps, key, shallow
 from vision_studio.core.io.common import (
     CHUNK,
+    ExistingImages,
     RelativePaths,
     gc_paused,
     load_json,
@@ -124,7 +126,8 @@ class _CocoReader:
     """State of one :func:`read_coco` call (kept small so each step is one method)."""
 
     def __init__(self, store: ProjectStore, json_path: Path, image_dir: Path | None,
-                 split: str, report: ImportReport, check_images: bool) -> None:
+                 split: str, report: ImportReport, check_images: bool,
+                 on_existing: str = "add") -> None:
         self.store, self.json_path, self.split = store, json_path, split
         self.src = str(json_path)
         self.folder = Path(image_dir) if image_dir is not None else json_path.parent
@@ -132,6 +135,7 @@ class _CocoReader:
         self.cat_map: dict[Any, int] = {}
         self.img_map: dict[Any, tuple[int, int, int]] = {}  # coco id -> (store id, w, h)
         self.dropped_images: set[Any] = set()
+        self.existing = ExistingImages(store, on_existing)
         self.problems: list[Problem] = []
         self.checker = AnnotationChecker(self.skip, self.note)
 
@@ -209,8 +213,7 @@ class _CocoReader:
         pending, used = [], set()
         for cid, name, sc, extra in valid:  # reuse a category imported from the same dataset
             hit = next((c.id for c in by_id.values() if c.name == name and c.id not in used
-                        and (getattr(c, "extra", {}).get(COCO_ID, mapping.get(str(c.id)))
-                             == cid)), None)
+                        and c.extra.get(COCO_ID, mapping.get(str(c.id))) == cid), None)
             if hit is None:
                 pending.append((cid, name, sc, extra))
             else:
@@ -220,7 +223,7 @@ class _CocoReader:
         for (cid, _, _, extra), cat in zip(pending, matched):
             self.cat_map[cid] = cat.id
             mapping.setdefault(str(cat.id), cid)
-            if COCO_ID not in getattr(cat, "extra", {COCO_ID: None}):
+            if COCO_ID not in cat.extra:
                 self.store.update_category(cat.id, extra={**cat.extra, **extra})
         self.report.categories += created
         self.store.set_setting(CATEGORY_IDS_SETTING, mapping)
@@ -283,7 +286,7 @@ class _CocoReader:
     def images(self, entries: list, anns_per_image: _LazyCounts) -> None:
         """Add the images; fills ``img_map``."""
         paths = RelativePaths(self.store, self.folder)
-        existing = {im.path: im.id for im in self.store.images()}
+        existing: dict[str, int] = {}  # project paths named by this file so far
         seen_ids: set = set()
         batch: list[tuple[Any, tuple]] = []  # (coco id, store.add_image_rows row)
         for entry in entries:
@@ -292,11 +295,17 @@ class _CocoReader:
                 continue
             iid, name, w, h, extra = parsed
             rel = paths(name)
-            if rel in existing:
+            known = self.existing.find(rel, (w, h) if w and h else None)
+            if (known.path if known else rel) in existing:
                 self.dropped_images.add(iid)
-                self.skip(f"image id {iid} ({name:.300}): already in the project; it and "
+                self.skip(f"image id {iid} ({name:.300}): named twice in this file; it and "
                           f"its {anns_per_image.of(iid)} annotation(s) were not imported again",
-                          "duplicate_image", image_id=existing[rel] or None)
+                          "duplicate_image", image_id=existing.get(known.path if known else rel)
+                          or None)
+                continue
+            if known is not None:  # already in the project: labels go to it (on_existing)
+                existing[known.path] = known.id
+                self._existing_image(iid, known)
                 continue
             size = self._checked_size(iid, name, w, h, anns_per_image, paths)
             if size is None:
@@ -311,6 +320,18 @@ class _CocoReader:
             for k, (iid, row) in enumerate(part):
                 self.img_map[iid] = (first + k, row[1], row[2])
         self.report.images += len(batch)
+
+    def _existing_image(self, iid: Any, image: ImageRecord) -> None:
+        """An image of the file that is already in the project (see ExistingImages)."""
+        if self.existing.on_existing == "skip":
+            self.dropped_images.add(iid)
+            self.report.note(self.src, f"image id {iid} ({image.path:.300}): already in the "
+                             "project; its labels were left as they are (on_existing='skip')",
+                             "existing_image")
+            return
+        self.report.removed += self.existing.prepare(image)
+        self.report.existing += 1
+        self.img_map[iid] = (image.id, image.width, image.height)
 
     # -------------------------------------------------------------- annotations
     def annotation_offset(self, ids: set) -> None:
@@ -344,7 +365,7 @@ class _CocoReader:
 def read_coco(store: ProjectStore, json_path: str | os.PathLike,
               image_dir: str | os.PathLike | None = None, *, split: str | None = None,
               strict: bool = False, check_images: bool = True,
-              progress: ProgressCallback | None = None) -> ImportReport:
+              progress: ProgressCallback | None = None, on_existing: str = "add") -> ImportReport:
     """Import one COCO JSON file into a project (see the module docstring for the rules).
 
     Args:
@@ -357,6 +378,10 @@ def read_coco(store: ProjectStore, json_path: str | os.PathLike,
         check_images: Read each image header (existence, size after EXIF orientation).
             ``False`` trusts the JSON's sizes (for huge generated files).
         progress: ``progress(done, total)`` over the annotations.
+        on_existing: For an image already in the project (by project path, else by
+            unique file name and size): ``"add"`` its annotations (an identical box and
+            category not twice), ``"replace"`` that image's annotations, or ``"skip"`` it
+            (:class:`~vision_studio.core.io.common.ExistingImages`).
 
     Returns:
         What was added and what was skipped.
@@ -372,13 +397,14 @@ def read_coco(store: ProjectStore, json_path: str | os.PathLike,
         split = split_from_path(json_path) if split is None else split
         report = ImportReport("coco", strict=strict)
         reader = _CocoReader(store, json_path, Path(image_dir) if image_dir else None, split,
-                             report, check_images)
+                             report, check_images, on_existing)
         per_image = _LazyCounts(anns)
         with store.bulk_transaction(len(anns)):
             reader.header(data)
             reader.categories(cats)
             reader.images(images, per_image)
             seen = read_annotations(reader, anns, progress)
+            report.annotations -= reader.existing.drop_repeats()
             reader.annotation_offset(seen)
             if reader.problems:
                 store.add_problems(reader.problems)

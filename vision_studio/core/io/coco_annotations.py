@@ -23,8 +23,10 @@ Rules (each problem is reported naming the JSON file and the annotation id):
 * ``bbox``: four finite numbers, ``w`` and ``h`` at least :data:`MIN_SIZE` pixels; made
   from the mask when missing; clipped to the image when partly outside (noted), skipped
   when wholly outside.
-* ``area``: a finite number >= 0 is kept as given (``extra["area_imported"]``); else it
-  is computed by :func:`vision_studio.core.geometry.annotation_area` (COCO's convention:
+* ``area``: a finite number >= 0 is stored as given and also kept as ``extra["area"]``
+  (export writes it again while the stored area still equals it, i.e. while the
+  geometry was not edited: an edit makes the store recompute the area); else it is
+  computed by :func:`vision_studio.core.geometry.annotation_area` (COCO's convention:
   the pycocotools pixel count of the mask, ``w * h`` for a box).
 * ``attributes``: a JSON object nested at most :data:`~coco_values.MAX_DEPTH` deep is
   kept; anything else is reported and dropped.
@@ -192,7 +194,7 @@ class AnnotationChecker:
         extra: dict[str, Any] = {} if coco_id is None else {"coco_id": coco_id}
         area = number(a.get("area"))
         if area is not None and area >= 0:
-            extra["area_imported"] = True
+            extra["area"] = area  # the imported area, kept while the geometry is unchanged
         else:
             area = annotation_area(box, polys, rle)
         if uncompressed:
@@ -259,9 +261,10 @@ def read_annotations(reader: Any, entries: list, progress: Callable | None) -> s
                 cid = cat_get(ci) if type(ci) is int else None
                 x, y, w, h = a["bbox"]
                 seg, area, crowd = a.get("segmentation"), a.get("area"), a.get("iscrowd", 0)
+                area = float(area) if type(area) in _NUMBER else -1.0  # int > 1e308 raises
                 fast = (im is not None and cid is not None and type(aid) is int
                         and aid not in seen and type(crowd) is int and 0 <= crowd <= 1
-                        and type(area) in _NUMBER and 0 <= area < math.inf
+                        and 0 <= area < math.inf
                         and w >= MIN_SIZE and h >= MIN_SIZE and x >= 0 and y >= 0
                         and x + w <= im[1] and y + h <= im[2] and a.get("attributes") in _NONE
                         and (seg is None or (type(seg) is list
@@ -282,7 +285,7 @@ def read_annotations(reader: Any, entries: list, progress: Callable | None) -> s
             else:
                 seg = ""
             rows.append((im[0], cid, x, y, w, h, seg, "", crowd, area, "",
-                         f'{{"coco_id":{aid},"area_imported":true}}', ""))
+                         f'{{"coco_id":{aid},"area":{area!r}}}', ""))
         reader.report.annotations += reader.store.add_annotation_rows(rows)
         if progress is not None:
             progress(min(start + 20_000, total), total)

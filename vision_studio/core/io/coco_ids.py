@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from vision_studio.core.store import ProjectStore
+from vision_studio.core.types import ImageRecord
 
 CATEGORY_IDS_SETTING = "coco.category_ids"
 """Legacy project setting (before schema v2): ``{"<store category id>": COCO id}``."""
@@ -48,7 +49,7 @@ annotations."""
 
 def imported_id(extra: Any) -> int | None:
     """The ``coco_id`` kept in an ``extra`` mapping, when it is an ``int`` (not a bool)."""
-    value = extra.get(COCO_ID) if isinstance(extra, Mapping) else None
+    value = extra.get(COCO_ID) if type(extra) is dict or isinstance(extra, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -78,7 +79,7 @@ def _category_ids(store: ProjectStore) -> dict[int, int]:
     legacy = store.get_setting(CATEGORY_IDS_SETTING, {}) or {}
     items = []
     for c in store.categories():
-        orig = imported_id(getattr(c, "extra", None))
+        orig = imported_id(c.extra)
         if orig is None:
             orig = imported_id({COCO_ID: legacy.get(str(c.id))})
         items.append((c.id, orig))
@@ -99,7 +100,8 @@ class CocoIdMaps:
     image: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def export_id_maps(store: ProjectStore, split: str | None = None) -> CocoIdMaps:
+def export_id_maps(store: ProjectStore, split: str | None = None, *,
+                   images: Sequence[ImageRecord] | None = None) -> CocoIdMaps:
     """The ids ``export --format coco`` writes for ``store`` (see the module docstring).
 
     Image ids are unique within one exported file, so they depend on what is exported:
@@ -111,11 +113,12 @@ def export_id_maps(store: ProjectStore, split: str | None = None) -> CocoIdMaps:
         store: The project.
         split: The split exported (``None`` = all images, as ``write_coco`` without
             ``split``).
+        images: ``store.images(split)`` when the caller has it already (not read again).
 
     Returns:
         The category map (every category) and the image map (the images of ``split``).
     """
-    images = assign_ids((im.id, imported_id(getattr(im, "extra", None)))
-                        for im in store.images(split))
+    records = store.images(split) if images is None else images
+    ids = assign_ids((im.id, imported_id(im.extra)) for im in records)
     return CocoIdMaps(category=MappingProxyType(_category_ids(store)),
-                      image=MappingProxyType(images))
+                      image=MappingProxyType(ids))

@@ -10,16 +10,16 @@ What was imported is written again (a COCO file survives a round trip):
   ``offset + store id``, ``offset`` being the largest annotation id ever imported into
   the project (setting :data:`ANN_OFFSET_SETTING`; 0 when none, so app-made projects
   write their store ids). Every category is written, used or not.
-* ``area``: the imported ``area`` as given (``extra["area_imported"]``) — COCO's
-  official areas are not recomputable from the polygons, and changing them moves
-  objects between the small / medium / large ranges of COCOeval. Otherwise (drawn or
-  edited in the app, or not given in the imported file), and for every annotation with
+* ``area``: the imported ``area`` as given (kept as ``extra["area"]``) while the stored
+  area still equals it — COCO's official areas are not recomputable from the polygons,
+  and changing them moves objects between the small / medium / large ranges of
+  COCOeval. Otherwise (drawn in the app; edited, which makes the store recompute the
+  stored area; or not given in the imported file), and for every annotation with
   ``recompute_area=True``, it is computed by
   :func:`vision_studio.core.geometry.annotation_area`: the pixel count of the mask as
   ``pycocotools.mask.area`` gives it (polygons rasterised with ``frPyObjects`` and
   merged, RLE counted), ``w * h`` for a plain box — the convention of the COCO ground
-  truth (https://cocodataset.org/#format-data, ``pycocotools/coco.py``). Whoever
-  changes an annotation's geometry drops ``area_imported`` from its ``extra``.
+  truth (https://cocodataset.org/#format-data, ``pycocotools/coco.py``).
 * ``segmentation`` keeps its encoding: polygons as polygons, compressed RLE strings as
   strings, uncompressed (list) ``counts`` — COCO's crowd regions — as lists
   (``extra["rle_uncompressed"]``). Box-only annotations get ``"segmentation": []``.
@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from vision_studio import __version__
 from vision_studio.core.errors import VisionStudioError
-from vision_studio.core.geometry import annotation_area
 from vision_studio.core.io.coco_ids import (
     ANN_OFFSET_SETTING,
     COCO_ID,
@@ -49,7 +50,6 @@ from vision_studio.core.io.coco_ids import (
     CocoIdMaps,
     export_id_maps,
 )
-from vision_studio.core.io.coco_rle import uncompress
 from vision_studio.core.io.coco_values import MAX_DEPTH, dumps, shallow
 from vision_studio.core.io.report import ProgressCallback
 from vision_studio.core.outputs import atomic_output, check_output
@@ -57,8 +57,8 @@ from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord
 
 _CHUNK = 20_000
-_PLAIN = '{"coco_id":'  # start of the extra text the COCO importer writes
-_PLAIN_TAIL = ',"area_imported":true}'
+_PLAIN = '{"coco_id":'  # the extra text the COCO importer writes: {"coco_id":N,"area":A}
+_AREA = ',"area":'
 
 
 def _header(store: ProjectStore, maps: CocoIdMaps) -> dict[str, Any]:
@@ -80,55 +80,85 @@ def _header(store: ProjectStore, maps: CocoIdMaps) -> dict[str, Any]:
 def _image_dicts(store: ProjectStore, images: list[ImageRecord], image_root: Path,
                  image_ids: Mapping[int, int]) -> Iterator[dict[str, Any]]:
     root, base = str(store.root), str(image_root)
+    try:  # string operations only, as os.path.relpath does, computed once for the root
+        prefix = Path(os.path.relpath(root, base)).as_posix()
+    except ValueError:  # another drive on Windows
+        prefix = Path(root).as_posix()
     for im in images:
-        full = os.path.normpath(os.path.join(root, im.path))
-        try:
-            name = os.path.relpath(full, base)
-        except ValueError:  # another drive on Windows
-            name = full
+        if posixpath.isabs(im.path) or ":" in im.path[:3]:
+            try:
+                name = os.path.relpath(im.path, base)
+            except ValueError:
+                name = im.path
+        else:
+            name = posixpath.normpath(posixpath.join(prefix, im.path))
         d = {k: v for k, v in im.extra.items() if k != COCO_ID} if im.extra else {}
         d.update(id=image_ids[im.id], file_name=name.replace(os.sep, "/"), width=im.width,
                  height=im.height)
         yield d
 
 
-def _meta(extra: str | None) -> tuple[Any, bool, bool]:
-    """``(imported id or None, area imported, RLE was uncompressed)`` of an annotation's
-    ``extra`` JSON text (the importer's own spelling is read without parsing)."""
+def _meta(extra: str | None, area: float) -> tuple[Any, bool, bool]:
+    """``(imported id or None, imported area still valid, RLE was uncompressed)`` of an
+    annotation's ``extra`` JSON text and its stored ``area``."""
     if not extra:
         return None, False, False
-    if extra.startswith(_PLAIN) and extra.endswith(_PLAIN_TAIL):
-        text = extra[len(_PLAIN):-len(_PLAIN_TAIL)]
-        if text.isdigit():
-            return int(text), True, False
     d = json.loads(extra)
     aid = d.get(COCO_ID)
-    return (aid if type(aid) is int else None, d.get("area_imported") is True,
+    kept = d.get("area")
+    return (aid if type(aid) is int else None,
+            type(kept) in (int, float) and float(kept) == area,
             d.get("rle_uncompressed") is True)
 
 
 class _AnnotationIds:
-    """Exported annotation ids (see the module docstring), assigned in store-id order."""
+    """Exported annotation ids (see the module docstring): an imported id is kept by the
+    annotation of lowest store id that has it. Kept ids are held as decimal text (the
+    fast path reads them from the stored ``extra`` text without parsing it).
+
+    A chunk of rows is first composed optimistically (kept ids only collected, no
+    per-row set look-up: :meth:`begin` / :meth:`commit`); in the rare case that the
+    chunk repeats an id, the chunk is composed again exactly, row by row.
+    """
 
     def __init__(self, store: ProjectStore) -> None:
         offset = store.get_setting(ANN_OFFSET_SETTING, 0)
         self.offset = max(0, offset) if type(offset) is int else 0
-        self.claimed: set[int] = set()
+        self.claimed: set[str] = set()
+        self.pending: list[str] | None = None
 
-    def __call__(self, sid: int, imported: Any) -> int:
-        if imported is not None and imported not in self.claimed:
-            self.claimed.add(imported)
-            return imported
-        return self.offset + sid
+    def keep(self, ident: str) -> bool:
+        """Whether the annotation may keep the imported id ``ident``."""
+        if self.pending is not None:
+            self.pending.append(ident)
+            return True
+        if ident in self.claimed:
+            return False
+        self.claimed.add(ident)
+        return True
+
+    def begin(self) -> list[str]:
+        """Start an optimistic chunk; returns the list kept ids go to."""
+        self.pending = []
+        return self.pending
+
+    def commit(self) -> bool:
+        """End an optimistic chunk: True (and the ids claimed) when none repeats."""
+        pending, self.pending = self.pending or [], None
+        kept = set(pending)
+        if len(kept) == len(pending) and self.claimed.isdisjoint(kept):
+            self.claimed |= kept
+            return True
+        return False
 
 
-def _attributes(aid: int, text: str | None) -> str | None:
+def _attributes(aid: int, text: str) -> str:
     """The stored attributes text, checked to nest at most ``MAX_DEPTH`` deep.
 
     Raises:
         VisionStudioError: nested deeper (such a file could not be read back).
     """
-    if text and text.count("{") + text.count("[") > MAX_DEPTH:
+    if text.count("{") + text.count("[") > MAX_DEPTH:
         try:
             ok = shallow(json.loads(text))
         except RecursionError:
@@ -139,30 +169,77 @@ def _attributes(aid: int, text: str | None) -> str | None:
     return text
 
 
-def _annotation_texts(store: ProjectStore, sizes: Mapping[int, tuple[int, int]],
-                      maps: CocoIdMaps, recompute_area: bool = False) -> Iterator[str]:
-    """The annotations of the images in ``sizes`` (``{store image id: (h, w)}``) as
-    COCO JSON object texts, composed from the store's raw rows: stored polygon/RLE/
-    attribute JSON is copied without being parsed where nothing needs computing."""
-    cat_ids, image_ids, ann_ids = maps.category, maps.image, _AnnotationIds(store)
-    for (aid, iid, cid, x, y, w, h, polys, rle, crowd, area, attrs, extra,
-         _source) in store.iter_annotation_rows(extended=True):
-        if iid not in sizes:
+def _general_text(row: tuple, image_id: int, cat_ids: Mapping[int, int],
+                  ann_ids: _AnnotationIds, recompute_area: bool) -> str:
+    """One annotation's JSON text, every case (see :func:`_annotation_texts`)."""
+    from vision_studio.core.geometry import annotation_area  # numpy: only when needed
+    from vision_studio.core.io.coco_rle import uncompress
+
+    aid, _, cid, x, y, w, h, polys, rle, crowd, area, attrs, extra, _ = row
+    orig, area_kept, uncompressed = _meta(extra, area)
+    if recompute_area or not area_kept:
+        area = annotation_area((x, y, w, h), json.loads(polys) if polys else (),
+                               json.loads(rle) if rle else None)
+    seg = rle or polys or "[]"
+    if uncompressed and rle:
+        d = json.loads(rle)
+        h_img, w_img = d["size"]
+        seg = dumps({"size": d["size"], "counts": uncompress(d["counts"], h_img, w_img)})
+    out_id = orig if orig is not None and ann_ids.keep(str(orig)) else ann_ids.offset + aid
+    text = (f'{{"id":{out_id},"image_id":{image_id},'
+            f'"category_id":{cat_ids[cid]},"bbox":[{x!r},{y!r},{w!r},{h!r}],'
+            f'"area":{area!r},"segmentation":{seg},"iscrowd":{crowd}')
+    return text + (f',"attributes":{_attributes(aid, attrs)}}}' if attrs else "}")
+
+
+def _chunk_texts(rows: list[tuple], image_ids: Mapping[int, int], cat_ids: Mapping[int, int],
+                 ann_ids: _AnnotationIds, recompute_area: bool, exact: bool) -> list[str]:
+    """The texts of one chunk of rows (see :func:`_annotation_texts`); ``exact``: check
+    each kept id against those claimed so far, else collect them (optimistic)."""
+    out: list[str] = []
+    img_get, claimed, append = image_ids.get, ann_ids.claimed, out.append
+    pending = None if exact else ann_ids.begin()
+    head, start, sep = _PLAIN, len(_PLAIN), _AREA
+    for row in rows:
+        image_id = img_get(row[1])
+        if image_id is None:
             continue
-        orig, area_kept, uncompressed = _meta(extra)
-        if recompute_area or not area_kept:
-            area = annotation_area((x, y, w, h), json.loads(polys) if polys else (),
-                                   json.loads(rle) if rle else None)
-        seg = rle or polys or "[]"
-        if uncompressed and rle:
-            d = json.loads(rle)
-            h_img, w_img = d["size"]
-            seg = dumps({"size": d["size"], "counts": uncompress(d["counts"], h_img, w_img)})
-        text = (f'{{"id":{ann_ids(aid, orig)},"image_id":{image_ids[iid]},'
-                f'"category_id":{cat_ids[cid]},"bbox":[{x!r},{y!r},{w!r},{h!r}],'
-                f'"area":{area!r},"segmentation":{seg},"iscrowd":{crowd}')
-        attrs = _attributes(aid, attrs)
-        yield text + (f',"attributes":{attrs}}}' if attrs else "}")
+        aid, _, cid, x, y, w, h, polys, rle, crowd, area, attrs, extra, _ = row
+        if attrs is None and not recompute_area and extra is not None and \
+                extra.startswith(head):
+            ident, found, kept = extra[start:-1].partition(sep)
+            area_text = repr(area)
+            if (found and kept == area_text and ident.isdigit()
+                    and (pending is not None or ident not in claimed)):
+                if pending is None:
+                    claimed.add(ident)
+                else:
+                    pending.append(ident)
+                append(f'{{"id":{ident},"image_id":{image_id},"category_id":{cat_ids[cid]},'
+                       f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{area_text},"segmentation":'
+                       f'{rle or polys or "[]"},"iscrowd":{crowd}}}')
+                continue
+        append(_general_text(row, image_id, cat_ids, ann_ids, recompute_area))
+    return out
+
+
+def _annotation_texts(store: ProjectStore, image_ids: Mapping[int, int], maps: CocoIdMaps,
+                      recompute_area: bool = False) -> Iterator[list[str]]:
+    """The annotations of the images in ``image_ids`` (``{store id: exported id}``) as
+    COCO JSON object texts, in lists of up to ``_CHUNK``, composed from the store's raw
+    rows. The common case — an imported annotation whose ``extra`` is the importer's
+    ``{"coco_id":N,"area":A}`` with ``A`` the stored area, no attributes — is composed
+    inline, copying
+    the stored polygon/RLE JSON without parsing it; anything else goes through
+    :func:`_general_text`. Both give the same text."""
+    ann_ids = _AnnotationIds(store)
+    source = store.iter_annotation_rows(extended=True)
+    while rows := list(islice(source, _CHUNK)):
+        texts = _chunk_texts(rows, image_ids, maps.category, ann_ids, recompute_area, False)
+        if not ann_ids.commit():
+            texts = _chunk_texts(rows, image_ids, maps.category, ann_ids, recompute_area, True)
+        if texts:
+            yield texts
 
 
 def _chunks(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
@@ -199,13 +276,14 @@ def coco_dict(store: ProjectStore, split: str | None = None,
     Raises:
         VisionStudioError: an annotation's attributes nest more than 32 deep.
     """
-    maps = export_id_maps(store, split)
     images = store.images(split)
+    maps = export_id_maps(store, split, images=images)
     doc = _header(store, maps)
     doc["images"] = list(_image_dicts(store, images, _root(store.root, image_root), maps.image))
-    sizes = {im.id: (im.height, im.width) for im in images}
-    doc["annotations"] = [json.loads(t) for t in
-                          _annotation_texts(store, sizes, maps, recompute_area)]
+    selected = dict(maps.image)
+    doc["annotations"] = [json.loads(t) for chunk in
+                          _annotation_texts(store, selected, maps, recompute_area)
+                          for t in chunk]
     return doc
 
 
@@ -257,9 +335,9 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
     out_json = Path(out_json)
     protected = _protected(store, out_json)
     check_output(out_json, overwrite=overwrite, protected=protected)
-    maps = export_id_maps(store, split)
     images = store.images(split)
-    sizes = {im.id: (im.height, im.width) for im in images}
+    maps = export_id_maps(store, split, images=images)
+    selected = dict(maps.image)  # the images of ``split`` (a plain dict: faster look-ups)
     total = 0
     if progress is not None:  # one GROUP BY query; only needed for the progress total
         total = sum(n for (s, _), n in store.annotation_counts().items()
@@ -272,8 +350,8 @@ def write_coco(store: ProjectStore, out_json: str | os.PathLike, split: str | No
             _write_items(f, _image_dicts(store, images, _root(out_json.parent, image_root),
                                          maps.image))
             f.write('], "annotations": [')
-            texts = _annotation_texts(store, sizes, maps, recompute_area)
-            for k, chunk in enumerate(_chunks(texts)):
+            chunks = _annotation_texts(store, selected, maps, recompute_area)
+            for k, chunk in enumerate(chunks):
                 f.write((",\n" if k else "\n") + ",\n".join(chunk))
                 n_anns += len(chunk)
                 if progress is not None:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from vision_studio.core.errors import ConfigError, VisionStudioError
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Task
-from vision_studio.gui.panels.model import advice
+from vision_studio.core.training import checks as advice
 from vision_studio.gui.panels.model.preview import AugmentationPreview, augmented_samples
 from vision_studio.gui.panels.model.sections import ArchSection, HyperSection, StrategySection
 from vision_studio.gui.state import AppState

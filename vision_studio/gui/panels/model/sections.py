@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from vision_studio.core.training.config import DEVICES, OPTIMIZERS, SCHEDULERS
 from vision_studio.core.types import Task
 from vision_studio.gui.panels.model import weights_status as ws
-from vision_studio.gui.panels.model.advice import STRATEGY_TEXT, TASK_LABELS
+from vision_studio.core.training.checks import STRATEGY_TEXT, TASK_LABELS
 
 log = logging.getLogger(__name__)
 
