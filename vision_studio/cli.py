@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "vision_studio.commands.train",
     "vision_studio.commands.models",
     "vision_studio.commands.evaluate",
+    "vision_studio.commands.health",
 )
 
 
