@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
+from vision_studio.core.geometry import annotation_area
 from vision_studio.core.errors import StoreError
 from vision_studio.core.types import Annotation, Category, ImageRecord, RunRecord
 
@@ -78,7 +79,8 @@ def _annotation_params(a: Annotation) -> tuple:
     x, y, w, h = (float(v) for v in a.bbox)
     if not (w > 0 and h > 0):
         raise StoreError(f"bbox must have positive width and height, got {a.bbox}")
-    area = float(a.area) if a.area else _default_area(a, w, h)
+    # COCO convention (core.geometry): RLE / rasterised polygon pixel count, else w * h
+    area = float(a.area) if a.area else annotation_area((x, y, w, h), a.polygons, a.rle)
     polys = [list(map(float, p)) for p in a.polygons]
     for p in polys:
         if len(p) < 6 or len(p) % 2:
@@ -86,28 +88,6 @@ def _annotation_params(a: Annotation) -> tuple:
     return (a.image_id, a.category_id, x, y, w, h, _json_or_none(polys),
             _json_or_none(dict(a.rle) if a.rle else None), int(bool(a.iscrowd)), area,
             _json_or_none(dict(a.attributes)), _extra_json(a.extra), str(a.source or ""))
-
-
-def _polygon_area(p: Sequence[float]) -> float:
-    """Shoelace area of a flat polygon, in square pixels."""
-    xs, ys = p[0::2], p[1::2]
-    n = len(xs)
-    return abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))) / 2.0
-
-
-def _default_area(a: Annotation, w: float, h: float) -> float:
-    """Area when none is given: the RLE's pixel count (``pycocotools.mask.area``), else
-    the polygons' shoelace area, else ``w * h``."""
-    if a.rle:
-        from pycocotools import mask as mask_utils
-
-        rle = dict(a.rle)
-        if isinstance(rle.get("counts"), str):
-            rle["counts"] = rle["counts"].encode("ascii")
-        return float(mask_utils.area(rle))
-    if a.polygons:
-        return float(sum(_polygon_area(p) for p in a.polygons))
-    return w * h
 
 
 _RUN_COLS = ("id, name, task, out_dir, config, status, best_metric, metric_name, notes, "
