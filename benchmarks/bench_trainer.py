@@ -107,6 +107,7 @@ def bare_ips(store: ProjectStore, cfg: TrainConfig, warmup: int) -> tuple[float,
         times.append(_clock())
         if step == cfg.max_steps_per_epoch:
             break
+    su.shutdown_loaders(loader)
     marks = times[warmup - 1:]
     return _rates(marks, (len(marks) - 1) * cfg.batch_size)
 
@@ -120,7 +121,8 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0,
+                   help="DataLoader worker processes (persistent, as in the trainer)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
     args = p.parse_args()

@@ -82,3 +82,41 @@ def setup_logging(level: int = logging.INFO, *, directory: Path | None = None,
         root.addHandler(file_handler)
     logging.captureWarnings(True)
     return path
+
+
+def record_crash(exc: BaseException, context: str = "", *,
+                 directory: Path | None = None) -> Path | None:
+    """Append an unexpected exception's traceback to the log file, for a bug report.
+
+    Used by the CLI's ``main`` (which then prints one ``error:`` line naming the file) so
+    that no traceback reaches the terminal. The record goes to the same rotating file as
+    :func:`setup_logging` (``<log_dir>/vision-studio.log``); when that folder cannot be
+    written, to ``vision-studio.log`` in the system's temporary folder.
+
+    Args:
+        exc: The exception (its ``__traceback__`` is written).
+        context: What was running, e.g. the command line.
+        directory: Folder of the log file; default :func:`log_dir`.
+
+    Returns:
+        The file written, or ``None`` when no folder could be written.
+    """
+    import tempfile
+
+    for folder in (directory or log_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                folder / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+        except OSError:
+            continue
+        handler.setFormatter(logging.Formatter(FORMAT))
+        record = logging.LogRecord("vision_studio.crash", logging.ERROR, __file__, 0,
+                                   "unexpected error%s", (f" in: {context}" if context else "",),
+                                   (type(exc), exc, exc.__traceback__))
+        try:
+            handler.emit(record)
+        finally:
+            handler.close()
+        return folder / LOG_NAME
+    return None

@@ -2,7 +2,11 @@
 entry point as the console script)."""
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +171,127 @@ def test_console_entry_point_exit_codes(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_images_format_on_existing_and_bad_images_named(data_dir, tmp_path, capsys):
+    root = data_dir("raccoon_voc")
+    folder = tmp_path / "photos"
+    shutil.copytree(root / "images", folder / "raccoon")
+    data = (folder / "raccoon" / "raccoon-1.jpg").read_bytes()
+    (folder / "raccoon" / "raccoon-1.jpg").write_bytes(data[: len(data) // 2])  # truncated
+    (folder / "notes.txt").write_text("not an image")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "pipe.jpg")  # must be reported, not waited on
+    project = tmp_path / "p.vsproj"
+    assert main(["import", "--format", "images", str(folder), "--project", str(project),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "imported images: 200 images" in out and "raccoon-1.jpg: truncated" in out
+    assert "notes.txt: not an image file" in out
+    if hasattr(os, "mkfifo"):
+        assert "pipe.jpg: not a regular file" in out
+    assert _counts(project)[:2] == (200, 0)
+    assert main(["info", "--project", str(project)]) == 0
+    info = capsys.readouterr().out
+    assert "raccoon-1.jpg: not an image this program can open in full: truncated" in info
+
+    args = ["import", "--format", "voc", str(root / "annotations"), "--image-dir",
+            str(folder / "raccoon"), "--project", str(project), "--quiet"]
+    assert main(args) == 0
+    assert "labels for 200 images already in the project" in capsys.readouterr().out
+    assert _counts(project)[:2] == (200, 217)
+    assert main(args) == 0 and _counts(project)[:2] == (200, 217)  # add: not twice
+    with ProjectStore.open(project) as s:
+        im = s.images()[5]
+        s.delete_annotations([a.id for a in s.annotations(im.id)])
+    assert main(args + ["--on-existing", "skip"]) == 0
+    kept = _counts(project)[1]
+    assert kept < 217  # skip left the emptied image as it was
+    capsys.readouterr()
+    assert main(args + ["--on-existing", "replace"]) == 0 and _counts(project)[1] == 217
+    assert f"({kept} of their annotations replaced)" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["import", "--format", "images", str(folder), "--project", str(project),
+                 "--no-check-images", "--quiet"]) == 0
+    assert "imported images: 0 images" in capsys.readouterr().out
+
+
+_KILLER = """
+import os, signal, sys
+import vision_studio.core.io.voc as voc
+real = voc.read_voc
+def read_voc(store, *a, **k):
+    real(store, *a, **k)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of the import
+voc.read_voc = read_voc
+from vision_studio.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_killed_import_into_a_new_project_leaves_no_project(data_dir, tmp_path):
+    root = data_dir("raccoon_voc")
+    project = tmp_path / "new.vsproj"
+    args = ["import", "--format", "voc", str(root / "annotations"), "--project", str(project),
+            "--quiet"]
+    proc = subprocess.run([sys.executable, "-c", _KILLER, *args], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == -signal.SIGKILL
+    assert not project.exists()  # the build file is not the project
+    leftovers = list(tmp_path.glob(".new.vsproj.vs-build-*"))
+    assert leftovers and not any(p.name.endswith(".vsproj") for p in tmp_path.iterdir())
+    assert main(args) == 0  # the next import cleans up the stale build file
+    assert _counts(project)[:2] == (200, 217)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".new")] == []
+
+
+def _digest(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_exports_never_destroy_their_sources(data_dir, tmp_path, capsys):
+    voc = shutil.copytree(data_dir("raccoon_voc"), tmp_path / "raccoon")
+    project = tmp_path / "r.vsproj"
+    assert main(["import", "--format", "voc", str(voc / "annotations"), "--project",
+                 str(project), "--quiet", "--no-check-images"]) == 0
+    sources, before = _digest(voc / "annotations"), _counts(project)
+    capsys.readouterr()
+    export = ["export", "--format", "voc", str(voc / "annotations"), "--project", str(project)]
+    assert main(export) == 1  # the folder the XMLs came from: refused
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "annotations: is a folder that is not empty" in err
+    assert "--overwrite" in err and _digest(voc / "annotations") == sources
+    assert main(export + ["--overwrite"]) == 0  # asked for: replaced, with integer boxes
+    assert set(_digest(voc / "annotations")) == set(sources) | {"labels.txt"}
+    assert _counts(project) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "--format", "voc", str(empty), "--project", str(project)]) == 0
+    assert main(["export", "--format", "voc", str(tmp_path), "--project", str(project),
+                 "--overwrite"]) == 0  # the project's own folder: its file is not touched
+    assert _counts(project) == before and not list(tmp_path.glob("*.vs-tmp-*"))
+
+    cam = data_dir("camvid_small")
+    img, lab = tmp_path / "cam" / "val", tmp_path / "cam" / "valannot"
+    img.mkdir(parents=True)
+    lab.mkdir()
+    for p in sorted((cam / "val").glob("*.png"))[:3]:
+        shutil.copy(p, img)
+        shutil.copy(cam / "valannot" / p.name, lab)
+    mp = tmp_path / "m.vsproj"
+    assert main(["import", "--format", "masks", str(img), "--mask-dir", str(lab), "--classes",
+                 ",".join(f"{i}={i}" for i in range(11)), "--ignore-value", "11", "--project",
+                 str(mp), "--quiet"]) == 0
+    labels, photos = _digest(lab), _digest(img)
+    capsys.readouterr()
+    masks = ["export", "--format", "masks", str(lab), "--project", str(mp)]
+    assert main(masks) == 1 and "valannot: is a folder that is not empty" in capsys.readouterr().err
+    assert _digest(lab) == labels  # void 11 was not rewritten as 255
+    # the label PNGs would have the photos' names there: never written, even with --overwrite
+    assert main(["export", "--format", "masks", str(img), "--project", str(mp),
+                 "--overwrite"]) == 1
+    assert "part of the project" in capsys.readouterr().err and _digest(img) == photos
+    assert main(masks + ["--overwrite", "--ignore-value", "11"]) == 0
+    for name in labels:  # asked for: the same values written back, pixel for pixel
+        assert (np.asarray(Image.open(lab / name)) == np.asarray(Image.open(io.BytesIO(labels[name])))).all()

@@ -45,7 +45,12 @@ def test_ints_given_as_whole_floats_are_accepted_and_floats_as_ints():
     ({"batch_size": True}, "batch_size"),
     ({"val_split": 0.9}, "val_split"),
     ({"image_size": 4}, "image_size"),
-    ({"grad_clip": 0}, "grad_clip"),
+    ({"grad_clip": -1}, "grad_clip"),
+    ({"lr": float("inf")}, "lr"),
+    ({"lr": float("nan")}, "lr"),
+    ({"lr": float("-inf")}, "lr"),
+    ({"weight_decay": float("nan")}, "weight_decay"),
+    ({"grad_clip": float("inf")}, "grad_clip"),
     ({"strategy": {"name": "magic"}}, "strategy.name"),
     ({"strategy": {"name": "partial", "stages": 2}}, "strategy.stages"),
     ({"strategy": {"trainable_stages": 2}}, "strategy.name"),
@@ -80,3 +85,16 @@ def test_replace_validates_and_ignores_none():
     assert cfg.replace(epochs=None, lr=0.1).lr == 0.1
     with pytest.raises(ConfigError, match="^batch_size:"):
         cfg.replace(batch_size=0)
+
+
+def test_non_finite_numbers_are_refused_also_from_json_and_the_constructor():
+    with pytest.raises(ConfigError, match="^lr: must be a finite number, got inf"):
+        TrainConfig.from_json('{"lr": Infinity}')
+    with pytest.raises(ConfigError, match="^lr: must be > 0, got inf"):
+        TrainConfig(lr=float("inf")).validate()
+
+
+def test_unset_lr_warmup_and_clipping_stay_unset_until_a_run_fills_them():
+    cfg = TrainConfig.from_dict({"task": "detection", "batch_size": 2})
+    assert (cfg.lr, cfg.warmup_epochs, cfg.grad_clip) == (None, None, None)
+    assert TrainConfig.from_dict({"grad_clip": 0}).grad_clip == 0.0  # 0 = off

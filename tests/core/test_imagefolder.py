@@ -1,6 +1,7 @@
 """ImageFolder (classification) import: hymenoptera and generated trees."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -118,8 +119,16 @@ def test_reimport_and_bad_roots(new_store, tmp_path):
     _img(tmp_path / "r" / "cat" / "a.png")
     read_imagefolder(new_store, tmp_path / "r")
     again = read_imagefolder(new_store, tmp_path / "r")
-    assert again.images == 0 and again.skipped[0].kind == "duplicate_image"
+    assert again.ok and again.images == 0 and again.existing == 1
     assert new_store.image_count() == 1 and len(new_store.all_image_tags()) == 1
+    (im,) = new_store.images()
+    new_store.set_image_tags(im.id, [new_store.add_category("dog").id])  # relabelled by hand
+    read_imagefolder(new_store, tmp_path / "r")  # add: the folder's class is added back
+    assert sorted(new_store.category(t).name for t in new_store.image_tags(im.id)) == ["cat", "dog"]
+    read_imagefolder(new_store, tmp_path / "r", on_existing="replace")
+    assert [new_store.category(t).name for t in new_store.image_tags(im.id)] == ["cat"]
+    _img(tmp_path / "r2" / "cat" / "a.png")  # the same name in another folder: another image
+    assert read_imagefolder(new_store, tmp_path / "r2").images == 1
     with pytest.raises(FormatError, match="folder not found"):
         read_imagefolder(new_store, tmp_path / "missing")
     (tmp_path / "empty").mkdir()
@@ -135,3 +144,20 @@ def test_verify_reports_truncated_images(new_store, tmp_path):
     assert [(Path(s.source).name, s.kind) for s in report.skipped] == [("cut.jpg", "decode_error")]
     assert "truncated" in report.skipped[0].reason
     assert report.images == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_named_pipe_in_a_class_folder_does_not_hang_the_import(new_store, tmp_path):
+    import threading
+
+    _img(tmp_path / "r" / "cat" / "a.png")
+    os.mkfifo(tmp_path / "r" / "cat" / "b.jpg")
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=read_imagefolder(new_store, tmp_path / "r")),
+                         daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "the import hung on a named pipe"
+    report = out["r"]
+    assert report.images == 1 and [Path(s.source).name for s in report.skipped] == ["b.jpg"]
+    assert "not a regular file" in report.skipped[0].reason

@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vision_studio.core.images import (
+    DEFAULT_MAX_PIXELS,
     ImageDecodeError,
+    file_check_key,
     image_size,
     is_image_file,
+    max_pixels,
     read_image,
     read_image_raw,
+    set_max_pixels,
     to_display,
+    verify_image,
 )
 
 
@@ -149,3 +155,121 @@ def test_arrays_are_writable(tmp_path):
 def test_is_image_file():
     assert is_image_file("a/b.JPEG") and is_image_file("x.png")
     assert not is_image_file("notes.txt") and not is_image_file("noext")
+
+
+def _run_with_timeout(fn, seconds: float = 5.0):
+    """Run ``fn`` in a daemon thread; fail (not hang) when it does not return in time."""
+    import threading
+
+    out: dict = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "hung on a named pipe"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_named_pipe_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "x.jpg")
+    for fn in (image_size, read_image, verify_image):
+        if fn is verify_image:
+            assert "not a regular file" in _run_with_timeout(lambda: fn(tmp_path / "x.jpg"))
+            continue
+        with pytest.raises(ImageDecodeError, match="x.jpg: not a regular file"):
+            _run_with_timeout(lambda: fn(tmp_path / "x.jpg"))
+
+
+def test_pixel_limit_refuses_huge_images_with_a_clear_message(tmp_path):
+    Image.new("L", (13000, 13000)).save(tmp_path / "huge.png")  # ~160 KB on disk
+    assert (tmp_path / "huge.png").stat().st_size < 1_000_000
+    assert image_size(tmp_path / "huge.png") == (13000, 13000)  # the header is enough
+    with pytest.raises(ImageDecodeError, match=r"13000x13000 \(169 megapixels\), above the "
+                                               r"decoding limit of 89 megapixels"):
+        read_image(tmp_path / "huge.png")
+    assert "decoding limit" in verify_image(tmp_path / "huge.png")
+    Image.fromarray(_rgb(40, 50)).save(tmp_path / "small.png")
+    try:
+        set_max_pixels(1000)
+        assert max_pixels() == 1000
+        with pytest.raises(ImageDecodeError, match="50x40"):
+            read_image_raw(tmp_path / "small.png")
+    finally:
+        set_max_pixels(None)
+    assert max_pixels() == DEFAULT_MAX_PIXELS and read_image(tmp_path / "small.png").shape == (40, 50, 3)
+
+
+def test_reduced_decode_for_thumbnails(tmp_path):
+    Image.new("RGB", (4000, 3000), (10, 200, 30)).save(tmp_path / "big.jpg", quality=90)
+    thumb = read_image(tmp_path / "big.jpg", max_side=256)
+    assert max(thumb.shape[:2]) <= 256 and thumb.shape[0] * 4 == pytest.approx(thumb.shape[1] * 3, abs=4)
+    assert abs(int(thumb[50, 50, 1]) - 200) < 8
+    try:  # the JPEG is decoded at 1/8 scale (500x375): far under a limit the full image exceeds
+        set_max_pixels(1_000_000)
+        assert max(read_image(tmp_path / "big.jpg", max_side=256).shape[:2]) <= 256
+        with pytest.raises(ImageDecodeError, match="decoding limit"):
+            read_image(tmp_path / "big.jpg")
+    finally:
+        set_max_pixels(None)
+    Image.fromarray(_rgb(300, 200)).save(tmp_path / "p.png")
+    assert read_image(tmp_path / "p.png", max_side=100).shape == (100, 67, 3)
+
+
+def test_verify_image_decodes_in_full_and_caches_by_size_and_mtime(tmp_path, data_dir):
+    photo = sorted((data_dir("raccoon_voc") / "images").glob("*.jpg"))[0]
+    data = photo.read_bytes()
+    (tmp_path / "half.jpg").write_bytes(data[: len(data) // 2])
+    image_size(tmp_path / "half.jpg")  # the header alone looks fine
+    assert "truncated" in verify_image(tmp_path / "half.jpg")
+    assert verify_image(photo) is None
+
+    Image.fromarray(_rgb()).save(tmp_path / "ok.png")
+    png = bytearray((tmp_path / "ok.png").read_bytes())
+    png[png.index(b"IDAT") + 8] ^= 0xFF  # one byte of image data: its CRC no longer matches
+    (tmp_path / "crc.png").write_bytes(bytes(png))
+    problem = verify_image(tmp_path / "crc.png")
+    assert problem and "not an image this program can open" in problem
+    assert "PIL" not in problem and "Pillow" not in problem
+
+    good = tmp_path / "good.png"
+    Image.fromarray(_rgb()).save(good)
+    key = file_check_key(good)
+    size, mtime = key.split(":")
+    assert int(size) == good.stat().st_size and int(mtime) == good.stat().st_mtime_ns
+    assert verify_image(good) is None
+    good.write_bytes(b"not a png any more")  # a new size: the cached answer is not reused
+    assert file_check_key(good) != key and verify_image(good) is not None
+    assert verify_image(tmp_path / "gone.png") == "file not found" and file_check_key(tmp_path / "gone.png") == ""
+
+
+def test_verify_project_images_records_problems_and_check_keys(new_store, tmp_path):
+    from vision_studio.core.io.common import verify_project_images
+    from vision_studio.core.io.imagefolder import read_images
+
+    Image.fromarray(_rgb(40, 50)).save(tmp_path / "good.jpg")
+    data = (tmp_path / "good.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    assert read_images(new_store, tmp_path).images == 2  # headers alone: both look fine
+    calls = []
+    bad = verify_project_images(new_store, progress=lambda d, t: calls.append((d, t)))
+    cut = next(im for im in new_store.images() if im.path.endswith("cut.jpg"))
+    assert list(bad) == [cut.id] and "truncated" in bad[cut.id] and calls[-1] == (2, 2)
+    keys = {im.path.rsplit("/", 1)[-1]: im.check_key for im in new_store.images()}
+    assert keys == {"good.jpg": file_check_key(tmp_path / "good.jpg"),
+                    "cut.jpg": file_check_key(tmp_path / "cut.jpg")}
+    (problem,) = new_store.problems()
+    assert problem.image_id == cut.id and problem.kind == "bad_image"
+    assert verify_project_images(new_store) == {}  # check keys match: nothing decoded again
+    assert len(new_store.problems()) == 1
+    (tmp_path / "cut.jpg").write_bytes(data)  # repaired: a new key, checked again, fine now
+    assert verify_project_images(new_store) == {}
+    assert verify_project_images(new_store, cancelled=lambda: True) == {}

@@ -209,13 +209,17 @@ def test_flags_groups_of_rectangles_windows_paths_and_v3(new_store, tmp_path):
     assert [names[c] for c in tags[new_store.images()[0].id]] == ["outdoor"]
 
 
-def test_reimport_is_reported_not_duplicated(new_store, tmp_path):
+def test_reimport_adds_nothing_twice_and_a_second_file_is_a_duplicate(new_store, tmp_path):
     _image(tmp_path / "img.png")
     _labelme(tmp_path / "a.json", [_shape()])
     read_labelme(new_store, tmp_path)
     report = read_labelme(new_store, tmp_path)
-    assert report.images == 0 and report.skipped[0].kind == "duplicate_image"
+    assert report.ok and report.images == 0 and report.annotations == 0 and report.existing == 1
     assert new_store.annotation_count() == 1
+    _labelme(tmp_path / "b.json", [_shape(label="dog")])  # a second file for the same image
+    report = read_labelme(new_store, tmp_path)
+    assert [s.kind for s in report.skipped] == ["duplicate_image"]
+    assert report.skipped[0].source.endswith("b.json") and new_store.annotation_count() == 1
 
 
 def test_points_outside_are_clipped_and_missing_source_raises(new_store, tmp_path):
@@ -249,3 +253,58 @@ def test_malformed_fields_are_reported_not_crashing(new_store, tmp_path):
     (ann,) = new_store.annotations()
     assert ann.attributes["group_id"] == [1] and "flags" not in ann.attributes
     assert report.tags == 0
+
+
+def test_flags_with_spaces_or_empty_keys_become_stripped_tags(new_store, tmp_path):
+    _image(tmp_path / "img.png")
+    _labelme(tmp_path / "a.json", [_shape()],
+             flags={" outdoor ": True, "": True, "   ": True, "night": True, "day": False})
+    report = read_labelme(new_store, tmp_path / "a.json")  # was KeyError: ' outdoor '
+    assert report.ok and report.tags == 2
+    names = _names(new_store)
+    (tags,) = new_store.all_image_tags().values()
+    assert sorted(names[t] for t in tags) == ["night", "outdoor"]
+
+
+@pytest.mark.parametrize("label", [5, 1.5, True, ["cat"], {"name": "cat"}])
+def test_labels_that_are_not_text_are_reported_per_shape(new_store, tmp_path, label):
+    _image(tmp_path / "img.png")
+    _labelme(tmp_path / "a.json", [_shape(label=label), _shape(label="dog")])
+    report = read_labelme(new_store, tmp_path / "a.json")
+    assert [(s.source.endswith("a.json#shape0"), s.kind) for s in report.skipped] == \
+        [(True, "bad_label")]
+    assert "label is not text" in report.skipped[0].reason
+    assert sorted(_names(new_store).values()) == ["dog"]  # nothing named "5" or "True"
+
+
+def test_long_absolute_and_climbing_image_paths(new_store, tmp_path):
+    src = tmp_path / "set"
+    src.mkdir()
+    _image(tmp_path / "outside.png")
+    _labelme(src / "long.json", [_shape()], image="y" * 5000 + ".png")
+    _labelme(src / "abs.json", [_shape()], image=str(tmp_path / "outside.png"))
+    _labelme(src / "up.json", [_shape()], image="../missing.png",
+             imageData=base64.b64encode(b"\x89PNG junk").decode())
+    report = read_labelme(new_store, src, write_embedded=True)
+    skipped = {Path(s.source).name: s for s in report.skipped}
+    assert skipped["long.json"].kind == "bad_image_path"
+    assert "file name too long (5004 characters)" in skipped["long.json"].reason
+    assert skipped["up.json"].kind == "missing_image"  # never written outside the folder
+    assert not (tmp_path / "missing.png").exists()
+    notes = {Path(n.source).name: n.reason for n in report.notes if n.kind == "outside_folder"}
+    assert set(notes) == {"abs.json", "up.json"} and "the file exists: imported" in notes["abs.json"]
+    assert report.images == 1
+    assert new_store.resolve(new_store.images()[0]) == (tmp_path / "outside.png").resolve()
+
+
+def test_huge_numbers_and_deep_json_are_reported(new_store, tmp_path):
+    _image(tmp_path / "img.png")
+    (tmp_path / "deep.json").write_text("[" * 5000 + "]" * 5000)
+    (tmp_path / "digits.json").write_text('{"shapes": [], "imagePath": "img.png", "x": '
+                                          + "7" * 5000 + "}")
+    _labelme(tmp_path / "big.json", [_shape(points=[[10 ** 400, 1], [2, 2], [3, 3]]),
+                                     _shape(kind="circle", points=[[1, 1], [1.7e308, 1.7e308]])])
+    report = read_labelme(new_store, tmp_path)
+    kinds = {Path(s.source).name: s.kind for s in report.skipped}
+    assert kinds == {"deep.json": "broken_json", "digits.json": "broken_json",
+                     "big.json#shape0": "invalid_shape", "big.json#shape1": "invalid_shape"}

@@ -149,3 +149,18 @@ def test_temporaries_of_live_writers_are_kept(tmp_path):
     live.write_bytes(b"")
     assert clean_stale_temps(tmp_path) == 1
     assert live.exists() and not dead.exists()
+
+
+def test_images_behind_a_symlinked_folder_are_protected_under_their_real_path(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "b.png").write_bytes(b"png")
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "link").symlink_to(real)
+    with ProjectStore.create(tmp_path / "proj" / "p.vsproj") as store:
+        store.add_images([ImageRecord("link/b.png", 1, 1), ImageRecord("../real/../real/c.png", 1, 1)])
+        prot = protected_paths(store)
+    for target in (real / "b.png", tmp_path / "proj" / "link" / "b.png", real / "c.png"):
+        with pytest.raises(ProtectedPathError):
+            check_output(target, overwrite=True, protected=prot)
+    check_output(real / "d.png", overwrite=False, protected=prot)  # a new name is fine

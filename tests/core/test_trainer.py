@@ -4,6 +4,7 @@ errors mid-epoch, early stopping, schedules with per-group multipliers, config e
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 
 import numpy as np
@@ -156,8 +157,9 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     digest = hashlib.sha1(last.read_bytes()).hexdigest()
     bad = _config(tmp_path, epochs=2, lr=1e30)
     failed = []
-    with pytest.raises(TrainingError, match=r"loss became (NaN|infinite) at epoch 2 step \d+; "
-                                            r"lower the learning rate"):
+    with pytest.raises(TrainingError, match=r"loss became (NaN|infinite) at epoch 2 step \d+: "
+                                            r"the training diverged\. Lower the learning rate "
+                                            r".* or turn on 'Gradient clipping' on the Model tab"):
         Trainer(tiny_project).fit(bad, callbacks=[failed.append], resume=tmp_path / "run")
     assert "last good checkpoint" in failed[-1].message
     assert hashlib.sha1(last.read_bytes()).hexdigest() == digest
@@ -203,7 +205,8 @@ def test_schedule_warmup_cosine_and_per_group_multipliers(tmp_path, tiny_project
     assert [schedule_factor(s, 10, cfg) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
     assert schedule_factor(10, 10, cfg) == pytest.approx(1.0)
     assert schedule_factor(25, 10, cfg) == pytest.approx(0.5)
-    step = _config(tmp_path, scheduler="step", step_size=2, gamma=0.1, epochs=5)
+    step = _config(tmp_path, scheduler="step", step_size=2, gamma=0.1, epochs=5,
+                   warmup_epochs=0)
     assert [schedule_factor(e * 10, 10, step) for e in range(5)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01])
     events = []
@@ -234,6 +237,16 @@ def test_train_command_runs_resumes_and_reports_errors_in_one_line(tmp_path, tin
     assert "status: finished after 2 epoch(s)" in capsys.readouterr().out
     assert main(common + ["--lr", "-1"]) == 1
     assert capsys.readouterr().err.strip() == "error: lr: must be > 0, got -1.0"
+    assert main(common + ["--epochs", "1", "--strategy", "feature_extraction", "--lr", "0.5",
+                          "--out", str(tmp_path / "frozen")]) == 0
+    err = capsys.readouterr().err
+    assert "check error: Feature extraction (train the head only) freezes backbone layers, " \
+           "but the weights are random" in err
+    assert "check warning: learning rate 0.5 is high for timm:test_resnet at batch size 8" in err
+    for value in ("inf", "nan", "-inf"):  # issue 13 item 10: refused, one error line
+        assert main(common + [f"--lr={value}"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: lr: must be a finite number, got ") and "\n" not in err
     bad = tmp_path / "bad.json"
     bad.write_text('{"epochs": "many"}')
     assert main(["train", "--project", project, "--config", str(bad)]) == 1
@@ -257,3 +270,17 @@ def test_pause_blocks_before_the_next_batch_until_resumed(tmp_path, tiny_project
 
     result = Trainer(tiny_project).fit(_config(tmp_path, epochs=1), [pause_once], cancel)
     assert result.status == "finished" and marks["gap"] >= 0.5 and not cancel.paused
+
+
+def test_data_workers_give_the_same_run_as_loading_in_the_training_thread(tmp_path,
+                                                                          tiny_project):
+    """Each sample's augmentation has its own seed: 0 or 2 persistent worker processes
+    (started with fork on Linux) load the very same batches."""
+    from vision_studio.core.training.setup import resolve_workers
+
+    assert resolve_workers(None) == max(0, min(4, (os.cpu_count() or 1) - 1))
+    runs = [Trainer(tiny_project).fit(_config(tmp_path, f"w{n}", epochs=2, num_workers=n,
+                                              max_steps_per_epoch=2))
+            for n in (0, 2)]
+    assert [_metrics(l) for l in runs[0].history] == [_metrics(l) for l in runs[1].history]
+    assert runs[0].history[0]["train_loss"] != runs[0].history[1]["train_loss"]

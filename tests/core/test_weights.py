@@ -5,6 +5,8 @@ progress (file:// URLs) and the offline errors."""
 from __future__ import annotations
 
 import socket
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,9 +169,68 @@ def test_offline_library_weights_say_what_to_download(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in msg
     assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in msg
-    assert "pick a local weights file" in msg
+    assert "use a weights file" in msg and "choose None" in msg
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries
     with pytest.raises(WeightsError, match="huggingface.co/timm/tf_efficientnet_lite0.in1k"):
         build_model("timm:tf_efficientnet_lite0", CLS, 2, weights="in1k")
+
+
+def test_a_download_can_be_cancelled_and_leaves_no_partial_file(tmp_path):
+    from vision_studio.core.models.weights import DownloadCancelled
+    from vision_studio.core.training.cancel import CancelToken
+
+    src = tmp_path / "src.bin"
+    src.write_bytes(bytes(3 << 20))  # three 1 MiB chunks
+    token, calls = CancelToken(), []
+
+    def progress(done: int, total: int) -> None:
+        calls.append(done)
+        if done >= 1 << 20:
+            token.cancel()  # what the GUI's Cancel button does
+
+    dst = tmp_path / "cache" / "w.pth"
+    with pytest.raises(DownloadCancelled, match="cancelled"):
+        download(src.as_uri(), dst, progress=progress, cancel=token)
+    assert calls == [1 << 20] and not dst.exists()
+    assert not dst.with_name("w.pth.part").exists()
+
+
+_OFFLINE_CHILD = """
+import sys, time
+from vision_studio.core.models.registry import build_model
+from vision_studio.core.models.weights import WeightsError, load_weights
+built = build_model(sys.argv[1], "classification", 2)
+t = time.perf_counter()  # the download attempt alone, not the imports and the model
+try:
+    load_weights(built, sys.argv[2])
+except WeightsError as exc:
+    print(f"{time.perf_counter() - t:.2f}")
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("arch, weights", [("resnet18", "IMAGENET1K_V1"),
+                                           ("timm:tf_efficientnet_lite0", "in1k")])
+def test_offline_for_real_fails_within_seconds_with_what_to_do(tmp_path, arch, weights):
+    """A child process behind an unreachable proxy (no mock): the library-weights download
+    fails in well under 10 s, saying to use a weights file or choose None."""
+    import os
+    import subprocess
+    import sys
+
+    proxy = "http://127.0.0.1:9"
+    env = dict(os.environ, HTTPS_PROXY=proxy, HTTP_PROXY=proxy, https_proxy=proxy,
+               http_proxy=proxy, TORCH_HOME=str(tmp_path), HF_HOME=str(tmp_path / "hf"),
+               NO_PROXY="", no_proxy="")
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _OFFLINE_CHILD, arch, weights], env=env,
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    lines = out.stdout.splitlines()
+    assert len(lines) >= 2, out.stderr[-2000:]
+    print(f"{arch}: failed after {lines[0]} s in the child ({time.perf_counter() - started:.1f}"
+          f" s with interpreter start): {lines[1]}")
+    assert float(lines[0]) < 10
+    assert "use a weights file" in lines[1] and "choose None" in lines[1]

@@ -1,13 +1,14 @@
-"""A tiny classification project and training config for the tests that run the shared
-training engine (tests/gui/test_engine_adapter.py, test_monitor.py); imported by them
-(``tests/gui`` is on ``sys.path`` under pytest)."""
+"""Tiny projects (classification, detection) and a training config for the tests that run
+the shared training engine or the Model panel (test_engine_adapter, test_monitor,
+test_model_panel, test_model_traps); imported by them (``tests/gui`` is on ``sys.path``
+under pytest)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.training.config import TrainConfig
-from vision_studio.core.types import ImageRecord
+from vision_studio.core.types import Annotation, ImageRecord
 
 
 def make_cls_project(tmp_path: Path, make_images, n: int = 16) -> Path:
@@ -31,3 +32,29 @@ def tiny_config(out: Path, **changes) -> TrainConfig:
                 out_dir=str(out))
     data.update(changes)
     return TrainConfig.from_dict(data)
+
+
+def det_project(tmp_path: Path, make_images, n: int = 12) -> Path:
+    """``n`` 64×48 PNGs with one box each on the white block (categories a, b, c; c has
+    only 2 boxes); two images without any box."""
+    files = make_images(tmp_path / "images", n)
+    path = tmp_path / "det.vsproj"
+    with ProjectStore.create(path) as store:
+        cats = store.add_categories([("a", None, ""), ("b", None, ""), ("c", None, "")])
+        ims = store.add_images(ImageRecord(path=f"images/{f.name}", width=64, height=48)
+                               for f in files)
+        anns = []
+        for i, im in enumerate(ims[:-2]):
+            cat = cats[2] if i < 2 else cats[i % 2]
+            anns.append(Annotation(image_id=im.id, category_id=cat.id, bbox=(10, 8, 20, 12)))
+        store.add_annotations(anns)
+    return path
+
+
+def shown_panel(qtbot, widget, size: tuple[int, int] = (1200, 800)):
+    """``widget`` registered with qtbot, resized to ``size``, shown and exposed."""
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget

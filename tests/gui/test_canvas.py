@@ -13,11 +13,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+from pycocotools import mask as mask_utils  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QUndoStack, QWheelEvent  # noqa: E402
 
 from vision_studio.core.store import ProjectStore  # noqa: E402
 from vision_studio.core.types import Annotation, ImageRecord  # noqa: E402
+from vision_studio.gui.image_cache import ImageCache  # noqa: E402
 from vision_studio.gui.widgets.canvas import AnnotationCanvas  # noqa: E402
 
 W, H = 200, 160
@@ -131,9 +133,9 @@ def test_draw_polygon(qtbot, canvas, project, close):
     x, y, w, h = anns[0].bbox
     assert (x, y, x + w, y + h) == pytest.approx((poly[:, 0].min(), poly[:, 1].min(),
                                                   poly[:, 0].max(), poly[:, 1].max()))
-    xs, ys = poly[:, 0], poly[:, 1]
-    shoelace = abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2
-    assert anns[0].area == pytest.approx(shoelace)
+    # the same area as the same polygon imported from COCO: pycocotools' pixel count
+    rles = mask_utils.frPyObjects([list(anns[0].polygons[0])], H, W)
+    assert anns[0].area == float(mask_utils.area(mask_utils.merge(rles)))
     canvas.undo_stack.undo()
     assert on_disk(project) == []
     canvas.undo_stack.redo()
@@ -380,7 +382,7 @@ def test_next_prefetch_uses_cache(qtbot, canvas, project):
 def test_export_coco_loads_in_pycocotools(qtbot, canvas, project, tmp_path):
     from pycocotools.coco import COCO
 
-    from vision_studio.core.io.coco import write_coco
+    from vision_studio.core.io.coco_write import write_coco
 
     canvas.set_tool("box")
     drag(qtbot, canvas, (20, 30), (120, 90))
@@ -443,3 +445,29 @@ def test_space_drag_pans_and_right_click_selects_with_menu(qtbot, canvas, projec
     menus = [w for w in canvas.findChildren(type(canvas.build_context_menu())) if w.isVisible()]
     assert menus and menus[0].actions()[0].menu().isEnabled()
     menus[0].close()
+
+
+def test_image_cache_keeps_its_byte_budget_least_recent_out(project):
+    paths = [project.resolve(im) for im in project.images()]
+    one = W * H * 3  # an RGB 200x160 image: raw and display are the same array
+    cache = ImageCache(max_bytes=2 * one)
+    for p in paths[:2]:
+        cache.get(p)
+    cache.get(paths[0])  # now the most recent
+    cache.get(paths[2])  # over budget: paths[1], the least recent, goes
+    assert paths[0] in cache and paths[2] in cache and paths[1] not in cache
+    assert len(cache) == 2 and cache.misses == 3 and cache.hits == 1
+    small = ImageCache(max_bytes=one // 2)  # one image is over the whole budget
+    assert small.get(paths[0]).error == "" and len(small) == 0
+
+
+def test_a_fitted_image_stays_fitted_on_resize_but_a_user_zoom_is_kept(qtbot, canvas):
+    canvas.fit()
+    canvas.resize(880, 720)
+    qtbot.waitUntil(lambda: canvas.viewport().width() > 800)
+    assert canvas.zoom() == pytest.approx(min(880 / W, 720 / H), rel=0.1)
+    canvas.zoom_by(1.5)
+    zoomed = canvas.zoom()
+    canvas.resize(440, 360)
+    qtbot.waitUntil(lambda: canvas.viewport().width() < 500)
+    assert canvas.zoom() == zoomed

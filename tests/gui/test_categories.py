@@ -71,8 +71,13 @@ def test_add_rename_recolour_through_dialogs_and_undo(panel, small_project, monk
 
 
 def test_merge_asks_and_moves_shapes_and_tags(panel, small_project, monkeypatch):
-    cats, anns, _ = on_disk(small_project)
+    cats, anns, tags = on_disk(small_project)
     cat, dog = cats["cat"].id, cats["dog"].id
+    ims = [im.id for im in panel.state.store.images()]
+    assert tags == {ims[2]: (dog,)}
+    panel.state.store.add_image_tags([(ims[0], cat), (ims[2], cat)])  # ims[2]: cat and dog
+    panel.reload()
+    cats, anns, tags = on_disk(small_project)
     panel.tree.topLevelItem(0).setSelected(True)
     panel.tree.topLevelItem(1).setSelected(True)
     asked = []
@@ -80,13 +85,15 @@ def test_merge_asks_and_moves_shapes_and_tags(panel, small_project, monkeypatch)
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
     click(panel, "merge")
-    assert "cat: 2 objects, 0 tagged images" in asked[0]
+    assert "cat: 2 objects, 2 tagged images" in asked[0]
     cats2, anns2, tags2 = on_disk(small_project)
     assert set(cats2) == {"dog", "bird"}
     assert {c for _, c in anns2} == {dog} and len(anns2) == len(anns)
+    assert tags2 == {ims[0]: (dog,), ims[2]: (dog,)}  # moved; the doubled tag kept once
     assert panel.tree.topLevelItem(0).text(1) == "3"  # dog now holds the 3 shapes
+    assert panel.tree.topLevelItem(0).text(2) == "2"  # ...and 2 tagged images
     panel.state.undo_stack.undo()
-    assert on_disk(small_project)[1] == anns and cats["cat"].id == cat
+    assert on_disk(small_project) == (cats, anns, tags) and cats["cat"].id == cat
 
 
 def test_delete_confirms_with_counts_then_undo_restores(panel, small_project, monkeypatch):

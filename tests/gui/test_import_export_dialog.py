@@ -3,6 +3,8 @@ of skipped files and image problems (clickable), failures shown without a traceb
 and COCO export through the dialog loaded back with pycocotools."""
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -88,3 +90,84 @@ def test_export_coco_through_dialog_loads_in_pycocotools(small_project, tmp_path
         poly = [a for a in coco.loadAnns(coco.getAnnIds()) if a.get("segmentation")]
         assert len(poly) == 1 and coco.annToMask(poly[0]).sum() > 0
         dlg.close()
+
+
+def _export_dialog(qtbot, store: ProjectStore, out) -> ExportDialog:
+    dlg = ExportDialog(store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("coco")
+    dlg.set_target(out)
+    return dlg
+
+
+def test_export_asks_before_replacing_an_existing_file(small_project, tmp_path, qtbot, monkeypatch):
+    out = tmp_path / "mine.json"
+    out.write_text("the user's own file")
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def question(_parent, _title, text, *a, **k):
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    with ProjectStore.open(small_project) as store:
+        dlg = _export_dialog(qtbot, store, out)
+        qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+        assert len(asked) == 1 and "mine.json" in asked[0]  # the question names the file
+        assert out.read_text() == "the user's own file" and dlg.task is None
+        assert "kept" in dlg.status.text()
+        answer[0] = QMessageBox.StandardButton.Yes
+        with qtbot.waitSignal(dlg.exported, timeout=20000):
+            qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+        assert len(asked) == 2 and json.loads(out.read_text())["images"]
+        qtbot.waitUntil(lambda: not dlg.task.isRunning(), timeout=5000)
+
+
+def test_export_never_writes_over_the_project_file(small_project, qtbot, monkeypatch):
+    refused: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: refused.append(text))
+    before = small_project.read_bytes()
+    with ProjectStore.open(small_project) as store:
+        dlg = _export_dialog(qtbot, store, small_project)
+        qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+        assert refused and dlg.task is None and "Not exported" in dlg.status.text()
+    assert small_project.read_bytes() == before
+
+
+def test_images_are_verified_in_full_after_an_import(new_store, tmp_path, qtbot):
+    """A truncated JPEG (its header reads fine) is found by the full decoding that runs
+    after an import, listed in the report and recorded as a problem; the good images get
+    their check key, so a second verification decodes nothing."""
+    import numpy as np
+    from PIL import Image
+
+    from vision_studio.gui.dialogs.verify import verify_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        noise = np.random.default_rng(i).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(folder / f"ok_{i}.jpg")
+    good = (folder / "ok_0.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(good[: len(good) * 7 // 10])
+    dlg = ImportDialog(new_store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("images")
+    dlg.set_value("root", str(folder))
+    with qtbot.waitSignal(dlg.verified, timeout=30000) as sig:
+        qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton)
+    result = sig.args[0]
+    assert dlg.report.images == 4  # the header of the truncated file reads fine
+    assert result.checked == 4
+    assert [p.source.endswith("cut.jpg") for p in result.problems] == [True]
+    problems = new_store.problems()
+    assert [p.kind for p in problems] == ["decode_error"] and problems[0].image_id
+    assert "decode in full" in dlg.report_view.summary.text()
+    assert dlg.report_view.problems.topLevelItemCount() == 1
+    keys = {im.path.rsplit("/", 1)[-1]: im.check_key for im in new_store.images()}
+    assert keys["cut.jpg"] == "" and all(keys[f"ok_{i}.jpg"] for i in range(3))
+    again = verify_images(new_store)  # cached: only the bad file is decoded again
+    assert (again.checked, again.cached, again.problems) == (1, 3, [])
+    qtbot.waitUntil(lambda: not dlg.verifying(), timeout=5000)

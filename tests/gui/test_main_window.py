@@ -115,7 +115,7 @@ def test_problem_click_jumps_to_image_even_when_filtered(main_window, small_proj
     assert dlg.view.problems.topLevelItemCount() == 1 and item.text(1) == "box 9 lies outside the image"
     dlg.view.problems.itemActivated.emit(item, 0)
     assert win.state.current_image.id == target
-    assert win.annotate.problems.item(0).text() == "box 9 lies outside the image"
+    assert win.annotate.problems.current_image_problems() == ["box 9 lies outside the image"]
     dlg.close()
 
 
@@ -238,3 +238,117 @@ def test_error_text_never_shows_a_traceback():
     assert error_text(FormatError("a.json: line 3: expected ']'")) == "a.json: line 3: expected ']'"
     text = error_text(KeyError("bbox"))
     assert text.startswith("Unexpected error (KeyError)") and "saved" in text and "Traceback" not in text
+
+
+def long_path_project(tmp_path: Path) -> Path:
+    """A project whose one image has a 300-character path."""
+    from PIL import Image
+
+    from vision_studio.core.types import ImageRecord
+
+    folder = tmp_path / ("a_rather_long_folder_name_" * 6) / ("and_another_one_" * 4)
+    folder.mkdir(parents=True)
+    Image.new("RGB", (64, 48), "white").save(folder / ("photo_" * 10 + ".png"))
+    path = tmp_path / "long.vsproj"
+    with ProjectStore.create(path) as store:
+        rel = store.relative_path(folder / ("photo_" * 10 + ".png"))
+        store.add_image(ImageRecord(path=rel, width=64, height=48))
+    return path
+
+
+def test_long_messages_and_paths_never_widen_the_window(main_window, tmp_path, qtbot):
+    win = main_window
+    win.resize(900, 600)
+    assert win.open_project(long_path_project(tmp_path))
+    message = "error: " + "/some/folder/name" * 200 + ": cannot read"
+    win.state.statusMessage.emit(message)
+    qtbot.wait(50)  # let the layouts run
+    assert win.width() == 900 and win.minimumSizeHint().width() <= 900
+    shown = win.statusBar().currentMessage()
+    assert shown != message and shown.startswith("error: ") and "…" in shown
+    assert win.statusBar().fontMetrics().horizontalAdvance(shown) <= win.statusBar().width()
+    assert win.statusBar().toolTip() == message  # the full text is one hover away
+    label = win.annotate.image_label
+    full = str(win.state.store.resolve(win.state.current_image))
+    assert len(full) > 300 and label.toolTip() == full and label.width() < 900
+
+
+def test_saved_geometry_larger_than_the_screen_is_clamped_on_start(qtbot):
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QMainWindow
+
+    from vision_studio.gui.main_window import MainWindow
+
+    huge = QMainWindow()  # a window as big as the one trap 5 saved, larger than any screen
+    qtbot.addWidget(huge)
+    available = huge.screen().availableGeometry()
+    huge.setGeometry(QRect(available.x() - 50, available.y(), available.width() + 700,
+                           available.height() + 400))
+    huge.show()
+    settings.save_window(huge.saveGeometry(), huge.saveState())
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    frame = win.frameGeometry()
+    assert frame.width() <= available.width() and frame.height() <= available.height()
+    assert available.contains(frame.topLeft()) and available.contains(frame.bottomRight())
+    win.shutdown()
+
+
+def test_the_image_fits_the_canvas_on_first_show_and_on_every_open(main_window, small_project,
+                                                                   qtbot):
+    from PySide6.QtCore import QRectF
+
+    win = main_window
+    for _ in range(2):  # the first open, then again after closing (a new canvas)
+        assert win.open_project(small_project)
+        qtbot.wait(50)  # the layouts give the canvas its size
+        canvas = win.annotate.canvas
+        view = canvas.viewport().rect()
+        shown = canvas.mapFromScene(QRectF(0, 0, canvas.image.width, canvas.image.height)
+                                    ).boundingRect()
+        assert view.width() > 300 and view.height() > 200
+        # the whole image on screen, filling the view's width or height (not ~20 px)
+        assert shown.width() >= 0.85 * view.width() or shown.height() >= 0.85 * view.height()
+        assert view.adjusted(-2, -2, 2, 2).contains(shown)
+        win.close_project()
+
+
+def test_ctrl_e_exports_even_while_the_search_box_has_focus(main_window, small_project, qtbot):
+    from vision_studio.gui.dialogs.import_export import ExportDialog
+
+    win = main_window
+    win.open_project(small_project)
+    search = win.annotate.filters.search
+    win.activateWindow()
+    search.setFocus()
+    qtbot.keyClicks(search, "img")
+    qtbot.waitUntil(search.hasFocus, timeout=2000)
+    assert win.actions["export"].shortcut().toString() == "Ctrl+E"
+    qtbot.keyClick(search, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialogs = [d for d in win.findChildren(ExportDialog) if d.isVisible()]
+    assert len(dialogs) == 1 and search.text() == "img"
+    dialogs[0].close()
+
+
+def test_ctrl_e_in_the_search_box_under_a_real_x11_server():
+    """Qt's X11 key bindings map Ctrl+E to "end of line" in a line edit (the offscreen
+    platform does not), so the test above runs again on the xcb platform under Xvfb."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.environ.get("QT_QPA_PLATFORM") == "xcb":
+        pytest.skip("already running under X11")
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (apt-get install xvfb)")
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    out = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "pytest", "-q",
+         "-p", "no:cacheprovider", f"{__file__}::test_ctrl_e_exports_even_while_the_search_box_has_focus"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]

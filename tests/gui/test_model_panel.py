@@ -9,42 +9,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _train_fixtures import det_project, shown_panel
 
 from vision_studio.commands.train import build_config
-from vision_studio.core.store import ProjectStore
+from vision_studio.core.errors import ConfigError
 from vision_studio.core.training.config import TrainConfig
-from vision_studio.core.types import Annotation, ImageRecord
-from vision_studio.gui.panels.model import advice
+from vision_studio.core.training import checks as advice
 from vision_studio.gui.panels.model import weights_status as ws
 from vision_studio.gui.panels.model.panel import ModelPanel
+from vision_studio.gui.panels.model.sections import PLAIN_TEXT
 from vision_studio.gui.state import AppState
-
-
-def det_project(tmp_path: Path, make_images, n: int = 12) -> Path:
-    """``n`` 64×48 PNGs with one box each on the white block (categories a, b, c; c has
-    only 2 boxes); two images without any box."""
-    files = make_images(tmp_path / "images", n)
-    path = tmp_path / "det.vsproj"
-    with ProjectStore.create(path) as store:
-        cats = store.add_categories([("a", None, ""), ("b", None, ""), ("c", None, "")])
-        ims = store.add_images(ImageRecord(path=f"images/{f.name}", width=64, height=48)
-                               for f in files)
-        anns = []
-        for i, im in enumerate(ims[:-2]):
-            cat = cats[2] if i < 2 else cats[i % 2]
-            anns.append(Annotation(image_id=im.id, category_id=cat.id, bbox=(10, 8, 20, 12)))
-        store.add_annotations(anns)
-    return path
 
 
 @pytest.fixture
 def panel(qtbot):
     state = AppState()
-    p = ModelPanel(state)
-    qtbot.addWidget(p)
-    p.resize(1200, 800)
-    p.show()
-    qtbot.waitExposed(p)
+    p = shown_panel(qtbot, ModelPanel(state))
     yield p
     p.shutdown()
     state.engine.shutdown()
@@ -96,7 +76,8 @@ def test_stratified_resplit_and_strategy_explanations(panel, tmp_path, make_imag
     assert "train" in panel.split_info.text() and "val" in panel.split_info.text()
     for name in ("feature_extraction", "fine_tune", "partial", "gradual"):
         panel.strategy.select(name)
-        assert panel.strategy.explain.text() == advice.STRATEGY_TEXT[name][1]
+        text = panel.strategy.explain.text()  # the plain sentence first, then the technical one
+        assert text.startswith(PLAIN_TEXT[name]) and text.endswith(advice.STRATEGY_TEXT[name][1])
     panel.strategy.select("gradual")
     assert not panel.strategy.freeze_epochs.isHidden() and panel.strategy.layer_decay.isHidden()
     panel.strategy.freeze_epochs.setValue(3)
@@ -139,8 +120,10 @@ def test_config_saves_json_the_cli_accepts_and_loads_back(panel, tmp_path, make_
     assert panel.config().weights == str(tmp_path / "runs" / "x" / "best.pt")
     bad = tmp_path / "bad.json"
     bad.write_text('{"epochs": -1}')
-    with pytest.raises(Exception, match="epochs"):
+    before = panel.config().to_dict()
+    with pytest.raises(ConfigError, match=r"epochs: must be > 0, got -1"):
         panel.load_config(bad)
+    assert panel.config().to_dict() == before  # a refused file changes nothing
 
 
 def test_weights_availability_reads_the_hub_cache(tmp_path, monkeypatch):

@@ -72,11 +72,14 @@ def test_pause_stop_resume_buttons(qtbot, monitor, tmp_path):
         qtbot.mouseClick(b["stop"], Qt.MouseButton.LeftButton)
     assert stopped.args[0].status == "stopped" and b["resume"].isEnabled()
     done_epochs = len(monitor.curves.epochs)
+    formats: list[str] = []  # the progress bar's text as each resumed epoch starts
+    eng.epochStarted.connect(lambda _ev: formats.append(monitor.progress.format()))
     with qtbot.waitSignal(eng.runEnded, timeout=TIMEOUT) as resumed:
         qtbot.mouseClick(b["resume"], Qt.MouseButton.LeftButton)  # continues from last.pt
     assert resumed.args[0].status == "finished"
     assert [e["epoch"] for e in monitor.curves.epochs] == [1, 2, 3, 4]
     assert done_epochs < 4 and not b["resume"].isEnabled()
+    assert formats and not any("stopped" in f for f in formats), formats
     assert "run finished after 4 epoch(s)" in monitor.log_view.toPlainText()
 
 
@@ -137,3 +140,64 @@ def test_closing_the_window_during_training_asks_then_stops_cleanly(qtbot, tmp_p
     assert (tmp_path / "run" / "last.pt").is_file()
     with ProjectStore.open(tmp_path / "cls.vsproj") as store:
         assert store.runs()[-1].status == "stopped"
+
+
+def test_no_stale_failure_header_or_curves_and_latest_run_on_open(qtbot, monitor, tmp_path,
+                                                                  make_images, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    store = monitor.state.store
+    _run(qtbot, monitor, tmp_path / "a", epochs=1, name="first")
+    monitor.engine.failed.emit("cannot read weights of an earlier try")
+    assert "earlier try" in monitor.metric_label.text()
+    first = store.runs()[0]
+    monitor.runs.select(first.id)  # the user looks at the first run ...
+    assert monitor.title.text().startswith("first")
+    seen: list[str] = []
+    monitor.engine.started.connect(lambda _ev: seen.append(monitor.metric_label.text()))
+    _run(qtbot, monitor, tmp_path / "b", epochs=2, name="second")  # ... and starts another
+    assert seen and not any("earlier try" in t for t in seen)
+    assert "earlier try" not in monitor.metric_label.text()
+    second = store.runs()[-1]
+    assert monitor.title.text().startswith("second")  # not the run selected before
+    assert monitor.runs.selected_id() == second.id
+    lines = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert monitor.curves.epochs == lines
+    # a new window on the same project shows the latest run, not "No training yet."
+    state = AppState()
+    again = MonitorPanel(state)
+    qtbot.addWidget(again)
+    again.show()
+    state.open_project(store.path)
+    assert again.title.text().startswith("second") and "finished" in again.title.text()
+    assert again.curves.epochs == lines
+    assert again.curves._epoch_curves  # drawn
+    state.close_project()
+    assert again.title.text() == "No training yet." and not again.curves.epochs
+    state.engine.shutdown()
+
+
+def test_long_failure_does_not_widen_the_window(qtbot, monitor, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    width = monitor.width()
+    monitor.engine.failed.emit("error: /" + "very_long_folder/" * 150 + "weights.pth: unreadable")
+    monitor.title.setText("run_" * 400)
+    QApplication.processEvents()
+    assert monitor.minimumSizeHint().width() < 1000 and monitor.sizeHint().width() < 1600
+    assert monitor.width() == width
+    assert monitor.title.elided_text().endswith("…") and monitor.title.toolTip() == "run_" * 400
+
+
+def test_curve_axes_start_at_zero_without_si_prefix(qtbot, monitor):
+    from vision_studio.core.training.events import BatchEnd
+
+    curves = monitor.curves
+    curves.set_span(3)
+    curves.add_batch(BatchEnd(epoch=1, step=1, steps=1000, loss=2.0, loss_parts={"loss": 2.0},
+                              lr=0.0, images_per_s=1.0, eta_s=1.0))
+    curves.add_batch(BatchEnd(epoch=1, step=2, steps=1000, loss=1.5, loss_parts={"loss": 1.5},
+                              lr=1e-5, images_per_s=1.0, eta_s=1.0))
+    QApplication.processEvents()
+    for plot in (curves.loss_plot, curves.lr_plot):
+        (x0, _x1), (y0, _y1) = plot.getViewBox().viewRange()
+        assert x0 >= 0 and y0 >= 0  # no epoch −400, no negative learning rate
+        assert "x0.001" not in plot.getAxis("bottom").labelString()

@@ -10,10 +10,11 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
+from pycocotools import mask as mask_utils  # noqa: E402
 from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from vision_studio.core.store import ProjectStore  # noqa: E402
-from vision_studio.core.types import Annotation, ImageRecord  # noqa: E402
+from vision_studio.core.types import Annotation, ImageRecord, Problem  # noqa: E402
 from vision_studio.gui import undo  # noqa: E402
 
 
@@ -63,12 +64,17 @@ def check_undo_redo(stack, store, cmd) -> tuple[tuple, tuple]:
     return before, after
 
 
+def coco_polygon_area(polys, h=200, w=200):
+    """What pycocotools gives for polygons on an h x w image (an imported COCO area)."""
+    return float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polys, h, w))))
+
+
 def test_with_geometry_keeps_bbox_equal_to_polygon_extent():
     a = Annotation(image_id=1, category_id=1, bbox=(0, 0, 1, 1), area=1.0)
     b = undo.with_geometry(a, polygons=[[10, 20, 40, 20, 30, 60]])
-    assert b.bbox == (10, 20, 30, 40) and b.area == 0.0
+    assert b.bbox == (10, 20, 30, 40) and b.area == coco_polygon_area([[10, 20, 40, 20, 30, 60]])
     c = undo.with_geometry(a, bbox=(1, 2, 3, 4))
-    assert c.bbox == (1, 2, 3, 4) and c.polygons == ()
+    assert c.bbox == (1, 2, 3, 4) and c.polygons == () and c.area == 12.0
     with pytest.raises(ValueError):
         undo.with_geometry(a)
 
@@ -91,8 +97,8 @@ def test_geometry_commands_recompute_bbox_and_area(stack, project):
     check_undo_redo(stack, project, cmd)
     moved = project.annotation(poly.id)
     assert moved.bbox == (30, 30, 40, 45)
-    assert moved.area == pytest.approx(0.5 * abs(  # shoelace of (30,30) (50,30) (70,75) (30,50)
-        (30 * 30 - 50 * 30) + (50 * 75 - 70 * 30) + (70 * 50 - 30 * 75) + (30 * 30 - 30 * 50)))
+    # COCO's area of a polygon: its rasterised pixel count, as for an imported one
+    assert moved.area == coco_polygon_area([[30, 30, 50, 30, 70, 75, 30, 50]])
     check_undo_redo(stack, project, undo.InsertVertexCommand(project, moved, 0, 1, 40, 25))
     assert project.annotation(poly.id).polygons[0][:6] == (30, 30, 40, 25, 50, 30)
     check_undo_redo(stack, project, undo.DeleteVertexCommand(project, project.annotation(poly.id), 0, 1))
@@ -157,3 +163,17 @@ def test_long_history_is_unbounded(stack, project):
     while stack.canUndo():
         stack.undo()
     assert project.annotation(box.id) == box
+
+
+def test_remove_images_and_undo_restores_every_row(stack, project):
+    image = project.images()[0]
+    ann_ids = [a.id for a in project.annotations(image.id)]
+    assert ann_ids, "the fixture's first image has shapes"
+    project.add_problems([Problem(source=image.path, message="odd", image_id=image.id)])
+    check_undo_redo(stack, project, undo.RemoveImagesCommand(project, [image.id]))
+    assert image.id not in [im.id for im in project.images()]
+    assert project.annotations(image.id) == [] and project.problems(image.id) == []
+    stack.undo()
+    assert project.images()[0] == image and [a.id for a in project.annotations(image.id)] == ann_ids
+    assert [p.message for p in project.problems(image.id)] == ["odd"]
+    assert project.image_tags(image.id) == (project.categories()[0].id,)  # the fixture's tag

@@ -2,13 +2,19 @@
 
 ``import`` adds one or more sources to a project (created when missing) in one
 transaction: if any source fails (broken file, or any problem with ``--strict``),
-nothing is added, and a project file created by this command is removed again. The
-import report (counts, skipped items grouped by reason with the first files named)
-goes to stdout; a progress bar to stderr on long imports.
+nothing is added. A new project is built under a temporary name beside it and renamed
+into place only when the import succeeded, so a failed or killed import leaves no
+project behind (a temporary file left by a kill is removed by the next import). Labels
+for images already in the project are attached to them (``--on-existing``). The images
+added are then decoded in full (unless ``--no-check-images``) and the ones that do not
+decode are named in the summary and recorded as problems (``vision-studio info``). The
+import report (counts, skipped items grouped by reason with the first files named) goes
+to stdout; a progress bar to stderr on long imports.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sqlite3
 import sys
@@ -17,7 +23,8 @@ from typing import Any, Callable
 
 from vision_studio.core.errors import ConfigError, VisionStudioError
 
-IMPORT_FORMATS = ("coco", "voc", "labelme", "masks", "imagefolder")
+IMPORT_FORMATS = ("coco", "voc", "labelme", "masks", "imagefolder", "images")
+ON_EXISTING = ("add", "replace", "skip")
 EXPORT_FORMATS = ("coco", "voc", "masks")
 
 
@@ -28,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", required=True, choices=IMPORT_FORMATS)
     p.add_argument("src", nargs="+", type=Path, metavar="SRC",
                    help="coco: JSON file(s); voc: XML folder(s); labelme: JSON file(s) or "
-                        "folder(s); masks: image folder(s); imagefolder: dataset root(s)")
+                        "folder(s); masks: image folder(s); imagefolder: dataset root(s); "
+                        "images: folder(s) of images, searched recursively, added without labels")
     p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
     p.add_argument("--split", help="split recorded on the images (default: from folder names)")
     p.add_argument("--strict", action="store_true",
@@ -37,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="coco: folder file_name is relative to (default: the JSON's folder); "
                         "voc: image folder (default: images/ or JPEGImages/ beside the XMLs)")
     p.add_argument("--no-check-images", action="store_true",
-                   help="coco/voc: trust the sizes in the files, do not open the images")
+                   help="coco/voc: trust the sizes in the files, do not open the images; all "
+                        "formats: do not decode the added images in full afterwards")
+    p.add_argument("--on-existing", choices=ON_EXISTING, default="add",
+                   help="labels for an image already in the project: add them (default; an "
+                        "identical box and category is not added twice), replace that image's "
+                        "annotations, or skip the image")
     p.add_argument("--mask-dir", type=Path, action="append",
                    help="masks: label-image folder (once, or once per SRC)")
     p.add_argument("--classes", help='masks: "0=Sky,1=Building,..." or a class table file')
@@ -56,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="coco: folder file_name is made relative to (default: the JSON's)")
     p.add_argument("--ignore-value", type=int, default=255,
                    help="masks: value written for unlabelled pixels (default 255)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file / write into a non-empty folder (the "
+                        "project file and the project's images are never written)")
     p.set_defaults(func=run_export)
 
 
@@ -90,27 +106,33 @@ def _voc_image_dir(xml_dir: Path) -> Path:
 def _importer(args: argparse.Namespace) -> Callable[..., Any]:
     """``fn(store, src, index, progress) -> ImportReport`` for the chosen format."""
     common = {"split": args.split, "strict": args.strict}
-    fmt = args.format
+    fmt, on_existing = args.format, args.on_existing
     if fmt == "coco":
         from vision_studio.core.io.coco import read_coco
 
         return lambda store, src, i, prog: read_coco(
             store, src, args.image_dir, check_images=not args.no_check_images, progress=prog,
-            **common)
+            on_existing=on_existing, **common)
     if fmt == "voc":
         from vision_studio.core.io.voc import read_voc
 
         return lambda store, src, i, prog: read_voc(
-            store, src, args.image_dir or _voc_image_dir(src),
+            store, src, args.image_dir or _voc_image_dir(src), on_existing=on_existing,
             check_images=not args.no_check_images, progress=prog, **common)
     if fmt == "labelme":
         from vision_studio.core.io.labelme import read_labelme
 
-        return lambda store, src, i, prog: read_labelme(store, src, progress=prog, **common)
+        return lambda store, src, i, prog: read_labelme(store, src, progress=prog,
+                                                        on_existing=on_existing, **common)
     if fmt == "imagefolder":
         from vision_studio.core.io.imagefolder import read_imagefolder
 
-        return lambda store, src, i, prog: read_imagefolder(store, src, progress=prog, **common)
+        return lambda store, src, i, prog: read_imagefolder(store, src, progress=prog,
+                                                            on_existing=on_existing, **common)
+    if fmt == "images":
+        from vision_studio.core.io.imagefolder import read_images
+
+        return lambda store, src, i, prog: read_images(store, src, progress=prog, **common)
     from vision_studio.core.io.masks import read_masks
 
     masks = args.mask_dir or []
@@ -119,7 +141,7 @@ def _importer(args: argparse.Namespace) -> Callable[..., Any]:
     classes = parse_classes(args.classes)
     return lambda store, src, i, prog: read_masks(
         store, src, masks[i if len(masks) > 1 else 0], classes, args.ignore_value,
-        progress=prog, **common)
+        on_existing=on_existing, progress=prog, **common)
 
 
 class _Bar:
@@ -144,20 +166,18 @@ class _Bar:
 def run_import(args: argparse.Namespace) -> int:
     """The ``import`` command; returns the exit code (errors raise VisionStudioError)."""
     from vision_studio.core.io.report import ImportReport
-    from vision_studio.core.store import ProjectStore
 
     importer = _importer(args)
     for src in args.src:
         if not src.exists():
             raise VisionStudioError(f"{src}: no such file or folder")
+    _remove_stale_builds(args.project)
     created = not args.project.exists()
-    try:
-        store = ProjectStore.open_or_create(args.project)
-    except (OSError, sqlite3.Error) as exc:
-        raise VisionStudioError(f"{args.project}: cannot open or create the project ({exc})") \
-            from None
+    target = _build_path(args.project) if created else args.project
+    store = _open_project(target, args.project)
     total, ok = ImportReport(args.format), False
     try:
+        before = store.image_count()
         with store.transaction():
             for i, src in enumerate(args.src):
                 bar = _Bar(f"{args.format} {src.name}", args.quiet)
@@ -165,14 +185,80 @@ def run_import(args: argparse.Namespace) -> int:
                     total.merge(importer(store, src, i, bar))
                 finally:
                     bar.close()
+            if not args.no_check_images:
+                _verify_new_images(store, before, total, args.quiet)
         ok = True
     finally:
         store.close()
-        if created and not ok:
-            _remove_project(args.project)
+        if created:
+            _finish_new_project(target, args.project, ok)
     print(total.summary())
     print(f"project: {args.project} ({store_counts(args.project)})")
     return 0
+
+
+def _open_project(path: Path, shown: Path) -> Any:
+    from vision_studio.core.store import ProjectStore
+
+    try:  # a build file lies beside the project: the same root
+        return ProjectStore.open_or_create(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise VisionStudioError(f"{shown}: cannot open or create the project ({exc})") from None
+
+
+def _verify_new_images(store: Any, before: int, report: Any, quiet: bool) -> None:
+    """Decode the images this import added (in id order after the ``before`` that were
+    there) in full; the ones that fail are named in ``report.bad_images`` and recorded
+    as problems of their image (:func:`~vision_studio.core.io.common.verify_project_images`)."""
+    from vision_studio.core.io.common import verify_project_images
+    from vision_studio.core.io.report import Skipped
+
+    new = store.images(offset=before)
+    if not new:
+        return
+    bar = _Bar("checking images", quiet)
+    try:
+        bad = verify_project_images(store, new, progress=bar)
+    finally:
+        bar.close()
+    report.bad_images += [Skipped(str(store.resolve(store.image(i))), msg, "bad_image")
+                          for i, msg in bad.items()]
+
+
+def _build_path(project: Path) -> Path:
+    """Where a new project is built before it is renamed into place."""
+    return project.with_name(f".{project.name}.vs-build-{os.getpid()}")
+
+
+def _remove_stale_builds(project: Path) -> None:
+    """Remove build files of imports into ``project`` whose process is gone (killed)."""
+    from vision_studio.core.store.liveness import process_alive
+
+    for build in project.parent.glob(f".{glob.escape(project.name)}.vs-build-*"):
+        pid = build.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            _remove_project(build)
+
+
+def _finish_new_project(build: Path, project: Path, ok: bool) -> None:
+    """Move a successfully built project into place (never over a file that appeared
+    meanwhile), or remove it."""
+    if not ok:
+        _remove_project(build)
+        return
+    try:
+        os.link(build, project)  # fails if project exists: nothing is replaced
+    except FileExistsError:
+        _remove_project(build)
+        raise VisionStudioError(f"{project}: a file appeared there during the import; the "
+                                "import was not saved") from None
+    except OSError:  # no hard links on this file system
+        if project.exists():
+            _remove_project(build)
+            raise VisionStudioError(f"{project}: a file appeared there during the import; "
+                                    "the import was not saved") from None
+        os.replace(build, project)
+    _remove_project(build)
 
 
 def _remove_project(path: Path) -> None:
@@ -209,13 +295,14 @@ def run_export(args: argparse.Namespace) -> int:
 def _export(store: Any, args: argparse.Namespace) -> str:
     out: Path = args.out
     if args.format == "coco":
-        from vision_studio.core.io.coco import write_coco
+        from vision_studio.core.io.coco_write import write_coco
 
         if out.is_dir():
             out = out / "annotations.json"
         bar = _Bar("coco export", False)
         try:
-            s = write_coco(store, out, args.split, image_root=args.image_root, progress=bar)
+            s = write_coco(store, out, args.split, image_root=args.image_root, progress=bar,
+                           overwrite=args.overwrite)
         finally:
             bar.close()
         return (f"wrote {s['images']} images, {s['annotations']} annotations, "
@@ -223,9 +310,9 @@ def _export(store: Any, args: argparse.Namespace) -> str:
     if args.format == "voc":
         from vision_studio.core.io.voc import write_voc
 
-        s = write_voc(store, out, args.split)
+        s = write_voc(store, out, args.split, overwrite=args.overwrite)
         return f"wrote {s['files']} XML files ({s['objects']} objects) and labels.txt to {out}"
     from vision_studio.core.io.masks import write_masks
 
-    written = write_masks(store, out, args.split, args.ignore_value)
+    written = write_masks(store, out, args.split, args.ignore_value, overwrite=args.overwrite)
     return f"wrote {len(written)} label images and classes.txt to {out}"

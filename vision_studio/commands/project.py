@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +23,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from vision_studio.core.store import ProjectStore
     from vision_studio.core.summary import project_summary
 
-    with ProjectStore.open(args.project) as store:
+    with open_for_reading(args.project) as store:
         print(project_summary(store))
     return 0
+
+
+def open_for_reading(path: Path) -> Any:
+    """Open a project to read it: read-write (so that an older schema is migrated and
+    runs whose process died are marked), or read-only with a note on stderr when the
+    file, its folder or the file system cannot be written.
+
+    Raises:
+        StoreError: the file is not a project (or cannot be opened at all).
+    """
+    from vision_studio.core.errors import StoreReadOnlyError
+    from vision_studio.core.store import ProjectStore
+
+    try:
+        return ProjectStore.open(path)
+    except StoreReadOnlyError:
+        print(f"note: {path}: the project is read-only; opened read-only", file=sys.stderr)
+        return ProjectStore.open(path, readonly=True)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -83,6 +83,7 @@ def _train(args: argparse.Namespace) -> int:
     from vision_studio.core.training import CancelToken, Trainer
 
     config = build_config(args)
+    _print_checks(config)
     cancel = CancelToken()
     progress = ConsoleProgress(enabled=not args.quiet)
     previous = _install_sigint(cancel)
@@ -95,6 +96,15 @@ def _train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     _print_result(result)
     return 130 if result.status == "stopped" else 0
+
+
+def _print_checks(config: Any) -> None:
+    """The Model tab's checks of the settings, on stderr (``check error: ...`` for a
+    setting that makes the run pointless, e.g. a frozen backbone with random weights)."""
+    from vision_studio.core.training.checks import config_checks
+
+    for check in config_checks(config):
+        print(f"check {check.severity}: {check.message}", file=sys.stderr)
 
 
 def _install_sigint(cancel: Any) -> Any:

@@ -3,6 +3,8 @@ item) and the problem, in words a user can act on; the CLI prints it on one line
 GUI shows it in a dialog."""
 from __future__ import annotations
 
+import sqlite3
+
 
 class VisionStudioError(Exception):
     """Base of every error the core raises on purpose (bad input, invalid settings)."""
@@ -47,3 +49,23 @@ class OutputExistsError(OutputError):
 class ProtectedPathError(OutputError):
     """The output path is the project file, one of its ``-wal``/``-shm`` companions or
     an image of the project: never written, even when overwriting is allowed."""
+
+
+class StoreBusyError(StoreError):
+    """Another connection held the project's write lock for longer than the store
+    waits (busy timeout and retries); usually another window or command has it open."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The project file, its folder or the file system cannot be written; the project
+    can still be opened read-only (``ProjectStore.open(path, readonly=True)``)."""
+
+
+class StoreFullError(StoreError):
+    """The disk is full: the change that hit it was rolled back, everything committed
+    before is intact."""
+
+
+class StoreClosedError(StoreError, sqlite3.ProgrammingError):
+    """The project was closed (e.g. a late repaint while the window closes). Also a
+    ``sqlite3.ProgrammingError``, which older callers catch for this case."""

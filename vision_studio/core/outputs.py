@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Iterator
 
 from vision_studio.core.errors import OutputExistsError, ProtectedPathError
-from vision_studio.core.store.liveness import process_alive
+from vision_studio.core.liveness import process_alive
 
 if TYPE_CHECKING:
     from vision_studio.core.store import ProjectStore
@@ -61,14 +61,21 @@ def protected_paths(store: ProjectStore) -> ProtectedPaths:
         store: The open project.
 
     Returns:
-        Resolved paths (symlinks followed, ``os.path.normcase``-d), as strings; pass
-        them as ``protected`` to :func:`check_output` and the atomic writers. 100k
-        images take about a second to resolve.
+        Resolved paths (symlinked folders followed, ``os.path.normcase``-d), as
+        strings; pass them as ``protected`` to :func:`check_output` and the atomic
+        writers. Each image folder is resolved once (an image that is itself a symlink
+        is protected under its own name, which is what an output would replace).
     """
     project = os.path.realpath(os.fspath(store.path))
     out = {os.path.normcase(project + s) for s in ("", *_COMPANIONS)}
     root = os.fspath(store.root)
-    out.update(_key(os.path.join(root, rel)) for rel in store.image_paths())
+    folders: dict[str, str] = {}  # each image folder resolved once, not each image
+    for rel in store.image_paths():
+        folder, name = os.path.split(os.path.normpath(os.path.join(root, rel)))
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        out.add(os.path.normcase(os.path.join(real, name)))
     return ProtectedPaths(out)
 
 
@@ -83,8 +90,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
                  protected: Collection[str | os.PathLike] = ()) -> Path:
     """Check that ``path`` may be written as an output file or folder.
 
-    Stale temporary files of killed writers next to ``path`` (and inside it, for a
-    folder) are removed first; they do not make a folder count as non-empty.
+    Stale temporary files of killed writers next to ``path`` (in its folder, and inside
+    it for a folder) are removed first; they do not make a folder count as non-empty.
 
     Args:
         path: The output file or folder (need not exist).
@@ -104,7 +111,7 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
     path = Path(path)
     _refuse_protected(path, protected)
     if path.parent.is_dir():
-        clean_stale_temps(path.parent, path.name)
+        clean_stale_temps(path.parent)
     if path.is_dir():
         clean_stale_temps(path)
         if not overwrite and any(True for _ in path.iterdir()):
@@ -116,9 +123,20 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
     return path
 
 
-def _tmp_name(target: Path) -> Path:
+def reserve_temp(target: str | os.PathLike) -> Path:
+    """A fresh temporary path next to ``target``, ``.<stem>.vs-tmp-<pid>-<hex><suffix>``
+    (nothing is created), protected from :func:`clean_stale_temps` (with any
+    ``-wal``/``-journal`` companion) until :func:`release_temp`."""
+    target = Path(target)
     stem, suffix = (target.stem, target.suffix) if target.suffix else (target.name, "")
-    return target.with_name(f".{stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    tmp = target.with_name(f".{stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    _LIVE.add(tmp.name)
+    return tmp
+
+
+def release_temp(tmp: Path) -> None:
+    """End the protection of a path from :func:`reserve_temp` (the file is left as is)."""
+    _LIVE.discard(tmp.name)
 
 
 def clean_stale_temps(folder: str | os.PathLike, name: str | None = None) -> int:
@@ -147,7 +165,7 @@ def clean_stale_temps(folder: str | os.PathLike, name: str | None = None) -> int
             continue
         if int(m.group(1)) != os.getpid() and process_alive(int(m.group(1))):
             continue
-        if int(m.group(1)) == os.getpid() and entry.name in _LIVE:
+        if int(m.group(1)) == os.getpid() and any(entry.name.startswith(n) for n in _LIVE):
             continue
         try:
             if entry.is_file(follow_symlinks=False):
@@ -197,8 +215,7 @@ def atomic_output(path: str | os.PathLike, *,
     _refuse_protected(target, protected)
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(target.parent, target.name)
-    tmp = _tmp_name(target)
-    _LIVE.add(tmp.name)
+    tmp = reserve_temp(target)
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)  # the writer closed it; flush what it wrote
@@ -209,7 +226,7 @@ def atomic_output(path: str | os.PathLike, *,
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
-        _LIVE.discard(tmp.name)
+        release_temp(tmp)
         if tmp.exists():
             tmp.unlink()
 

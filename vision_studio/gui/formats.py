@@ -79,10 +79,19 @@ class ImportFormat:
     fields: tuple[Field, ...]
     call: Callable[[ProjectStore, Mapping[str, str], dict[str, Any]], ImportReport]
     help: str = ""
+    labels_existing: bool = True
+    """The format brings labels, which may be for images already in the project (the
+    importer's ``on_existing``: add / replace / skip)."""
 
     def run(self, store: ProjectStore, values: Mapping[str, str], split: str | None = None,
-            strict: bool = False, progress: Progress | None = None) -> ImportReport:
+            strict: bool = False, progress: Progress | None = None,
+            on_existing: str | None = None) -> ImportReport:
         """Check required inputs and call the core importer.
+
+        Args:
+            on_existing: For images already in the project: ``"add"`` their labels,
+                ``"replace"`` that image's annotations, or ``"skip"`` them (``None``:
+                the importer's default).
 
         Raises:
             VisionStudioError: a required input is empty, or from the importer.
@@ -93,17 +102,22 @@ class ImportFormat:
         kw: dict[str, Any] = {"strict": strict, "progress": progress}
         if split is not None:
             kw["split"] = split
+        if on_existing not in (None, "add") and self.labels_existing:
+            kw["on_existing"] = on_existing  # "add" is every importer's default
         return self.call(store, values, kw)
 
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """An export format offered by the Export dialog (``target`` is a file or folder)."""
+    """An export format offered by the Export dialog (``target`` is a file or folder).
+
+    ``call(store, out, split, kwargs)``: ``kwargs`` is ``{"overwrite": True}`` once the
+    user agreed to replace an existing output, else empty (the writers refuse then)."""
 
     name: str
     label: str
     target: Field
-    call: Callable[[ProjectStore, str, str | None], Any]
+    call: Callable[[ProjectStore, str, str | None, dict[str, Any]], Any]
 
 
 IMPORT_FORMATS: tuple[ImportFormat, ...] = (
@@ -146,16 +160,16 @@ IMPORT_FORMATS: tuple[ImportFormat, ...] = (
         "images", "Plain images (no labels yet)",
         (Field("root", "Folder", "dir", "A folder of images, searched recursively"),),
         lambda s, v, kw: add_image_folder(s, v["root"], **kw),
-        "Adds every image of the folder, to be labelled here."),
+        "Adds every image of the folder, to be labelled here.", labels_existing=False),
 )
 
 EXPORT_FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat("coco", "COCO JSON", Field("out", "Output file", "save_file", filter="COCO JSON (*.json)"),
-                 lambda s, out, split: _fn("coco", "write_coco")(s, out, split=split)),
+                 lambda s, out, split, kw: _fn("coco_write", "write_coco")(s, out, split=split, **kw)),
     ExportFormat("voc", "Pascal VOC XML", Field("out", "Output folder", "dir"),
-                 lambda s, out, split: _fn("voc", "write_voc")(s, out, split=split)),
+                 lambda s, out, split, kw: _fn("voc", "write_voc")(s, out, split=split, **kw)),
     ExportFormat("masks", "Label images (PNG masks)", Field("out", "Output folder", "dir"),
-                 lambda s, out, split: _fn("masks", "write_masks")(s, out, split=split)),
+                 lambda s, out, split, kw: _fn("masks", "write_masks")(s, out, split=split, **kw)),
 )
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from cachetools import LRUCache
 from PySide6.QtCore import QRunnable, QThreadPool
-from PySide6.QtGui import QImage
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.images import read_image_raw, to_display
@@ -113,14 +112,6 @@ def adjust(display: np.ndarray, brightness: float = 0.0, contrast: float = 1.0) 
     return lut[display]
 
 
-def to_qimage(arr: np.ndarray) -> QImage:
-    """A ``QImage`` that owns a copy of a uint8 ``H x W`` or ``H x W x 3`` array."""
-    arr = np.ascontiguousarray(arr)
-    h, w = arr.shape[:2]
-    fmt = QImage.Format.Format_Grayscale8 if arr.ndim == 2 else QImage.Format.Format_RGB888
-    return QImage(arr.data, w, h, int(arr.strides[0]), fmt).copy()
-
-
 class _DecodeTask(QRunnable):
     def __init__(self, cache: ImageCache, path: str, event: threading.Event) -> None:
         super().__init__()
@@ -138,7 +129,8 @@ class ImageCache:
 
     Args:
         max_bytes: Memory budget for cached arrays (default 512 MiB). The image being
-            shown is never evicted by a prefetch because it is the most recent.
+            shown is never evicted by a prefetch because it is the most recent; an image
+            larger than the whole budget is returned but not kept.
         pool: Thread pool for background decoding (default a private pool of 2 threads).
 
     Thread safety: :meth:`get`, :meth:`prefetch` and :meth:`clear` are for the GUI
@@ -147,8 +139,8 @@ class ImageCache:
 
     def __init__(self, max_bytes: int = 512 * 2**20, pool: QThreadPool | None = None) -> None:
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[str, DecodedImage] = OrderedDict()
-        self._bytes = 0
+        self._items: LRUCache[str, DecodedImage] = LRUCache(
+            self.max_bytes, getsizeof=lambda item: item.nbytes)
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Event] = {}
         if pool is None:
@@ -171,9 +163,8 @@ class ImageCache:
         decoded now on the calling thread."""
         key = str(path)
         with self._lock:
-            item = self._items.get(key)
+            item = self._items.get(key)  # a hit makes it the most recent
             if item is not None:
-                self._items.move_to_end(key)
                 self.hits += 1
                 return item
             event = self._pending.get(key)
@@ -208,18 +199,11 @@ class ImageCache:
         """Forget every cached image."""
         with self._lock:
             self._items.clear()
-            self._bytes = 0
 
     def _put(self, item: DecodedImage) -> None:
         with self._lock:
-            old = self._items.pop(item.path, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            self._items[item.path] = item
-            self._bytes += item.nbytes
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, out = self._items.popitem(last=False)
-                self._bytes -= out.nbytes
+            if item.nbytes <= self.max_bytes:  # else LRUCache refuses it: not kept
+                self._items[item.path] = item  # least recent ones go beyond max_bytes
 
     def _done(self, key: str, event: threading.Event) -> None:
         with self._lock:

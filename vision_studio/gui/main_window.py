@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget,
-                               QWidget)
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QShowEvent
+from PySide6.QtWidgets import (QFrame, QMainWindow, QMessageBox, QScrollArea, QStackedWidget,
+                               QTabWidget, QWidget)
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui import settings
@@ -22,22 +22,31 @@ from vision_studio.gui.panels.model.panel import ModelPanel
 from vision_studio.gui.panels.monitor.panel import MonitorPanel
 from vision_studio.gui.state import AppState
 from vision_studio.gui.welcome import WelcomePage
+from vision_studio.gui.widgets.elided import ElidedLabel, show_status
 
 log = logging.getLogger(__name__)
 
-# Tabs still to come, and the issue that brings each.
-PLACEHOLDERS: tuple[tuple[str, str, str], ...] = ()
 TAB_NAMES = ("annotate", "model", "training", "evaluate")
 
 
-def placeholder(title: str, issue: str, what: str) -> QLabel:
-    """A clearly labelled stand-in for a panel that has not landed yet."""
-    label = QLabel(f"<h2>{title}</h2><p><b>Not built yet — coming with {issue}.</b></p>"
-                   f"<p>This panel will let you {what}.</p>")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    label.setObjectName(f"placeholder_{title.lower()}")
-    return label
+def clamp_to_screen(win: QWidget) -> None:
+    """Shrink and move ``win`` so that its frame lies inside its screen's available
+    area (a geometry saved on a larger screen, or after a window grew too wide)."""
+    screen = win.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return
+    avail = screen.availableGeometry()
+    frame, inner = win.frameGeometry(), win.geometry()
+    dw, dh = frame.width() - inner.width(), frame.height() - inner.height()  # decorations
+    w = min(inner.width(), avail.width() - dw)
+    h = min(inner.height(), avail.height() - dh)
+    if (w, h) != (inner.width(), inner.height()):
+        win.resize(max(w, 1), max(h, 1))
+    frame = win.frameGeometry()
+    x = min(max(frame.x(), avail.x()), avail.right() + 1 - frame.width())
+    y = min(max(frame.y(), avail.y()), avail.bottom() + 1 - frame.height())
+    if (x, y) != (frame.x(), frame.y()):
+        win.move(max(x, avail.x()), max(y, avail.y()))
 
 
 class MainWindow(QMainWindow):
@@ -64,20 +73,25 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.model_panel, "Model")
         self.tabs.addTab(self.monitor, "Training")
         self.state.engine.started.connect(lambda _ev: self.show_panel("training"))
-        for title, issue, what in PLACEHOLDERS:
-            self.tabs.addTab(placeholder(title, issue, what), title)
         self.evaluate = EvaluatePanel(self.state, self)
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.evaluate.openInAnnotate.connect(lambda _id: self.show_panel("annotate"))
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
-        self.setCentralWidget(self.stack)
-        self.project_label = QLabel("", self)
+        # A safety net for trap 5: whatever a panel asks for as its minimum width (a long
+        # text, a wide form), the window can still be made as small as the screen; the
+        # page then scrolls instead of pushing the window's edges off-screen.
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(self.stack)
+        self.setCentralWidget(self.scroll)
+        self.project_label = ElidedLabel("", self)
         self.statusBar().addPermanentWidget(self.project_label)
         self.actions = build_menus(self)
         self.welcome.openRequested.connect(self.open_project)
-        self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.state.statusMessage.connect(lambda m: show_status(self.statusBar(), m))
         self.state.projectOpened.connect(self._on_opened)
         self.state.projectClosed.connect(self._on_closed)
         self.tabs.currentChanged.connect(self._on_tab)
@@ -88,6 +102,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if window_state is not None:
             self.restoreState(window_state)
+        clamp_to_screen(self)
+        self._shown_once = False
         splitter = settings.value("annotate/splitter")
         if splitter is not None:
             self.annotate.splitter.restoreState(splitter)
@@ -189,6 +205,14 @@ class MainWindow(QMainWindow):
     def show_preferences(self) -> None:
         """File → Preferences."""
         PreferencesDialog(self).exec()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """On the first show (when the frame's decorations are known), clamp the window
+        to its screen again."""
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            clamp_to_screen(self)
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

@@ -2,16 +2,38 @@
 everything is discoverable (Help → Keyboard shortcuts lists them all)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QMenuBar
 
 from vision_studio.gui import settings
 from vision_studio.gui.dialogs.help import make_action
+from vision_studio.gui.panels.annotate.panel import AnnotatePanel
+from vision_studio.gui.state import AppState
+from vision_studio.gui.welcome import WelcomePage
 
-if TYPE_CHECKING:
-    from vision_studio.gui.main_window import MainWindow
+
+class MainWindow(Protocol):
+    """What the menus need of the main window (``vision_studio.gui.main_window``
+    implements it; a protocol, so that this module does not import that one back)."""
+
+    state: AppState
+    welcome: WelcomePage
+    annotate: AnnotatePanel
+    recent_menu: QMenu
+
+    def menuBar(self) -> QMenuBar: ...  # noqa: N802, D102 - Qt's name
+    def close(self) -> bool: ...  # noqa: D102
+    def open_project(self, path: str | Path) -> bool: ...  # noqa: D102
+    def close_project(self) -> None: ...  # noqa: D102
+    def show_import(self) -> Any: ...  # noqa: D102
+    def show_export(self) -> Any: ...  # noqa: D102
+    def show_problems(self) -> Any: ...  # noqa: D102
+    def show_preferences(self) -> None: ...  # noqa: D102
+    def show_shortcuts(self) -> Any: ...  # noqa: D102
+    def show_about(self) -> None: ...  # noqa: D102
 
 
 def build_menus(win: MainWindow) -> dict[str, QAction]:

@@ -42,18 +42,15 @@ def render_screenshot(project: Path, panel: str, out: Path, image: int | None = 
     app = make_app()
     window = MainWindow()
     try:
-        window.resize(*size)
-        window.show()
+        window.show()  # the first show clamps the window to the screen; the PNG
+        window.resize(*size)  # may be larger (offscreen, nothing is off any screen)
         window.state.open_project(project)  # raises StoreError naming the file
         window.show_panel(panel)
         if image is not None and not window.annotate.show_image_id(image):
             raise VisionStudioError(f"{project}: no image with id {image}")
         _settle(app, 0.3)
         window.annotate.model.wait_for_thumbnails(20000)
-        _settle(app, 0.3)
-        if window.annotate.canvas is not None:
-            window.annotate.canvas.fit()
-        _settle(app, 0.2)
+        _settle(app, 0.3)  # no fit() here: the PNG shows what a user sees on opening
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):

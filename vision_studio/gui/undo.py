@@ -14,70 +14,66 @@ tell which images to refresh.
 Geometry conventions are those of :mod:`vision_studio.core.types`: COCO bbox
 ``(x, y, w, h)`` in image pixels, flat polygons ``(x1, y1, x2, y2, ...)``. When the
 geometry of an annotation changes, :func:`with_geometry` sets its bbox to the polygons'
-bounding box and its area to 0, so the store recomputes it (shoelace area of the
-polygons, or ``w * h`` for a plain box).
+bounding box and its area as COCO does (:mod:`vision_studio.core.geometry`: the
+polygons' rasterised pixel count, or ``w * h`` for a plain box), so a drawn polygon has
+the same area as the same polygon imported from COCO.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import replace
 from typing import Iterable, Sequence
 
 from PySide6.QtGui import QUndoCommand
 
+from vision_studio.core import geometry
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.types import Annotation, BBox, Category, Polygon
+from vision_studio.core.store.removal import RemovedImages, remove_images, restore_images
+from vision_studio.core.types import Annotation, BBox, Category, Polygon, Problem
 
 log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- geometry helpers
-def polygons_bbox(polygons: Sequence[Polygon]) -> BBox:
-    """Bounding box ``(x, y, w, h)`` (pixels) of flat polygons.
-
-    Raises:
-        ValueError: if there is no point.
-    """
-    xs = [v for p in polygons for v in p[0::2]]
-    ys = [v for p in polygons for v in p[1::2]]
-    if not xs:
-        raise ValueError("no polygon points")
-    x0, y0 = min(xs), min(ys)
-    return (float(x0), float(y0), float(max(xs) - x0), float(max(ys) - y0))
-
-
 def with_geometry(ann: Annotation, *, bbox: BBox | None = None,
                   polygons: Sequence[Polygon] | None = None) -> Annotation:
-    """A copy of ``ann`` with new geometry and ``area=0`` (recomputed by the store).
+    """A copy of ``ann`` with new geometry, its bbox and its COCO ``area``.
 
     When ``polygons`` are given, the bbox becomes their bounding box (COCO keeps the
-    bbox of a polygon annotation equal to the polygon's extent); else ``bbox`` is used.
+    bbox of a polygon annotation equal to the polygon's extent) and the area their
+    rasterised pixel count (:func:`vision_studio.core.geometry.annotation_area`, the
+    same convention as imported COCO polygons); else ``bbox`` is used and the area is
+    ``w * h`` (an annotation's own polygons or RLE mask, when it has them, keep giving
+    the area).
+
+    Raises:
+        ValueError: with neither ``bbox`` nor ``polygons``, or polygons without a point.
     """
     if polygons is not None:
         polys = tuple(tuple(float(v) for v in p) for p in polygons)
-        return replace(ann, polygons=polys, bbox=polygons_bbox(polys), area=0.0)
+        return replace(ann, polygons=polys, bbox=geometry.polygons_bbox(polys),
+                       area=geometry.annotation_area((0, 0, 0, 0), polys))
     if bbox is None:
         raise ValueError("with_geometry needs a bbox or polygons")
-    return replace(ann, bbox=tuple(float(v) for v in bbox), area=0.0)
+    box = tuple(float(v) for v in bbox)
+    return replace(ann, bbox=box, area=geometry.annotation_area(box, ann.polygons, ann.rle))
 
 
 def clip_to_image(a: Annotation, width: int, height: int) -> Annotation | None:
     """``a`` with its geometry clipped to an image of ``width`` x ``height`` pixels
-    (area reset to 0), or None if nothing is left; an RLE mask is kept only when its
-    size matches."""
-    w, h = float(width), float(height)
+    (:func:`~vision_studio.core.geometry.clip_polygons` /
+    :func:`~vision_studio.core.geometry.clip_box`, area recomputed), or None if nothing
+    is left; an RLE mask is kept only when its size matches the image."""
     if a.polygons:
-        polys = [[min(max(v, 0.0), w if i % 2 == 0 else h) for i, v in enumerate(p)] for p in a.polygons]
-        box = polygons_bbox(polys)
-        return with_geometry(a, polygons=polys) if box[2] > 0 and box[3] > 0 else None
+        polys = geometry.clip_polygons(a.polygons, width, height)
+        return with_geometry(a, polygons=polys) if polys else None
     if a.rle is not None:
         size = list(a.rle.get("size", []))
         return a if size == [int(height), int(width)] else None
-    x, y, bw, bh = a.bbox
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x + bw, w), min(y + bh, h)
-    return with_geometry(a, bbox=(x0, y0, x1 - x0, y1 - y0)) if x1 > x0 and y1 > y0 else None
+    box = geometry.clip_box(a.bbox, width, height)
+    return None if box is None else with_geometry(a, bbox=box)
 
 
 # ---------------------------------------------------------------------- base class
@@ -93,6 +89,9 @@ class StoreCommand(QUndoCommand):
         image_ids: Images whose annotations/tags this command changes.
         error: The message of the last failed redo/undo, or ``""``.
     """
+
+    changes_images = False  # True for commands that add or remove images
+    changes_problems = False  # True for commands that change the problem list
 
     def __init__(self, store: ProjectStore, text: str, image_ids: Iterable[int] = ()) -> None:
         super().__init__(text)
@@ -393,3 +392,51 @@ class DeleteCategoryCommand(StoreCommand):
         self.store.restore_category(cat)
         self.store.restore_annotations(anns)
         self.store.add_image_tags(tags)
+
+
+# ---------------------------------------------------------------------- images
+class RemoveImagesCommand(StoreCommand):
+    """Remove images from the project (with their annotations, tags and problems; the
+    files on disk stay); undo puts every row back under the same ids.
+
+    Attributes:
+        removed: What the last redo removed (:class:`RemovedImages`), or None.
+    """
+
+    changes_images = True  # listeners re-read the image list, not just some images
+    changes_problems = True
+
+    def __init__(self, store: ProjectStore, image_ids: Iterable[int]) -> None:
+        ids = sorted(set(image_ids))
+        super().__init__(store, f"Remove {len(ids)} image(s) from the project", ids)
+        self.removed: RemovedImages | None = None
+
+    def _redo(self) -> None:
+        self.removed = remove_images(self.store, sorted(self.image_ids))
+
+    def _undo(self) -> None:
+        if self.removed is not None:
+            try:
+                restore_images(self.store, self.removed)
+            except sqlite3.IntegrityError as exc:  # a path or id taken meanwhile
+                raise VisionStudioError(f"cannot put the images back: {exc}") from exc
+
+
+class DismissProblemsCommand(StoreCommand):
+    """Dismiss recorded problems (the user says they are not problems); undo brings them
+    back. ``image_ids`` are their images (their browser badges change)."""
+
+    changes_problems = True
+
+    def __init__(self, store: ProjectStore, problems: Sequence[Problem]) -> None:
+        super().__init__(store, f"Dismiss {len(problems)} problem(s)",
+                         (p.image_id for p in problems if p.image_id is not None))
+        self._ids = [p.id for p in problems]
+
+    def _redo(self) -> None:
+        for pid in self._ids:
+            self.store.dismiss_problem(pid)
+
+    def _undo(self) -> None:
+        for pid in self._ids:
+            self.store.dismiss_problem(pid, dismissed=False)

@@ -119,7 +119,11 @@ class VisionDataset(torch.utils.data.Dataset):
         transform: A pipeline from :func:`~vision_studio.core.data.build_transforms`.
 
     ``dataset[i]`` is ``(image, target)`` (see :class:`Batch` for the shapes) or a
-    :class:`Skipped` record when the image cannot be read.
+    :class:`Skipped` record when the image cannot be read. ``dataset[(i, seed)]`` draws
+    the random augmentation of sample ``i`` from ``seed`` alone (torch's RNG is forked
+    and seeded around the transform), so that the result does not depend on the process
+    or DataLoader worker that loads it, nor on what was loaded before: a run gives the
+    same batches with 0 or N workers, and resumes exactly.
     """
 
     def __init__(self, snapshot: Snapshot, samples: Sequence[Sample],
@@ -132,11 +136,16 @@ class VisionDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any] | Skipped:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Any, Any] | Skipped:
+        index, seed = key if isinstance(key, tuple) else (key, None)
         s = self.samples[index]
         try:
             arr = _read_image(s.path)
-            return self._make(s, arr)
+            if seed is None:
+                return self._make(s, arr)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self._make(s, arr)
         except (VisionStudioError, OSError, ValueError) as exc:
             log.warning("skipped %s: %s", s.rel_path, exc)
             return Skipped(source=s.rel_path, reason=str(exc), image_id=s.image_id)

@@ -14,7 +14,9 @@ What is reported instead of imported: files whose extension is not a photo forma
 graphics or animations rather than photos: in ``hymenoptera``, ``imageNotFound.gif``
 decodes to a grey web placeholder reading "We're sorry, this image could not be found",
 not an ant), files that cannot be decoded, files outside a class folder, and images
-already in the project. Hidden files (``.DS_Store``...) are ignored.
+images named twice. Hidden files (``.DS_Store``...) are ignored. An image already in the
+project gets its class tag (``on_existing``). :func:`read_images` adds a folder of
+images without labels.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from vision_studio.core.io._importlog import (
     call_progress,
     category_ids,
 )
+from vision_studio.core.io.common import ExistingImages
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord, Split
@@ -49,7 +52,7 @@ _BATCH = 1000  # images per insert batch
 def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str | None = None,
                      strict: bool = False, progress: Progress | None = None,
                      extensions: frozenset[str] | set[str] = IMAGE_EXTENSIONS,
-                     verify: bool = False) -> ImportReport:
+                     verify: bool = False, on_existing: str = "add") -> ImportReport:
     """Import a classification dataset laid out as class folders.
 
     Args:
@@ -65,9 +68,12 @@ def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str
             ``.jpg .jpeg .png .bmp .tif .tiff .webp``; add ``".gif"`` to import GIFs).
         verify: Decode every image fully (slower) so that truncated files are reported
             too; by default only the header is read (size after EXIF orientation).
+        on_existing: For an image already in the project (by project path, else by
+            unique file name): ``"add"`` its class tag, ``"replace"`` its tags with
+            the class, or ``"skip"`` it.
 
     Returns:
-        The report; ``tags`` counts the class tags added (one per image).
+        The report; ``tags`` counts the class tags added (one per new image).
 
     Raises:
         FormatError: ``root`` is not a folder or holds no class folder; (strict) the
@@ -81,19 +87,87 @@ def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str
     if not files:
         raise FormatError(f"{root}: no class folder with files found (expected "
                           "root/<class>/<image> or root/<split>/<class>/<image>)")
-    known = {im.path for im in store.images()}
+    existing = ExistingImages(store, on_existing)
+    known: set[str] = set()
     with store.transaction():
         cats = category_ids(store, sorted({c for _, c, _ in files}), rep)
         batch: list[tuple[ImageRecord, int]] = []
         for i, (path, cls, folder_split) in enumerate(files):
             item = _image(store, path, split if split is not None else folder_split,
                           extensions, known, rep, verify)
-            if item is not None:
+            old = existing.find(item.path, (item.width, item.height)) if item else None
+            if old is not None:
+                _tag_existing(existing, old, cats[cls], path, rep)
+            elif item is not None:
                 batch.append((item, cats[cls]))
             if len(batch) >= _BATCH:
                 _insert(store, batch, rep)
             call_progress(progress, i + 1, len(files))
         _insert(store, batch, rep)
+        return rep.report()
+
+
+def _tag_existing(existing: ExistingImages, image: ImageRecord, category_id: int, path: Path,
+                  rep: ImportLog) -> None:
+    """The class tag of an image already in the project, as ``on_existing`` says."""
+    if existing.on_existing == "skip":
+        rep.result.note(str(path), "already in the project; its labels were left as they are "
+                        "(on_existing='skip')", "existing_image")
+        return
+    existing.attach([(image, (), (category_id,))])
+    rep.result.existing += 1
+
+
+def read_images(store: ProjectStore, folder: str | os.PathLike, *, split: str | None = None,
+                strict: bool = False, progress: Progress | None = None,
+                verify: bool = False) -> ImportReport:
+    """Add the images of a folder (searched recursively) without labels: the twin of
+    "New project from a folder".
+
+    Args:
+        store: The project to add to.
+        folder: The folder; hidden files and folders are ignored.
+        split: Split recorded for every image (default ``""``).
+        strict: Raise :class:`~vision_studio.core.errors.FormatError` at the first file
+            not imported (nothing is then changed).
+        progress: Called as ``progress(files_done, files_total)``.
+        verify: Decode every image fully, so truncated files are reported too.
+
+    Returns:
+        The report: images added; files that are not images (by extension), GIFs,
+        files that are not regular files or cannot be decoded are skipped, named;
+        images already in the project are noted and left as they are.
+
+    Raises:
+        FormatError: ``folder`` is not a folder or holds no file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(f"{folder}: folder not found")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    own = {os.path.realpath(f"{store.path}{s}") for s in ("", "-wal", "-shm", "-journal")}
+    files = [f for f in files if os.path.realpath(f) not in own]  # the project's own files
+    if not files:
+        raise FormatError(f"{folder}: no files found")
+    rep = ImportLog(store, strict, "images")
+    known = {im.path for im in store.images()}
+    with store.transaction():
+        batch: list[ImageRecord] = []
+        for i, path in enumerate(files):
+            if store.relative_path(path) in known:
+                rep.result.note(str(path), "already in the project; left as it is",
+                                "existing_image")
+            else:
+                item = _image(store, path, split or "", IMAGE_EXTENSIONS, known, rep, verify)
+                if item is not None:
+                    batch.append(item)
+            if len(batch) >= _BATCH or (batch and i == len(files) - 1):
+                rep.result.images += len(store.add_images(batch))
+                batch.clear()
+            call_progress(progress, i + 1, len(files))
         return rep.report()
 
 
@@ -138,14 +212,16 @@ def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[st
         return None
     rel = store.relative_path(path)
     if rel in known:
-        rep.skip(path, "already in the project (not imported twice)", "duplicate_image")
+        rep.skip(path, "named twice in this import (not imported twice)", "duplicate_image")
         return None
     try:
         width, height = images.image_size(path)
-        if verify:
-            images.read_image_raw(path)
     except images.ImageDecodeError as exc:
         rep.skip(path, exc.reason, "decode_error")
+        return None
+    problem = images.verify_image(path) if verify else None
+    if problem:
+        rep.skip(path, problem, "decode_error")
         return None
     known.add(rel)
     return ImageRecord(path=rel, width=width, height=height, split=split)

@@ -44,7 +44,9 @@ from typing import Any, Mapping
 
 from vision_studio.core import images
 from vision_studio.core.errors import FormatError
+from vision_studio.core.geometry import polygons_area, polygons_bbox
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
+from vision_studio.core.io.common import ExistingImages, is_regular_file, leaves_folder, name_problem
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord
@@ -82,12 +84,13 @@ class _Parsed:
     objects: list[_Object]
     tags: list[str]
     shape_skips: list[tuple[str, str, str]]  # (source, reason, kind), recorded once the image has an id
+    existing: ImageRecord | None = None  # the project's image, when it is already there
 
 
 def read_labelme(store: ProjectStore, src: str | os.PathLike, *, split: str | None = None,
                  strict: bool = False, progress: Progress | None = None,
                  write_embedded: bool = False, circle_points: int = 48,
-                 image_flags_as_tags: bool = True) -> ImportReport:
+                 image_flags_as_tags: bool = True, on_existing: str = "add") -> ImportReport:
     """Import labelme JSON files into a project.
 
     Args:
@@ -103,13 +106,18 @@ def read_labelme(store: ProjectStore, src: str | os.PathLike, *, split: str | No
             never copied or created by an import.
         circle_points: Vertices of the polygon that approximates a ``circle`` shape.
         image_flags_as_tags: Turn true file-level ``flags`` into image-level tags.
+        on_existing: For a file whose image is already in the project (by project
+            path, else by unique file name): ``"add"`` its shapes (an identical box and
+            category not twice), ``"replace"`` that image's annotations, or ``"skip"``
+            it (see :class:`~vision_studio.core.io.common.ExistingImages`).
 
     Returns:
         The report: images, annotations, categories and tags added; what was skipped
         (broken JSON, missing or unreadable image, a JSON ``imageWidth``/``imageHeight``
-        that differs from the image file's size after EXIF orientation, images already
-        in the project: the whole file; unsupported or degenerate shapes: that shape,
-        named ``<file>#shape<index>``); shapes clipped to the image are noted. Skipped
+        that differs from the image file's size after EXIF orientation, an image named
+        by two files: the whole file; unsupported or degenerate shapes, labels that are
+        not text: that shape, named ``<file>#shape<index>``); shapes clipped to the
+        image and an ``imagePath`` outside the imported folder are noted. Skipped
         shapes of imported images are also recorded as problems of that image.
         An image extracted with ``write_embedded`` stays on disk even if a strict
         import is then rolled back.
@@ -123,35 +131,40 @@ def read_labelme(store: ProjectStore, src: str | os.PathLike, *, split: str | No
     if not src.exists() or not files:
         raise FormatError(f"{src}: no labelme JSON file found")
     log = ImportLog(store, strict, "labelme")
-    known = {im.path for im in store.images()}
+    existing = ExistingImages(store, on_existing)
+    seen: set[str] = set()
+    top = (src if src.is_dir() else src.parent).resolve()
     with store.transaction():
         batch: list[_Parsed] = []
         for i, path in enumerate(files):
             parsed = _parse_file(store, path, split or "", log, write_embedded, circle_points,
-                                 image_flags_as_tags)
+                                 image_flags_as_tags, top)
             if parsed is not None:
-                if parsed.image.path in known:
-                    log.skip(path, f"image {parsed.image.path} is already in the project "
-                                   "(not imported twice)", "duplicate_image")
+                parsed.existing = existing.find(parsed.image.path, (parsed.image.width,
+                                                                    parsed.image.height))
+                key = parsed.existing.path if parsed.existing else parsed.image.path
+                if key in seen:
+                    log.skip(path, f"image {parsed.image.path} is named by another file of this "
+                                   "import (not imported twice)", "duplicate_image")
                 else:
-                    known.add(parsed.image.path)
+                    seen.add(key)
                     batch.append(parsed)
             if len(batch) >= _BATCH:
-                _insert(store, batch, log)
-                batch = []
+                _insert(store, batch, log, existing)
             call_progress(progress, i + 1, len(files))
-        _insert(store, batch, log)
+        _insert(store, batch, log, existing)
         report = log.report()
     return report
 
 
 def _parse_file(store: ProjectStore, path: Path, split: str, log: ImportLog,
-                write_embedded: bool, circle_points: int, flags_as_tags: bool) -> _Parsed | None:
+                write_embedded: bool, circle_points: int, flags_as_tags: bool,
+                top: Path) -> _Parsed | None:
     """Read one labelme file; returns None (after reporting why) if it is unusable."""
     data = _load_json(path, log)
     if data is None:
         return None
-    image_path = _resolve_image(path, data, log, write_embedded)
+    image_path = _resolve_image(path, data, log, write_embedded, top)
     if image_path is None:
         return None
     try:
@@ -167,7 +180,8 @@ def _parse_file(store: ProjectStore, path: Path, split: str, log: ImportLog,
         return None
     objects, skips = _objects(path, data["shapes"], width, height, circle_points, log)
     flags = data.get("flags") if isinstance(data.get("flags"), dict) else {}
-    tags = [str(k) for k, v in flags.items() if v is True] if flags_as_tags else []
+    tags = list(dict.fromkeys(k.strip() for k, v in flags.items() if v is True and k.strip())) \
+        if flags_as_tags else []
     record = ImageRecord(path=store.relative_path(image_path), width=width, height=height, split=split)
     return _Parsed(path, record, objects, tags, skips)
 
@@ -182,25 +196,50 @@ def _load_json(path: Path, log: ImportLog) -> dict[str, Any] | None:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         log.skip(path, f"broken JSON ({exc})", "broken_json")
         return None
+    except RecursionError:
+        log.skip(path, "broken JSON (nested too deeply)", "broken_json")
+        return None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        log.skip(path, f"broken JSON ({exc})", "broken_json")
+        return None
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         log.skip(path, "not a labelme file (no 'shapes' list)", "not_labelme")
         return None
     if not isinstance(data.get("imagePath"), str) or not data["imagePath"]:
         log.skip(path, "not a labelme file (no 'imagePath')", "not_labelme")
         return None
+    problem = name_problem(data["imagePath"])
+    if problem:
+        log.skip(path, f"imagePath: {problem}", "bad_image_path")
+        return None
     return data
 
 
-def _resolve_image(path: Path, data: Mapping[str, Any], log: ImportLog, write_embedded: bool) -> Path | None:
+def _resolve_image(path: Path, data: Mapping[str, Any], log: ImportLog, write_embedded: bool,
+                   top: Path) -> Path | None:
     """The image file named by ``imagePath`` (relative to the JSON; Windows separators
-    accepted), or None after reporting why there is none."""
+    accepted), or None after reporting why there is none. An ``imagePath`` that is
+    absolute or leads out of the imported folder ``top`` is noted (and never written)."""
     rel = data["imagePath"].replace("\\", "/")
     candidate = (path.parent / rel)
-    if not candidate.is_file() and (path.parent / Path(rel).name).is_file():
+    if not is_regular_file(candidate) and is_regular_file(path.parent / Path(rel).name):
         candidate = path.parent / Path(rel).name  # JSON moved next to its image
-    if candidate.is_file():
+    outside = leaves_folder(rel) and (Path(rel).is_absolute() or not _within(candidate, top))
+    if outside:
+        log.result.note(str(path), f"imagePath {rel[:200]} is outside the imported folder "
+                        + ("(the file exists: imported)" if is_regular_file(candidate)
+                           else "(no such file)"), "outside_folder")
+    if is_regular_file(candidate):
         return candidate
+    if outside:
+        log.skip(path, f"image file {rel[:200]} not found (outside the imported folder; an "
+                       "embedded image is never written there)", "missing_image")
+        return None
     embedded = data.get("imageData")
+    if embedded is not None and not isinstance(embedded, str):
+        log.skip(path, f"image file {rel[:200]} not found, and imageData is not base64 text",
+                 "embedded_image")
+        return None
     if not embedded:
         log.skip(path, f"image file {rel} not found (and no imageData embedded)", "missing_image")
         return None
@@ -223,6 +262,13 @@ def _resolve_image(path: Path, data: Mapping[str, Any], log: ImportLog, write_em
         return None
     log.result.note(str(path), f"embedded image written to {candidate}", "embedded_image")
     return candidate
+
+
+def _within(path: Path, top: Path) -> bool:
+    try:
+        return Path(os.path.abspath(path)).is_relative_to(top)
+    except (OSError, ValueError):
+        return False
 
 
 def _objects(path: Path, shapes: list[Any], width: int, height: int, circle_points: int,
@@ -281,8 +327,14 @@ def _shape_geometry(shape: Any, width: int, height: int,
     """
     if not isinstance(shape, dict):
         raise _ShapeError("shape is not a JSON object")
-    label = str(shape.get("label") or "").strip()
     kind = shape.get("shape_type") or "polygon"  # labelme 3 wrote no shape_type for polygons
+    if not isinstance(kind, str):
+        raise _ShapeError(f"shape_type is not text ({type(kind).__name__})")
+    raw = shape.get("label")
+    if raw is not None and not isinstance(raw, str):
+        raise _ShapeError(f"{kind} shape's label is not text (got {type(raw).__name__} "
+                          f"{json.dumps(raw, default=str)[:40]})", "bad_label")
+    label = (raw or "").strip()
     if not label:
         raise _ShapeError(f"{kind} shape has no label")
     if kind not in AREA_SHAPES:
@@ -291,7 +343,7 @@ def _shape_geometry(shape: Any, width: int, height: int,
                           "rectangle and circle shapes are imported", "unsupported_shape")
     try:
         pts = [(float(p[0]), float(p[1])) for p in shape["points"]]
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
         raise _ShapeError(f"{kind} shape '{label}' has malformed points") from None
     if not all(math.isfinite(v) for p in pts for v in p):
         raise _ShapeError(f"{kind} shape '{label}' has non-finite points")
@@ -299,6 +351,8 @@ def _shape_geometry(shape: Any, width: int, height: int,
         if len(pts) != 2:
             raise _ShapeError(f"circle shape '{label}' needs 2 points (centre, rim), got {len(pts)}")
         pts = circle_polygon(pts[0], pts[1], circle_points)
+        if not all(math.isfinite(v) for p in pts for v in p):
+            raise _ShapeError(f"circle shape '{label}' is too large")
     need = 2 if kind == "rectangle" else 3
     if len(pts) < need:
         raise _ShapeError(f"{kind} shape '{label}' has {len(pts)} point(s), needs at least {need}")
@@ -325,47 +379,57 @@ def circle_polygon(center: tuple[float, float], rim: tuple[float, float], n: int
 
 def _annotation(obj: _Object, image: ImageRecord, category_id: int) -> Annotation:
     """The annotation of one object; ``area`` of a polygon annotation is the pixel count
-    of its merged polygons as ``pycocotools.mask.area`` computes it (COCO's convention),
-    of a bbox-only one ``w * h``."""
-    from pycocotools import mask as mask_utils
-
+    of its merged polygons as ``pycocotools.mask.area`` computes it (COCO's convention,
+    :func:`~vision_studio.core.geometry.polygons_area`), of a bbox-only one ``w * h``."""
     polys: list[list[float]] = list(obj.polygons)
     if polys:  # a group mixing polygons and rectangles: rectangles become polygons
         polys += [[x1, y1, x2, y1, x2, y2, x1, y2] for x1, y1, x2, y2 in obj.boxes]
-    xs = [v for p in polys for v in p[0::2]] + [v for b in obj.boxes for v in (b[0], b[2])]
-    ys = [v for p in polys for v in p[1::2]] + [v for b in obj.boxes for v in (b[1], b[3])]
-    x1, y1 = min(xs), min(ys)
+    corners = [[b[0], b[1], b[2], b[3]] for b in obj.boxes]
+    bbox = polygons_bbox(polys + corners)
     ignore = obj.label == IGNORE_LABEL
     attrs = dict(obj.attributes)
     if ignore:
         attrs["ignore"] = True
-    w, h = max(xs) - x1, max(ys) - y1
-    area = w * h
-    if polys:
-        area = float(mask_utils.area(mask_utils.merge(
-            mask_utils.frPyObjects(polys, image.height, image.width))))
-    return Annotation(image_id=image.id, category_id=category_id, bbox=(x1, y1, w, h),
+    area = polygons_area(polys, image.height, image.width) if polys else bbox[2] * bbox[3]
+    return Annotation(image_id=image.id, category_id=category_id, bbox=bbox,
                       polygons=tuple(tuple(p) for p in polys), iscrowd=ignore,
                       area=area, attributes=attrs)
 
 
-def _insert(store: ProjectStore, batch: list[_Parsed], log: ImportLog) -> None:
-    """Insert a batch of parsed files: images, categories, annotations, tags."""
+def _insert(store: ProjectStore, batch: list[_Parsed], log: ImportLog,
+            existing: ExistingImages) -> None:
+    """Insert a batch of parsed files: images, categories, annotations, tags (those of
+    images already in the project through ``existing``)."""
     if not batch:
         return
     names = [o.label for p in batch for o in p.objects] + [t for p in batch for t in p.tags]
     cats = category_ids(store, names, log)
-    records = store.add_images([p.image for p in batch])
+    new = [p for p in batch if p.existing is None]
+    records = store.add_images([p.image for p in new])
     anns: list[Annotation] = []
     tags: list[tuple[int, int]] = []
-    for parsed, rec in zip(batch, records):
+    for parsed, rec in zip(new, records):
         anns += [_annotation(o, rec, cats[o.label]) for o in parsed.objects]
         tags += [(rec.id, cats[t]) for t in parsed.tags]
         for source, reason, kind in parsed.shape_skips:
             log.skip(source, reason, kind, image_id=rec.id)
     store.add_annotations(anns)
     store.add_image_tags(tags)
+    old = [p for p in batch if p.existing is not None]
+    items = [(p.existing, [_annotation(o, p.existing, cats[o.label]) for o in p.objects],
+              [cats[t] for t in p.tags]) for p in old]
+    added, removed = existing.attach(items)  # type: ignore[arg-type]
+    for p in old:
+        if existing.on_existing == "skip":
+            log.result.note(str(p.json_path), f"image {p.existing.path} is already in the "  # type: ignore[union-attr]
+                            "project; its labels were left as they are (on_existing='skip')",
+                            "existing_image")
+        else:
+            for source, reason, kind in p.shape_skips:
+                log.skip(source, reason, kind, image_id=p.existing.id)  # type: ignore[union-attr]
     log.result.images += len(records)
-    log.result.annotations += len(anns)
+    log.result.annotations += len(anns) + added
     log.result.tags += len(tags)
+    log.result.existing += len(old) if existing.on_existing != "skip" else 0
+    log.result.removed += removed
     batch.clear()

@@ -27,8 +27,16 @@ import numpy as np
 
 from vision_studio.core import images
 from vision_studio.core.errors import FormatError
+from vision_studio.core.geometry import mask_bbox, rle_area
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
+from vision_studio.core.io.common import ExistingImages, output_names, refuse_protected
 from vision_studio.core.io.report import ImportReport
+from vision_studio.core.outputs import (
+    atomic_output,
+    atomic_write_text,
+    check_output,
+    protected_paths,
+)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord
 
@@ -51,7 +59,7 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
                classes: Mapping[int, str], ignore_value: int | None = None, *,
                colors: Mapping[Color, int] | None = None, mask_suffix: str = "",
                split: str | None = None, strict: bool = False,
-               progress: Progress | None = None) -> ImportReport:
+               progress: Progress | None = None, on_existing: str = "add") -> ImportReport:
     """Import image + label-image pairs as semantic-segmentation masks.
 
     Pairs are matched by file stem: ``image_dir/NAME.<any image extension>`` with
@@ -73,6 +81,11 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
         strict: Raise :class:`~vision_studio.core.errors.FormatError` at the first
             problem (nothing is then changed).
         progress: Called as ``progress(pairs_done, pairs_total)``.
+        on_existing: For an image already in the project (by project path, else by
+            unique file name and size): ``"add"`` its class masks (a class whose bbox
+            the image already has is not added twice), ``"replace"`` that image's
+            annotations, or ``"skip"`` it (see
+            :class:`~vision_studio.core.io.common.ExistingImages`).
 
     Returns:
         The report. Label values (or colours) that are neither in the table nor the
@@ -92,25 +105,36 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
         raise FormatError("read_masks: the class table (value -> name) is empty")
     rep = ImportLog(store, strict, "masks")
     pairs = _pairs(image_dir, mask_dir, mask_suffix, rep)
-    known = {im.path for im in store.images()}
+    existing = ExistingImages(store, on_existing)
     with store.transaction():
         cats = category_ids(store, [classes[v] for v in sorted(classes)], rep)
         value_to_cat = {int(v): cats[n.strip()] for v, n in classes.items()}
         batch: list[tuple[ImageRecord, list[Annotation]]] = []
         for i, pair in enumerate(pairs):
             item = _read_pair(store, pair, value_to_cat, ignore_value, colors, split or "", rep)
-            if item is not None:
-                if item[0].path in known:
-                    rep.skip(pair.image, "already in the project (not imported twice)",
-                             "duplicate_image")
-                else:
-                    known.add(item[0].path)
-                    batch.append(item)
+            known = existing.find(item[0].path) if item is not None else None
+            if known is not None:  # pairs are unique by stem: each image comes once
+                _attach(existing, known, item[1], pair, rep)  # type: ignore[index]
+            elif item is not None:
+                batch.append(item)
             if len(batch) >= _BATCH:
                 _insert(store, batch, rep)
             call_progress(progress, i + 1, len(pairs))
         _insert(store, batch, rep)
         return rep.report()
+
+
+def _attach(existing: ExistingImages, image: ImageRecord, anns: list[Annotation], pair: _Pair,
+            rep: ImportLog) -> None:
+    """Labels of an image already in the project, as ``existing.on_existing`` says."""
+    if existing.on_existing == "skip":
+        rep.result.note(str(pair.image), "already in the project; its labels were left as they "
+                        "are (on_existing='skip')", "existing_image")
+        return
+    added, removed = existing.attach([(image, anns, ())])
+    rep.result.annotations += added
+    rep.result.existing += 1
+    rep.result.removed += removed
 
 
 def load_class_table(path: str | os.PathLike) -> dict[int, str]:
@@ -272,10 +296,10 @@ def mask_annotation(mask: np.ndarray, category_id: int, image_id: int = 0,
     """
     from pycocotools import mask as mask_utils
 
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
-    bbox = tuple(float(v) for v in mask_utils.toBbox(rle))
-    area = float(mask_utils.area(rle))
-    rle = {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+    enc = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
+    rle = {"size": [int(s) for s in enc["size"]], "counts": enc["counts"].decode("ascii")}
+    bbox = mask_bbox((), rle, *rle["size"])
+    area = rle_area(rle)
     return Annotation(image_id=image_id, category_id=category_id, bbox=bbox, rle=rle,
                       area=area, attributes=dict(attributes or {"source": "mask"}))
 
@@ -296,7 +320,7 @@ def _insert(store: ProjectStore, batch: list[tuple[ImageRecord, list[Annotation]
 
 def write_masks(store: ProjectStore, out_dir: str | os.PathLike, split: str | None = None,
                 ignore_value: int = 255, *, classes: Mapping[int, str] | None = None,
-                progress: Progress | None = None) -> dict[int, Path]:
+                progress: Progress | None = None, overwrite: bool = False) -> dict[int, Path]:
     """Write one label PNG per image, plus ``classes.txt``.
 
     Each annotation with a mask (RLE or polygons) is painted with its class value, in
@@ -316,15 +340,22 @@ def write_masks(store: ProjectStore, out_dir: str | os.PathLike, split: str | No
             ``classes.txt`` holds ``value name`` lines. Default: value = index of the
             category in category (id) order, ``classes.txt`` one name per line.
         progress: Called as ``progress(images_done, images_total)``.
+        overwrite: Allow writing into a folder that is not empty (e.g. the label folder
+            the masks were imported from, whose PNGs are then replaced).
 
     Returns:
-        ``{image id: written PNG path}``.
+        ``{image id: written PNG path}``; each written atomically (temporary file in
+        the folder, renamed into place).
 
     Raises:
         FormatError: a value (or the ignore value) does not fit in 16 bits, or the
             ignore value collides with a class value.
+        OutputExistsError: ``out_dir`` is not empty and ``overwrite`` is false.
+        ProtectedPathError: ``out_dir`` or a PNG to write is the project file or an
+            image of the project (never written, even with ``overwrite``).
     """
-    out = Path(out_dir)
+    protected = protected_paths(store)
+    out = check_output(out_dir, overwrite=overwrite, protected=protected)
     cats = store.categories()
     if classes is None:
         value_of = {c.id: i for i, c in enumerate(cats)}
@@ -343,19 +374,17 @@ def write_masks(store: ProjectStore, out_dir: str | os.PathLike, split: str | No
         raise FormatError("write_masks: label values must be within 0..65535")
     dtype = np.uint8 if top <= 255 else np.uint16
     out.mkdir(parents=True, exist_ok=True)
-    (out / "classes.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     recs = store.images(split)
+    names = output_names(recs, ".png")
+    refuse_protected(out, [*names.values(), "classes.txt"], protected)
+    atomic_write_text(out / "classes.txt", "\n".join(lines) + "\n", protected=protected)
     written: dict[int, Path] = {}
-    used: set[str] = set()
     for start in range(0, len(recs), _BATCH):
         chunk = recs[start:start + _BATCH]
         by_image = store.annotations_by_image([r.id for r in chunk])
         for i, rec in enumerate(chunk, start):
             label = render_label(rec, by_image.get(rec.id, []), value_of, ignore_value, dtype)
-            stem = Path(rec.path).stem
-            name = f"{stem}.png" if stem not in used else f"{stem}_{rec.id}.png"
-            used.add(stem)
-            written[rec.id] = _save_png(out / name, label)
+            written[rec.id] = _save_png(out / names[rec.id], label, protected)
             call_progress(progress, i + 1, len(recs))
     return written
 
@@ -392,9 +421,10 @@ def render_label(image: ImageRecord, anns: list[Annotation], value_of: Mapping[i
     return label
 
 
-def _save_png(path: Path, label: np.ndarray) -> Path:
-    """Save ``H x W`` uint8 (mode L) or uint16 (mode I;16) as PNG."""
+def _save_png(path: Path, label: np.ndarray, protected: Any) -> Path:
+    """Save ``H x W`` uint8 (mode L) or uint16 (mode I;16) as PNG, atomically."""
     from PIL import Image
 
-    Image.fromarray(np.ascontiguousarray(label)).save(path)
+    with atomic_output(path, protected=protected) as tmp:
+        Image.fromarray(np.ascontiguousarray(label)).save(tmp, format="PNG")
     return path

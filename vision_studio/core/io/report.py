@@ -1,7 +1,9 @@
 """What an import did: counts of what was added, and every item skipped with the reason.
 
 Every importer (``read_coco``, ``read_voc``, ``read_labelme``, ``read_masks``,
-``read_imagefolder``) returns an :class:`ImportReport`. Importers record problems with
+``read_imagefolder``, ``read_images``) returns an :class:`ImportReport`. Sources and
+reasons are kept on one line (:func:`printable`): names read from files may hold
+newlines. Importers record problems with
 :meth:`ImportReport.skip` (something was left out) or :meth:`ImportReport.note`
 (something was imported after a small fix, e.g. a box clipped to the image). In strict
 mode :meth:`ImportReport.skip` raises :class:`~vision_studio.core.errors.FormatError`
@@ -19,6 +21,18 @@ from vision_studio.core.errors import FormatError
 ProgressCallback = Callable[[int, int], None]
 """``progress(done, total)``: called by importers as work advances (``total`` may be 0
 when unknown)."""
+
+
+def printable(text: str, limit: int = 600) -> str:
+    """``text`` on one line: control characters (newlines, tabs, escapes...) written as
+    Python escapes (``\\n``), and at most ``limit`` characters (the middle elided), so
+    that a name taken from a file cannot break a report or the CLI's one ``error:``
+    line."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        text = f"{text[:limit // 2]}...({len(text) - limit} more characters)...{text[-limit // 2:]}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,11 @@ class ImportReport:
         tags: Image-level tags added (classification).
         skipped: Items left out, in the order found.
         notes: Items imported after a fix (e.g. a box clipped to the image bounds).
+        existing: Images already in the project that the import brought labels for
+            (see :class:`~vision_studio.core.io.common.ExistingImages`).
+        removed: Annotations of those images deleted by ``on_existing="replace"``.
+        bad_images: Images imported whose file does not decode in full (found by the
+            full verification after the import; also recorded as problems).
         strict: When True, :meth:`skip` raises instead of recording.
     """
 
@@ -62,6 +81,9 @@ class ImportReport:
     tags: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[Skipped] = field(default_factory=list)
+    existing: int = 0
+    removed: int = 0
+    bad_images: list[Skipped] = field(default_factory=list)
     strict: bool = False
 
     @property
@@ -75,14 +97,14 @@ class ImportReport:
         Raises:
             FormatError: in strict mode, naming the source and the reason.
         """
-        item = Skipped(str(source), reason, kind)
+        item = Skipped(printable(str(source)), printable(reason), kind)
         if self.strict:
             raise FormatError(f"{item} (strict mode: nothing was imported)")
         self.skipped.append(item)
 
     def note(self, source: str, reason: str, kind: str = "") -> None:
         """Record an item imported after a fix (never raises, even in strict mode)."""
-        self.notes.append(Skipped(str(source), reason, kind))
+        self.notes.append(Skipped(printable(str(source)), printable(reason), kind))
 
     def merge(self, other: ImportReport) -> ImportReport:
         """Add another report's counts and items into this one; returns ``self``."""
@@ -90,8 +112,11 @@ class ImportReport:
         self.annotations += other.annotations
         self.categories += other.categories
         self.tags += other.tags
+        self.existing += other.existing
+        self.removed += other.removed
         self.skipped.extend(other.skipped)
         self.notes.extend(other.notes)
+        self.bad_images.extend(other.bad_images)
         if other.format and other.format not in self.format.split("+"):
             self.format = f"{self.format}+{other.format}" if self.format else other.format
         return self
@@ -111,6 +136,12 @@ class ImportReport:
                 f"{self.annotations} annotations, {self.categories} new categories"
                 + (f", {self.tags} tags" if self.tags else ""))
         lines = [head]
+        if self.existing or self.removed:
+            lines.append(f"labels for {self.existing} images already in the project"
+                         + (f" ({self.removed} of their annotations replaced)" if self.removed
+                            else ""))
+        lines += _grouped("bad images (imported; not images this program can open)",
+                          self.bad_images, max_items)
         lines += _grouped("skipped", self.skipped, max_items)
         lines += _grouped("fixed", self.notes, max_items)
         return "\n".join(lines)

@@ -1,6 +1,7 @@
-"""The value types of the model registry: :class:`ArchSpec` (what a user can pick) and
+"""The value types of the model registry: :class:`ArchSpec` (what a user can pick),
 :class:`BuiltModel` (a constructed network plus what the transfer strategies and the
-weights loader need to know about it). Re-exported by
+weights loader need to know about it) and :class:`WeightsReport` (what a weights load
+did; re-exported by :mod:`vision_studio.core.models.weights`). Re-exported by
 :mod:`vision_studio.core.models.registry`.
 """
 from __future__ import annotations
@@ -10,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
-
-    from vision_studio.core.models.weights import WeightsReport
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -102,7 +101,7 @@ class BuiltModel:
     backbone_maps: tuple[tuple[str, str], ...] = (("", ""),)
     backbone_arch: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    weights_report: "WeightsReport | None" = None
+    weights_report: WeightsReport | None = None
 
     @property
     def task(self) -> str:
@@ -113,3 +112,41 @@ class BuiltModel:
     def arch(self) -> str:
         """The registry name of the architecture."""
         return self.spec.name
+
+
+@dataclass
+class WeightsReport:
+    """What a weights load did.
+
+    Attributes:
+        source: The weights name or file path.
+        loaded: Model keys that received a tensor.
+        skipped: ``(source key, reason)`` for tensors not loaded; reasons are
+            ``"not in model"``, ``"head replaced (<shape> → <shape>)"`` or
+            ``"shape mismatch (<shape> vs <shape>)"``.
+        reshaped: Model keys loaded after a reshape (same number of elements).
+        missing: Model keys that kept their initial values (e.g. the new head).
+        mapping: ``""`` for a direct match, else ``"<src prefix> → <dst prefix>"``.
+        checkpoint_config: The ``"config"`` of a project checkpoint, if it was one.
+    """
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    reshaped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    mapping: str = ""
+    checkpoint_config: dict[str, Any] | None = None
+
+    def summary(self) -> str:
+        """One line for the user, e.g. ``loaded 288 tensors from X into backbone.body.
+        (8 skipped: 8 not in model; 0 reshaped; 132 kept at initialisation)``."""
+        reasons: dict[str, int] = {}
+        for _, why in self.skipped:
+            key = why.split(" (")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        why = ", ".join(f"{n} {r}" for r, n in reasons.items())
+        where = f" into {self.mapping.split(' → ')[-1] or 'the model'}" if self.mapping else ""
+        return (f"loaded {len(self.loaded)} tensors from {self.source}{where} "
+                f"({len(self.skipped)} skipped{': ' + why if why else ''}; "
+                f"{len(self.reshaped)} reshaped; {len(self.missing)} kept at initialisation)")

@@ -174,6 +174,7 @@ def architectures(task: str | None = None) -> list[ArchSpec]:
 
 
 def build_model(arch: str, task: str, num_classes: int, weights: str | None = None,
+                progress: Callable[[int, int], None] | None = None, cancel: Any = None,
                 **options: Any) -> BuiltModel:
     """Build ``arch`` for ``task`` with a new head of ``num_classes`` outputs and, when
     ``weights`` is given, load them (see :func:`vision_studio.core.models.weights.load_weights`;
@@ -186,6 +187,8 @@ def build_model(arch: str, task: str, num_classes: int, weights: str | None = No
             get ``num_classes + 1`` outputs (0 = background).
         weights: ``None`` (random init), a name from ``ArchSpec.weights`` or a path to a
             local ``.pth``/``.pt`` file or an earlier project checkpoint.
+        progress: ``progress(bytes_done, bytes_total)`` while library weights download.
+        cancel: An object with a ``cancelled`` attribute that stops a download.
         **options: See :data:`BUILD_OPTIONS`. ``frozen_bn`` (detection / instance
             segmentation: backbone BatchNorm → ``FrozenBatchNorm2d``) defaults to
             ``weights is not None``; the value used is kept in ``BuiltModel.options`` —
@@ -195,7 +198,8 @@ def build_model(arch: str, task: str, num_classes: int, weights: str | None = No
     Raises:
         ConfigError: unknown arch, wrong task, bad ``num_classes``, unknown option, or a
             weights name the architecture does not have (message lists valid names).
-        WeightsError: the weights cannot be fetched or read (message says what to do).
+        WeightsError: the weights cannot be fetched or read (message says what to do);
+            ``DownloadCancelled`` when ``cancel`` stopped a download.
     """
     spec = get_arch(arch)
     if task != spec.task:
@@ -216,5 +220,5 @@ def build_model(arch: str, task: str, num_classes: int, weights: str | None = No
     if weights is not None:
         from vision_studio.core.models.weights import load_weights
 
-        built.weights_report = load_weights(built, weights)
+        built.weights_report = load_weights(built, weights, progress, cancel)
     return built

@@ -4,11 +4,11 @@ project's earlier checkpoints; every load reports which tensors matched.
 
 Public API (agreed interface)::
 
-    load_weights(built, source, progress=None) -> WeightsReport
+    load_weights(built, source, progress=None, cancel=None) -> WeightsReport
     check_weights_name(spec, weights) -> None            # ConfigError on a bad name
     read_state_dict(path) -> (state_dict, checkpoint_config | None)
-    download(url, dst, progress=None) -> Path
-    WeightsError(VisionStudioError)
+    download(url, dst, progress=None, timeout=TIMEOUT_S, cancel=None) -> Path
+    WeightsError(VisionStudioError), DownloadCancelled(WeightsError)
 
 ``source`` is one of ``ArchSpec.weights``: a torchvision weight-enum name
 (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ``"COCO_V1"``), a timm pretrained tag (``"in1k"``) or
@@ -33,14 +33,12 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from vision_studio.core.errors import ConfigError, VisionStudioError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from vision_studio.core.models.base import ArchSpec, BuiltModel
+from vision_studio.core.models.base import ArchSpec, BuiltModel, WeightsReport
 
 log = logging.getLogger(__name__)
 
@@ -55,50 +53,12 @@ class WeightsError(VisionStudioError):
     """Weights cannot be fetched or read; the message says what to download or pick."""
 
 
-@dataclass
-class WeightsReport:
-    """What a weights load did.
-
-    Attributes:
-        source: The weights name or file path.
-        loaded: Model keys that received a tensor.
-        skipped: ``(source key, reason)`` for tensors not loaded; reasons are
-            ``"not in model"``, ``"head replaced (<shape> → <shape>)"`` or
-            ``"shape mismatch (<shape> vs <shape>)"``.
-        reshaped: Model keys loaded after a reshape (same number of elements).
-        missing: Model keys that kept their initial values (e.g. the new head).
-        mapping: ``""`` for a direct match, else ``"<src prefix> → <dst prefix>"``.
-        checkpoint_config: The ``"config"`` of a project checkpoint, if it was one.
-    """
-
-    source: str
-    loaded: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    reshaped: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    mapping: str = ""
-    checkpoint_config: dict[str, Any] | None = None
-
-    def summary(self) -> str:
-        """One line for the user, e.g. ``loaded 288 tensors from X into backbone.body.
-        (8 skipped: 8 not in model; 0 reshaped; 132 kept at initialisation)``."""
-        reasons: dict[str, int] = {}
-        for _, why in self.skipped:
-            key = why.split(" (")[0]
-            reasons[key] = reasons.get(key, 0) + 1
-        why = ", ".join(f"{n} {r}" for r, n in reasons.items())
-        where = f" into {self.mapping.split(' → ')[-1] or 'the model'}" if self.mapping else ""
-        return (f"loaded {len(self.loaded)} tensors from {self.source}{where} "
-                f"({len(self.skipped)} skipped{': ' + why if why else ''}; "
-                f"{len(self.reshaped)} reshaped; {len(self.missing)} kept at initialisation)")
-
-
 def _looks_like_path(source: str) -> bool:
     return any(s in source for s in ("/", "\\")) or source.lower().endswith(_FILE_SUFFIXES) \
         or Path(source).is_file()
 
 
-def check_weights_name(spec: "ArchSpec", weights: str) -> None:
+def check_weights_name(spec: ArchSpec, weights: str) -> None:
     """Raise ConfigError when ``weights`` is neither a file path nor one of ``spec.weights``."""
     if not isinstance(weights, str) or not weights:
         raise ConfigError(f"weights must be a name or a file path, got {weights!r}")
@@ -110,31 +70,47 @@ def check_weights_name(spec: "ArchSpec", weights: str) -> None:
 
 
 # --------------------------------------------------------------------------- files
+class DownloadCancelled(WeightsError):
+    """The user cancelled a weights download (nothing was kept)."""
+
+
+TIMEOUT_S = 8.0
+"""Socket timeout of a download (connecting, and each read): offline fails within it."""
+OFFLINE_HINT = ("check the internet connection, or use a weights file (\"Use a weights "
+                "file…\", config weights = its path) or choose None (random "
+                "initialisation)")
+
+
 def download(url: str, dst: Path, progress: Progress | None = None,
-             timeout: float = 30.0) -> Path:
+             timeout: float = TIMEOUT_S, cancel: Any = None) -> Path:
     """Download ``url`` to ``dst`` (atomically, via ``dst.part``), reporting progress.
 
+    Args:
+        url: The file's URL.
+        dst: Where it goes.
+        progress: ``progress(bytes_done, bytes_total)`` after every MiB.
+        timeout: Seconds to connect and for each read: offline (no route, refused
+            connection, unreachable proxy) fails within about this time.
+        cancel: An object with a ``cancelled`` attribute (e.g. the run's
+            :class:`~vision_studio.core.training.cancel.CancelToken`), checked between
+            chunks.
+
     Raises:
-        WeightsError: no network / HTTP error / hash mismatch; the message names the URL
-            and where to put the file by hand.
+        DownloadCancelled: ``cancel.cancelled`` became true (the partial file is removed).
+        WeightsError: no network / timeout / HTTP error / hash mismatch; the message
+            names the URL, where to put the file by hand, and the alternatives.
     """
     dst = Path(dst)
     tmp = dst.with_name(dst.name + ".part")
-    hint = (f"download {url} on a machine with internet access and put it at {dst}, "
-            f"or pick a local weights file")
+    hint = (f"{OFFLINE_HINT}; or download {url} on a machine with internet access and put "
+            f"it at {dst}")
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        req = urllib.request.Request(url, headers={"User-Agent": "vision-studio"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or -1)
-            sha, done = hashlib.sha256(), 0
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-                sha.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        sha = _fetch(url, tmp, progress, timeout, cancel)
+    except DownloadCancelled:
+        tmp.unlink(missing_ok=True)
+        raise
+    except (urllib.error.URLError, OSError, ValueError, socket.timeout) as exc:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise WeightsError(f"cannot download weights ({reason}): {hint}") from exc
@@ -147,14 +123,32 @@ def download(url: str, dst: Path, progress: Progress | None = None,
     return dst
 
 
-def _cached_download(url: str, progress: Progress | None) -> Path:
+def _fetch(url: str, tmp: Path, progress: Progress | None, timeout: float,
+           cancel: Any) -> Any:
+    """Stream ``url`` into ``tmp``; returns the SHA-256 object of the bytes."""
+    req = urllib.request.Request(url, headers={"User-Agent": "vision-studio"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
+        total = int(resp.headers.get("Content-Length") or -1)
+        sha, done = hashlib.sha256(), 0
+        while chunk := resp.read(1 << 20):
+            if cancel is not None and cancel.cancelled:
+                raise DownloadCancelled(f"download of {url} cancelled")
+            out.write(chunk)
+            sha.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    return sha
+
+
+def _cached_download(url: str, progress: Progress | None, cancel: Any = None) -> Path:
     import torch.hub
 
     dst = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     if dst.is_file():
         return dst
     log.info("downloading %s to %s", url, dst)
-    return download(url, dst, progress)
+    return download(url, dst, progress, cancel=cancel)
 
 
 def _unwrap(obj: Any, path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -206,12 +200,12 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | 
 
 
 # --------------------------------------------------------------------------- library
-def _torchvision_state_dict(arch: str, name: str, progress: Progress | None
-                            ) -> dict[str, Any]:
+def _torchvision_state_dict(arch: str, name: str, progress: Progress | None,
+                            cancel: Any = None) -> dict[str, Any]:
     from torchvision.models import get_model_weights
 
     enum = get_model_weights(arch)[name]
-    sd, _ = read_state_dict(_cached_download(enum.url, progress))
+    sd, _ = read_state_dict(_cached_download(enum.url, progress, cancel))
     if arch.startswith("densenet"):  # torchvision's own fix of its legacy DenseNet files
         legacy = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\."
                             r"(?:weight|bias|running_mean|running_var))$")
@@ -219,7 +213,8 @@ def _torchvision_state_dict(arch: str, name: str, progress: Progress | None
     return sd
 
 
-def _timm_state_dict(model: str, tag: str, progress: Progress | None) -> dict[str, Any]:
+def _timm_state_dict(model: str, tag: str, progress: Progress | None,
+                     cancel: Any = None) -> dict[str, Any]:
     import timm
     from timm.models import get_pretrained_cfg
 
@@ -227,11 +222,14 @@ def _timm_state_dict(model: str, tag: str, progress: Progress | None) -> dict[st
     cfg = get_pretrained_cfg(full)
     overlay: dict[str, Any] = {}
     if cfg is not None and cfg.url and not cfg.hf_hub_id:
-        overlay["file"] = str(_cached_download(cfg.url, progress))
+        overlay["file"] = str(_cached_download(cfg.url, progress, cancel))
     where = f"https://huggingface.co/{cfg.hf_hub_id}" if cfg is not None and cfg.hf_hub_id \
         else (cfg.url if cfg is not None else full)
     if progress:
         progress(0, -1)
+    _check_cancel(cancel, full)
+    if cfg is not None and cfg.hf_hub_id and not _in_hf_cache(cfg.hf_hub_id):
+        _check_reachable(where, full)
     try:
         net = timm.create_model(full, pretrained=True, pretrained_cfg_overlay=overlay or None)
     except (ConfigError, WeightsError):
@@ -240,24 +238,52 @@ def _timm_state_dict(model: str, tag: str, progress: Progress | None) -> dict[st
         detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:200]
         raise WeightsError(
             f"cannot fetch timm weights {full} ({type(exc).__name__}: {detail}): "
-            f"on a machine with "
-            f"internet access download them from {where} (model.safetensors or "
-            f"pytorch_model.bin) and pick that file as a local weights file") from exc
+            f"{OFFLINE_HINT}; or on a machine with internet access download them from "
+            f"{where} (model.safetensors or pytorch_model.bin) and pick that file") from exc
+    _check_cancel(cancel, full)
     if progress:
         progress(1, 1)
     return net.state_dict()
 
 
-def _library_state_dict(built: "BuiltModel", name: str, progress: Progress | None
-                        ) -> dict[str, Any]:
+def _in_hf_cache(repo: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo, f), str)
+               for f in ("model.safetensors", "pytorch_model.bin"))
+
+
+def _check_reachable(url: str, what: str, timeout: float = TIMEOUT_S) -> None:
+    """Fail fast when ``url``'s host cannot be reached (the Hugging Face client retries
+    with back-off for over a minute before it gives up). Proxies from the environment
+    are used, as the client would. Any HTTP answer counts as reachable."""
+    try:
+        req = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "vision-studio"})
+        urllib.request.urlopen(req, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, socket.timeout) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WeightsError(f"cannot fetch timm weights {what} ({reason}): {OFFLINE_HINT}; or "
+                           f"on a machine with internet access download them from {url} "
+                           f"(model.safetensors) and pick that file") from exc
+
+
+def _check_cancel(cancel: Any, what: str) -> None:
+    if cancel is not None and cancel.cancelled:
+        raise DownloadCancelled(f"download of {what} cancelled")
+
+
+def _library_state_dict(built: BuiltModel, name: str, progress: Progress | None,
+                        cancel: Any = None) -> dict[str, Any]:
     backbone = name.startswith("backbone:")
     arch = built.backbone_arch if backbone else built.spec.name
     tag = name.split(":", 1)[1] if backbone else name
     if not arch:
         raise WeightsError(f"{built.arch} has no library backbone weights")
     if arch.startswith("timm:"):
-        return _timm_state_dict(arch[5:], tag, progress)
-    return _torchvision_state_dict(arch, tag, progress)
+        return _timm_state_dict(arch[5:], tag, progress, cancel)
+    return _torchvision_state_dict(arch, tag, progress, cancel)
 
 
 # --------------------------------------------------------------------------- matching
@@ -273,7 +299,7 @@ def _strip_prefixes(sd: dict[str, Any], target: Mapping[str, Any]) -> dict[str, 
     return sd
 
 
-def _candidates(built: "BuiltModel", sd: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _candidates(built: BuiltModel, sd: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = [("", sd)]
     for src, dst in built.backbone_maps:
         if (src, dst) == ("", ""):
@@ -283,13 +309,13 @@ def _candidates(built: "BuiltModel", sd: dict[str, Any]) -> list[tuple[str, dict
     return out
 
 
-def _head_keys(built: "BuiltModel") -> set[str]:
+def _head_keys(built: BuiltModel) -> set[str]:
     ids = {id(m) for _, mods in built.head for m in mods}
     prefixes = [name + "." for name, m in built.model.named_modules() if id(m) in ids]
     return {k for k in built.model.state_dict() if any(k.startswith(p) for p in prefixes)}
 
 
-def load_state_dict_into(built: "BuiltModel", sd: Mapping[str, Any], source: str
+def load_state_dict_into(built: BuiltModel, sd: Mapping[str, Any], source: str
                          ) -> WeightsReport:
     """Load ``sd`` into ``built.model`` non-strictly and report the key matching.
 
@@ -335,8 +361,8 @@ def load_state_dict_into(built: "BuiltModel", sd: Mapping[str, Any], source: str
     return report
 
 
-def load_weights(built: "BuiltModel", source: str, progress: Progress | None = None
-                 ) -> WeightsReport:
+def load_weights(built: BuiltModel, source: str, progress: Progress | None = None,
+                 cancel: Any = None) -> WeightsReport:
     """Load pretrained weights into ``built.model`` (the head stays new where its shape
     differs) and report the key matching.
 
@@ -349,14 +375,17 @@ def load_weights(built: "BuiltModel", source: str, progress: Progress | None = N
             and timm URL weights report every MiB; timm weights on the Hugging Face Hub
             are fetched by ``huggingface_hub`` (its own console bar) and report only
             ``(0, -1)`` at the start and ``(1, 1)`` at the end.
+        cancel: An object with a ``cancelled`` attribute, checked between downloaded
+            chunks (URL weights) and before / after a Hugging Face Hub fetch.
 
     Raises:
+        DownloadCancelled: the download was cancelled.
         ConfigError: a name the architecture does not have.
         WeightsError: download impossible (offline) or file unreadable / not matching.
     """
     check_weights_name(built.spec, source)
     if source in built.spec.weights and not Path(source).is_file():
-        sd, config = _library_state_dict(built, source, progress), None
+        sd, config = _library_state_dict(built, source, progress, cancel), None
     else:
         sd, config = read_state_dict(source)
     report = load_state_dict_into(built, sd, str(source))

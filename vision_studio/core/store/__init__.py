@@ -10,8 +10,15 @@ mutations into one all-or-nothing transaction (used by strict imports).
 Reads return the frozen dataclasses of :mod:`vision_studio.core.types`.
 
 Parts: ``schema`` (SQL, version, migrations), ``rows`` (row <-> dataclass), ``base``
-(connection, transactions, settings), and one mixin per group of tables
-(``categories``, ``images``, ``annotations``, ``records``), joined in ``project``.
+(open/create, transactions, settings), ``files`` (the file on disk: connections,
+atomic creation, migrations, interrupted runs), ``faults`` (``sqlite3`` errors in
+words), and one mixin per group of tables (``categories``, ``images``,
+``annotations``, ``records``), joined in ``project``.
+
+Every storage fault is a :class:`~vision_studio.core.errors.StoreError`, never a raw
+``sqlite3`` error: ``StoreBusyError`` (another writer held the lock past the busy
+timeout and a retry), ``StoreReadOnlyError`` (open with ``readonly=True`` instead),
+``StoreFullError`` (disk full; nothing committed is lost), ``StoreClosedError``.
 """
 from vision_studio.core.store.project import ProjectStore
 from vision_studio.core.store.rows import StoreError
@@ -21,7 +28,9 @@ from vision_studio.core.store.schema import (
     PALETTE,
     PROJECT_SUFFIX,
     SCHEMA_VERSION,
+    SETTING_COCO_INFO,
+    SETTING_COCO_LICENSES,
 )
 
 __all__ = ["BULK_MIN_ROWS", "MIGRATIONS", "PALETTE", "PROJECT_SUFFIX", "SCHEMA_VERSION",
-           "ProjectStore", "StoreError"]
+           "SETTING_COCO_INFO", "SETTING_COCO_LICENSES", "ProjectStore", "StoreError"]

@@ -11,9 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from vision_studio.core.store import schema
-from vision_studio.core.store.rows import StoreError
-from vision_studio.core.store.schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION
+from vision_studio.core.errors import StoreError, StoreReadOnlyError
+from vision_studio.core.store import files, schema
+from vision_studio.core.store.faults import (
+    SQLITE_BUSY,
+    SQLITE_CANTOPEN,
+    SQLITE_LOCKED,
+    SQLITE_READONLY,
+    primary_code,
+    translate,
+)
+from vision_studio.core.store.schema import SCHEMA_VERSION
 from vision_studio.core.types import ImageRecord
 
 if TYPE_CHECKING:
@@ -22,18 +30,34 @@ if TYPE_CHECKING:
 log = logging.getLogger("vision_studio.core.store")
 
 
-def _full_schema() -> str:
-    """SQL that makes the current schema in an empty file: schema 1, then every migration
-    (one path for new and migrated files, so they cannot drift apart)."""
-    return _SCHEMA_V1 + "".join(MIGRATIONS[v] for v in range(1, SCHEMA_VERSION))
+def _root_setting(project: Path, root: str | os.PathLike) -> str:
+    """The ``root`` setting for ``root``: relative to the project file's folder when
+    possible (POSIX form), else absolute."""
+    root_path = Path(root).resolve()
+    base = Path(project).resolve().parent
+    try:
+        value = os.path.relpath(root_path, base)
+    except ValueError:  # another drive on Windows
+        value = str(root_path)
+    return Path(value).as_posix()
 
 
 class StoreBase:
     """Connection, transactions, settings and root of a project file (see
-    :class:`~vision_studio.core.store.ProjectStore`, which adds the tables' methods)."""
+    :class:`~vision_studio.core.store.ProjectStore`, which adds the tables' methods).
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    Attributes:
+        path: The project file.
+        readonly: Opened read-only: every write raises
+            :class:`~vision_studio.core.errors.StoreReadOnlyError`.
+        interrupted_runs: Ids of runs found ``running`` without their process at open,
+            now ``interrupted``.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        self.interrupted_runs: list[int] = []
         self._conn = conn
         self._lock = threading.RLock()
         self._depth = 0  # nesting of transaction() blocks
@@ -41,80 +65,147 @@ class StoreBase:
     # ------------------------------------------------------------------ open/close
     @classmethod
     def create(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> ProjectStore:
-        """Create a new, empty project file.
+        """Create a new, empty project file, atomically (a kill leaves no file or a
+        complete one; see :mod:`vision_studio.core.store.files`).
 
         Args:
-            path: The file to create (conventionally ``*.vsproj``); must not exist.
+            path: The file to create (conventionally ``*.vsproj``); must not exist, or
+                be an empty SQLite file (no table at all: nothing to lose).
             root: The folder image paths are relative to; default the file's folder.
 
         Raises:
-            StoreError: if the file exists.
+            StoreError: if the file exists, or it cannot be written
+                (:class:`~vision_studio.core.errors.StoreReadOnlyError`, disk full...).
         """
         path = Path(path)
-        if path.exists():
-            raise StoreError(f"{path}: a file already exists there")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(path, cls._connect(path))
-        store._conn.executescript(
-            "BEGIN;" + _full_schema() + "PRAGMA user_version = %d; COMMIT;" % SCHEMA_VERSION)
-        if root is not None:
-            store.set_root(root)
-        return store
+        if files.is_blank(path):  # nothing to lose: an empty or table-less SQLite file
+            store = cls.open(path)
+            if root is not None:
+                store.set_root(root)
+            return store
+        setting = None if root is None else json.dumps(_root_setting(path, root))
+        files.create_file(path, setting)
+        return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> ProjectStore:
-        """Open an existing project file, migrating an older schema in place.
+    @contextmanager
+    def building(cls, path: str | os.PathLike,
+                 root: str | os.PathLike | None = None) -> Iterator[ProjectStore]:
+        """Create a project that appears at ``path`` only when the block succeeds.
+
+        For an import into a new project: the block fills a project kept under a
+        temporary name in the same folder; when it ends without an exception the store
+        is closed and the file linked into place (never replacing a file that appeared
+        meanwhile); when it raises, or the process is killed, no file appears at
+        ``path`` (a killed one's temporary file is removed by the next creation there).
+        The store is closed when the block ends: open ``path`` again to go on.
+
+        Args:
+            path: The project file to create; must not exist.
+            root: The folder image paths are relative to; default the file's folder.
+
+        Yields:
+            The new, empty project (its :attr:`path` is the temporary file until the end).
 
         Raises:
-            StoreError: if the file is missing, not a project, or from a newer version.
+            StoreError: ``path`` exists (before or at the end), or cannot be written.
+        """
+        path = Path(path)
+        setting = None if root is None else json.dumps(_root_setting(path, root))
+        tmp = files.prepare_temp(path)
+        try:
+            files.write_new_file(tmp, path, setting)
+            store = cls.open(tmp)
+            try:
+                yield store
+            finally:
+                store.close()
+            files.link_into_place(tmp, path)
+        finally:
+            files.discard_temp(tmp)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> ProjectStore:
+        """Open an existing project file, migrating an older schema in place.
+
+        A SQLite file with no table at all is initialised as an empty project; runs left
+        ``running`` by a process of this host that is gone are marked ``interrupted``.
+
+        Args:
+            path: The project file.
+            readonly: Open without writing anything (for ``info`` / ``export`` of a
+                project on read-only media): an older schema is migrated in a copy in
+                memory, runs are left as they are, and every write raises.
+
+        Raises:
+            StoreError: the file is missing, not a project, or from a newer version;
+                :class:`~vision_studio.core.errors.StoreReadOnlyError` when it cannot be
+                written and ``readonly`` is false;
+                :class:`~vision_studio.core.errors.StoreBusyError` when another program
+                holds its write lock throughout the wait.
         """
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"{path}: no such project file")
+        if not readonly and files.cannot_write(path):
+            raise files.readonly_error(path)
         try:
-            conn = cls._connect(path)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: not a Vision Studio project ({exc})") from exc
-        if version == 0 or "annotations" not in tables:
+            conn = files.connect_readonly(path) if readonly else files.connect(path, files.BUSY_TIMEOUT_S)
+        except sqlite3.Error as exc:
+            raise cls._open_error(exc, path, readonly) from None
+        try:
+            conn = cls._prepare(conn, path, readonly)
+            store = cls(path, conn, readonly)
+            if not readonly:
+                store.interrupted_runs = files.mark_interrupted_runs(conn)
+        except BaseException as exc:
             conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise cls._open_error(exc, path, readonly) from None
+            raise
+        return store
+
+    @staticmethod
+    def _open_error(exc: sqlite3.Error, path: Path, readonly: bool) -> StoreError:
+        err = translate(exc, path)
+        if not readonly and primary_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN):
+            return files.readonly_error(path)
+        if type(err) is StoreError and primary_code(exc) is None:
+            return StoreError(f"{path}: not a Vision Studio project ({exc})")
+        return err
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, path: Path, readonly: bool) -> sqlite3.Connection:
+        """Check the schema (initialise an empty file, migrate an older one)."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables and version == 0 and not readonly and files.initialise_if_empty(conn):
+            log.info("%s: an empty SQLite file: initialised as a new project", path)
+            return conn
+        if version == 0 or "annotations" not in tables:
             raise StoreError(f"{path}: not a Vision Studio project (no schema)")
         if version > SCHEMA_VERSION:
-            conn.close()
             raise StoreError(f"{path}: made by a newer Vision Studio (schema {version} > {SCHEMA_VERSION})")
-        store = cls(path, conn)
-        store._migrate(version)
-        return store
+        if version < SCHEMA_VERSION:
+            if readonly:
+                return files.migrated_copy(conn, path)
+            files.migrate(conn, path)
+        return conn
 
     @classmethod
     def open_or_create(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> ProjectStore:
         """Open ``path`` if it exists, else create it (with ``root``)."""
         return cls.open(path) if Path(path).exists() else cls.create(path, root)
 
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        return conn
-
-    def _migrate(self, version: int) -> None:
-        while version < SCHEMA_VERSION:
-            self._conn.executescript("BEGIN;" + MIGRATIONS[version]
-                                     + "PRAGMA user_version = %d; COMMIT;" % (version + 1))
-            version += 1
-            log.info("%s: migrated to schema %d", self.path, version)
-
     def close(self) -> None:
-        """Checkpoint the WAL into the main file and close."""
+        """Checkpoint the WAL into the main file and close (errors while closing are
+        logged, not raised: everything committed is already in the WAL)."""
         with self._lock:
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:  # pragma: no cover - best effort
-                pass
+            if not self.readonly:
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:  # busy reader, full disk: the WAL keeps it
+                    log.debug("%s: checkpoint at close skipped (%s)", self.path, exc)
             self._conn.close()
 
     def __enter__(self) -> ProjectStore:
@@ -124,40 +215,70 @@ class StoreBase:
         self.close()
 
     # ------------------------------------------------------------------ transactions
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE`` (take the write lock now), waiting out another writer:
+        SQLite's busy timeout, then :data:`files.BUSY_RETRIES` more tries."""
+        if self.readonly:
+            raise StoreReadOnlyError(f"{self.path}: the project is open read-only; nothing "
+                                     "can be changed")
+        for attempt in range(files.BUSY_RETRIES + 1):
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.Error as exc:
+                if primary_code(exc) not in (SQLITE_BUSY, SQLITE_LOCKED) or attempt == files.BUSY_RETRIES:
+                    raise translate(exc, self.path) from None
+                log.warning("%s: locked by another writer, waiting again", self.path)
+
+    def _end(self, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the open transaction; a failed COMMIT rolls back and
+        raises the translated error (nothing of the transaction is kept)."""
+        try:
+            self._conn.execute("COMMIT" if commit else "ROLLBACK")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:  # pragma: no cover - the connection is gone
+                    pass
+            if commit:
+                raise translate(exc, self.path) from None
+            log.debug("%s: rollback failed (%s)", self.path, exc)
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write: its own transaction, or part of an enclosing :meth:`transaction`."""
-        with self._lock:
-            if self._depth:
-                yield self._conn
-                return
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self.transaction():
+            yield self._conn
 
     @contextmanager
     def transaction(self) -> Iterator[ProjectStore]:
-        """Group mutations: all commit at the end of the block, or none if it raises."""
+        """Group mutations: all commit at the end of the block, or none if it raises.
+
+        Raises:
+            StoreError: any storage fault (``sqlite3`` errors are translated: locked,
+                read-only, disk full...); the whole block is rolled back.
+        """
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._begin()
             self._depth += 1
             try:
                 yield self
+            except sqlite3.Error as exc:
+                self._depth -= 1
+                if outer:
+                    self._end(commit=False)
+                raise translate(exc, self.path) from exc
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._conn.execute("ROLLBACK")
+                    self._end(commit=False)
                 raise
             self._depth -= 1
             if outer:
-                self._conn.execute("COMMIT")
-
+                self._end(commit=True)
     @contextmanager
     def bulk_transaction(self, expected_annotations: int) -> Iterator[ProjectStore]:
         """:meth:`transaction` for a large import: all commits at the end, or nothing.
@@ -189,7 +310,10 @@ class StoreBase:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from None
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
@@ -217,13 +341,7 @@ class StoreBase:
 
     def set_root(self, root: str | os.PathLike) -> None:
         """Set the image root; stored relative to the project file when possible."""
-        root_path = Path(root).resolve()
-        base = self.path.resolve().parent
-        try:
-            value = os.path.relpath(root_path, base)
-        except ValueError:  # another drive on Windows
-            value = str(root_path)
-        self.set_setting("root", Path(value).as_posix())
+        self.set_setting("root", _root_setting(self.path, root))
 
     def relative_path(self, file: str | os.PathLike) -> str:
         """The POSIX path of ``file`` relative to :attr:`root` (may contain ``..``)."""

@@ -4,6 +4,11 @@ from __future__ import annotations
 SCHEMA_VERSION = 2
 PROJECT_SUFFIX = ".vsproj"
 
+SETTING_COCO_INFO = "coco_info"
+"""Settings key of the imported COCO file's top-level ``info`` object (JSON)."""
+SETTING_COCO_LICENSES = "coco_licenses"
+"""Settings key of the imported COCO file's top-level ``licenses`` list (JSON)."""
+
 # Distinct, readable colours (Sasha Trubetskoy's "20 simple colours").
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",

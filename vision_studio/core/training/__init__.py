@@ -13,12 +13,12 @@ from vision_studio.core.training.cancel import CancelToken
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStart,
                                                 SampleSkipped, TrainFailed, TrainFinished,
-                                                TrainStarted)
+                                                TrainStarted, WeightsProgress)
 
 _LAZY = {
     "Trainer": "vision_studio.core.training.trainer",
-    "TrainResult": "vision_studio.core.training.trainer",
-    "TrainingError": "vision_studio.core.training.trainer",
+    "TrainResult": "vision_studio.core.training.result",
+    "TrainingError": "vision_studio.core.training.result",
     "load_checkpoint": "vision_studio.core.training.checkpoints",
     "CheckpointError": "vision_studio.core.training.checkpoints",
 }
@@ -34,4 +34,5 @@ def __getattr__(name: str):  # PEP 562: torch only when the engine is used
 
 __all__ = ["BatchEnd", "CancelToken", "CheckpointError", "CheckpointSaved", "EpochEnd",
            "EpochStart", "SampleSkipped", "TrainConfig", "TrainFailed", "TrainFinished",
-           "TrainResult", "TrainStarted", "Trainer", "TrainingError", "load_checkpoint"]
+           "TrainResult", "TrainStarted", "Trainer", "TrainingError", "WeightsProgress",
+           "load_checkpoint"]

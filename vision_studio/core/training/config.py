@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,11 @@ class TrainConfig:
     Units: ``lr`` per optimizer step; ``image_size`` in pixels (classification and
     semantic: the square side; detection/instance: the longer side); epochs counted
     from 1 in events and ``metrics.jsonl``.
+
+    ``lr``, ``warmup_epochs`` and ``grad_clip`` left ``None`` take the stable defaults of
+    the task and batch size (:func:`vision_studio.core.training.defaults.fill_defaults`,
+    applied when a run starts; the run's ``config.json`` holds the values used).
+    ``grad_clip`` 0 turns clipping off.
     """
 
     task: str = Task.CLASSIFICATION
@@ -48,12 +54,12 @@ class TrainConfig:
     strategy: dict[str, Any] = field(default_factory=lambda: {"name": "fine_tune"})
     epochs: int = 10
     batch_size: int = 16
-    lr: float = 0.01
+    lr: float | None = None
     optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
-    warmup_epochs: float = 0.0
+    warmup_epochs: float | None = None
     step_size: int = 10
     gamma: float = 0.1
     grad_clip: float | None = None
@@ -63,7 +69,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int | None = None
     val_split: float = 0.2
     out_dir: str | None = None
     max_steps_per_epoch: int | None = None
@@ -145,22 +151,25 @@ class TrainConfig:
         self.strategy = _strategy(self.strategy)
         _positive("epochs", self.epochs)
         _positive("batch_size", self.batch_size)
-        _positive("lr", self.lr)
+        if self.lr is not None:
+            _positive("lr", self.lr)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _range("momentum", self.momentum, 0, 1)
         _range("weight_decay", self.weight_decay, 0, 1)
         _choice("scheduler", self.scheduler, SCHEDULERS)
-        _range("warmup_epochs", self.warmup_epochs, 0, max(self.epochs, 0))
+        if self.warmup_epochs is not None:
+            _range("warmup_epochs", self.warmup_epochs, 0, max(self.epochs, 0))
         _positive("step_size", self.step_size)
         _range("gamma", self.gamma, 0, 1)
         if self.grad_clip is not None:
-            _positive("grad_clip", self.grad_clip)
+            _range("grad_clip", self.grad_clip, 0, 1e9)
         _range("early_stopping_patience", self.early_stopping_patience, 0, 10**6)
         _range("image_size", self.image_size, 16, 4096)
         self.augmentation = {k: v for k, v in self.augmentation.items()}
         parse_augmentation(self.task, self.augmentation)
         _choice("device", self.device, DEVICES)
-        _range("num_workers", self.num_workers, 0, 256)
+        if self.num_workers is not None:
+            _range("num_workers", self.num_workers, 0, 256)
         _range("val_split", self.val_split, 0, 0.5)
         for name in ("max_steps_per_epoch", "max_val_batches"):
             value = getattr(self, name)
@@ -210,6 +219,8 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
     if base in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}: must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: must be a finite number, got {value!r}")
         if base == "int":
             if float(value) != int(value):
                 raise ConfigError(f"{name}: must be a whole number, got {value!r}")
@@ -240,7 +251,7 @@ def _choice(name: str, value: Any, choices: tuple) -> None:
 
 
 def _positive(name: str, value: float) -> None:
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise ConfigError(f"{name}: must be > 0, got {value!r}")
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from vision_studio.core.data.datasets import Batch
 from vision_studio.core.data.snapshot import IGNORE_INDEX
+from vision_studio.core.evaluation.metrics import semantic_confusion, semantic_metrics
 from vision_studio.core.types import Task
 
 log = logging.getLogger(__name__)
@@ -180,25 +181,12 @@ class _Accumulator:
 
 def _semantic_confusion(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
     """Confusion matrix ``[num_classes, num_classes]`` (rows = target), 255 ignored."""
-    try:
-        from vision_studio.core.evaluation.metrics import semantic_confusion
-    except ImportError:  # TODO(training): drop once evaluation.metrics has landed
-        keep = target != IGNORE_INDEX
-        idx = target[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
-        return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
     return np.asarray(semantic_confusion(pred, target, num_classes, ignore_index=IGNORE_INDEX))
 
 
 def _semantic_metrics(confusion: np.ndarray) -> dict[str, float]:
-    """``mIoU`` (over classes present in target or prediction) and ``pixel_accuracy``."""
-    try:
-        from vision_studio.core.evaluation.metrics import semantic_metrics
-    except ImportError:  # TODO(training): drop once evaluation.metrics has landed
-        tp = np.diag(confusion).astype(float)
-        union = confusion.sum(0) + confusion.sum(1) - tp
-        present = union > 0
-        miou = float((tp[present] / union[present]).mean()) if present.any() else 0.0
-        return {"mIoU": miou, "pixel_accuracy": float(tp.sum() / max(1, confusion.sum()))}
+    """``mIoU`` (mean over classes present in target or prediction; NaN when no class is
+    present) and ``pixel_accuracy`` (NaN without pixels), from
+    :func:`vision_studio.core.evaluation.metrics.semantic_metrics`."""
     m = semantic_metrics(confusion)
-    get = m.get if isinstance(m, dict) else (lambda k: getattr(m, k))
-    return {"mIoU": float(get("mIoU")), "pixel_accuracy": float(get("pixel_accuracy"))}
+    return {"mIoU": float(m["mIoU"]), "pixel_accuracy": float(m["pixel_accuracy"])}

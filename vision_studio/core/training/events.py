@@ -35,6 +35,19 @@ class TrainStarted:
 
 
 @dataclass(frozen=True)
+class WeightsProgress:
+    """Library weights are downloading, before the run starts (cancel stops it).
+
+    Attributes:
+        done: Bytes received so far.
+        total: Bytes in all, -1 when unknown.
+    """
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class EpochStart:
     """An epoch begins. ``groups``: ``(group name, trainable, lr)`` per parameter group."""
 
@@ -112,6 +125,7 @@ class TrainFailed:
     run_dir: str = ""
 
 
-Event = (TrainStarted | EpochStart | BatchEnd | EpochEnd | CheckpointSaved | SampleSkipped
+Event = (TrainStarted | WeightsProgress | EpochStart | BatchEnd | EpochEnd | CheckpointSaved
+         | SampleSkipped
          | TrainFinished | TrainFailed)
 Callback = Callable[[Any], None]

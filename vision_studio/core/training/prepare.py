@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from vision_studio.core.errors import ConfigError
 from vision_studio.core.training import checkpoints as ck
 from vision_studio.core.training import setup as su
 from vision_studio.core.training.config import TrainConfig
+from vision_studio.core.training.defaults import AUTO_FIELDS, fill_defaults
 from vision_studio.core.training.engine import TASK_METRIC
-from vision_studio.core.training.events import TrainStarted
+from vision_studio.core.training.events import TrainStarted, WeightsProgress
+from vision_studio.core.training.result import TrainResult
 from vision_studio.core.training.runs import RunFolder, default_run_dir
 from vision_studio.core.types import Task
 
@@ -82,6 +85,10 @@ class Run:
         """Learning rate of the last parameter group (the head)."""
         return float(self.optimizer.param_groups[-1]["lr"])
 
+    def close(self) -> None:
+        """Stop the data loaders' worker processes."""
+        su.shutdown_loaders(self.train_loader, self.val_loader)
+
     def trainable_params(self) -> list[torch.nn.Parameter]:
         return [p for g in self.optimizer.param_groups for p in g["params"] if p.requires_grad]
 
@@ -120,10 +127,11 @@ class Run:
         return line
 
     def observe(self, line: dict[str, Any]) -> bool:
-        """Track the best ``metric_name``; True when this epoch improved it."""
+        """Track the best ``metric_name``; True when this epoch improved it (a NaN metric,
+        e.g. mIoU with no class present, never does)."""
         value = line.get(self.metric_name)
         lower = self.metric_name.endswith("loss")
-        improved = value is not None and (
+        improved = value is not None and not math.isnan(value) and (
             self.best_metric is None or (value < self.best_metric if lower else value > self.best_metric))
         if improved:
             self.best_metric, self.bad_epochs = float(value), 0
@@ -154,9 +162,8 @@ class Run:
             "saved_at": time.time(),
         }
 
-    def result(self, status: str) -> Any:
-        from vision_studio.core.training.trainer import TrainResult
-
+    def result(self, status: str) -> TrainResult:
+        """The :class:`TrainResult` of the run so far."""
         last, best = self.folder.path / ck.LAST, self.folder.path / ck.BEST
         return TrainResult(status=status, run_dir=str(self.folder.path),
                            best_metric=self.best_metric, metric_name=self.metric_name,
@@ -174,11 +181,28 @@ def _resume_config(saved: TrainConfig, given: TrainConfig | None, run_dir: Path)
             raise ConfigError(f"{name}: the checkpoint was trained with {getattr(saved, name)!r}, "
                               f"not {getattr(given, name)!r}; start a new run instead")
     data = given.to_dict()
+    for name in AUTO_FIELDS:  # unset: the values the run was trained with
+        if data[name] is None:
+            data[name] = getattr(saved, name)
     data["out_dir"] = str(run_dir)
     return TrainConfig.from_dict(data)
 
 
-def _split(store: Any, snapshot: Snapshot, config: TrainConfig,
+def _config_and_state(config: TrainConfig | None, resume: str | os.PathLike | None
+                      ) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """The run's complete config (unset fields filled with the stable defaults) and, when
+    resuming, the checkpoint's state."""
+    state = None
+    if resume is not None:
+        path = ck.find_checkpoint(resume)
+        state = ck.read_checkpoint(path)
+        config = _resume_config(TrainConfig.from_dict(state["config"]), config, path.parent)
+    if config is None:
+        raise ConfigError("config: a TrainConfig is required (or resume=RUN_DIR)")
+    return fill_defaults(config), state  # a validated private copy
+
+
+def _split(snapshot: Snapshot, config: TrainConfig,
            state: dict | None) -> tuple[list[Sample], list[Sample], str]:
     if state is None:
         return assign_splits(snapshot, config.val_split, config.seed)
@@ -199,52 +223,33 @@ def _run_folder(store: Any, config: TrainConfig, resuming: bool) -> RunFolder:
     return RunFolder(path, store)
 
 
-def prepare_run(store: Any, config: TrainConfig | None,
-                resume: str | os.PathLike | None) -> Run:
-    """Snapshot, split, model, optimizer, schedule, loaders and run folder of a run;
-    with ``resume``, every state restored from the checkpoint.
+def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLike | None,
+                emit: Callable[[Any], None] | None = None, cancel: Any = None) -> Run:
+    """Set up a run in one pass: config → snapshot and split → model and transfer plan →
+    loaders, optimizer and schedule → run folder; with ``resume``, every state restored
+    from the checkpoint. A library-weights download emits :class:`WeightsProgress` events
+    through ``emit`` and stops when ``cancel.cancelled`` is set.
 
     Raises:
         ConfigError: invalid config, no labelled images, a category without examples.
         CheckpointError: unreadable ``resume`` checkpoint.
+        WeightsError: weights that cannot be found or read, or a cancelled download
+            (``DownloadCancelled``).
     """
-    state = None
-    if resume is not None:
-        path = ck.find_checkpoint(resume)
-        state = ck.read_checkpoint(path)
-        config = _resume_config(TrainConfig.from_dict(state["config"]), config, path.parent)
-    if config is None:
-        raise ConfigError("config: a TrainConfig is required (or resume=RUN_DIR)")
-    config = TrainConfig.from_dict(config.to_dict())  # validated private copy
-    su.seed_everything(config.seed)
+    config, state = _config_and_state(config, resume)
     cats = [c["id"] for c in state["categories"]] if state else config.categories
     snapshot = take_snapshot(store, config.task, cats, config.unlabelled_as, config.include_empty)
-    train, val, how = _split(store, snapshot, config, state)
+    train, val, how = _split(snapshot, config, state)
     check_examples(snapshot, train)
     device = su.resolve_device(config.device)
-    su.seed_everything(config.seed)  # right before the weights' random init
-    built = su.build(config, snapshot, weights=None if state else config.weights,
-                     options=state.get("build_options") if state else None)
-    channels_last = device.type == "cuda" and config.task in (Task.CLASSIFICATION,
-                                                              Task.SEMANTIC_SEGMENTATION)
-    built.model.to(device, memory_format=torch.channels_last if channels_last
-                   else torch.preserve_format)
-    plan = su.transfer_plan(built, config)
-    optimizer = su.make_optimizer(plan.param_groups(config.lr), config)
-    train_loader = su.make_loader(snapshot, train, config, built, True, device)
-    val_loader = su.make_loader(snapshot, val, config, built, False, device) if val else None
-    steps = max(1, min(len(train_loader), config.max_steps_per_epoch or len(train_loader)))
-    amp = config.amp and device.type == "cuda"
+    progress = (lambda done, total: emit(WeightsProgress(done, total))) if emit else None
+    model = su.build_model_parts(config, snapshot, device, state, progress, cancel)
+    loop = su.build_loop_parts(config, snapshot, model, train, val, device)
+    metric = TASK_METRIC[config.task] if val and config.max_val_batches != 0 else "train_loss"
     run = Run(config=config, snapshot=snapshot, train_samples=train, val_samples=val,
-              split_how=how, device=device, built=built, plan=plan, optimizer=optimizer,
-              scheduler=su.make_scheduler(optimizer, plan, steps, config),
-              scaler=torch.amp.GradScaler("cuda", enabled=amp),
-              autocast=su.autocast_factory(device, config.amp), channels_last=channels_last,
-              train_loader=train_loader, val_loader=val_loader, steps_per_epoch=steps,
-              folder=_run_folder(store, config, state is not None),
-              metric_name=TASK_METRIC[config.task] if val and config.max_val_batches != 0
-              else "train_loss")
-    su.seed_everything(config.seed)  # setup may have drawn numbers (lazy library caches)
+              split_how=how, device=device, built=model.built, plan=model.plan,
+              channels_last=model.channels_last, **vars(loop),
+              folder=_run_folder(store, config, state is not None), metric_name=metric)
     if state is not None:
         _restore(run, state)
     run.folder.write_config(config)

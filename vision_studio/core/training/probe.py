@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from vision_studio.core.training.cancel import CancelToken
 from vision_studio.core.training.events import EpochStart, SampleSkipped
+from vision_studio.core.training.setup import make_loader, shutdown_loaders
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ def fit_probe_epoch(run: Any, emit: Callable[[Any], None], cancel: CancelToken) 
     ``run.probe_metrics`` the probe's training accuracy.
     """
     from vision_studio.core.models.linear_probe import fit_linear_probe
-    from vision_studio.core.training.setup import make_loader
 
     loader = make_loader(run.snapshot, run.train_samples, run.config, run.built, False,
                          run.device)
@@ -54,6 +54,8 @@ def fit_probe_epoch(run: Any, emit: Callable[[Any], None], cancel: CancelToken) 
                                   device=str(run.device))
     except ProbeCancelled:
         return False
+    finally:
+        shutdown_loaders(loader)
     run.epoch_state["train_time_s"] = time.perf_counter() - started
     run.epoch_state["images"] = result.n_train
     run.probe_metrics = {"train_accuracy": result.train_accuracy}

@@ -1,11 +1,25 @@
-"""Building the pieces of a run from its config: device, data loaders, model, transfer
-plan, optimizer, learning-rate schedule and AMP."""
+"""Building the pieces of a run from its config, in one pass: device, model and transfer
+plan (:func:`build_model_parts`), then data loaders, optimizer, learning-rate schedule and
+AMP (:func:`build_loop_parts`).
+
+Data loading runs in DataLoader worker processes (``num_workers``; ``None`` = one fewer
+than the CPU cores, at most 4) that persist for the whole run, so that decoding and
+augmenting images does not hold the training thread's GIL (the GUI stays responsive).
+Workers start with ``fork`` on Linux (fast; they only decode and transform images, never
+touch Qt or the store) and ``spawn`` elsewhere (the only safe method on macOS and
+Windows; the frozen app's launchers call ``multiprocessing.freeze_support()`` for it).
+Every sample's augmentation is drawn from its own seed (:class:`EpochSampler`), so a run
+gives the same numbers with any number of workers and resumes exactly.
+"""
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
+import os
 import random
+import sys
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -53,9 +67,13 @@ def autocast_factory(device: torch.device, enabled: bool) -> Callable[[], Any]:
     return contextlib.nullcontext
 
 
-class EpochSampler(torch.utils.data.Sampler[int]):
+class EpochSampler(torch.utils.data.Sampler[tuple[int, int]]):
     """A shuffling sampler whose order depends only on ``(seed, epoch)``, which can start
     part-way through an epoch (exact resume after a mid-epoch cancel).
+
+    It yields ``(index, sample_seed)`` keys (see :class:`VisionDataset`): the seed of the
+    augmentation of the sample at position ``p`` of epoch ``e`` is a function of
+    ``(seed, e, p)`` only.
 
     Args:
         n: Dataset length.
@@ -78,8 +96,13 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return torch.randperm(self.n, generator=g).tolist()
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order()[self.start:])
+    def sample_seed(self, position: int) -> int:
+        """The augmentation seed of the sample at ``position`` of the current epoch."""
+        return ((self.seed * 1_000_003 + self.epoch) * 1_000_003 + position) % (2**63)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = self.order()
+        return iter([(order[p], self.sample_seed(p)) for p in range(self.start, self.n)])
 
     def __len__(self) -> int:
         return self.n - self.start
@@ -95,10 +118,44 @@ def make_loader(snapshot: Snapshot, samples: Sequence[Sample], config: TrainConf
     ds = VisionDataset(snapshot, samples, tf)
     sampler = EpochSampler(len(ds), config.seed, shuffle=True)
     drop_last = train and len(ds) > config.batch_size
+    workers = resolve_workers(config.num_workers)
+    extra: dict[str, Any] = {}
+    if workers:
+        extra = dict(persistent_workers=True, multiprocessing_context=worker_context(),
+                     worker_init_fn=_worker_init)
     return torch.utils.data.DataLoader(
-        ds, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
+        ds, batch_size=config.batch_size, sampler=sampler, num_workers=workers,
         collate_fn=collate, pin_memory=device.type == "cuda", drop_last=drop_last,
-        persistent_workers=False, generator=torch.Generator().manual_seed(config.seed))
+        generator=torch.Generator().manual_seed(config.seed), **extra)
+
+
+def resolve_workers(num_workers: int | None) -> int:
+    """DataLoader workers: ``num_workers``, or for ``None`` one fewer than the CPU cores
+    (at most 4; 0 on a single core)."""
+    if num_workers is not None:
+        return int(num_workers)
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def worker_context() -> str:
+    """The multiprocessing start method of the DataLoader workers (see the module doc)."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _worker_init(_worker_id: int) -> None:
+    """One intra-op thread per worker: the workers decode and transform, the training
+    thread owns the cores' math."""
+    torch.set_num_threads(1)
+
+
+def shutdown_loaders(*loaders: Any) -> None:
+    """Stop the persistent worker processes of ``loaders`` now (not at garbage collection)."""
+    for loader in loaders:
+        it = getattr(loader, "_iterator", None)
+        if it is not None and hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+        if loader is not None:
+            loader._iterator = None
 
 
 def build_options(config: TrainConfig) -> dict[str, Any]:
@@ -112,11 +169,13 @@ def build_options(config: TrainConfig) -> dict[str, Any]:
 
 
 def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None,
-          options: dict[str, Any] | None = None) -> Any:
+          options: dict[str, Any] | None = None,
+          progress: Callable[[int, int], None] | None = None, cancel: Any = None) -> Any:
     """The :class:`BuiltModel` of the run, with ``weights`` (a registry weights name, a
     file, or ``None`` for random init) loaded; ``options`` default to
     :func:`build_options` (a checkpoint passes the options it was built with, e.g.
-    ``frozen_bn``, so that its state dict fits).
+    ``frozen_bn``, so that its state dict fits). ``progress`` / ``cancel`` follow and stop
+    a library-weights download.
 
     Raises:
         ConfigError: unknown architecture or option (from the registry).
@@ -126,7 +185,7 @@ def build(config: TrainConfig, snapshot: Snapshot, weights: str | None = None,
 
     options = dict(build_options(config) if options is None else options)
     built = build_model(config.arch, config.task, model_num_classes(snapshot), weights=weights,
-                        **options)
+                        progress=progress, cancel=cancel, **options)
     report = getattr(built, "weights_report", None)
     if report is not None:
         summary = getattr(report, "summary", None)
@@ -165,7 +224,8 @@ def schedule_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> flo
     """Base learning-rate factor after ``step`` optimizer steps: linear warm-up over
     ``warmup_epochs`` (from 1 / (warm-up steps)), then cosine to 0 over the remaining
     steps (SGDR without restarts, Loshchilov & Hutter 2017), or ×``gamma`` every
-    ``step_size`` epochs, or constant."""
+    ``step_size`` epochs, or constant. ``config`` must be filled
+    (:func:`~vision_studio.core.training.defaults.fill_defaults`)."""
     warm = int(round(config.warmup_epochs * steps_per_epoch))
     if warm and step < warm:
         return (step + 1) / warm
@@ -196,3 +256,71 @@ def make_scheduler(optimizer: torch.optim.Optimizer, plan: Any, steps_per_epoch:
                              * mults(step // steps_per_epoch)[index[g]])
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(g) for g in range(len(names))])
+
+
+@dataclass
+class ModelParts:
+    """The network side of a run.
+
+    Attributes:
+        built: The :class:`~vision_studio.core.models.base.BuiltModel`, on the device.
+        plan: Its :class:`~vision_studio.core.models.strategies.TransferPlan`.
+        channels_last: Whether inputs use the channels-last memory format (CUDA).
+    """
+
+    built: Any
+    plan: Any
+    channels_last: bool
+
+
+@dataclass
+class LoopParts:
+    """The optimisation and data side of a run (see :func:`build_loop_parts`)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    autocast: Callable[[], Any]
+    train_loader: Any
+    val_loader: Any
+    steps_per_epoch: int
+
+
+def build_model_parts(config: TrainConfig, snapshot: Snapshot, device: torch.device,
+                      state: dict[str, Any] | None = None,
+                      progress: Callable[[int, int], None] | None = None,
+                      cancel: Any = None) -> ModelParts:
+    """Seed the run (the only :func:`seed_everything` of a run, right before the random
+    initialisation), build the model with its weights (none when resuming: ``state``
+    holds them, built with the checkpoint's ``build_options``), move it to ``device`` and
+    make its transfer plan.
+
+    Raises:
+        ConfigError / WeightsError: see :func:`build`.
+    """
+    seed_everything(config.seed)
+    built = build(config, snapshot, weights=None if state else config.weights,
+                  options=state.get("build_options") if state else None,
+                  progress=progress, cancel=cancel)
+    channels_last = device.type == "cuda" and config.task in (Task.CLASSIFICATION,
+                                                              Task.SEMANTIC_SEGMENTATION)
+    built.model.to(device, memory_format=torch.channels_last if channels_last
+                   else torch.preserve_format)
+    return ModelParts(built=built, plan=transfer_plan(built, config), channels_last=channels_last)
+
+
+def build_loop_parts(config: TrainConfig, snapshot: Snapshot, model: ModelParts,
+                     train: Sequence[Sample], val: Sequence[Sample],
+                     device: torch.device) -> LoopParts:
+    """Loaders (validation only when ``val`` is not empty), optimizer over the plan's
+    groups, per-step schedule, gradient scaler and autocast factory."""
+    plan = model.plan
+    optimizer = make_optimizer(plan.param_groups(config.lr), config)
+    train_loader = make_loader(snapshot, train, config, model.built, True, device)
+    val_loader = make_loader(snapshot, val, config, model.built, False, device) if val else None
+    steps = max(1, min(len(train_loader), config.max_steps_per_epoch or len(train_loader)))
+    amp = config.amp and device.type == "cuda"
+    return LoopParts(optimizer=optimizer, scheduler=make_scheduler(optimizer, plan, steps, config),
+                     scaler=torch.amp.GradScaler("cuda", enabled=amp),
+                     autocast=autocast_factory(device, config.amp), train_loader=train_loader,
+                     val_loader=val_loader, steps_per_epoch=steps)

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
@@ -23,47 +22,18 @@ from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.training import checkpoints as ck
 from vision_studio.core.training.cancel import CancelToken
 from vision_studio.core.training.config import TrainConfig
+from vision_studio.core.training.defaults import recommended
 from vision_studio.core.training.engine import compute_loss, evaluate, to_device
 from vision_studio.core.training.events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStart,
                                                 SampleSkipped, TrainFailed, TrainFinished)
 from vision_studio.core.training.prepare import Run, prepare_run
+from vision_studio.core.training.result import TrainingError, TrainResult
 from vision_studio.core.training.probe import fit_probe_epoch
 from vision_studio.core.types import Problem
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CancelToken", "TrainResult", "Trainer", "TrainingError"]
-
-
-class TrainingError(VisionStudioError):
-    """The run stopped on a fault (NaN loss, out of memory...); the message says what to
-    change. The last good ``last.pt`` is kept."""
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns.
-
-    Attributes:
-        status: ``"finished"``, ``"early_stopped"`` or ``"stopped"`` (cancelled; resumable).
-        run_dir: The run folder.
-        best_metric: Best value of ``metric_name`` (``None`` before the first epoch ended).
-        metric_name: The metric that picks ``best.pt``.
-        epochs_done: Completed epochs.
-        history: The ``metrics.jsonl`` lines, one per completed epoch.
-        last_checkpoint / best_checkpoint: Paths, or ``None`` when not written.
-        skipped: Project paths of images that could not be loaded.
-    """
-
-    status: str
-    run_dir: str
-    best_metric: float | None
-    metric_name: str
-    epochs_done: int
-    history: list[dict[str, Any]] = field(default_factory=list)
-    last_checkpoint: str | None = None
-    best_checkpoint: str | None = None
-    skipped: list[str] = field(default_factory=list)
 
 
 class Trainer:
@@ -87,6 +57,8 @@ class Trainer:
             callbacks: Called with every event (:mod:`.events`), on this thread; an
                 exception in a callback is logged, not raised.
             cancel: Checked before every batch; cancelling writes a resumable ``last.pt``.
+                It also stops a library-weights download before the run starts
+                (``DownloadCancelled``; :class:`WeightsProgress` events report it).
             resume: A run folder or checkpoint to continue from.
 
         Returns:
@@ -100,7 +72,7 @@ class Trainer:
         """
         cancel = cancel or CancelToken()
         emit = _emitter(callbacks)
-        run = prepare_run(self.store, config, resume)
+        run = prepare_run(self.store, config, resume, emit, cancel)
         try:
             return self._loop(run, emit, cancel)
         except BaseException as exc:
@@ -111,6 +83,8 @@ class Trainer:
                 raise
             log.error("training failed", exc_info=exc)  # the traceback goes to the log
             raise TrainingError(message) from exc
+        finally:
+            run.close()
 
     # ------------------------------------------------------------------ loop
     def _loop(self, run: Run, emit: Callable[[Any], None], cancel: CancelToken) -> TrainResult:
@@ -190,10 +164,7 @@ class Trainer:
             loss, parts = compute_loss(run.built.model, run.config.task, images, targets)
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise TrainingError(
-                f"loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch {epoch} "
-                f"step {run.step}; lower the learning rate (now {run.config.lr:g}) or set "
-                f"grad_clip; {run.last_good()}")
+            raise TrainingError(_diverged_message(run, value, epoch))
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         if run.config.grad_clip:
@@ -261,6 +232,19 @@ def _emitter(callbacks: Sequence[Callable[[Any], None]]) -> Callable[[Any], None
             except Exception:  # a broken listener must not kill the run
                 log.exception("training callback %r failed on %s", cb, type(event).__name__)
     return emit
+
+
+def _diverged_message(run: Run, value: float, epoch: int) -> str:
+    """The NaN / inf message: what to change, in the words of the Model tab."""
+    cfg = run.config
+    rec = recommended(cfg.task, cfg.batch_size, cfg.optimizer)
+    clip = (f"lower 'Gradient clipping' (now {cfg.grad_clip:g}, config grad_clip)"
+            if cfg.grad_clip else "turn on 'Gradient clipping' on the Model tab (config "
+                                  "grad_clip, e.g. 10)")
+    return (f"loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch {epoch} step "
+            f"{run.step}: the training diverged. Lower the learning rate (now {cfg.lr:g}; "
+            f"{rec.lr:g} is the stable default at batch size {cfg.batch_size}) or {clip}, "
+            f"then resume or start again; {run.last_good()}")
 
 
 def _failure_message(exc: BaseException, run: Run) -> str:

@@ -18,10 +18,14 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Problem
+from vision_studio.gui.dialogs.verify import VerifyResult, verify_images
 from vision_studio.gui.dialogs.worker import StoreTask
 from vision_studio.gui.formats import EXPORT_FORMATS, IMPORT_FORMATS, ExportFormat, Field
 
 SPLITS = ("", "train", "val", "test")
+EXISTING_CHOICES = (("add their labels", "add"), ("replace their annotations", "replace"),
+                    ("skip them", "skip"))
+"""What an import does with labels for images already in the project (label, core value)."""
 
 
 class PathEdit(QWidget):
@@ -147,10 +151,13 @@ class ImportDialog(QDialog):
 
     Signals:
         imported(object): the :class:`ImportReport` of a finished import.
+        verified(object): the :class:`VerifyResult` of the full decoding that follows
+            it (new ``decode_error`` problems may have been recorded).
         imageRequested(int): from the report's problems list.
     """
 
     imported = Signal(object)
+    verified = Signal(object)
     imageRequested = Signal(int)
 
     def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
@@ -178,6 +185,12 @@ class ImportDialog(QDialog):
         self.split.setEditable(True)
         self.split.addItems(["(from the data)", "train", "val", "test"])
         self.split.setToolTip("Split given to every imported image; '(from the data)' keeps the format's own")
+        self.on_existing = QComboBox(self, objectName="on_existing")
+        for label, value in EXISTING_CHOICES:
+            self.on_existing.addItem(label, value)
+        self.on_existing.setToolTip("Labels for an image the project already has (matched by "
+                                    "its path in the project, then by its file name)")
+        self.format.currentIndexChanged.connect(lambda _i: self._format_changed())
         self.strict = QCheckBox("Strict: import nothing if anything is wrong", self)
         self.progress = QProgressBar(self)
         self.progress.setVisible(False)
@@ -192,6 +205,8 @@ class ImportDialog(QDialog):
         top = QFormLayout()
         top.addRow("Format", self.format)
         top.addRow("Split", self.split)
+        top.addRow("Images already in the project", self.on_existing)
+        self._top = top
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.forms)
@@ -199,7 +214,14 @@ class ImportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.report_view, 1)
         layout.addWidget(self.buttons)
+        self.verify_task: StoreTask | None = None
+        self.verified_result: VerifyResult | None = None
+        self._format_changed()
         self.resize(720, 360)
+
+    def _format_changed(self) -> None:
+        fmt = IMPORT_FORMATS[self.format.currentIndex()]
+        self._top.setRowVisible(self.on_existing, fmt.labels_existing)
 
     def set_format(self, name: str) -> None:
         """Select the import format called ``name``."""
@@ -216,14 +238,20 @@ class ImportDialog(QDialog):
         split_text = self.split.currentText().strip()
         split = None if split_text.startswith("(") else split_text
         strict = self.strict.isChecked()
-        self.error, self.report = "", None
-        self.task = StoreTask(self.store.path, lambda s, p: fmt.run(s, values, split, strict, p), self)
+        existing = self.on_existing.currentData() if fmt.labels_existing else None
+        self.error, self.report, self.verified_result = "", None, None
+        self.task = StoreTask(self.store.path,
+                              lambda s, p: fmt.run(s, values, split, strict, p, existing), self)
         self.task.progressed.connect(self._on_progress)
         self.task.succeeded.connect(self._on_done)
         self.task.failed.connect(self._on_failed)
-        self.task.finished.connect(lambda: self._busy(False))
+        self.task.finished.connect(lambda: self._busy(self.verifying()))
         self._busy(True)
         self.task.start()
+
+    def verifying(self) -> bool:
+        """True while the full verification after an import runs."""
+        return self.verify_task is not None and not self.verify_task.isFinished()
 
     def _busy(self, busy: bool) -> None:
         self.import_button.setEnabled(not busy)
@@ -244,6 +272,40 @@ class ImportDialog(QDialog):
         self.report_view.setVisible(True)
         self.report_view.show_report(report, self.store.problems())
         self.imported.emit(report)
+        self.start_verify()
+
+    # ------------------------------------------------------------------ verification
+    def start_verify(self) -> None:
+        """Decode the project's new or changed images in full in the background
+        (progress, Cancel keeps the import and what was verified so far)."""
+        self.verify_task = task = StoreTask(self.store.path, verify_images, self)
+        task.progressed.connect(self._on_progress)
+        task.succeeded.connect(self._on_verified)
+        task.failed.connect(self._on_verify_failed)
+        task.finished.connect(lambda: self._busy(False))
+        self._busy(True)
+        self.progress.setFormat("checking images in full… %v / %m")
+        task.start()
+
+    def _on_verified(self, result: VerifyResult) -> None:
+        self.verified_result = result
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        view = self.report_view
+        view.summary.setText(f"{view.summary.text()}\n{result.summary()}")
+        view.show_problems(self.store.problems())
+        if result.problems:
+            view.tabs.setCurrentIndex(1)
+        self.verified.emit(result)
+
+    def _on_verify_failed(self, message: str) -> None:
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        view = self.report_view
+        view.summary.setText(f"{view.summary.text()}\nImages not all verified in full: {message}")
+        view.show_problems(self.store.problems())
 
     def _on_failed(self, message: str) -> None:
         self.error = message
@@ -251,15 +313,17 @@ class ImportDialog(QDialog):
         QMessageBox.warning(self, "Import failed", message)
 
     def _close_or_cancel(self) -> None:
-        if self.task is not None and self.task.isRunning():
-            self.task.cancel()
-        else:
+        running = [t for t in (self.task, self.verify_task) if t is not None and t.isRunning()]
+        for t in running:
+            t.cancel()
+        if not running:
             self.reject()
 
-    def done(self, result: int) -> None:  # noqa: D102 - wait for the thread before closing
-        if self.task is not None and self.task.isRunning():
-            self.task.cancel()
-            self.task.wait()
+    def done(self, result: int) -> None:  # noqa: D102 - wait for the threads before closing
+        for t in (self.task, self.verify_task):
+            if t is not None and t.isRunning():
+                t.cancel()
+                t.wait()
         super().done(result)
 
 
@@ -325,15 +389,53 @@ class ExportDialog(QDialog):
         if not out:
             self.status.setText("Choose where to save first.")
             return
+        allowed = self.may_write(out)
+        if allowed is None:
+            return
+        kw = {"overwrite": True} if allowed == "replace" else {}
         split = self.split.currentData()
         self.error, self.result_value = "", None
-        self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split), self)
+        self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split, kw), self)
         self.task.succeeded.connect(lambda r: self._on_done(out, r))
         self.task.failed.connect(self._on_failed)
         self.task.finished.connect(lambda: self.export_button.setEnabled(True))
         self.export_button.setEnabled(False)
         self.status.setText("Exporting…")
         self.task.start()
+
+    def may_write(self, out: str) -> str | None:
+        """Whether the export may write ``out``: ``"new"`` (nothing there), ``"replace"``
+        (the user agreed, asked by name, to replace the existing file or fill the
+        non-empty folder) or ``None`` (refused: the project file or one of its images,
+        or the user said no; shown in the dialog)."""
+        from vision_studio.core.errors import OutputExistsError, ProtectedPathError
+        from vision_studio.core.outputs import check_output, protected_paths
+
+        protected = protected_paths(self.store)
+        try:
+            check_output(out, overwrite=False, protected=protected)
+            return "new"
+        except ProtectedPathError as exc:
+            self._refuse(str(exc))
+            return None
+        except OutputExistsError:
+            what = "folder and its files" if Path(out).is_dir() else "file"
+            if QMessageBox.question(
+                    self, "Replace?", f"{Path(out).name} already exists:\n{out}\n\n"
+                    f"Replace this {what} with the export?") != QMessageBox.StandardButton.Yes:
+                self.status.setText(f"Not exported: {Path(out).name} was kept.")
+                return None
+        try:
+            check_output(out, overwrite=True, protected=protected)
+        except ProtectedPathError as exc:
+            self._refuse(str(exc))
+            return None
+        return "replace"
+
+    def _refuse(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"Not exported: {message}")
+        QMessageBox.warning(self, "Export refused", message)
 
     def _on_done(self, out: str, result: object) -> None:
         self.result_value = result

@@ -20,14 +20,15 @@ import sqlite3
 from dataclasses import replace
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QUndoStack
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QResizeEvent, QUndoStack
 from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QWidget)
 
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, Category, ImageRecord
 from vision_studio.gui import undo
-from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array, to_qimage
+from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array
+from vision_studio.gui.qimage import array_to_qimage
 from vision_studio.gui.widgets.canvas_items import (Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer,
                                                     marker_item, weak_slot)
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
@@ -105,6 +106,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._hidden: set[int] = set()
         self._display: tuple[float, float, tuple[float, float] | None] = (0.0, 1.0, None)
         self._tool = "select"
+        self._fitted = True  # fitted until the user zooms or pans: resizes keep it fitted
         self._drag = None
         self._space = False
         self._poly_points: list[QPointF] = []
@@ -206,6 +208,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
     def fit(self) -> None:
         """Zoom so that the whole image is visible, with room above it for the labels of
         shapes at its top edge."""
+        self._fitted = True
         if self._image is not None:
             rect = QRectF(0, 0, self._image.width, self._image.height)
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
@@ -215,6 +218,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
     def zoom_1to1(self) -> None:
         """One image pixel per screen pixel, keeping the view centre."""
         centre = self.mapToScene(self.viewport().rect().center())
+        self._fitted = False
         self.resetTransform()
         self.centerOn(centre)
 
@@ -222,6 +226,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         """Multiply the zoom by ``factor`` (within 1 % … 6400 %), keeping the scene point
         under the view position ``anchor`` (default the view centre) in place."""
         scale = self.transform().m11()
+        self._fitted = False
         factor = max(MIN_SCALE / scale, min(MAX_SCALE / scale, factor))
         at = (anchor if anchor is not None else QPointF(self.viewport().rect().center())).toPoint()
         fixed = self.mapToScene(at)
@@ -236,6 +241,13 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
     def zoom(self) -> float:
         """Screen pixels per image pixel."""
         return self.transform().m11()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        """A fitted image stays fitted when the view gets its size (first show, project
+        open, splitter drag, window resize); a zoom or pan of the user is kept."""
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
 
     def reload(self) -> None:
         """Re-read the current image's annotations and the categories from the store and
@@ -422,7 +434,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             pm.fill(QColor("#606060"))
         else:
             arr = dec.display if window is None else display_array(dec.raw, dec.path, window)
-            pm = QPixmap.fromImage(to_qimage(adjust(arr, brightness, contrast)))
+            pm = QPixmap.fromImage(array_to_qimage(adjust(arr, brightness, contrast)))
         self._pixmap_item.setPixmap(pm)
         self._layer.set_bounds(QRectF(0, 0, self._image.width, self._image.height))
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPat
                                QGraphicsRectItem)
 
 from vision_studio.core.types import Annotation
+from vision_studio.gui.qimage import array_to_qimage
 
 Z_IMAGE, Z_SHAPE, Z_SELECTED, Z_HANDLE, Z_PREVIEW = -10.0, 1.0, 2.0, 10.0, 20.0
 
@@ -342,11 +343,10 @@ def _mask_image(rle, color: QColor) -> QImage:
         r["counts"] = r["counts"].encode("ascii")
     m = mask_utils.decode(r).astype(bool)
     h, w = m.shape
-    a = 110  # premultiplied little-endian ARGB32 = B, G, R, A in memory
-    argb = np.zeros((h, w, 4), np.uint8)
-    argb[m] = (color.blue() * a // 255, color.green() * a // 255, color.red() * a // 255, a)
-    img = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
-    return img.copy()
+    a = 110  # premultiplied RGBA
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[m] = (color.red() * a // 255, color.green() * a // 255, color.blue() * a // 255, a)
+    return array_to_qimage(rgba, premultiplied=True)
 
 
 def weak_slot(obj: QObject, name: str):

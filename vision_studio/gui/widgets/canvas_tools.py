@@ -224,6 +224,7 @@ class CanvasInteraction:
                 return
             delta = pos - d.last_view
             d.last_view = pos
+            self._fitted = False  # the user placed the image: a resize keeps it there
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
             return

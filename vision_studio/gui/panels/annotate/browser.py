@@ -12,8 +12,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-from collections import OrderedDict
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex,
                             QRunnable, QSize, Qt, QThreadPool, Signal)
@@ -24,7 +25,12 @@ from vision_studio.core.store.filters import (ImageFilter, annotation_counts_by_
                                              filter_image_ids, images_by_ids, problem_image_ids,
                                              tags_by_image)
 from vision_studio.core.store import ProjectStore
+from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.images import read_image
 from vision_studio.core.types import ImageRecord
+from vision_studio.gui.image_paths import dataset_folder, display_path
+from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, ThumbnailDelegate
+from vision_studio.gui.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +61,11 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         return image, ""
     qt_error = reader.errorString()
     try:
-        from vision_studio.core.images import read_image  # lands with issue 2
-
-        arr = read_image(path)
-        h, w = arr.shape[:2]
-        image = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation), ""
-    except ImportError:
-        return QImage(), f"{path}: {qt_error}"
-    except Exception as exc:  # ImageDecodeError, OSError...: reported, never raised
-        return QImage(), str(exc)
+        image = array_to_qimage(read_image(path))
+    except (VisionStudioError, OSError, ValueError) as exc:  # reported, never raised
+        return QImage(), str(exc) or f"{path}: {qt_error}"
+    return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation), ""
 
 
 class _ThumbSignals(QObject):
@@ -97,9 +97,14 @@ def _placeholder(size: int, color: str, text: str) -> QPixmap:
 class BrowserModel(QAbstractListModel):
     """Rows = the project's images matching an :class:`ImageFilter`, ordered by id.
 
-    Roles: ``DisplayRole`` (file name and annotation count), ``DecorationRole``
-    (thumbnail or placeholder), ``ToolTipRole`` (path, size, split, problems),
-    :data:`IMAGE_ID_ROLE` (the image id).
+    Roles: ``DisplayRole`` (file name, then tags and annotation count), ``DecorationRole``
+    (thumbnail or placeholder), ``ToolTipRole`` (full path, size, split, problems),
+    :data:`IMAGE_ID_ROLE` (the image id), :data:`PROBLEM_ROLE` (True when the image has
+    a problem: the browser paints a badge).
+
+    Attributes:
+        folder: The dataset's folder (:func:`~vision_studio.gui.image_paths.dataset_folder`),
+            that :meth:`display_path` shows paths relative to.
 
     Signals:
         countsChanged(int, int): rows shown, images in the project.
@@ -114,12 +119,13 @@ class BrowserModel(QAbstractListModel):
         self.thumb_size = thumb_size
         self._ids: list[int] = []
         self._total = 0
-        self._pages: OrderedDict[int, list[ImageRecord]] = OrderedDict()
+        self.folder = Path()
+        self._pages: LRUCache[int, list[ImageRecord]] = LRUCache(MAX_PAGES)
         self._ann_counts: dict[int, int] = {}
         self._tags: dict[int, tuple[int, ...]] = {}
         self._names: dict[int, str] = {}
         self._problems: set[int] = set()
-        self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
+        self._thumbs: LRUCache[int, QPixmap] = LRUCache(THUMB_CACHE)
         self._errors: dict[int, str] = {}
         self._pending: set[int] = set()
         self._generation = 0
@@ -169,6 +175,7 @@ class BrowserModel(QAbstractListModel):
         if self.store is None:
             self._ids, self._total = [], 0
         else:
+            self.folder = dataset_folder(self.store)
             self._ids = filter_image_ids(self.store, self.filter)
             self._total = (len(self._ids) if self.filter.is_empty()
                            else self.store.image_count())
@@ -216,9 +223,8 @@ class BrowserModel(QAbstractListModel):
         return page[off] if off < len(page) else None
 
     def _page(self, n: int) -> list[ImageRecord]:
-        page = self._pages.get(n)
+        page = self._pages.get(n)  # a hit makes it the most recent
         if page is not None:
-            self._pages.move_to_end(n)
             return page
         ids = self._ids[n * PAGE_SIZE:(n + 1) * PAGE_SIZE]
         page = images_by_ids(self.store, ids)
@@ -230,9 +236,7 @@ class BrowserModel(QAbstractListModel):
         self._names = {c.id: c.name for c in self.store.categories()}
         self._problems.difference_update(ids)
         self._problems.update(problem_image_ids(self.store, ids))
-        self._pages[n] = page
-        while len(self._pages) > MAX_PAGES:
-            self._pages.popitem(last=False)
+        self._pages[n] = page  # the least recent page goes beyond MAX_PAGES
         return page
 
     # ------------------------------------------------------------------ data
@@ -250,19 +254,25 @@ class BrowserModel(QAbstractListModel):
             return self._tooltip(image)
         if role == IMAGE_ID_ROLE:
             return image.id
+        if role == PROBLEM_ROLE:
+            return image.id in self._problems
         return None
+
+    def display_path(self, image: ImageRecord) -> str:
+        """``image``'s path relative to the dataset's folder (:attr:`folder`)."""
+        return image.path if self.store is None else display_path(self.store, self.folder, image)
 
     def _label(self, image: ImageRecord) -> str:
         """File name, then the image's tags and/or its number of objects."""
         n = self._ann_counts.get(image.id, 0)
-        mark = "⚠ " if image.id in self._problems else ""
         tags = ", ".join(self._names.get(c, "?") for c in self._tags.get(image.id, ()))
         objects = f"{n} object{'s' if n != 1 else ''}"
         second = f"{tags} · {objects}" if tags and n else (tags or objects)
-        return f"{mark}{Path(image.path).name}\n{second}"
+        return f"{Path(image.path).name}\n{second}"
 
     def _tooltip(self, image: ImageRecord) -> str:
-        lines = [image.path, f"{image.width} × {image.height} px, split: {image.split or 'none'}",
+        full = str(self.store.resolve(image)) if self.store is not None else image.path
+        lines = [self.display_path(image), full, f"{image.width} × {image.height} px, split: {image.split or 'none'}",
                  f"{self._ann_counts.get(image.id, 0)} annotations"]
         if self._tags.get(image.id):
             lines.append("tags: " + ", ".join(self._names.get(c, "?") for c in self._tags[image.id]))
@@ -275,7 +285,6 @@ class BrowserModel(QAbstractListModel):
     def _thumbnail(self, image: ImageRecord) -> QPixmap:
         pix = self._thumbs.get(image.id)
         if pix is not None:
-            self._thumbs.move_to_end(image.id)
             return pix
         if image.id in self._errors:
             return self._broken
@@ -297,9 +306,7 @@ class BrowserModel(QAbstractListModel):
             self._errors[image_id] = error or "unreadable image"
             log.info("thumbnail: %s", self._errors[image_id])
         else:
-            self._thumbs[image_id] = QPixmap.fromImage(image)
-            while len(self._thumbs) > THUMB_CACHE:
-                self._thumbs.popitem(last=False)
+            self._thumbs[image_id] = QPixmap.fromImage(image)  # LRU: the oldest goes
         row = self.row_of(image_id)
         if row >= 0:
             idx = self.index(row)
@@ -338,9 +345,9 @@ class ImageBrowser(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(500)
         self.setWrapping(True)
+        self.delegate = ThumbnailDelegate(model.thumb_size, self)
+        self.setItemDelegate(self.delegate)
         self.apply_thumb_size()
-        self.setWordWrap(True)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setToolTip("")
@@ -349,8 +356,9 @@ class ImageBrowser(QListView):
     def apply_thumb_size(self) -> None:
         """Size the grid for the model's thumbnail edge."""
         size = self._model.thumb_size
+        self.delegate.thumb_size = size
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 28, size + 40))
+        self.setGridSize(self.delegate.cell_size(self.fontMetrics()))
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         image = self._model.image_at(current.row()) if current.isValid() else None

@@ -2,7 +2,8 @@
 labelled / unlabelled / has-problems, and the "N of M images" count."""
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QLineEdit, QWidget
 
 from vision_studio.core.store.filters import ImageFilter
@@ -15,6 +16,32 @@ STATUS_CHOICES = (
     ("Unlabelled", (False, None)),
     ("With problems", (None, True)),
 )
+
+
+# What a line edit keeps for itself when a Ctrl key is pressed in it; every other Ctrl
+# key goes to the window's shortcuts (on X11, Qt binds Ctrl+E to "end of line", which
+# swallowed File → Export while the search box had focus).
+_EDITING_KEYS = (QKeySequence.StandardKey.Undo, QKeySequence.StandardKey.Redo,
+                 QKeySequence.StandardKey.Copy, QKeySequence.StandardKey.Cut,
+                 QKeySequence.StandardKey.Paste, QKeySequence.StandardKey.SelectAll,
+                 QKeySequence.StandardKey.Delete, QKeySequence.StandardKey.Backspace,
+                 QKeySequence.StandardKey.DeleteStartOfWord, QKeySequence.StandardKey.DeleteEndOfWord,
+                 QKeySequence.StandardKey.MoveToNextWord, QKeySequence.StandardKey.MoveToPreviousWord,
+                 QKeySequence.StandardKey.SelectNextWord, QKeySequence.StandardKey.SelectPreviousWord)
+
+
+class WindowShortcutsFirst(QObject):
+    """Event filter for a text field: Ctrl+letter keys that are not text editing (copy,
+    paste, undo...) trigger the window's shortcuts instead of a field's own binding."""
+
+    def eventFilter(self, _obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            if ctrl and Qt.Key.Key_A <= event.key() <= Qt.Key.Key_Z and not any(
+                    event.matches(k) for k in _EDITING_KEYS):
+                event.ignore()  # not overridden: the shortcut system gets the key
+                return True
+        return False
 
 
 class FilterBar(QWidget):
@@ -33,6 +60,8 @@ class FilterBar(QWidget):
         self.search.setPlaceholderText("Search file names…")
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Show only images whose path contains this text (any case)")
+        self._shortcuts_first = WindowShortcutsFirst(self)
+        self.search.installEventFilter(self._shortcuts_first)
         self.split = QComboBox(self)
         self.split.setToolTip("Show one split only")
         self.category = QComboBox(self)

@@ -1,5 +1,5 @@
 """The Annotate panel: image browser (left), canvas with its tool bar (centre), categories,
-image tags and the current image's problems (right).
+image tags and the project's problems, the current image's in bold (right).
 
 It owns the annotation keyboard workflow as ``QAction`` objects (``self.actions``) that
 the main window also puts in its menus, so each key is discoverable with a tooltip:
@@ -13,16 +13,19 @@ import logging
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QSlider, QSplitter, QToolBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QSlider, QSplitter, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from vision_studio.core.types import ImageRecord
 from vision_studio.gui import settings
 from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
 from vision_studio.gui.panels.annotate.categories import CategoryPanel
 from vision_studio.gui.panels.annotate.filters import FilterBar
+from vision_studio.gui.panels.annotate.problems import ProblemsPane
 from vision_studio.gui.state import AppState
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
+from vision_studio.gui.widgets.elided import ElidedLabel
+from vision_studio.gui.widgets.tags import ImageTagsWidget
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +71,11 @@ class AnnotatePanel(QWidget):
         self.browser = ImageBrowser(self.model, self)
         self.filters = FilterBar(self)
         self.canvas: AnnotationCanvas | None = None
+        self.tags: ImageTagsWidget | None = None
         self.categories = CategoryPanel(state, self)
-        self.problems = QListWidget(self)
-        self.problems.setToolTip("Problems recorded for this image (at import or decoding)")
-        self.image_label = QLabel("No image", self)
-        self.image_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems = ProblemsPane(state, self)
+        self._undo_index = state.undo_stack.index()
+        self.image_label = ElidedLabel("No image", self)
         self.actions: dict[str, QAction] = {}
         self._build_actions()
         self._build_layout()
@@ -160,8 +163,7 @@ class AnnotatePanel(QWidget):
         rv.addWidget(self.categories, 3)
         self.tags_box = QVBoxLayout()
         rv.addLayout(self.tags_box)
-        rv.addWidget(QLabel("<b>Problems of this image</b>", right))
-        rv.addWidget(self.problems, 1)
+        rv.addWidget(self.problems, 2)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         for w in (left, centre, right):
             self.splitter.addWidget(w)
@@ -182,6 +184,7 @@ class AnnotatePanel(QWidget):
         st.imagesChanged.connect(self._on_images_changed)
         st.showImageRequested.connect(self.show_image_id)
         st.undo_stack.indexChanged.connect(self._on_undo_index)
+        self.problems.imageRequested.connect(self.show_image_id)
         self.filters.filterChanged.connect(self._on_filter)
         self.model.countsChanged.connect(self.filters.set_counts)
         self.browser.imageSelected.connect(self._show)
@@ -202,6 +205,7 @@ class AnnotatePanel(QWidget):
         self.browser.apply_thumb_size()
         self.filters.populate(store)
         self.model.set_store(store)
+        self.problems.refresh()
         if self.model.rowCount():
             self.browser.select_row(0)
 
@@ -224,15 +228,11 @@ class AnnotatePanel(QWidget):
                 self.canvas.set_tool(name)
 
     def _make_tags(self, store) -> None:
-        """Embed the image-tag widget of ``gui.widgets.tags`` when it is available."""
+        """Embed the image-tag widget (classification labels of the image)."""
         while self.tags_box.count():
             w = self.tags_box.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
-        try:
-            from vision_studio.gui.widgets.tags import ImageTagsWidget
-        except ImportError:  # TODO(issue 5): tags widget not landed yet
-            return
         self.tags = ImageTagsWidget(store, self.state.undo_stack, self)
         self.tags_box.addWidget(QLabel("<b>Image tags (classification)</b>", self))
         self.tags_box.addWidget(self.tags)
@@ -246,7 +246,7 @@ class AnnotatePanel(QWidget):
             self.canvas = None
         self._placeholder.show()
         self.image_label.setText("No image")
-        self.problems.clear()
+        self.problems.refresh()
 
     def _on_categories_changed(self) -> None:
         self.filters.populate(self.state.store)
@@ -258,6 +258,7 @@ class AnnotatePanel(QWidget):
         current = self.state.current_image
         self.filters.populate(self.state.store)
         self.model.refresh()
+        self.problems.refresh()
         if not (current and self.browser.select_image(current.id)) and self.model.rowCount():
             self.browser.select_row(0)
 
@@ -269,9 +270,21 @@ class AnnotatePanel(QWidget):
         if self.model.rowCount():
             self.browser.select_row(0)
 
-    def _on_undo_index(self, _index: int) -> None:
+    def _on_undo_index(self, index: int) -> None:
+        """Refresh what the commands done or undone since the last index changed."""
+        stack, old = self.state.undo_stack, self._undo_index
+        self._undo_index = index
+        cmds = [stack.command(i) for i in range(min(old, index), max(old, index))]
+        if any(getattr(c, "changes_images", False) for c in cmds):
+            self._on_images_changed()  # the image list itself changed
+            return
+        ids = {i for c in cmds for i in getattr(c, "image_ids", ())}
         if self.state.current_image is not None:
-            self.model.invalidate_image(self.state.current_image.id)
+            ids.add(self.state.current_image.id)
+        for image_id in ids:
+            self.model.invalidate_image(image_id)
+        if any(getattr(c, "changes_problems", False) for c in cmds):
+            self.problems.refresh()
 
     # ------------------------------------------------------------------ navigation
     def _show(self, image: ImageRecord) -> None:
@@ -282,14 +295,13 @@ class AnnotatePanel(QWidget):
         row = self.browser.current_row()
         neighbours = [self.model.image_at(r) for r in (row + 1, row - 1, row + 2)]
         self.canvas.prefetch([im for im in neighbours if im is not None])
-        self.image_label.setText(f"{image.path}   ({image.width} × {image.height} px, "
-                                 f"split: {image.split or 'none'})   "
-                                 f"{row + 1:,} / {self.model.rowCount():,}")
-        self.problems.clear()
         store = self.state.store
-        if store is not None:
-            self.problems.addItems([p.message for p in store.problems(image.id)])
-        if hasattr(self, "tags"):
+        self.image_label.setText(f"{self.model.display_path(image)}   ({image.width} × "
+                                 f"{image.height} px, split: {image.split or 'none'})   "
+                                 f"{row + 1:,} / {self.model.rowCount():,}",
+                                 tooltip=str(store.resolve(image)) if store else "")
+        self.problems.set_current_image(image.id)
+        if self.tags is not None:
             self.tags.set_image(image.id)
 
     def step(self, delta: int) -> bool:

@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
@@ -19,10 +20,13 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from vision_studio.core.errors import ConfigError, VisionStudioError
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Task
-from vision_studio.gui.panels.model import advice
+from vision_studio.core.training import checks as advice
+from vision_studio.gui.panels.model.launch import Launcher, error_label
 from vision_studio.gui.panels.model.preview import AugmentationPreview, augmented_samples
-from vision_studio.gui.panels.model.sections import ArchSection, HyperSection, StrategySection
+from vision_studio.gui.panels.model.sections import (ArchSection, HyperSection, StrategySection,
+                                                     WheelGuard, guard_wheel, watch_changes)
 from vision_studio.gui.state import AppState
+from vision_studio.gui.widgets.fitlabel import wrapping
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class ModelPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.snapshot: Any = None
-        self._download: Any = None
+        self._restoring = False
         self.arch = ArchSection(self)
         self.strategy = StrategySection(self)
         self.hyper = HyperSection(self)
@@ -57,13 +61,25 @@ class ModelPanel(QWidget):
         rv.addWidget(self._split_box())
         rv.addWidget(self._checks_box())
         rv.addStretch(1)
-        rv.addLayout(self._buttons())
-        row = QHBoxLayout(self)
+        outer = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.scrolls = []
         for w in (left, right):
             scroll = QScrollArea(self)
             scroll.setWidgetResizable(True)
             scroll.setWidget(w)
             row.addWidget(scroll, 1)
+            self.scrolls.append(scroll)
+        outer.addLayout(row, 1)
+        self.start_error = error_label(self, "start_error")
+        outer.addWidget(self.start_error)
+        outer.addLayout(self._buttons())  # outside the scroll areas: always visible
+        self.launcher = Launcher(self, self.start_error)
+        self._wheel_guard = WheelGuard(self)
+        guard_wheel(self, self._wheel_guard)
+        self._save_timer = QTimer(self, singleShot=True, interval=400)
+        self._save_timer.timeout.connect(self.persist)
+        watch_changes(self, self._save_timer.start)
         self.arch.taskChanged.connect(self._on_task)
         self.arch.archChanged.connect(self._on_arch)
         self.arch.downloadRequested.connect(self.download_weights)
@@ -108,7 +124,7 @@ class ModelPanel(QWidget):
     def _split_box(self) -> QGroupBox:
         box = QGroupBox("Train / validation split", self)
         form = QFormLayout(box)
-        self.split_info = QLabel(box, objectName="split_info", wordWrap=True)
+        self.split_info = wrapping(QLabel(box, objectName="split_info"))
         self.val_split = QDoubleSpinBox(box, objectName="val_split", minimum=0.0, maximum=0.5,
                                         decimals=2, singleStep=0.05, value=0.2)
         self.resplit = QPushButton("Stratified re-split", box, objectName="resplit")
@@ -123,7 +139,8 @@ class ModelPanel(QWidget):
     def _checks_box(self) -> QGroupBox:
         box = QGroupBox("Checks before training", self)
         v = QVBoxLayout(box)
-        self.warnings = QLabel(box, objectName="warnings", wordWrap=True)
+        self.warnings = wrapping(QLabel(box, objectName="warnings"))
+        self.blocking: list[str] = []  # error messages of the last checks: Start refuses
         v.addWidget(self.warnings)
         return box
 
@@ -164,12 +181,56 @@ class ModelPanel(QWidget):
         self._pending = None
         self.setEnabled(True)
         if reset:
-            self.arch.set_tasks(advice.allowed_tasks(advice.label_counts(store)))
+            self.arch.forget_choice()
+            self._restoring = True
+            try:
+                allowed = advice.allowed_tasks(advice.label_counts(store))
+                self.arch.set_tasks(allowed)
+                self.restore(allowed)
+            finally:
+                self._restoring = False
         else:
             self._load_snapshot()
         self._fill_runs()
 
+    SETTING = "model_config"
+    """The project setting holding the Model tab's last configuration (TrainConfig JSON)."""
+
+    def persist(self) -> bool:
+        """Save the current settings in the project (``settings`` key :data:`SETTING`);
+        False when there is nothing valid to save (no project, a field out of range)."""
+        if self._restoring or self.state.store is None or self._pending is not None:
+            return False
+        try:
+            cfg = self.config()
+        except ConfigError:
+            return False
+        cfg.out_dir = None
+        try:
+            self.state.store.set_setting(self.SETTING, cfg.to_dict())
+        except VisionStudioError as exc:  # a read-only project: keep working
+            log.warning("cannot save the Model settings: %s", exc)
+            return False
+        return True
+
+    def restore(self, allowed: list[str]) -> bool:
+        """Show the configuration saved in the project, if any (and for a task its
+        labels allow); True if one was restored."""
+        data = self.state.store.get_setting(self.SETTING)
+        if not isinstance(data, dict):
+            return False
+        try:
+            cfg = TrainConfig.from_dict(data)
+            if allowed and cfg.task not in allowed:
+                return False
+            self.set_config(cfg)
+        except (ConfigError, ValueError, TypeError) as exc:
+            log.warning("saved Model settings not restored: %s", exc)
+            return False
+        return True
+
     def _on_closed(self) -> None:
+        self._save_timer.stop()
         self.snapshot, self._pending = None, None
         self.setEnabled(False)
 
@@ -304,8 +365,15 @@ class ModelPanel(QWidget):
         """Recompute and show the pre-training checks; returns them."""
         if self.state.store is None:
             return []
-        found = advice.training_warnings(self.state.store, self.snapshot)
-        self.warnings.setText("\n".join(f"⚠ {w}" for w in found) if found else "✓ No problems found.")
+        try:
+            checks = advice.run_checks(self.state.store, self.snapshot, self.config())
+        except ConfigError:  # an out-of-range field is reported when Start is pressed
+            checks = [advice.Check("warning", w)
+                      for w in advice.training_warnings(self.state.store, self.snapshot)]
+        self.blocking = [c.message for c in checks if c.severity == "error"]
+        found = [str(c) for c in checks]
+        self.warnings.setText("\n".join(("✖ " if c.severity == "error" else "⚠ ") + c.message
+                                         for c in checks) if checks else "✓ No problems found.")
         return found
 
     # ------------------------------------------------------------------ config
@@ -369,56 +437,49 @@ class ModelPanel(QWidget):
         self.arch.set_weights(path)
 
     def start_training(self, confirm: bool = True) -> bool:
-        """Validate, show the checks (asking to go on), and start on the shared engine."""
+        """Validate, show the checks (asking to go on), fetch missing library weights
+        (with progress, cancellable) and start on the shared engine. What goes wrong is
+        said at once under the Start button."""
         if self.state.store is None:
             return False
+        self.launcher.clear()
         try:
             cfg = self.config()
         except ConfigError as exc:
-            QMessageBox.warning(self, "Cannot start training", str(exc))
+            self.launcher.start_failed(None, str(exc))
             return False
         found = self.update_warnings()
+        if self.blocking:
+            self.launcher.start_failed(None, "; ".join(self.blocking))
+            return False
         if confirm and found and QMessageBox.question(
                 self, "Start training?", "\n".join(found) + "\n\nStart anyway?"
         ) != QMessageBox.StandardButton.Yes:
             return False
+        self.persist()
+        if self.launcher.needs_download(cfg):
+            return self.launcher.download(cfg.weights, then=lambda: self._submit(cfg))
+        return self._submit(cfg)
+
+    def _submit(self, cfg: TrainConfig) -> bool:
         try:
             self.state.engine.start(self.state.store.path, cfg)
         except VisionStudioError as exc:
-            QMessageBox.warning(self, "Cannot start training", str(exc))
+            self.launcher.start_failed(cfg, str(exc))
             return False
+        self.launcher.expect_start()
         self.state.statusMessage.emit(f"Training {cfg.arch} started")
         return True
 
     def download_weights(self, name: str) -> None:
-        """Fetch library weights in a background thread with a progress bar."""
-        from vision_studio.gui.dialogs.worker import FunctionTask
-        from vision_studio.gui.panels.model import weights_status as ws
-
-        spec = self.arch.spec
-        if not name or spec is None or self._download is not None:
-            return
-        bar = self.arch.progress
-        bar.show()
-        bar.setRange(0, 0)
-        task = FunctionTask(lambda progress: ws.download(spec, name, progress), self)
-        task.progressed.connect(lambda d, t: (bar.setRange(0, max(t, 0)), bar.setValue(d)))
-        task.succeeded.connect(lambda _p: self._download_done(""))
-        task.failed.connect(self._download_done)
-        self._download = task
-        task.start()
-
-    def _download_done(self, error: str) -> None:
-        self.arch.progress.hide()
-        if self._download is not None:
-            self._download.wait()
-            self._download = None
-        if error:
-            QMessageBox.warning(self, "Download failed", error)
-        self.arch._fill_weights(keep=self.arch.current_weights())
+        """Fetch library weights in a background thread with a progress bar and Cancel."""
+        self.launcher.clear()
+        self.launcher.download(name)
 
     def shutdown(self) -> None:
-        """Wait for a running download (before the window is destroyed)."""
-        if self._download is not None:
-            self._download.cancel()
-            self._download.wait(30000)
+        """Save the settings and wait for a running download (before the window is
+        destroyed)."""
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self.persist()
+        self.launcher.shutdown()

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QWidget)
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSpinBox, QApplication, QCheckBox,
+                               QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QSpinBox, QWidget)
 
 from vision_studio.core.training.config import DEVICES, OPTIMIZERS, SCHEDULERS
 from vision_studio.core.types import Task
 from vision_studio.gui.panels.model import weights_status as ws
-from vision_studio.gui.panels.model.advice import STRATEGY_TEXT, TASK_LABELS
+from vision_studio.core.training.checks import STRATEGY_TEXT, TASK_LABELS
+from vision_studio.gui.widgets.fitlabel import wrapping
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,15 @@ class ArchSection(QGroupBox):
         self.spec: Any = None
         self.task = QComboBox(self, objectName="task")
         self.arch = QComboBox(self, objectName="arch")
-        self.info = QLabel(self, objectName="arch_info", wordWrap=True)
+        self.info = wrapping(QLabel(self, objectName="arch_info"))
         self.weights = QComboBox(self, objectName="weights")
-        self.weights_note = QLabel(self, objectName="weights_note", wordWrap=True)
+        self.weights_note = wrapping(QLabel(self, objectName="weights_note"))
         self.download = QPushButton("Download", self, objectName="download")
         self.pick_file = QPushButton("Use a weights file…", self, objectName="pick_weights")
         self.progress = QProgressBar(self, objectName="download_progress")
         self.progress.hide()
+        self.cancel_download = QPushButton("Cancel download", self, objectName="cancel_download")
+        self.cancel_download.hide()
         form = QFormLayout(self)
         form.addRow("Task", self.task)
         form.addRow("Architecture", self.arch)
@@ -57,7 +61,10 @@ class ArchSection(QGroupBox):
         row.addStretch(1)
         form.addRow("", row)
         form.addRow("", self.weights_note)
-        form.addRow("", self.progress)
+        prog = QHBoxLayout()
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.cancel_download)
+        form.addRow("", prog)
         for t in Task.ALL:
             self.task.addItem(TASK_LABELS[t], t)
         self.task.currentIndexChanged.connect(lambda _i: self._task_changed())
@@ -66,6 +73,8 @@ class ArchSection(QGroupBox):
         self.download.clicked.connect(lambda: self.downloadRequested.emit(self.weights.currentData() or ""))
         self.pick_file.clicked.connect(self._pick_file)
         self._runs: list[tuple[str, str]] = []
+        self._files: list[str] = []  # weights files the user picked (this session)
+        self._filled_for: str | None = None  # the architecture the weights list is for
 
     # ------------------------------------------------------------------ task / arch
     def set_tasks(self, allowed: list[str]) -> None:
@@ -122,6 +131,13 @@ class ArchSection(QGroupBox):
 
     # ------------------------------------------------------------------ weights
     def _fill_weights(self, keep: str | None = None) -> None:
+        """Rebuild the weights list: None, the library weights, earlier runs' checkpoints
+        and every file the user picked. The current choice survives the rebuild (a
+        re-split, a finished run, the same architecture re-selected); a new
+        architecture starts on its default weights unless ``keep`` is given."""
+        same_arch = self.spec is not None and self.spec.name == self._filled_for
+        if keep is None and same_arch:
+            keep = self.weights.currentData()
         self.weights.blockSignals(True)
         self.weights.clear()
         self.weights.addItem("None — random initialisation", None)
@@ -130,11 +146,19 @@ class ArchSection(QGroupBox):
             self.weights.addItem(f"{name} — {MARK[ws.availability(spec, name)]}", name)
         for label, path in self._runs:
             self.weights.addItem(f"Run “{label}” — {Path(path).name}", path)
+        for path in self._files:
+            if self.weights.findData(path) < 0:
+                self._add_file_item(path)
         default = spec.default_weights if spec else None
-        i = self.weights.findData(keep if keep is not None else default)
-        self.weights.setCurrentIndex(max(0, i))
+        i = self.weights.findData(keep) if keep is not None or same_arch else -1
+        self.weights.setCurrentIndex(i if i >= 0 else max(0, self.weights.findData(default)))
+        self._filled_for = spec.name if spec else None
         self.weights.blockSignals(False)
         self._weights_changed()
+
+    def _add_file_item(self, path: str) -> None:
+        self.weights.addItem(f"File — {Path(path).name}", path)
+        self.weights.setItemData(self.weights.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
 
     def set_runs(self, runs: list[tuple[str, str]]) -> None:
         """Earlier runs' checkpoints offered as weights: ``[(run name, best.pt path)]``."""
@@ -145,13 +169,19 @@ class ArchSection(QGroupBox):
         """Select weights ``value`` (a library name, or a file: added as an entry)."""
         i = self.weights.findData(value)
         if i < 0 and value:
-            self.weights.addItem(f"File — {Path(value).name}", value)
-            self.weights.setItemData(self.weights.count() - 1, value, Qt.ItemDataRole.ToolTipRole)
+            if value not in self._files:
+                self._files.append(value)  # kept through every rebuild of the list
+            self._add_file_item(value)
             i = self.weights.count() - 1
         self.weights.setCurrentIndex(max(0, i))
 
     def current_weights(self) -> str | None:
         return self.weights.currentData()
+
+    def forget_choice(self) -> None:
+        """Let the next architecture choice apply its default weights (a project was
+        opened: its own saved settings, or the defaults, decide)."""
+        self._filled_for = None
 
     def _pick_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights file", "",
@@ -170,7 +200,31 @@ class ArchSection(QGroupBox):
         elif state:
             self.weights_note.setText(f"Library weights {name}: {MARK[state]}.")
         else:
-            self.weights_note.setText(f"Weights file: {name}")
+            self.weights_note.setText(f"Weights file: {Path(name).name}")
+        self.weights_note.setToolTip(name or "")
+
+
+PLAIN_TEXT: dict[str, str] = {
+    "feature_extraction": "Fast, and safe with few images: the model keeps what it already "
+                          "knows and only learns to name your categories.",
+    "linear_probe": "The quickest check (seconds to minutes): does the pretrained model "
+                    "already tell your categories apart?",
+    "fine_tune": "Slower, best with many images: the whole model adapts to your pictures.",
+    "partial": "A middle ground in time and data: part of the model adapts to your pictures.",
+    "gradual": "A little slower than feature extraction, good with limited images: the "
+               "model adapts step by step without forgetting what it knew.",
+    "discriminative": "Slower, for many images: the whole model adapts, its general early "
+                      "layers least.",
+    "scratch": "Needs very many images and much more time: the model learns everything "
+               "from your pictures alone.",
+}
+"""Strategy name → one plain sentence (what it does to the user's data and time), shown
+before the technical explanation of :data:`STRATEGY_TEXT`."""
+
+
+def explanation(name: str) -> str:
+    """The text shown for strategy ``name``: the plain sentence, then the technical one."""
+    return f"{PLAIN_TEXT.get(name, '')}\n\n{STRATEGY_TEXT[name][1]}".strip()
 
 
 class StrategySection(QGroupBox):
@@ -179,7 +233,7 @@ class StrategySection(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Transfer strategy", parent)
         self.strategy = QComboBox(self, objectName="strategy")
-        self.explain = QLabel(self, objectName="strategy_text", wordWrap=True)
+        self.explain = wrapping(QLabel(self, objectName="strategy_text"))
         self.explain.setMinimumHeight(60)
         self.trainable_stages = QSpinBox(self, minimum=1, maximum=20, value=1)
         self.freeze_epochs = QSpinBox(self, minimum=0, maximum=100, value=1)
@@ -223,7 +277,7 @@ class StrategySection(QGroupBox):
 
     def _changed(self) -> None:
         name = self.strategy.currentData() or "fine_tune"
-        self.explain.setText(STRATEGY_TEXT[name][1])
+        self.explain.setText(explanation(name))
         used = self.USES.get(name, ())
         for key, (_, w) in self.rows.items():
             self.form.setRowVisible(w, key in used)
@@ -248,7 +302,7 @@ class HyperSection(QGroupBox):
     """Epochs, batch size, learning rate and the other numeric settings."""
 
     FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "warmup_epochs",
-              "weight_decay", "image_size", "early_stopping_patience", "device", "amp", "seed",
+              "grad_clip", "weight_decay", "image_size", "early_stopping_patience", "device", "amp", "seed",
               "max_steps_per_epoch", "max_val_batches", "name")
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -259,6 +313,8 @@ class HyperSection(QGroupBox):
             "lr": QDoubleSpinBox(self, minimum=1e-6, maximum=1.0, decimals=6, singleStep=0.001),
             "optimizer": QComboBox(self), "scheduler": QComboBox(self),
             "warmup_epochs": QDoubleSpinBox(self, minimum=0, maximum=100, decimals=1),
+            "grad_clip": QDoubleSpinBox(self, minimum=0, maximum=1000, decimals=2, singleStep=1,
+                                        specialValueText="off"),
             "weight_decay": QDoubleSpinBox(self, minimum=0, maximum=1, decimals=6, singleStep=1e-4),
             "image_size": QSpinBox(self, minimum=16, maximum=4096, singleStep=32),
             "early_stopping_patience": QSpinBox(self, minimum=0, maximum=1000,
@@ -273,6 +329,7 @@ class HyperSection(QGroupBox):
         w["scheduler"].addItems(list(SCHEDULERS))
         w["device"].addItems(list(DEVICES))
         labels = {"lr": "Learning rate", "batch_size": "Batch size", "warmup_epochs": "Warm-up epochs",
+                  "grad_clip": "Gradient clipping (max norm)",
                   "weight_decay": "Weight decay", "image_size": "Image size (px)",
                   "early_stopping_patience": "Early stopping after", "amp": "AMP",
                   "max_steps_per_epoch": "Max steps / epoch", "max_val_batches": "Max val batches",
@@ -281,6 +338,8 @@ class HyperSection(QGroupBox):
         for key, widget in w.items():
             widget.setObjectName(key)
             form.addRow(labels.get(key, key.replace("_", " ").capitalize()), widget)
+        w["grad_clip"].setToolTip("Largest gradient norm per step (0 = off). Keeps a new "
+                                  "detection or segmentation head from diverging to NaN.")
         self.w = w
 
     def to_dict(self) -> dict[str, Any]:
@@ -297,7 +356,8 @@ class HyperSection(QGroupBox):
             else:
                 out[key] = widget.value()
         for key in ("max_steps_per_epoch", "max_val_batches"):
-            out[key] = out[key] or None
+            out[key] = out[key] or None  # 0 shows "all"
+        out["grad_clip"] = float(out["grad_clip"])  # 0 = off (None would mean "default")
         return out
 
     def set_dict(self, data: dict[str, Any]) -> None:
@@ -314,3 +374,44 @@ class HyperSection(QGroupBox):
                 widget.setText(value or "")
             else:
                 widget.setValue(value if value is not None else 0)
+
+
+class WheelGuard(QObject):
+    """Event filter: a spin box or combo box takes the mouse wheel only when it has the
+    keyboard focus; otherwise the wheel scrolls the form (the nearest scroll area), so
+    scrolling past a field never changes a setting."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget) or obj.hasFocus():
+            return False
+        area = obj.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is not None:
+            QApplication.sendEvent(area.verticalScrollBar(), event)
+        return True
+
+
+def guard_wheel(root: QWidget, guard: WheelGuard) -> None:
+    """Install ``guard`` on every spin box and combo box under ``root`` (they then take
+    the focus by click or Tab, not by the wheel); combo boxes stop asking for the width
+    of their longest item (a long file name must not widen the form)."""
+    for w in root.findChildren(QAbstractSpinBox) + root.findChildren(QComboBox):
+        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        w.installEventFilter(guard)
+    for c in root.findChildren(QComboBox):
+        c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        c.setMinimumContentsLength(18)
+
+
+def watch_changes(root: QWidget, slot: Callable[[], None]) -> None:
+    """Call ``slot()`` whenever any setting under ``root`` changes (spin boxes, combo
+    boxes, check boxes, line edits)."""
+    for w in root.findChildren(QSpinBox) + root.findChildren(QDoubleSpinBox):
+        w.valueChanged.connect(lambda _v: slot())
+    for c in root.findChildren(QComboBox):
+        c.currentIndexChanged.connect(lambda _i: slot())
+    for b in root.findChildren(QCheckBox):
+        b.toggled.connect(lambda _on: slot())
+    for e in root.findChildren(QLineEdit):
+        e.textChanged.connect(lambda _t: slot())

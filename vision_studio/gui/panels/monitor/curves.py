@@ -19,11 +19,17 @@ NOT_METRICS = {"epoch", "train_loss", "val_loss", "lr", "train_images", "train_t
                "train_images_per_s", "skipped"}
 
 
-def _plot(title: str, left: str) -> pg.PlotWidget:
+def _plot(title: str, left: str, y_min: float | None = None) -> pg.PlotWidget:
+    """A plot over epochs: the x axis starts at 0 and never reads "epoch (x0.001)"
+    (no SI prefix); with ``y_min`` the y axis never shows values below it (a learning
+    rate or a loss cannot be negative: autorange padding must not suggest it)."""
     w = pg.PlotWidget(background="w")
     w.setTitle(title, color="#222", size="10pt")
     w.setLabel("left", left)
     w.setLabel("bottom", "epoch")
+    w.getAxis("bottom").enableAutoSIPrefix(False)
+    w.setLimits(xMin=0) if y_min is None else w.setLimits(xMin=0, yMin=y_min)
+    w.setXRange(0, 1, padding=0.02)
     w.showGrid(x=True, y=True, alpha=0.25)
     w.addLegend(offset=(-10, 10), labelTextColor="#222")
     w.setMinimumHeight(90)
@@ -48,9 +54,9 @@ class TrainingCurves(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss_plot = _plot("Loss", "loss")
+        self.loss_plot = _plot("Loss", "loss", y_min=0.0)
         self.metric_plot = _plot("Validation metric", "metric")
-        self.lr_plot = _plot("Learning rate (head)", "lr")
+        self.lr_plot = _plot("Learning rate (head)", "lr", y_min=0.0)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.loss_plot, 0, 0, 1, 2)
@@ -70,6 +76,11 @@ class TrainingCurves(QWidget):
         self._batch_curve = self.loss_plot.plot([], [], pen=pen, name="train loss (batch)")
         self._lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen(COLORS[2], width=2), name="lr")
         self._epoch_curves: dict[tuple[str, str], Any] = {}
+
+    def set_span(self, epochs: float) -> None:
+        """Show epochs 0…``epochs`` on the x axes (the run's length, known at its start)."""
+        for p in (self.loss_plot, self.metric_plot, self.lr_plot):
+            p.setXRange(0, max(1.0, float(epochs)), padding=0.02)
 
     def add_batch(self, ev: BatchEnd) -> None:
         """Add one batch's loss and learning rate."""
@@ -91,6 +102,7 @@ class TrainingCurves(QWidget):
         """Show a whole run's per-epoch history (a past run, or a resumed one)."""
         self.clear()
         self.epochs = [dict(l) for l in lines]
+        self.set_span(max((e.get("epoch", 0) for e in self.epochs), default=1))
         self._draw_epochs()
         if not self.batch_x:  # a past run: the per-epoch learning rate
             self._lr_curve.setData([e["epoch"] for e in self.epochs if "lr" in e],

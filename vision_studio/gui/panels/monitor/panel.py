@@ -21,6 +21,7 @@ from vision_studio.gui.engine_adapter import DeviceStats, RunOutcome
 from vision_studio.gui.panels.monitor.curves import CompareCurves, TrainingCurves, metric_keys
 from vision_studio.gui.panels.monitor.runs import RunsTable, read_metrics, run_folder
 from vision_studio.gui.state import AppState
+from vision_studio.gui.widgets.fitlabel import ElidedLabel, wrapping
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,13 @@ class MonitorPanel(QWidget):
         self.last_metrics: dict[str, Any] = {}
         self.best: tuple[str, float | None] = ("", None)
         self._steps, self._epochs = 1, 1
-        self.title = QLabel("No training yet.", self, objectName="run_title")
+        self.title = ElidedLabel("No training yet.", self, objectName="run_title")
         self.title.setStyleSheet("font-weight: bold;")
-        self.device = QLabel("", self, objectName="device")
+        self.device = ElidedLabel("", self, objectName="device")
         self.progress = QProgressBar(self, objectName="progress")
         self.progress.setFormat("%p%")
-        self.speed = QLabel("", self, objectName="speed")
-        self.metric_label = QLabel("", self, objectName="metric")
+        self.speed = ElidedLabel("", self, objectName="speed")
+        self.metric_label = wrapping(QLabel("", self, objectName="metric"))
         self.buttons = {k: QPushButton(t, self, objectName=k) for k, t in (
             ("pause", "Pause ❚❚"), ("resume", "Resume ▶"), ("stop", "Stop ■"))}
         self.buttons["pause"].clicked.connect(engine.pause)
@@ -81,13 +82,14 @@ class MonitorPanel(QWidget):
         engine.failed.connect(self._on_failed)
         engine.runEnded.connect(self._on_run_ended)
         engine.stateChanged.connect(self._update_buttons)
+        engine.stateChanged.connect(self._on_state)
         self.runs.compareRequested.connect(self.show_comparison)
         self.runs.showRequested.connect(self._show_run)
         self.runs.resumeRequested.connect(self.resume_run)
         self.runs.weightsRequested.connect(self._use_weights)
         self.runs.changed.connect(state.runsChanged.emit)
-        state.projectOpened.connect(self.runs.set_store)
-        state.projectClosed.connect(lambda: self.runs.set_store(None))
+        state.projectOpened.connect(self._project_opened)
+        state.projectClosed.connect(self._project_closed)
         state.runsChanged.connect(self.runs.refresh)
         self._update_buttons(engine.state)
 
@@ -165,7 +167,36 @@ class MonitorPanel(QWidget):
         self.state.startWeightsRequested.emit(path)
         self.state.statusMessage.emit(f"The Model panel will start from {Path(path).name}")
 
+    # ------------------------------------------------------------------ project
+    def _project_opened(self, store: Any) -> None:
+        """List the project's runs and show the latest one's curves (or nothing)."""
+        self.runs.set_store(store)
+        self._last_status = ""
+        runs = store.runs()
+        if runs and not self.engine.busy:
+            self.show_run(runs[-1].id)
+        else:
+            self._reset_view("No training yet." if not runs else self.title.text())
+
+    def _project_closed(self) -> None:
+        self.runs.set_store(None)
+        if not self.engine.busy:
+            self._reset_view("No training yet.")
+
+    def _reset_view(self, title: str) -> None:
+        self.curves.clear()
+        self.last_metrics, self.best = {}, ("", None)
+        self.title.setText(title)
+        for lab in (self.metric_label, self.speed, self.device):
+            lab.setText("")
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+
     # ------------------------------------------------------------------ events (GUI thread)
+    def _on_state(self, state: str) -> None:
+        if state == "starting":  # a new run: nothing of the previous one may stay
+            self._reset_view("Starting…")
     def log(self, text: str) -> None:
         self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
 
@@ -173,8 +204,11 @@ class MonitorPanel(QWidget):
         self._epochs, self._start_epoch = ev.epochs, ev.start_epoch
         self.best = ("", None)
         self.last_metrics = {}
+        self.metric_label.setText("")
+        self.progress.setFormat("%p%")  # never "stopped · …" while a resumed run runs
         history = read_metrics(Path(ev.run_dir)) if ev.start_epoch > 1 else []
         self.curves.set_history(history) if history else self.curves.clear()
+        self.curves.set_span(ev.epochs)
         if history:
             self.last_metrics = dict(history[-1])
         self.title.setText(f"{Path(ev.run_dir).name}  —  {ev.num_train} train / {ev.num_val} val "
@@ -239,14 +273,38 @@ class MonitorPanel(QWidget):
         self._last_status = outcome.status
         self._update_buttons(self.engine.state)
         self.state.runsChanged.emit()
+        run = self._run_of(outcome.run_dir)
+        if run is not None:  # the header names the run that just ended, not a selected one
+            self.runs.select(run.id, show=False)
+            self.title.setText(f"{run.name}  —  {outcome.status.replace('_', ' ')}")
+
+    def _run_of(self, run_dir: str) -> Any:
+        store = self.state.store
+        if store is None or not run_dir:
+            return None
+        target = Path(run_dir).resolve()
+        return next((r for r in reversed(store.runs())
+                     if run_folder(store, r).resolve() == target), None)
 
     # ------------------------------------------------------------------ past runs
     def _show_run(self, run_id: int) -> None:
         if self.engine.busy or self.state.store is None:
             return  # the live run keeps the curves
-        run = self.state.store.run(run_id)
-        self.curves.set_history(read_metrics(run_folder(self.state.store, run)))
-        self.title.setText(f"{run.name}  —  {run.status}")
+        self.show_run(run_id)
+
+    def show_run(self, run_id: int) -> None:
+        """Show a past run: its per-epoch curves, name and status in the header, its
+        best metric; the run is selected in the list."""
+        store = self.state.store
+        run = store.run(run_id)
+        history = read_metrics(run_folder(store, run))
+        self._reset_view(f"{run.name}  —  {run.status.replace('_', ' ')}")
+        self.curves.set_history(history)
+        self.last_metrics = dict(history[-1]) if history else {}
+        if run.best_metric is not None:
+            self.metric_label.setText(f"Best {run.metric_name} {run.best_metric:.4f} "
+                                      f"after {len(history)} epoch(s).")
+        self.runs.select(run_id, show=False)
 
     def show_comparison(self, run_ids: list[int] | None = None) -> list[str]:
         """Overlay the checked runs' per-epoch curves; returns the run names drawn."""

@@ -127,6 +127,7 @@ class RunsTable(QWidget):
                 self.table.selectRow(i)
         self.table.resizeColumnsToContents()
         self._filling = False
+        self._selected(force=True)  # the notes and buttons of the row kept selected
 
     def row_of(self, run_id: int) -> int:
         for i in range(self.table.rowCount()):
@@ -148,10 +149,18 @@ class RunsTable(QWidget):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
 
-    def select(self, run_id: int) -> None:
+    def select(self, run_id: int, show: bool = True) -> None:
+        """Select a run's row; with ``show`` False, without asking to show its curves."""
         i = self.row_of(run_id)
-        if i >= 0:
+        if i < 0:
+            return
+        quiet, self._filling = self._filling, not show
+        try:
             self.table.selectRow(i)
+        finally:
+            self._filling = quiet
+        if not show:
+            self._selected(force=True)
 
     def selected_run(self) -> RunRecord | None:
         rid = self.selected_id()
@@ -178,14 +187,17 @@ class RunsTable(QWidget):
             self.store.update_run(rid, notes=self.notes.toPlainText())
             self.changed.emit()
 
-    def _selected(self) -> None:
+    def _selected(self, force: bool = False) -> None:
+        if self._filling and not force:
+            return  # a refresh re-selecting a row must not switch the curves shown
         run = self.selected_run()
         self.notes.setPlainText(run.notes if run else "")
         if run is not None:
             folder = run_folder(self.store, run)
             self.buttons["resume"].setEnabled(run.status == "stopped" and (folder / "last.pt").is_file())
             self.buttons["weights"].setEnabled((folder / "best.pt").is_file())
-            self.showRequested.emit(run.id)
+            if not force:
+                self.showRequested.emit(run.id)
 
     def _resume(self) -> None:
         rid = self.selected_id()

@@ -1,8 +1,10 @@
-"""What the Model panel suggests, as plain functions (no widgets): the tasks a project's
-labels allow, hyperparameter defaults from the task and the dataset size, the
-plain-language explanation of each transfer strategy, and the warnings shown before a
-run starts. Every function reads the store and returns plain values, so it is tested
-without Qt."""
+"""Pre-training advice and checks, as plain Qt-free functions shared by the GUI's Model
+tab and the CLI: the tasks a project's labels allow, hyperparameter defaults from the
+task, the dataset size and the batch size (learning rate, warm-up and clipping from
+:mod:`vision_studio.core.training.defaults`), the plain-language explanation of each
+transfer strategy, and the checks shown before a run starts (:func:`run_checks`: errors
+that make a run pointless, warnings about settings likely to go wrong). Every function
+reads the store or a config and returns plain values."""
 from __future__ import annotations
 
 from collections import Counter
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vision_studio.core.data.snapshot import Snapshot
+from vision_studio.core.training.defaults import HIGH_LR_FACTOR, recommended
 from vision_studio.core.types import Task
 
 TASK_LABELS = {
@@ -103,30 +106,41 @@ def allowed_tasks(counts: LabelCounts) -> list[str]:
     return [t for _, t in sorted(scored, key=lambda s: -s[0])]
 
 
-def default_hyperparameters(task: str, num_images: int, input_size: int) -> dict[str, Any]:
+def default_hyperparameters(task: str, num_images: int, input_size: int,
+                            batch_size: int | None = None) -> dict[str, Any]:
     """Sensible starting settings for ``task`` with ``num_images`` labelled images.
 
     Small datasets get more epochs (each epoch is short) and a smaller batch; detection
-    and segmentation use the architecture's input size capped for CPU-friendly runs.
-    Learning rates follow torchvision's reference recipes (SGD 0.01-0.02 with momentum;
-    0.01 here for transfer learning).
+    and segmentation use the architecture's input size capped for CPU-friendly runs. The
+    learning rate, warm-up and gradient clipping are the stable defaults of the task at
+    that batch size (:func:`vision_studio.core.training.defaults.recommended`: reference
+    recipes scaled by the linear scaling rule, Goyal et al. 2017), the same the CLI uses.
+
+    Args:
+        task: A :class:`Task` value.
+        num_images: Labelled images of the task.
+        input_size: The architecture's suggested input side in pixels.
+        batch_size: Keep this batch size (e.g. the user's) instead of the suggested one.
 
     Returns:
         ``TrainConfig`` fields: epochs, batch_size, lr, optimizer, scheduler,
-        warmup_epochs, image_size, weight_decay.
+        warmup_epochs, grad_clip, image_size, weight_decay.
     """
     small, large = num_images < 300, num_images > 3000
     if task == Task.CLASSIFICATION:
-        return dict(epochs=20 if small else 10 if not large else 6, batch_size=16 if small else 32,
-                    lr=0.01, optimizer="sgd", scheduler="cosine", warmup_epochs=0.0,
-                    image_size=min(input_size, 224), weight_decay=1e-4)
-    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
-        return dict(epochs=30 if small else 15 if not large else 10, batch_size=4, lr=0.01,
-                    optimizer="sgd", scheduler="cosine", warmup_epochs=1.0,
-                    image_size=min(input_size, 640), weight_decay=1e-4)
-    return dict(epochs=40 if small else 20 if not large else 10, batch_size=8, lr=0.01,
-                optimizer="sgd", scheduler="cosine", warmup_epochs=1.0,
-                image_size=min(input_size, 384), weight_decay=1e-4)
+        out = dict(epochs=20 if small else 10 if not large else 6,
+                   batch_size=16 if small else 32, image_size=min(input_size, 224))
+    elif task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
+        out = dict(epochs=30 if small else 15 if not large else 10, batch_size=4,
+                   image_size=min(input_size, 640))
+    else:
+        out = dict(epochs=40 if small else 20 if not large else 10, batch_size=8,
+                   image_size=min(input_size, 384))
+    if batch_size:
+        out["batch_size"] = int(batch_size)
+    out.update(optimizer="sgd", scheduler="cosine", weight_decay=1e-4,
+               **recommended(task, out["batch_size"], "sgd").as_config())
+    return out
 
 
 def default_strategy(num_images: int, pretrained: bool) -> str:
@@ -176,6 +190,69 @@ def training_warnings(store: Any, snapshot: Snapshot | None, train: list | None 
         out.append(f"{unlabelled} of {total} images have no labels for this task "
                    f"({'left out' if snapshot.task != Task.DETECTION else 'used as negatives'})")
     return out
+
+
+FROZEN_STRATEGIES = ("feature_extraction", "linear_probe", "partial", "gradual")
+"""Strategies that keep some backbone layers frozen (for a while or for the whole run)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pre-training finding.
+
+    Attributes:
+        severity: ``"error"`` (the run would be pointless: fix it first) or ``"warning"``.
+        message: One readable sentence that says what to change.
+    """
+
+    severity: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message}"
+
+
+def config_checks(config: Any) -> list[Check]:
+    """Findings about the settings alone (no project needed).
+
+    Errors: a frozen or partially frozen strategy (:data:`FROZEN_STRATEGIES`) on random
+    weights (``weights`` is ``None``): the frozen layers would keep random values.
+    Warnings: an ``lr`` above :data:`~vision_studio.core.training.defaults.HIGH_LR_FACTOR`
+    × the recommended lr of the task and batch size; gradient clipping turned off for
+    detection or segmentation.
+
+    Args:
+        config: A :class:`~vision_studio.core.training.config.TrainConfig` (unset fields
+            allowed: they take the stable defaults and are not flagged).
+    """
+    out: list[Check] = []
+    strategy = config.strategy.get("name", "") if isinstance(config.strategy, dict) \
+        else str(config.strategy)
+    if config.weights is None and strategy in FROZEN_STRATEGIES:
+        title = STRATEGY_TEXT.get(strategy, (strategy,))[0]
+        out.append(Check("error", f"{title} freezes backbone layers, but the weights are "
+                                  f"random (None): choose pretrained weights or a weights "
+                                  f"file, or the strategy 'Fine-tuning' or 'From scratch'"))
+    rec = recommended(config.task, config.batch_size, config.optimizer)
+    if config.lr is not None and config.lr > HIGH_LR_FACTOR * rec.lr:
+        model = config.arch or "this model"
+        out.append(Check("warning", f"learning rate {config.lr:g} is high for {model} at "
+                                    f"batch size {config.batch_size}: {rec.lr:g} is the "
+                                    f"stable default ({rec.rule}); a too-high rate makes "
+                                    f"the loss diverge to NaN"))
+    if config.grad_clip == 0 and config.task != Task.CLASSIFICATION:
+        out.append(Check("warning", "gradient clipping is off: detection and segmentation "
+                                    "heads can diverge early without it (default 10)"))
+    return out
+
+
+def run_checks(store: Any, snapshot: Snapshot | None, config: Any,
+               train: list | None = None) -> list[Check]:
+    """Every pre-training finding, errors first: :func:`config_checks` plus the data
+    warnings of :func:`training_warnings`."""
+    found = config_checks(config) + [Check("warning", w)
+                                     for w in training_warnings(store, snapshot, train)]
+    return sorted(found, key=lambda c: c.severity != "error")
 
 
 def split_counts(snapshot: Snapshot | None) -> dict[str, int]:
