@@ -55,6 +55,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's vision_studio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gui"))  # _eval_fixtures
 
 import numpy as np  # noqa: E402

@@ -134,3 +134,13 @@ def test_empty_results_and_bad_input():
         evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}], "segm")
     with pytest.raises(EvaluationError, match="annotations"):
         evaluate_coco({"images": []}, [])
+
+
+def test_a_result_without_a_needed_key_is_named():
+    gt = {"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [],
+          "categories": [{"id": 1, "name": "a"}]}
+    ok = {"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 2, 2]}
+    with pytest.raises(EvaluationError, match="result 2 lacks"):
+        evaluate_coco(gt, [ok, ok, {k: v for k, v in ok.items() if k != "score"}])
+    with pytest.raises(EvaluationError, match="result 0 lacks.*segmentation"):
+        evaluate_coco(gt, [ok], "segm")

@@ -81,9 +81,11 @@ def test_worker_results_are_frozen_plain_values(opened):
         full.score = 0.3  # type: ignore[misc]
     back = pickle.loads(pickle.dumps((base, full)))  # no live COCOeval, no Qt object inside
     assert np.array_equal(back[0].keep, base.keep) and back[1].coco.stats == full.coco.stats
+    assert not back[0].coco.precision.flags.writeable and not back[1].confusion.flags.writeable
 
 
 def test_open_job_reads_through_its_own_store_connection(synthetic, monkeypatch):
+    from vision_studio.core.evaluation.compute_process import InThread
     from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job
 
     project, ckpt = synthetic
@@ -96,7 +98,7 @@ def test_open_job_reads_through_its_own_store_connection(synthetic, monkeypatch)
 
     monkeypatch.setattr(ProjectStore, "open", classmethod(spy))
     reports, out = [], []
-    t = threading.Thread(target=lambda: out.append(open_job(project, ckpt, "val", 0.05, 0.5, reports.append,
+    t = threading.Thread(target=lambda: out.append(open_job(InThread(), project, ckpt, "val", 0.05, 0.5, reports.append,
                                                            lambda: False)))
     t.start()
     t.join(120)
@@ -117,3 +119,27 @@ def test_default_checkpoint_is_the_newest_finished_run(tmp_path):
     assert [c.path.parent.name for c in choices] == ["new", "new", "old", "old"]
     k = default_choice(choices)
     assert choices[k].path == tmp_path / "old" / "best.pt" and choices[k].status == "finished"
+
+
+def test_compute_process_gives_the_in_thread_results(opened):
+    from vision_studio.core.evaluation.compute_process import ComputeProcess, InThread
+
+    inputs, _gt = opened
+    src = DetectionSource(inputs.predictions, inputs.gt.coco)
+    proc = ComputeProcess()
+    try:
+        for nms in (0.5, 0.3):  # the second call reuses the source the child keeps
+            a, b = proc.base(src, nms), InThread().base(src, nms)
+            assert np.array_equal(a.keep, b.keep) and np.array_equal(a.kind, b.kind)
+            assert a.coco.stats == b.coco.stats and not a.kind.flags.writeable
+        fa, fb = proc.full(src, 0.2, 0.5), InThread().full(src, 0.2, 0.5)
+        assert fa.coco.stats == fb.coco.stats and np.array_equal(fa.confusion, fb.confusion) and fa.cells == fb.cells
+        assert len(proc._sent) == 1  # sent once
+        pool = proc._pool
+        pid = next(iter(pool._processes))
+        assert pid != __import__("os").getpid()
+        pool._processes[pid].kill()  # a dead child is replaced and the source resent
+        pool._processes[pid].join()
+        assert proc.full(src, 0.2, 0.5).coco.stats == fb.coco.stats
+    finally:
+        proc.close()

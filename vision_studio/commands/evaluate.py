@@ -111,7 +111,7 @@ def _evaluate_detection(store: Any, inputs: Any, head: dict, args: argparse.Name
     masks = inputs.task == Task.INSTANCE_SEGMENTATION and inputs.predictions.masks is not None
     evaluated = write_detection_report(
         out, inputs, args.score_threshold, args.nms_iou, head=head, iou_types=("bbox", "segm") if masks else ("bbox",),
-        backend=backend, confusion_min_score=max(args.score_threshold, 0.5), ids=export_id_maps(store),
+        backend=backend, confusion_min_score=max(args.score_threshold, 0.5), ids=export_id_maps(store, args.split),
         image_reader=lambda im: read_image(store.resolve(im)), overlays=args.overlays, overlay_min_score=0.5)
     for res in evaluated:
         _print_coco(res)

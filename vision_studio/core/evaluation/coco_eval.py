@@ -18,6 +18,8 @@ import contextlib
 import io
 import logging
 import math
+import operator
+from collections import deque
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
@@ -25,7 +27,8 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from vision_studio.core.errors import ConfigError, VisionStudioError
-from vision_studio.core.evaluation.matching import read_only
+from vision_studio.core.gcpause import gc_paused
+from vision_studio.core.evaluation.matching import ReadOnlyArrays, read_only
 from vision_studio.core.evaluation.outcomes import DetectionOutcomes, outcomes_from_evaluator
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,7 @@ class ClassAP:
 
 
 @dataclass(frozen=True)
-class CocoEvalResult:
+class CocoEvalResult(ReadOnlyArrays):
     """Everything one COCO evaluation produced: plain values and read-only arrays, no
     live ``COCOeval`` (safe to hand to another thread or process, and to pickle).
 
@@ -219,14 +222,17 @@ def _ann_area(a: dict[str, Any], gt: Mapping[str, Any], iou_type: str) -> float:
 
 
 def _check_results(results: Sequence[Mapping[str, Any]], iou_type: str) -> list[dict[str, Any]]:
+    """Copies of the result dicts (``COCO.loadRes`` writes into them), each checked for
+    the keys the evaluation needs (one C-level pass: ``operator.itemgetter``)."""
     key = "bbox" if iou_type == "bbox" else "segmentation"
-    need = {"image_id", "category_id", "score", key}
-    out = []
-    for i, r in enumerate(results):
-        if not need <= r.keys():
-            raise EvaluationError(
-                f"result {i} lacks one of image_id, category_id, score, {key} (needed for {iou_type})")
-        out.append(dict(r))  # COCO.loadRes writes into the dicts
+    out = list(map(dict, results))
+    try:
+        deque(map(operator.itemgetter("image_id", "category_id", "score", key), out), maxlen=0)
+    except KeyError:
+        need = {"image_id", "category_id", "score", key}
+        i = next(i for i, r in enumerate(out) if not need <= r.keys())
+        raise EvaluationError(
+            f"result {i} lacks one of image_id, category_id, score, {key} (needed for {iou_type})") from None
     return out
 
 
@@ -262,7 +268,9 @@ def _run_faster(gt: dict, results: list[dict], iou_type: str):
         warnings.simplefilter("ignore", UserWarning)  # id-0 warning: logged by evaluate_coco
         coco_gt = COCO(gt)
         coco_dt = coco_gt.loadRes(results)
-        ev = COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=log.debug)
+        # one thread for the RLE IoUs: its pool of 8 threads costs CPU time and, GIL-bound,
+        # gains no wall time (measured in benchmarks/bench_coco_eval.py)
+        ev = COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=log.debug, rle_iou_max_workers=1)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -302,8 +310,9 @@ def evaluate_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
         raise ConfigError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     if backend not in BACKENDS:
         raise ConfigError(f"evaluation backend must be one of {BACKENDS}, got {backend!r}")
-    gt_c = _prepare_gt(gt, iou_type)
-    res_c = _check_results(results, iou_type)
+    with gc_paused():
+        gt_c = _prepare_gt(gt, iou_type)
+        res_c = _check_results(results, iou_type)
     known = {i["id"] for i in gt_c["images"]}
     unknown = {r["image_id"] for r in res_c} - known
     if unknown:
@@ -312,9 +321,12 @@ def evaluate_coco(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
     if any(a.get("id") == 0 for a in gt_c["annotations"]):
         log.warning("ground truth has an annotation with id 0: COCOeval cannot count it as matched")
     runner = _run_faster if backend == "faster" else _run_pycocotools
-    ev = runner(gt_c, res_c, iou_type)
-    outcomes = outcomes_from_evaluator(ev, backend) if with_outcomes else None
-    return _result_from_evaluator(ev, iou_type, backend, gt_c, outcomes)
+    # hundreds of thousands of small dicts (results, their index): without a pause the
+    # cyclic collector walks them again and again (core.gcpause; bench_coco_eval.py)
+    with gc_paused():
+        ev = runner(gt_c, res_c, iou_type)
+        outcomes = outcomes_from_evaluator(ev, backend) if with_outcomes else None
+        return _result_from_evaluator(ev, iou_type, backend, gt_c, outcomes)
 
 
 def _result_from_evaluator(ev: Any, iou_type: str, backend: str, gt: dict,

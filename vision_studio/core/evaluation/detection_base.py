@@ -22,13 +22,14 @@ reads what it has.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from vision_studio.core.evaluation.coco_eval import CocoEvalResult, evaluate_coco
-from vision_studio.core.evaluation.matching import IGNORED, read_only
+from vision_studio.core.evaluation.matching import IGNORED, ReadOnlyArrays, read_only
 from vision_studio.core.evaluation.outcomes import detection_confusion_matrix
 from vision_studio.core.evaluation.predictions import RawDetections
 from vision_studio.core.geometry import box_convert
@@ -57,12 +58,14 @@ class DetectionSource:
         gt: The COCO ground-truth dict (store ids; not modified by anyone).
         iou_type: ``"bbox"`` or ``"segm"``.
         backend: COCO evaluation backend (``"faster"`` or ``"pycocotools"``).
+        token: A unique name of this source (kept by a copy in another process).
     """
 
     raw: RawDetections
     gt: Mapping[str, Any]
     iou_type: str = "bbox"
     backend: str = "faster"
+    token: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
 
     @property
     def category_ids(self) -> tuple[int, ...]:
@@ -75,7 +78,7 @@ class DetectionSource:
 
 
 @dataclass(frozen=True)
-class Base:
+class Base(ReadOnlyArrays):
     """One evaluation at the prediction floor for one NMS IoU (read-only arrays).
 
     Attributes:
@@ -114,7 +117,7 @@ class Base:
 
 
 @dataclass(frozen=True)
-class FullResult:
+class FullResult(ReadOnlyArrays):
     """The slow part at one score / NMS threshold.
 
     Attributes:

@@ -21,14 +21,14 @@ class ExportIds:
     image: Mapping[int, int]
 
 
-def export_id_maps(store: Any) -> ExportIds:
-    """The ids ``export --format coco`` writes for this project: categories keep their
-    imported COCO id where there is one (else the store id, renumbered past the imported
-    ones on a clash); images keep the store id."""
-    import vision_studio.core.io.coco  # noqa: F401  (coco and coco_write import each other: coco first)
-    from vision_studio.core.io.coco_write import export_category_ids
+def export_id_maps(store: Any, split: str | None = None) -> ExportIds:
+    """The ids ``export --format coco [--split split]`` writes for this project
+    (:func:`vision_studio.core.io.coco_ids.export_id_maps`; image ids depend on the split
+    exported: ``None`` or ``"all"`` = every image)."""
+    from vision_studio.core.io.coco_ids import export_id_maps as coco_export_id_maps
 
-    return ExportIds(category=export_category_ids(store), image={im.id: im.id for im in store.images()})
+    maps = coco_export_id_maps(store, None if split in (None, "all") else split)
+    return ExportIds(category=maps.category, image=maps.image)
 
 
 def to_export_ids(results: Sequence[Mapping[str, Any]], ids: ExportIds) -> list[dict[str, Any]]:

@@ -84,3 +84,15 @@ def read_only(*arrays: np.ndarray) -> None:
     for a in arrays:
         if isinstance(a, np.ndarray):
             a.setflags(write=False)
+
+
+class ReadOnlyArrays:
+    """Mixin for frozen dataclasses of numpy arrays: an unpickled copy (e.g. a result
+    back from another process) has read-only arrays too (pickle makes them writable)."""
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for v in state.values():
+            for a in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(a, np.ndarray):
+                    a.setflags(write=False)

@@ -20,14 +20,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from vision_studio.core.evaluation.matching import (AREA_ALL as _AREA_ALL, FN, FP, IGNORED, MATCH_IOU, TP,
-                                                   greedy_match, precision_recall_at_ranks, read_only)
+                                                   ReadOnlyArrays, greedy_match, precision_recall_at_ranks,
+                                                   read_only)
 
 __all__ = ["DetectionOutcomes", "outcomes_from_evaluator", "detection_confusion_matrix", "greedy_match",
            "TP", "FP", "FN", "IGNORED", "MATCH_IOU"]
 
 
 @dataclass(frozen=True)
-class DetectionOutcomes:
+class DetectionOutcomes(ReadOnlyArrays):
     """Flat arrays of outcomes, one entry per detection and per ground-truth object.
 
     Attributes:

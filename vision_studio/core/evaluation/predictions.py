@@ -19,14 +19,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vision_studio.core.evaluation.matching import read_only
+from vision_studio.core.evaluation.matching import ReadOnlyArrays, read_only
 from vision_studio.core.geometry import box_convert
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RawDetections:
+class RawDetections(ReadOnlyArrays):
     """Every candidate detection of a set of images, before the final filtering.
 
     Attributes:
@@ -183,7 +183,7 @@ def nms_per_image(sel: np.ndarray, img_index: np.ndarray, boxes: np.ndarray, sco
 
 
 @dataclass(frozen=True)
-class ClassificationPredictions:
+class ClassificationPredictions(ReadOnlyArrays):
     """Per-image class probabilities.
 
     Attributes:
@@ -205,7 +205,7 @@ class ClassificationPredictions:
 
 
 @dataclass(frozen=True)
-class SemanticPredictions:
+class SemanticPredictions(ReadOnlyArrays):
     """Per-image label maps (argmax of the logits, at the original image size).
 
     Attributes:

@@ -26,7 +26,7 @@ def export_report(view: Any, store: Any, score: float, nms: float, out: Path) ->
     if inputs.is_detection:
         session = view.session
         R.write_detection_report(out, inputs, score, nms, head=head, iou_types=(session.iou_type,),
-                                 backend=session.source.backend, confusion_min_score=0.0, ids=export_id_maps(store),
+                                 backend=session.source.backend, confusion_min_score=0.0, ids=export_id_maps(store, inputs.split),
                                  image_reader=lambda im: read_image(store.resolve(im)), overlays=OVERLAYS)
     elif isinstance(view.ev, ClassificationResult):
         R.write_classification_report(out, view.ev, inputs, head)

@@ -15,6 +15,10 @@ results (plain values and read-only numpy arrays, never a Qt object, a tensor or
 * :func:`predicted_job` — the same after a fresh prediction;
 * :func:`step_job` — a threshold change that rested: a base for a new NMS IoU (reported
   first), then AP and the confusion matrix at the thresholds.
+
+The COCO evaluations themselves go to ``compute`` — the panel passes the shared
+:class:`~vision_studio.core.evaluation.compute_process.ComputeProcess`, whose child
+process holds no GIL of the GUI's; the worker thread only waits for it.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vision_studio.core.evaluation.detection_base import (Base, DetectionSource, FullResult, compute_base,
-                                                         compute_full)
+from vision_studio.core.evaluation.compute_process import InThread
+from vision_studio.core.evaluation.detection_base import Base, DetectionSource, FullResult
 from vision_studio.core.evaluation.detection_session import detection_iou_type
 from vision_studio.core.evaluation.session import EvalInputs, finish_inputs, prepare_inputs
 from vision_studio.core.store import ProjectStore
@@ -58,7 +62,7 @@ class StepResult:
     full: FullResult | None = None
 
 
-def open_job(project: Path, checkpoint: Any, split: str, score: float, nms: float,
+def open_job(compute: InThread, project: Path, checkpoint: Any, split: str, score: float, nms: float,
              report: Report, stale: Stale) -> OpenResult | StepResult | None:
     """Open ``checkpoint`` on ``split`` of the project file ``project``.
 
@@ -76,38 +80,38 @@ def open_job(project: Path, checkpoint: Any, split: str, score: float, nms: floa
             return OpenResult(inputs)
         inputs = finish_inputs(store, inputs)
         backend = store.get_setting("evaluation_backend", "faster")
-    return _evaluate(inputs, backend, score, nms, report, stale)
+    return _evaluate(compute, inputs, backend, score, nms, report, stale)
 
 
-def predicted_job(project: Path, inputs: EvalInputs, predictions: Any, score: float, nms: float,
+def predicted_job(compute: InThread, project: Path, inputs: EvalInputs, predictions: Any, score: float, nms: float,
                   report: Report, stale: Stale) -> StepResult | None:
     """:func:`open_job` after a fresh prediction (``predictions`` are cached on disk)."""
     with ProjectStore.open(project) as store:
         inputs = finish_inputs(store, inputs, predictions)
         backend = store.get_setting("evaluation_backend", "faster")
-    return _evaluate(inputs, backend, score, nms, report, stale)
+    return _evaluate(compute, inputs, backend, score, nms, report, stale)
 
 
-def _evaluate(inputs: EvalInputs, backend: str, score: float, nms: float,
+def _evaluate(compute: InThread, inputs: EvalInputs, backend: str, score: float, nms: float,
               report: Report, stale: Stale) -> StepResult | None:
     if not inputs.is_detection:
         report(OpenResult(inputs))
         return None
     src = DetectionSource(inputs.predictions, inputs.gt.coco, detection_iou_type(inputs.task, inputs.predictions),
                           backend)
-    report(OpenResult(inputs, src, compute_base(src, nms)))
+    report(OpenResult(inputs, src, compute.base(src, nms)))
     if stale():
         return None
-    return StepResult(src, full=compute_full(src, score, nms))
+    return StepResult(src, full=compute.full(src, score, nms))
 
 
-def step_job(src: DetectionSource, score: float, nms: float, need_base: bool,
+def step_job(compute: InThread, src: DetectionSource, score: float, nms: float, need_base: bool,
              report: Report, stale: Stale) -> StepResult | None:
     """A rested threshold change: the base for ``nms`` when ``need_base`` (reported),
     then AP and the confusion matrix at ``(score, nms)``; ``None`` when superseded in
     between."""
     if need_base:
-        report(StepResult(src, base=compute_base(src, nms)))
+        report(StepResult(src, base=compute.base(src, nms)))
         if stale():
             return None
-    return StepResult(src, full=compute_full(src, score, nms))
+    return StepResult(src, full=compute.full(src, score, nms))

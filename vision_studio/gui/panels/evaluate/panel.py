@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.evaluation.compute_process import shared_compute_process
 from vision_studio.core.evaluation.detection_base import DEFAULT_NMS, DEFAULT_SCORE, full_key
 from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices, default_choice, split_choices
+from vision_studio.gui.panels.evaluate.actions import PanelActions
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets, build
 from vision_studio.gui.panels.evaluate.views import Thresholds
@@ -35,7 +37,7 @@ NO_CHECKPOINT = "No trained checkpoint yet: train a model in the Model tab first
 PICK = "Pick a checkpoint and a split, then Evaluate."
 
 
-class EvaluatePanel(QWidget):
+class EvaluatePanel(PanelActions, QWidget):
     """The Evaluate tab.
 
     Signals:
@@ -72,6 +74,8 @@ class EvaluatePanel(QWidget):
         self.worker: PredictWorker | None = None
         self.score, self.nms = DEFAULT_SCORE, DEFAULT_NMS
         self.jobs = ComputeQueue(self)
+        self.compute = shared_compute_process()  # COCO evaluations: a child process, no GIL of ours
+        self.compute.start()
         self.jobs.partial.connect(self._job_partial)
         self.jobs.done.connect(self._job_done)
         self.jobs.failed.connect(self._job_failed)
@@ -174,7 +178,7 @@ class EvaluatePanel(QWidget):
         ui.status.setText("Opening the evaluation…")
         ui.progress.setRange(0, 0)  # busy
         project, score, nms = store.path, self.score, self.nms
-        self.jobs.submit(lambda report, stale: open_job(project, checkpoint, split, score, nms, report, stale))
+        self.jobs.submit(lambda report, stale: open_job(self.compute, project, checkpoint, split, score, nms, report, stale))
         return True
 
     def _start_prediction(self, inputs: EvalInputs) -> None:
@@ -204,7 +208,7 @@ class EvaluatePanel(QWidget):
         self.ui.status.setText("Evaluating the predictions…")
         self.ui.progress.setRange(0, 0)
         project, score, nms = store.path, self.score, self.nms
-        self.jobs.submit(lambda report, stale: predicted_job(project, inputs, pred, score, nms, report, stale))
+        self.jobs.submit(lambda report, stale: predicted_job(self.compute, project, inputs, pred, score, nms, report, stale))
 
     def cancel(self) -> None:
         """Stop a running prediction (or an opening that has not reached it yet)."""
@@ -380,7 +384,7 @@ class EvaluatePanel(QWidget):
             return
         session, score, nms = self.view.session, self.score, self.nms
         src, need_base = session.source, not session.has_base(nms)
-        self.jobs.submit(lambda report, stale: step_job(src, score, nms, need_base, report, stale))
+        self.jobs.submit(lambda report, stale: step_job(self.compute, src, score, nms, need_base, report, stale))
 
     def _busy(self, what: str | None) -> None:
         """Status and progress bar: ``what`` is being computed (busy bar), or done."""
@@ -410,7 +414,13 @@ class EvaluatePanel(QWidget):
 
     def _list_reset(self) -> None:
         """Show the first listed image when the viewer shows none yet (a fresh
-        evaluation), so the user sees predictions at once instead of an empty viewer."""
+        evaluation), so the user sees predictions at once instead of an empty viewer —
+        in the next event-loop pass, not in the one that filled the list (each stays
+        short)."""
+        if self.ui.viewer.image_id is None and self.ui.list_model.rowCount() > 0:
+            QTimer.singleShot(0, self._show_first_row)
+
+    def _show_first_row(self) -> None:
         if self.ui.viewer.image_id is None and self.ui.list_model.rowCount() > 0:
             self.ui.list.selectRow(0)
 
@@ -435,97 +445,6 @@ class EvaluatePanel(QWidget):
         if image_id is not None:
             self.openInAnnotate.emit(int(image_id))
             self.state.showImageRequested.emit(int(image_id))
-
-    # ------------------------------------------------------------------ accept
-    def accept_predictions(self, raw_indices: list[int]) -> list[int]:
-        """Add raw detections to the store as annotations in one undo step; returns the
-        new annotation ids."""
-        from vision_studio.core.evaluation.accept import annotations_from_detections
-        from vision_studio.gui.undo import AddAnnotationsCommand
-
-        if not self._detection() or self.inputs is None:
-            return []
-        anns = annotations_from_detections(self.view.raw, raw_indices, self.view.images, str(self.inputs.checkpoint))
-        if not anns:
-            return []
-        text = "Accept prediction" if len(anns) == 1 else f"Accept {len(anns)} predictions"
-        cmd = AddAnnotationsCommand(self.state.store, anns, text=text)
-        self.state.undo_stack.push(cmd)
-        for image_id in {a.image_id for a in anns}:
-            self.state.annotationsChanged.emit(image_id)
-        what = "1 prediction" if len(anns) == 1 else f"{len(anns)} predictions"
-        self.ui.status.setText(f"Accepted {what} as annotations (Ctrl+Z undoes). The metrics shown still use the "
-                               "ground truth of this evaluation: press Evaluate again to include them.")
-        return cmd.ids
-
-    def accept_prediction(self, raw_index: int) -> list[int]:
-        """Accept one raw detection (see :meth:`accept_predictions`)."""
-        return self.accept_predictions([raw_index])
-
-    def accept_all_on_image(self, image_id: int | None = None) -> list[int]:
-        """Accept every shown prediction of an image (default: the viewer's) in one step."""
-        if not self._detection():
-            return []
-        image_id = self.ui.viewer.image_id if image_id is None else image_id
-        return self.accept_predictions(self.view.shown_on_image(image_id, self.thresholds)) \
-            if image_id is not None else []
-
-    def _accept_clicked(self) -> None:
-        raw = self.ui.viewer.highlighted
-        if raw is None:
-            self.ui.status.setText("Select a prediction in the list (or right-click it) to accept it.")
-            return
-        self.accept_prediction(raw)
-
-    def _accept_all_clicked(self) -> None:
-        self.accept_all_on_image()
-
-    # ------------------------------------------------------------------ export
-    def export_report(self, folder: str | Path, overwrite: bool = False) -> Path:
-        """Write the report folder (the core session's files) at the current thresholds
-        and a PNG of the view.
-
-        Raises:
-            VisionStudioError: nothing evaluated yet; OutputExistsError: ``folder`` is not
-            empty and ``overwrite`` is false; ProtectedPathError: ``folder`` is a project
-            file; OSError: the folder cannot be written.
-        """
-        from vision_studio.core.outputs import check_output, protected_paths
-        from vision_studio.gui.panels.evaluate.export import export_report
-
-        if self.view is None:
-            raise VisionStudioError("nothing evaluated yet")
-        folder = check_output(folder, overwrite=overwrite, protected=protected_paths(self.state.store))
-        out = export_report(self.view, self.state.store, self.score, self.nms, folder)
-        self.save_view_png(out / "view.png")
-        self.ui.status.setText(f"Report written to {out}")
-        return out
-
-    def save_view_png(self, path: str | Path) -> bool:
-        """Save the whole panel as it looks now as a PNG."""
-        return self.grab().save(str(path))
-
-    def _export_clicked(self) -> None:
-        from vision_studio.core.errors import OutputExistsError
-
-        folder = QFileDialog.getExistingDirectory(self, "Export the evaluation report to")
-        if not folder:
-            return
-        try:
-            try:
-                self.export_report(folder)
-            except OutputExistsError as exc:
-                ask = QMessageBox.question(self, "Replace files?", f"{exc.path} is not empty. Write the report "
-                                           "there anyway, replacing files of the same names?")
-                if ask == QMessageBox.StandardButton.Yes:
-                    self.export_report(folder, overwrite=True)
-        except (VisionStudioError, OSError) as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
-
-    def _png_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the view as PNG", "evaluation.png", "PNG (*.png)")
-        if path and not self.save_view_png(path):
-            QMessageBox.warning(self, "Not saved", f"Could not write {path}")
 
     # ------------------------------------------------------------------ life cycle
     def _clear(self) -> None:

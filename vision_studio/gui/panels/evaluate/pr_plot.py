@@ -55,7 +55,8 @@ class PRPlot(QWidget):
         self.marker = pg.ScatterPlotItem(size=14, symbol="o", pen=pg.mkPen("k", width=2),
                                          brush=pg.mkBrush(255, 215, 0))
         self.plot.addItem(self.marker)
-        self.curves: dict[int, Any] = {}
+        self._curves: dict[int, Any] = {}
+        self._dirty = False  # curves to redraw when the plot is next shown
         self._coco = None
         self._names: dict[int, str] = {}
         self._colors: dict[int, str] = {}
@@ -71,6 +72,26 @@ class PRPlot(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
     @property
+    def curves(self) -> dict[int, Any]:
+        """``{category id: curve item}`` as drawn (a pending redraw is done first)."""
+        if self._dirty:
+            self.redraw()
+        return self._curves
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Draw what changed while the plot was hidden."""
+        super().showEvent(event)
+        if self._dirty:
+            self.redraw()
+
+    def _request_redraw(self) -> None:
+        """Redraw now when visible, else when shown (a hidden tab costs nothing)."""
+        if self.isVisible():
+            self.redraw()
+        else:
+            self._dirty = True
+
+    @property
     def coco(self) -> Any:
         """The :class:`CocoEvalResult` whose curves are drawn (``None`` before any)."""
         return self._coco
@@ -80,19 +101,21 @@ class PRPlot(QWidget):
         self._coco, self._names, self._colors = coco, names, colors
         if self.highlight not in names:
             self.highlight = next(iter(names), None)
-        self.redraw()
+        self._request_redraw()
 
     def set_highlight(self, category_id: int) -> None:
         """Draw ``category_id`` thick and the others thin."""
-        self.highlight = category_id
-        self.redraw()
+        if category_id != self.highlight:
+            self.highlight = category_id
+            self._request_redraw()
 
     def redraw(self) -> None:
         """Re-plot every curve of the current result."""
-        for item in self.curves.values():
+        self._dirty = False
+        for item in self._curves.values():
             self.plot.removeItem(item)
         self.legend.clear()
-        self.curves = {}
+        self._curves = {}
         if self._coco is None:
             return
         iou = self.iou.currentData()
@@ -106,7 +129,7 @@ class PRPlot(QWidget):
                 color.setAlpha(110)
             item = self.plot.plot(r, np.nan_to_num(p, nan=0.0), pen=pg.mkPen(color, width=4 if hi else 1.5),
                                   name=f"{self._names[cid]}{' (selected)' if hi else ''}")
-            self.curves[cid] = item
+            self._curves[cid] = item
         self.plot.setTitle(f"Precision–recall per class, {self.iou.currentText()}", color="#202020")
 
     def set_operating_point(self, recall: float, precision: float) -> None:
