@@ -28,13 +28,7 @@ ROOT = Path(vision_studio.__file__).resolve().parent
 
 # Cycles that exist on main today, each owned by the engineer who breaks it (issue 11
 # item 3). The lead empties this set after merging; never add to it.
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset({
-    # train engineer: prepare.py <-> trainer.py
-    frozenset({"vision_studio.core.training.prepare", "vision_studio.core.training.trainer"}),
-    # eval engineer: coco_eval.py <-> outcomes.py (lazy import in a function)
-    frozenset({"vision_studio.core.evaluation.coco_eval",
-               "vision_studio.core.evaluation.outcomes"}),
-})
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 
 
 def module_name(path: Path) -> str:

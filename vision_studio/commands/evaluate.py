@@ -10,13 +10,11 @@ writes COCO results JSON (detection / instance segmentation) or per-image predic
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
+from vision_studio.commands._console import progress_printer
 from vision_studio.core.errors import ConfigError
 from vision_studio.core.types import Task
 
@@ -67,12 +65,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="images per forward pass")
 
 
-def _progress(label: str):
-    def report(done: int, total: int) -> None:
-        print(f"\r{label}: {done}/{total} images", end="" if done < total else "\n", file=sys.stderr)
-    return report
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     from vision_studio.core.evaluation.session import load_inputs
     from vision_studio.core.outputs import check_output, protected_paths
@@ -87,7 +79,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         check_output(out, overwrite=args.overwrite, protected=protected_paths(store))  # before the slow part
         out.mkdir(parents=True, exist_ok=True)
         # the evaluation session, as the Evaluation panel opens it (a fresh prediction: no cache)
-        inputs = load_inputs(store, args.checkpoint, args.split, progress=_progress("predict"), use_cache=False,
+        inputs = load_inputs(store, args.checkpoint, args.split, progress=progress_printer("predict"), use_cache=False,
                              device=args.device, batch_size=args.batch_size)
         head = {"task": inputs.task, "checkpoint": str(args.checkpoint), "split": args.split}
         if inputs.is_detection:

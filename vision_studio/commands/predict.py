@@ -99,14 +99,14 @@ def _outputs(args: argparse.Namespace, protected: set[str]) -> None:
 
 
 def _predict(args: argparse.Namespace, store: Any) -> int:
-    from vision_studio.commands.evaluate import _progress
+    from vision_studio.commands._console import progress_printer
     from vision_studio.core.evaluation.predict import predict_checkpoint
     from vision_studio.core.outputs import atomic_write_bytes, atomic_write_text
 
     protected = _protected(args, store)
     _outputs(args, protected)
     pred, config, categories = predict_checkpoint(args.checkpoint, args.images, device=args.device,
-                                                  batch_size=args.batch_size, progress=_progress("predict"))
+                                                  batch_size=args.batch_size, progress=progress_printer("predict"))
     if config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
         return _write_detections(args, pred, categories, store, protected)
     if config.task == Task.CLASSIFICATION:

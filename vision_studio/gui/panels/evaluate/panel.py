@@ -281,7 +281,7 @@ class EvaluatePanel(PanelActions, QWidget):
     def _opened(self, r: OpenResult) -> None:
         """Inputs loaded (and, for detection, the base evaluation made) in the worker."""
         from vision_studio.core.evaluation.detection_session import DetectionSession
-        from vision_studio.gui.panels.evaluate.views import make_view
+        from vision_studio.gui.panels.evaluate.view_factory import make_view
 
         session = None
         if r.source is not None:

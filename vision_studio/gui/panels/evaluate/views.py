@@ -15,7 +15,6 @@ import numpy as np
 from cachetools import LRUCache
 
 from vision_studio.core.evaluation.dense import classification_result, semantic_result
-from vision_studio.core.types import Task
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets
 
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
@@ -94,18 +93,6 @@ class TaskView:
     @staticmethod
     def _image_of(payload: Any) -> int:
         return int(getattr(payload, "image_id", payload))
-
-
-def make_view(ui: EvalWidgets, store: Any, inputs: Any, session: Any = None) -> TaskView:
-    """The view for ``inputs.task`` (detection: with ``session``, a
-    :class:`~vision_studio.core.evaluation.detection_session.DetectionSession`, when given)."""
-    if inputs.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
-        from vision_studio.gui.panels.evaluate.detection_view import DetectionView
-
-        return DetectionView(ui, store, inputs, session)
-    if inputs.task == Task.CLASSIFICATION:
-        return ClassificationView(ui, store, inputs)
-    return SemanticView(ui, store, inputs)
 
 
 class ClassificationView(TaskView):
