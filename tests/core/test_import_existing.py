@@ -92,6 +92,9 @@ def test_ambiguous_names_and_other_sizes_are_not_matched(new_store):
     assert existing.find("other/a.png") is None  # two project images are called a.png
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(new_store.root / "b.png")
     assert existing.find("b.png", (10, 10)) is None  # a file is there: another image
+    assert existing.find("other/b.png", (10, 10)) is None  # z/b.png missing too: can't tell
+    (new_store.root / "z").mkdir()
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(new_store.root / "z" / "b.png")
     assert existing.find("other/b.png", (10, 10)) == b
     assert existing.find("other/b.png", (20, 10)) is None  # same name, another image
     with pytest.raises(ValueError, match="on_existing"):

@@ -21,7 +21,9 @@ def test_import_coco_reports_skipped_and_problems_clickable(new_store, coco_dir,
     with qtbot.waitSignal(dlg.imported, timeout=20000) as sig:
         dlg.start()
     report = sig.args[0]
-    qtbot.waitUntil(dlg.import_button.isEnabled, timeout=5000)  # worker finished
+    # the import is followed by the full decode of the new images in the background
+    qtbot.waitUntil(lambda: dlg.verified_result is not None and dlg.import_button.isEnabled(),
+                    timeout=20000)
     assert (report.images, report.annotations) == (3, 2)
     assert dlg.error == "" and dlg.progress.value() == dlg.progress.maximum() > 0
     # the dialog's store (GUI connection) sees what the worker's connection committed

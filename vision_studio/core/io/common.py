@@ -264,14 +264,16 @@ class ExistingImages:
     def find(self, rel_path: str, size: tuple[int, int] | None = None) -> ImageRecord | None:
         """The project image for an imported image's project-relative path, or None.
 
-        The file-name fallback applies only when no file exists at ``rel_path``: an
-        existing file elsewhere is another image, even with the same name and size.
+        The file-name fallback applies only when no file exists at ``rel_path`` and the
+        project image's own file does: an existing file elsewhere is another image, even
+        with the same name and size, and two missing files cannot be told apart.
         """
         hit = self.by_path.get(rel_path)
         if hit is not None:
             return hit
         same = self._by_name.get(posixpath.basename(rel_path), [])
-        if len(same) != 1 or is_regular_file(self._root / rel_path):
+        if len(same) != 1 or is_regular_file(self._root / rel_path) \
+                or not is_regular_file(self._root / same[0].path):
             return None
         if len(same) == 1 and (size is None or (same[0].width, same[0].height) == tuple(size)):
             return same[0]
