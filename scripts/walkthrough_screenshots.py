@@ -165,17 +165,17 @@ def evaluate_and_accept(w: Walk) -> None:
     ev.evaluated.connect(lambda: done.append(1))
     ev.failed.connect(lambda m: done.append(0))
     if not ev.start(split="val"):
-        raise RuntimeError(f"the evaluation did not start: {ev.status.text()}")
+        raise RuntimeError(f"the evaluation did not start: {ev.ui.status.text()}")
     w.wait(lambda: bool(done), "the evaluation", timeout=1800)
-    w.shot("evaluate", f"Evaluate tab: {ev.status.text()[:160]!r}")
+    w.shot("evaluate", f"Evaluate tab: {ev.ui.status.text()[:160]!r}")
     if not done[0]:
-        raise RuntimeError(f"the evaluation failed: {ev.status.text()}")
+        raise RuntimeError(f"the evaluation failed: {ev.ui.status.text()}")
     ev.set_score_threshold(0.0)
     w.settle(1.0)
     before = win.state.store.annotation_count()
-    image_id = ev.viewer.image_id
-    accepted = ev.accept_prediction(ev.view.shown_on_image(image_id)[0]) \
-        if image_id is not None and ev.view.shown_on_image(image_id) else []
+    image_id = ev.ui.viewer.image_id
+    accepted = ev.accept_prediction(ev.view.shown_on_image(image_id, ev.thresholds)[0]) \
+        if image_id is not None and ev.view.shown_on_image(image_id, ev.thresholds) else []
     w.shot("accepted", f"accepted {len(accepted)} prediction(s) on image {image_id}: "
                        f"{before} → {win.state.store.annotation_count()} annotations")
     if image_id is not None:
