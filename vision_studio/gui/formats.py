@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from vision_studio.core.errors import VisionStudioError
@@ -102,8 +101,8 @@ class ImportFormat:
         kw: dict[str, Any] = {"strict": strict, "progress": progress}
         if split is not None:
             kw["split"] = split
-        if on_existing not in (None, "add") and self.labels_existing:
-            kw["on_existing"] = on_existing  # "add" is every importer's default
+        if on_existing is not None and self.labels_existing:
+            kw["on_existing"] = on_existing
         return self.call(store, values, kw)
 
 
@@ -159,7 +158,7 @@ IMPORT_FORMATS: tuple[ImportFormat, ...] = (
     ImportFormat(
         "images", "Plain images (no labels yet)",
         (Field("root", "Folder", "dir", "A folder of images, searched recursively"),),
-        lambda s, v, kw: add_image_folder(s, v["root"], **kw),
+        lambda s, v, kw: _fn("imagefolder", "read_images")(s, v["root"], **kw),
         "Adds every image of the folder, to be labelled here.", labels_existing=False),
 )
 
@@ -181,36 +180,3 @@ def import_format(name: str) -> ImportFormat:
 def export_format(name: str) -> ExportFormat:
     """The export format called ``name``. Raises KeyError if unknown."""
     return {f.name: f for f in EXPORT_FORMATS}[name]
-
-
-def add_image_folder(store: ProjectStore, root: str | Path, split: str | None = None,
-                     strict: bool = False, progress: Progress | None = None) -> ImportReport:
-    """Add every image under ``root`` (recursively) without labels.
-
-    Sizes come from the file headers (:func:`vision_studio.core.images.image_size`, EXIF
-    orientation applied); unreadable files are skipped and reported, and images already
-    in the project are skipped silently.
-    """
-    from vision_studio.core.images import image_size, is_image_file
-    from vision_studio.core.types import ImageRecord
-
-    root = Path(root)
-    if not root.is_dir():
-        raise VisionStudioError(f"{root}: no such folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))
-    report = ImportReport(format="images", strict=strict)
-    records = []
-    with store.transaction():
-        for n, path in enumerate(files, 1):
-            rel = store.relative_path(path)
-            if store.image_by_path(rel) is None:
-                try:
-                    w, h = image_size(path)
-                    records.append(ImageRecord(path=rel, width=w, height=h, split=split or ""))
-                except VisionStudioError as exc:
-                    report.skip(str(path), str(exc), "decode_error")
-            if progress is not None:
-                progress(n, len(files))
-        store.add_images(records)
-    report.images = len(records)
-    return report

@@ -17,7 +17,6 @@ from vision_studio.core.store import PROJECT_SUFFIX, ProjectStore
 from vision_studio.gui import settings
 from vision_studio.gui.datasets import available_datasets, import_dataset, project_path
 from vision_studio.gui.dialogs.worker import FunctionTask
-from vision_studio.gui.formats import add_image_folder
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +26,14 @@ def create_project_from_folder(folder: Path, project: Path,
     """Create ``project`` with root ``folder`` and add every image under it (unlabelled).
 
     Raises:
-        VisionStudioError: the project file exists, or the folder does not.
+        VisionStudioError: the project file exists, or the folder does not or holds no file.
     """
-    store = ProjectStore.create(project, root=folder)
-    try:
-        report = add_image_folder(store, folder, progress=progress)
-        if report.skipped:
-            from vision_studio.core.types import Problem
+    from vision_studio.core.io.imagefolder import read_images
 
-            store.add_problems(Problem(source=s.source, message=s.reason, kind=s.kind or "skipped")
-                               for s in report.skipped)
-    finally:
-        store.close()
+    # the project appears only when the images are in (no half-made file on an error);
+    # files that are not images, or do not decode, are recorded as the project's problems
+    with ProjectStore.building(project, root=folder) as store:
+        read_images(store, folder, progress=progress)
     return project
 
 
