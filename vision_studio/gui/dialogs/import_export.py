@@ -287,25 +287,24 @@ class ImportDialog(QDialog):
         self.progress.setFormat("checking images in full… %v / %m")
         task.start()
 
-    def _on_verified(self, result: VerifyResult) -> None:
-        self.verified_result = result
+    def _verify_ended(self, line: str) -> None:
+        """Full progress bar, ``line`` added to the summary, the problems list refreshed."""
         self.progress.setFormat("%p%")
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         view = self.report_view
-        view.summary.setText(f"{view.summary.text()}\n{result.summary()}")
+        view.summary.setText(f"{view.summary.text()}\n{line}")
         view.show_problems(self.store.problems())
+
+    def _on_verified(self, result: VerifyResult) -> None:
+        self.verified_result = result
+        self._verify_ended(result.summary())
         if result.problems:
-            view.tabs.setCurrentIndex(1)
+            self.report_view.tabs.setCurrentIndex(1)
         self.verified.emit(result)
 
     def _on_verify_failed(self, message: str) -> None:
-        self.progress.setFormat("%p%")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        view = self.report_view
-        view.summary.setText(f"{view.summary.text()}\nImages not all verified in full: {message}")
-        view.show_problems(self.store.problems())
+        self._verify_ended(f"Images not all verified in full: {message}")
 
     def _on_failed(self, message: str) -> None:
         self.error = message

@@ -11,10 +11,10 @@ in a :class:`~vision_studio.gui.dialogs.worker.StoreTask`.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
+from vision_studio.core.images import file_check_key, verify_image
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Problem
 
@@ -62,7 +62,6 @@ def verify_images(store: ProjectStore, progress: Callable[[int, int], None] | No
     Returns:
         The :class:`VerifyResult`.
     """
-    file_check_key, verify_image = _core_verify()
     result = VerifyResult()
     todo = []
     for im in store.images():
@@ -89,34 +88,6 @@ def verify_images(store: ProjectStore, progress: Callable[[int, int], None] | No
     finally:
         _write(store, ok, bad, result)
     return result
-
-
-def _core_verify() -> tuple[Callable[[Any], str], Callable[[Any, str], str | None]]:
-    """``(file_check_key, verify_image)`` of :mod:`vision_studio.core.images`; until that
-    module has them (the io work of issue 12), a full decode by ``read_image_raw`` keyed
-    by ``"<size>:<mtime_ns>"``."""
-    try:
-        from vision_studio.core.images import file_check_key, verify_image
-        return file_check_key, verify_image
-    except ImportError:
-        from vision_studio.core.errors import VisionStudioError
-        from vision_studio.core.images import read_image_raw
-
-    def check_key(path: Any) -> str:
-        try:
-            st = os.stat(path)
-        except (OSError, ValueError):
-            return ""
-        return f"{st.st_size}:{st.st_mtime_ns}"
-
-    def verify(path: Any, _key: str) -> str | None:
-        try:
-            read_image_raw(path)
-        except (VisionStudioError, OSError, ValueError) as exc:
-            return str(exc)
-        return None
-
-    return check_key, verify
 
 
 def _write(store: ProjectStore, ok: dict[int, str], bad: list[Problem], result: VerifyResult) -> None:
