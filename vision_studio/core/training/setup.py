@@ -5,9 +5,11 @@ AMP (:func:`build_loop_parts`).
 Data loading runs in DataLoader worker processes (``num_workers``; ``None`` = one fewer
 than the CPU cores, at most 4) that persist for the whole run, so that decoding and
 augmenting images does not hold the training thread's GIL (the GUI stays responsive).
-Workers start with ``fork`` on Linux (fast; they only decode and transform images, never
-touch Qt or the store) and ``spawn`` elsewhere (the only safe method on macOS and
-Windows; the frozen app's launchers call ``multiprocessing.freeze_support()`` for it).
+Workers start with ``forkserver`` on Linux and ``spawn`` elsewhere, never ``fork``: the
+process that trains also runs Qt's GUI thread and other threads, and forking a
+multithreaded process is unsafe (POSIX; Python 3.12 warns about it) — the GUI tests
+segfaulted in a paint event about one run in three with ``fork`` workers. The frozen
+app's launchers call ``multiprocessing.freeze_support()`` for these methods.
 Every sample's augmentation is drawn from its own seed (:class:`EpochSampler`), so a run
 gives the same numbers with any number of workers and resumes exactly.
 """
@@ -137,9 +139,22 @@ def resolve_workers(num_workers: int | None) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def worker_context() -> str:
-    """The multiprocessing start method of the DataLoader workers (see the module doc)."""
-    return "fork" if sys.platform.startswith("linux") else "spawn"
+WORKER_PRELOAD = ("torch", "torchvision", "vision_studio.core.data.datasets",
+                  "vision_studio.core.data.transforms")
+"""Modules the fork server imports once, so that each worker forked from it starts in
+milliseconds instead of importing torch again."""
+
+
+def worker_context() -> Any:
+    """The multiprocessing context of the DataLoader workers (see the module doc):
+    ``forkserver`` preloading :data:`WORKER_PRELOAD` on Linux, else ``"spawn"``."""
+    if not sys.platform.startswith("linux"):
+        return "spawn"
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(WORKER_PRELOAD))  # used when the server first starts
+    return ctx
 
 
 def _worker_init(_worker_id: int) -> None:
