@@ -20,9 +20,13 @@ CONFIG = "config.json"
 
 
 def default_run_dir(store: Any, config: TrainConfig) -> Path:
-    """``<project root>/runs/<YYYYmmdd-HHMMSS>-<task>-<arch>`` (made unique)."""
+    """``<project file's folder>/runs/<YYYYmmdd-HHMMSS>-<task>-<arch>`` (made unique).
+
+    Next to the project file, not under the project root: the root is often the user's
+    image folder (a project made from a folder, or one on a read-only dataset share),
+    which the program never writes into."""
     arch = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.arch)
-    base = Path(store.root) / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{config.task}-{arch}"
+    base = Path(store.path).resolve().parent / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{config.task}-{arch}"
     out, n = base, 1
     while out.exists():
         n += 1
