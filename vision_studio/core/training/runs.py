@@ -22,9 +22,9 @@ CONFIG = "config.json"
 def default_run_dir(store: Any, config: TrainConfig) -> Path:
     """``<project file's folder>/runs/<YYYYmmdd-HHMMSS>-<task>-<arch>`` (made unique).
 
-    Next to the project file, not under the project root: the root is often the user's
-    image folder (a project made from a folder, or one on a read-only dataset share),
-    which the program never writes into."""
+    Next to the project file, not under the project root: the root may be a dataset
+    folder kept apart from the project (a shared or read-only copy), while the project
+    file's folder is where the user chose to write."""
     arch = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.arch)
     base = Path(store.path).resolve().parent / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{config.task}-{arch}"
     out, n = base, 1
