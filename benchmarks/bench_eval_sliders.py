@@ -121,6 +121,7 @@ class Stalls:
         self.timer.timeout.connect(self._tick)
         self.last = time.perf_counter()
         self.worst = 0.0
+        self.active = False
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -129,10 +130,12 @@ class Stalls:
 
     def start(self) -> None:
         self.last, self.worst = time.perf_counter(), 0.0
+        self.active = True
         self.timer.start()
 
     def stop(self) -> float:
         self._tick()
+        self.active = False
         self.timer.stop()
         return self.worst
 
@@ -158,7 +161,7 @@ class Blame:
 
     def _run(self) -> None:
         while not self._stop.wait(0.002):
-            if not self.stalls.timer.isActive() or time.perf_counter() - self.stalls.last < self.late:
+            if not self.stalls.active or time.perf_counter() - self.stalls.last < self.late:
                 continue
             frame = sys._current_frames().get(self.main)
             if frame is not None:
