@@ -101,7 +101,7 @@ def test_accepted_message_wraps_instead_of_being_cut(evaluated, qtbot):
     p.ui.accept_btn.click()
     qtbot.wait(50)
     label = p.ui.status
-    assert label.text().startswith("Accepted 1 prediction") and label.text().endswith("to include them.")
+    assert label.text().startswith("Accepted 1 prediction") and label.text().endswith("to include the changes.")
     assert label.wordWrap() and label.height() >= label.heightForWidth(label.width())
     assert p.width() <= 1300  # the message did not widen the panel
     p.state.undo_stack.undo()
