@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor
 
-from _eval_fixtures import synthetic_detection_project
+from _eval_fixtures import evaluate_panel, synthetic_detection_project
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord
 from vision_studio.gui.panels.evaluate.panel import DEFAULT_DISPLAY, EvaluatePanel
-from vision_studio.gui.state import AppState
 
 TIMEOUT = 120_000
 
@@ -27,13 +26,7 @@ def synthetic(tmp_path_factory):
 
 
 def _open(qtbot, project, ckpt) -> EvaluatePanel:
-    state = AppState()
-    state.open_project(project)
-    p = EvaluatePanel(state, device="cpu")
-    qtbot.addWidget(p)
-    p.resize(1300, 800)
-    p.show()
-    qtbot.waitExposed(p)
+    p = evaluate_panel(qtbot, project)
     with qtbot.waitSignal(p.evaluated, timeout=TIMEOUT):
         assert p.start(ckpt, "val")
     return p
