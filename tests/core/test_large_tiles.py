@@ -181,3 +181,56 @@ def test_a_jpeg_is_read_whole(tmp_path):
     src = open_regions(path)
     assert isinstance(src, ArrayRegions) and (src.height, src.width) == (60, 80)
     assert src.region(10, 10, 30, 20).shape == (10, 20, 3)
+
+
+def _sample(w, h, anns, task_rel="big.jpg"):
+    from vision_studio.core.data.snapshot import Sample
+
+    return Sample(image_id=1, path="/x/big.jpg", rel_path=task_rel, width=w, height=h, split="train",
+                  annotations=tuple(anns))
+
+
+def test_tile_samples_clip_annotations_and_record_windows():
+    from vision_studio.core.large.tiled_training import tile_samples, tiled_count
+    from vision_studio.core.types import Annotation, Task
+
+    anns = [Annotation(image_id=1, category_id=1, bbox=(10, 10, 30, 30), id=1),
+            Annotation(image_id=1, category_id=2, bbox=(500, 10, 40, 40), id=2,
+                       polygons=((500, 10, 540, 10, 540, 50, 500, 50),))]
+    big = _sample(1100, 600, anns)
+    small = _sample(400, 300, anns[:1], "small.jpg")
+    # auto leaves a 1100 px image whole (under 2000 px), "on" tiles it
+    assert tiled_count([big, small], Task.INSTANCE_SEGMENTATION, 512) == 0
+    assert tiled_count([_sample(2400, 600, anns), small], Task.INSTANCE_SEGMENTATION, 512) == 1
+    out = tile_samples([big, small], Task.INSTANCE_SEGMENTATION, 512, mode="on", overlap=0.2)
+    assert tiled_count([big, small], Task.INSTANCE_SEGMENTATION, 512, mode="on") == 1
+    tiles = [s for s in out if s.window is not None]
+    assert out[-1] is small and len(tiles) == len(tile_grid(600, 1100, 512, 0.2))
+    first = tiles[0]
+    assert first.window == (0, 0, 512, 512) and (first.width, first.height) == (512, 512)
+    # the polygon box at x 500..540 is cut by the first tile at 512: 12/40 = 30 % kept
+    cats = sorted(a.category_id for a in first.annotations)
+    assert cats == [1, 2]
+    cut = [a for a in first.annotations if a.category_id == 2][0]
+    assert cut.bbox == pytest.approx((500, 10, 12, 40))
+    assert max(cut.polygons[0][0::2]) == pytest.approx(512)
+    # the next tile starts at x = 512 - 102 = 410: box 2 whole in tile coordinates
+    second = tiles[1]
+    assert second.window[0] == 410
+    whole = [a for a in second.annotations if a.category_id == 2][0]
+    assert whole.bbox == pytest.approx((90, 10, 40, 40))
+    assert tile_samples([big], Task.CLASSIFICATION, 512, mode="on") == [big]
+    assert tile_samples([big], Task.DETECTION, 512, mode="off") == [big]
+    with pytest.raises(ValueError):
+        tile_samples([big], Task.DETECTION, 512, mode="sometimes")
+
+
+def test_a_tiled_sample_reads_only_its_window(tmp_path):
+    from PIL import Image
+
+    from vision_studio.core.data.datasets import _read_image
+
+    arr = np.random.default_rng(1).integers(0, 255, (600, 1100, 3), dtype=np.uint8)
+    path = tmp_path / "big.png"
+    Image.fromarray(arr).save(path)
+    np.testing.assert_array_equal(_read_image(str(path), (410, 0, 922, 512)), arr[0:512, 410:922])

@@ -190,3 +190,31 @@ def tiff_size(path: str | os.PathLike) -> tuple[int, int] | None:
             return int(page.imagewidth), int(page.imagelength)
     except Exception:
         return None
+
+
+_SOURCES_LOCK = __import__("threading").Lock()
+_SOURCES: Any = None
+
+
+def read_window(path: str | os.PathLike, window: tuple[int, int, int, int]) -> np.ndarray:
+    """The pixels of ``window`` (``x0, y0, x1, y1``, full-resolution pixels) of an image
+    file, for tiled training: the two most recently used images stay open (a decoded
+    regular image, or a TIFF's tile reader), so the tiles of one image cost one decode
+    while they are read in a row.
+
+    Raises:
+        ImageDecodeError: the image cannot be read.
+    """
+    global _SOURCES
+    from cachetools import LRUCache
+
+    key = os.path.abspath(path)
+    with _SOURCES_LOCK:
+        if _SOURCES is None:
+            _SOURCES = LRUCache(maxsize=2)
+        src = _SOURCES.get(key)
+    if src is None:
+        src = open_regions(path)
+        with _SOURCES_LOCK:
+            _SOURCES[key] = src
+    return src.region(*window)
