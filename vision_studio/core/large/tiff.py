@@ -109,6 +109,12 @@ class TiffRegions:
             small = self._level_array(len(self._arrays) - 1)
             self._window = tuple(float(v) for v in np.percentile(small, DEFAULT_PERCENTILES))
 
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """The display window of deep samples (percentiles of the smallest level), or None
+        for 8-bit data."""
+        return self._window
+
     def _yx(self, shape: tuple[int, ...]) -> tuple[int, int]:
         return (int(shape[1]), int(shape[2])) if self._axes == "SYX" else (int(shape[0]), int(shape[1]))
 
@@ -122,14 +128,17 @@ class TiffRegions:
         h, w = self.levels[level]
         return self._read(level, 0, h, 0, w)
 
-    def region(self, x0: int, y0: int, x1: int, y1: int, level: int = 0) -> np.ndarray:
+    def region(self, x0: int, y0: int, x1: int, y1: int, level: int = 0, raw: bool = False) -> np.ndarray:
         """Pixels of a full-resolution region, read at pyramid ``level`` (0 = full
-        resolution; a higher level returns the region reduced by that level's factor)."""
+        resolution; a higher level returns the region reduced by that level's factor).
+        ``raw=True`` returns the stored samples (dtype and channels as stored) instead of
+        8-bit RGB, for display windowing."""
         fy = self.levels[level][0] / self.height
         fx = self.levels[level][1] / self.width
         ys = (max(0, int(y0 * fy)), min(self.levels[level][0], int(np.ceil(y1 * fy))))
         xs = (max(0, int(x0 * fx)), min(self.levels[level][1], int(np.ceil(x1 * fx))))
-        return _rgb8(self._read(level, ys[0], ys[1], xs[0], xs[1]), self._window)
+        arr = self._read(level, ys[0], ys[1], xs[0], xs[1])
+        return np.ascontiguousarray(arr) if raw else _rgb8(arr, self._window)
 
     def level_for(self, max_side: int) -> int:
         """The smallest pyramid level whose longer side is still >= ``max_side`` (0 when
@@ -140,9 +149,12 @@ class TiffRegions:
                 best = i
         return best
 
-    def overview(self, max_side: int) -> np.ndarray:
+    def overview(self, max_side: int, raw: bool = False) -> np.ndarray:
+        """The whole image from the smallest pyramid level at least ``max_side`` large,
+        subsampled to at most ``max_side`` (``raw=True``: stored samples)."""
         level = self.level_for(max_side)
-        arr = _rgb8(self._level_array(level), self._window)
+        arr = self._level_array(level)
+        arr = arr if raw else _rgb8(arr, self._window)
         step = max(1, int(np.ceil(max(arr.shape[:2]) / max_side)))
         return np.ascontiguousarray(arr[::step, ::step])
 
