@@ -234,3 +234,22 @@ def test_a_tiled_sample_reads_only_its_window(tmp_path):
     path = tmp_path / "big.png"
     Image.fromarray(arr).save(path)
     np.testing.assert_array_equal(_read_image(str(path), (410, 0, 922, 512)), arr[0:512, 410:922])
+
+
+def test_a_tiled_tiff_above_the_pixel_limit_is_verified_without_a_full_decode(tmp_path):
+    from vision_studio.core.images import set_max_pixels, verify_image
+
+    arr = np.random.default_rng(2).integers(0, 255, (1024, 1024, 3), dtype=np.uint8)
+    path = tmp_path / "slide.tif"
+    _pyramid(path, arr, levels=3)
+    set_max_pixels(500_000)  # the full level (1 MP) is above it, the 1/4 level below
+    try:
+        assert verify_image(path, "k1") is None
+        data = path.read_bytes()
+        cut = tmp_path / "cut.tif"
+        cut.write_bytes(data[: len(data) // 3])
+        assert "truncated" in verify_image(cut, "k2") or "corrupt" in verify_image(cut, "k2")
+        set_max_pixels(1000)  # no level small enough
+        assert "pyramid level" in verify_image(path, "k3")
+    finally:
+        set_max_pixels(None)
