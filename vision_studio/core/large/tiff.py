@@ -54,6 +54,9 @@ class ArrayRegions:
         step = max(1, int(np.ceil(max(self.height, self.width) / max_side)))
         return np.ascontiguousarray(self.arr[::step, ::step])
 
+    def close(self) -> None:
+        """Nothing to release (the same interface as :class:`TiffRegions`)."""
+
 
 def _rgb8(arr: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
     from vision_studio.core.images import to_display

@@ -89,7 +89,9 @@ class DetailTiles:
         self._path, self._size, self._overview_scale, self._look = path, (width, height), overview_scale, look
         self._levels = [(height, width)]
         with self._lock:
-            self._source = None
+            old, self._source = self._source, None
+        if old is not None:
+            old.close()
         if overview_scale > 1.0 and path:
             from vision_studio.core.large.tiff import TiffRegions, is_tiled_tiff
 

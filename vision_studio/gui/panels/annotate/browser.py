@@ -56,7 +56,10 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
     if is_tiled_tiff(path):  # a slide-sized TIFF: from its pyramid, never whole
         try:
             src = open_regions(path)
-            return array_to_qimage(src.overview(size)), ""
+            try:
+                return array_to_qimage(src.overview(size)), ""
+            finally:
+                src.close()
         except (VisionStudioError, OSError, ValueError) as exc:
             return QImage(), str(exc)
     reader = QImageReader(str(path))
