@@ -138,7 +138,7 @@ def _pyramid(path, arr, levels=3, tile=256):
 
 
 def test_pyramidal_tiff_regions_and_overview(tmp_path):
-    from vision_studio.core.large.tiff import TiffRegions, is_tiled_tiff, open_regions
+    from vision_studio.core.image_regions import TiffRegions, is_tiled_tiff, open_regions
 
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 255, (2048, 3072, 3), dtype=np.uint8)
@@ -160,7 +160,7 @@ def test_pyramidal_tiff_regions_and_overview(tmp_path):
 
 
 def test_16_bit_tiff_tiles_share_one_display_window(tmp_path):
-    from vision_studio.core.large.tiff import open_regions
+    from vision_studio.core.image_regions import open_regions
 
     arr = np.tile(np.linspace(1000, 5000, 1024, dtype=np.uint16), (1024, 1))
     path = tmp_path / "gray16.tif"
@@ -174,7 +174,7 @@ def test_16_bit_tiff_tiles_share_one_display_window(tmp_path):
 def test_a_jpeg_is_read_whole(tmp_path):
     from PIL import Image
 
-    from vision_studio.core.large.tiff import ArrayRegions, open_regions
+    from vision_studio.core.image_regions import ArrayRegions, open_regions
 
     path = tmp_path / "a.jpg"
     Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(path)

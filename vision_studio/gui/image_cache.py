@@ -105,7 +105,7 @@ OVERVIEW_SIDE = 2048
 def _decode_reduced(path: str | Path) -> DecodedImage | None:
     """The reduced decode of a large image, or None for an ordinary one."""
     from vision_studio.core.images import image_size, read_image
-    from vision_studio.core.large.tiff import TiffRegions, is_tiled_tiff
+    from vision_studio.core.image_regions import TiffRegions, is_tiled_tiff
 
     if is_tiled_tiff(path):
         src = TiffRegions(path)

@@ -70,7 +70,7 @@ def _apply(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 
 def _read_image(path: str, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
     if window is not None:  # a tile of a large image: only its region
-        from vision_studio.core.large.tiff import read_window
+        from vision_studio.core.image_regions import read_window
 
         return read_window(path, window)
     from vision_studio.core.images import read_image

@@ -6,5 +6,5 @@ cuts them into overlapping tiles (:mod:`.tiles`), predicts on the tiles and merg
 results (:mod:`.sliced`, the SAHI method: Akyon et al., "Slicing Aided Hyper Inference
 and Fine-tuning for Small Object Detection", ICIP 2022, through the ``sahi`` library's
 slicing and merging functions), and reads tiled/pyramidal TIFFs region by region
-(:mod:`.tiff`). Qt-free.
+(:mod:`vision_studio.core.image_regions`). Qt-free.
 """

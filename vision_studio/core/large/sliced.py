@@ -170,7 +170,7 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
     kw = dict(batch_size=batch_size, device=device, score_floor=score_floor, label_offset=label_offset)
     parts: dict[str, list[np.ndarray]] = {"img": [], "boxes": [], "scores": [], "labels": []}
     sizes = np.zeros((len(images), 2), dtype=np.int64)
-    from vision_studio.core.large.tiff import open_regions
+    from vision_studio.core.image_regions import open_regions
 
     for i, image in enumerate(images):
         src = open_regions(image)

@@ -5,7 +5,7 @@ coordinates (:mod:`vision_studio.gui.image_cache`). When the user zooms in past 
 overview's resolution, :class:`DetailTiles` covers the visible part of the scene with
 tiles of :data:`TILE` image pixels read at the pyramid level that matches the zoom
 (level 0 = full resolution; a JPEG or PNG has only level 0, read from one full decode
-kept by :func:`vision_studio.core.large.tiff.read_window`'s small cache), in a
+kept by :func:`vision_studio.core.image_regions.read_window`'s small cache), in a
 ``QThreadPool``; only numpy arrays cross the thread boundary, the ``QPixmap`` is made on
 the GUI thread. At most :data:`MAX_TILES` tile items are kept (least recently needed out),
 so memory stays bounded (``MAX_TILES x TILE^2 x 3`` bytes of pixmaps, 75 MB, plus the
@@ -93,7 +93,7 @@ class DetailTiles:
         if old is not None:
             old.close()
         if overview_scale > 1.0 and path:
-            from vision_studio.core.large.tiff import TiffRegions, is_tiled_tiff
+            from vision_studio.core.image_regions import TiffRegions, is_tiled_tiff
 
             if is_tiled_tiff(path):
                 src = TiffRegions(path)
@@ -139,7 +139,7 @@ class DetailTiles:
             if window is None and raw.dtype != np.uint8:
                 window = src.window
         else:
-            from vision_studio.core.large.tiff import read_window
+            from vision_studio.core.image_regions import read_window
 
             raw = read_window(self._path, rect)
         return np.ascontiguousarray(adjust(display_array(raw, "", window), brightness, contrast))

@@ -51,7 +51,7 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         ``(image, error)``: a non-null ``QImage`` and ``""``, or a null image and a
         message naming the problem. Safe to call from worker threads (no ``QPixmap``).
     """
-    from vision_studio.core.large.tiff import is_tiled_tiff, open_regions
+    from vision_studio.core.image_regions import is_tiled_tiff, open_regions
 
     if is_tiled_tiff(path):  # a slide-sized TIFF: from its pyramid, never whole
         try:
