@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QShowEvent
-from PySide6.QtWidgets import (QFrame, QMainWindow, QMessageBox, QScrollArea,
+from PySide6.QtWidgets import (QApplication, QFrame, QMainWindow, QMessageBox, QScrollArea,
                                QSizePolicy, QStackedWidget,
                                QTabWidget, QWidget)
 
@@ -142,8 +142,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ projects
     def open_project(self, path: str | Path) -> bool:
-        """Open a project file; a bad file is reported in a message box (never a crash)."""
+        """Open a project file; a bad file is reported in a message box (never a crash).
+        While a run trains, ask first: "Yes" stops it (resumable), "No" keeps the
+        current project open (False)."""
         path = Path(path)
+        if not self._stop_training_first(f"open {path.name}"):
+            return False
         try:
             self.state.open_project(path)
         except VisionStudioError as exc:
@@ -152,9 +156,28 @@ class MainWindow(QMainWindow):
         settings.add_recent_project(path)
         return True
 
-    def close_project(self) -> None:
-        """Close the project (all edits are already in the file) and show the welcome page."""
+    def close_project(self) -> bool:
+        """Close the project (all edits are already in the file) and show the welcome
+        page; while a run trains, ask first (False when the user keeps it open)."""
+        if not self._stop_training_first("close the project"):
+            return False
         self.state.close_project()
+        return True
+
+    def _stop_training_first(self, what: str) -> bool:
+        """True when no run trains, or the user agreed to stop it (it is stopped at the
+        next batch, with a resumable checkpoint, before this returns): a run of one
+        project must not go on under another project's tabs."""
+        engine = self.state.engine
+        if self.state.store is None or not engine.busy:
+            return True
+        if QMessageBox.question(self, "Training in progress",
+                                f"A training run is in progress. Stop it (it can be resumed "
+                                f"later) and {what}?") != QMessageBox.StandardButton.Yes:
+            return False
+        engine.shutdown()
+        QApplication.processEvents()  # the run's end (queued from its thread) arrives
+        return not engine.busy
 
     def _on_opened(self, store) -> None:
         self.stack.setCurrentWidget(self.tabs)
@@ -164,6 +187,9 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def _on_closed(self) -> None:
+        # Nothing of this project may stay on show for the next one (issue 19 item 5):
+        # the Annotate, Model and Training panels reset on projectClosed themselves.
+        self.evaluate.clear()
         self.welcome.refresh()
         self.stack.setCurrentWidget(self.welcome)
         self.setWindowTitle("Vision Studio")
