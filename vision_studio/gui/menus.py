@@ -27,7 +27,7 @@ class MainWindow(Protocol):
     def menuBar(self) -> QMenuBar: ...  # noqa: N802, D102 - Qt's name
     def close(self) -> bool: ...  # noqa: D102
     def open_project(self, path: str | Path) -> bool: ...  # noqa: D102
-    def close_project(self) -> None: ...  # noqa: D102
+    def close_project(self) -> bool: ...  # noqa: D102
     def show_import(self) -> Any: ...  # noqa: D102
     def show_export(self) -> Any: ...  # noqa: D102
     def show_problems(self) -> Any: ...  # noqa: D102
