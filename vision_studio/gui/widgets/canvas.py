@@ -408,7 +408,10 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
 
     def _add(self, ann: Annotation) -> int | None:
         cmd = undo.AddAnnotationsCommand(self.store, [ann])
-        return cmd.ids[0] if self._push(cmd) and cmd.ids else None
+        if not (self._push(cmd) and cmd.ids):
+            return None
+        self.set_selection(cmd.ids[:1])  # a just-closed shape is selected: 1–9 recategorise it
+        return cmd.ids[0]
 
     def _push(self, cmd: undo.StoreCommand) -> bool:
         self.undo_stack.push(cmd)
