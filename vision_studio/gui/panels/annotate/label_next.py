@@ -34,11 +34,10 @@ def queue_job(checkpoint: Path, strategy: str):
     """The job function scoring the unlabelled images with ``checkpoint``: stores the
     scores (``set_queue_scores``) and returns how many images were scored."""
     def job(store, progress, cancelled) -> int:
-        from vision_studio.core.assist.queue import score_queue  # torch: loaded on first use
+        from vision_studio.core.assist.queue import score_images  # torch: loaded on first use
 
-        scores = score_queue(store, checkpoint, strategy=strategy, progress=progress,
-                             cancelled=cancelled)
-        return len(scores)
+        result = score_images(store, strategy, checkpoint, progress=progress, cancel=cancelled)
+        return len(result.image_ids)
     return job
 
 

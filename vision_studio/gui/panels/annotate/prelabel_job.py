@@ -101,9 +101,9 @@ def prelabel_job(request: PrelabelRequest):
     def job(store, progress, cancelled) -> int:
         from vision_studio.core.assist.prelabel import prelabel  # torch: loaded on first use
 
-        made = prelabel(store, request.checkpoint, images=request.images, score=request.score,
-                        progress=progress, cancelled=cancelled)
-        return len(made)
+        result = prelabel(store, request.checkpoint, images=request.images, score=request.score,
+                          progress=progress, cancel=cancelled)
+        return len(result.proposals)
     return job
 
 
@@ -155,7 +155,7 @@ class PrelabelController(QObject):
         self.progress.setMinimumDuration(0)
         self.progress.setAutoClose(False)
         self.progress.setAutoReset(False)
-        self.progress.canceled.connect(self.job.cancel)
+        self.progress.canceled.connect(self.cancel)  # a GUI-thread slot: the job's thread is busy
         self.job.progress.connect(self._on_progress)
         self.job.done.connect(self._on_done)
         self.job.failed.connect(self._on_failed)
