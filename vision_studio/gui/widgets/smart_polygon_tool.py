@@ -70,6 +70,7 @@ class SmartPolygonTool(QObject):
         polygons: The current outline (flat ``[x1, y1, ...]`` lists, pixels).
         fg_strokes / bg_strokes: The strokes painted (lists of ``(x, y)`` points).
         seconds: Time of the last segmentation.
+        method: ``"grabcut"`` or ``"model"``: what made the outline.
 
     Signals:
         polygonChanged(int): the outline was recomputed; its number of points (0: none).
@@ -90,6 +91,9 @@ class SmartPolygonTool(QObject):
         self.fg_strokes: list[list[tuple[float, float]]] = []
         self.bg_strokes: list[list[tuple[float, float]]] = []
         self.seconds = 0.0
+        self.method = ""
+        self._mask: np.ndarray | None = None
+        self._loaded: tuple[Path, object] | None = None
         self._order: list[bool] = []  # foreground? of each stroke, in painting order
         self._drag: tuple[str, list[tuple[float, float]], QPointF] | None = None
         self._image_cache: tuple[int, np.ndarray] | None = None
@@ -116,14 +120,21 @@ class SmartPolygonTool(QObject):
         self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor if active else Qt.CursorShape.ArrowCursor)
 
     def set_tolerance(self, tolerance: float) -> None:
-        """Change the simplification tolerance (pixels) and recompute the outline."""
+        """Change the simplification tolerance (pixels): the outline of the same mask is
+        traced again (no new segmentation)."""
         self.tolerance = float(tolerance)
-        if self.box is not None:
-            self.segment()
+        if self.box is not None and self._mask is not None:
+            from vision_studio.core.assist.polygons import mask_to_polygons
+
+            self._set_polygons(mask_to_polygons(self._mask, self.tolerance))
+
+    def set_checkpoint(self, checkpoint: Path | None) -> None:
+        """Segment with this instance-segmentation checkpoint (None: GrabCut)."""
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
 
     def cancel(self) -> None:
         """Forget the box, strokes and outline."""
-        self.box, self.picked, self._drag = None, None, None
+        self.box, self.picked, self._drag, self._mask = None, None, None, None
         self.polygons, self.fg_strokes, self.bg_strokes, self._order = [], [], [], []
         self._redraw()
 
@@ -150,23 +161,59 @@ class SmartPolygonTool(QObject):
         b = self.box
         t0 = time.perf_counter()
         try:
-            polys = smart_polygon(image, (b.x(), b.y(), b.width(), b.height()),
-                                  foreground=self.fg_strokes, background=self.bg_strokes,
-                                  stroke_radius=STROKE_RADIUS_PX, tolerance=self.tolerance,
-                                  checkpoint=self.checkpoint)
-        except (VisionStudioError, ValueError) as exc:
+            found = smart_polygon(image, (b.x(), b.y(), b.width(), b.height()), model=self._model(),
+                                  foreground=self._stroke_mask(self.fg_strokes, image.shape),
+                                  background=self._stroke_mask(self.bg_strokes, image.shape),
+                                  tolerance=self.tolerance)
+        except VisionStudioError as exc:
             self.canvas.statusMessage.emit(f"Smart polygon: {exc}")
-            polys = []
+            self._mask, self.method = None, ""
+            self._set_polygons([])
+            return []
         self.seconds = time.perf_counter() - t0
+        self._mask, self.method = found.mask, found.method
+        self._set_polygons(found.polygons)
+        return self.polygons
+
+    def _set_polygons(self, polys: list[list[float]]) -> None:
         self.polygons = [list(map(float, p)) for p in polys if len(p) >= 6]
         n = sum(len(p) // 2 for p in self.polygons)
+        by = "the project's model" if self.method == "model" else "GrabCut"
         self.canvas.statusMessage.emit(
-            f"Smart polygon: {n} points in {self.seconds * 1000:.0f} ms — paint strokes to refine "
-            "(left: object, Shift/right: background), Enter keeps it, Esc cancels" if n else
+            f"Smart polygon ({by}): {n} points in {self.seconds * 1000:.0f} ms — paint strokes to "
+            "refine (left: object, Shift/right: background), Enter keeps it, Esc cancels" if n else
             "Smart polygon: no object found in the box — paint object strokes (left drag)")
         self._redraw()
         self.polygonChanged.emit(n)
-        return self.polygons
+
+    def _stroke_mask(self, strokes: list[list[tuple[float, float]]], shape: tuple[int, ...]) -> np.ndarray | None:
+        """The strokes painted as an [H, W] uint8 mask (1 = stroke), None when none."""
+        if not strokes:
+            return None
+        import cv2
+
+        mask = np.zeros(shape[:2], np.uint8)
+        for stroke in strokes:
+            pts = np.round(np.asarray(stroke, np.float64)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(mask, [pts], False, 1, thickness=2 * STROKE_RADIUS_PX + 1)
+            for x, y in pts[:, 0]:
+                cv2.circle(mask, (int(x), int(y)), STROKE_RADIUS_PX, 1, -1)
+        return mask
+
+    def _model(self):
+        """The instance-segmentation model of :attr:`checkpoint` (loaded once), or None."""
+        if self.checkpoint is None:
+            return None
+        if self._loaded is None or self._loaded[0] != self.checkpoint:
+            from vision_studio.core.assist.inference import load_model
+
+            try:
+                self._loaded = (self.checkpoint, load_model(self.canvas.store, self.checkpoint))
+            except VisionStudioError as exc:
+                self.canvas.statusMessage.emit(f"Smart polygon: {exc}; using GrabCut")
+                self.checkpoint = None
+                return None
+        return self._loaded[1]
 
     def commit(self) -> int | None:
         """Keep the outline: a new polygon annotation (or the picked box becomes it);

@@ -18,13 +18,15 @@ shape); the menu entries show the keys and run the same code.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QSlider, QToolBar, QWidget
 
-from vision_studio.core.types import ImageRecord
+from vision_studio.core.evaluation.session import checkpoint_file
+from vision_studio.core.types import ImageRecord, Task
 from vision_studio.gui.panels.annotate.label_next import LabelNext
 from vision_studio.gui.panels.annotate.prelabel_job import PrelabelController
 from vision_studio.gui.panels.annotate.proposals import ProposalReview
@@ -51,13 +53,16 @@ SPECS: tuple[tuple[str, str, str, str, str], ...] = (
     ("smart_polygon", "Smart polygon tool", "", "G",
      "Drag a box around an object (or click a box) to get its polygon; paint strokes to "
      "refine (left: object, Shift+left: background); Enter keeps it, Esc cancels"),
+    ("smart_model", "Smart polygon by the project's model", "", "",
+     "Outline with the project's newest instance-segmentation checkpoint (falls back to "
+     "GrabCut where it finds nothing in the box); off: GrabCut"),
     ("score_queue", "Score unlabelled images…", "", "",
      "Rank the unlabelled images by how unsure the model is about them (background)"),
     ("label_next", "Label next", "", "L",
      "Show the unlabelled image the model is most unsure about"),
 )
 SHORT = {"prelabel": "Pre-label…", "accept_proposal": "Accept", "accept_all_proposals": "Accept all",
-         "reject_proposal": "Reject", "smart_polygon": "Smart polygon", "score_queue": "Score…",
+         "reject_proposal": "Reject", "smart_polygon": "Smart polygon", "smart_model": "by model", "score_queue": "Score…",
          "label_next": "Label next"}
 
 
@@ -77,12 +82,14 @@ class AssistTools(QObject):
         self.panel = panel
         self.review: ProposalReview | None = None
         self.smart: SmartPolygonTool | None = None
+        self.segmentation_checkpoint: Path | None = None
         self.actions: dict[str, QAction] = {}
         self._build_actions()
         self.prelabel = PrelabelController(panel.state, panel)
         self.prelabel.proposalsAdded.connect(self._on_proposals_added)
         self.queue = LabelNext(panel.state, panel.model, panel.browser, panel)
         self.toolbar = self._build_toolbar(panel)
+        panel.state.runsChanged.connect(self._find_segmentation_model)
         panel.categories.hiddenCategoriesChanged.connect(
             lambda ids: self.review is not None and self.review.set_hidden_categories(set(ids)))
 
@@ -93,6 +100,7 @@ class AssistTools(QObject):
                     "accept_all_proposals": lambda: self.review is not None and self.review.accept_shown(),
                     "reject_proposal": lambda: self.review is not None and self.review.reject_selected(),
                     "smart_polygon": lambda: self.panel.set_tool("smart_polygon"),
+                    "smart_model": self._apply_smart_model,
                     "score_queue": lambda: self.queue.ask(),
                     "label_next": lambda: self.queue.label_next()}
         for name, text, shown_key, key, tip in SPECS:
@@ -110,6 +118,8 @@ class AssistTools(QObject):
                 act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             act.triggered.connect(handlers[name])
             self.actions[name] = act
+        self.actions["smart_model"].setCheckable(True)
+        self.actions["smart_model"].setEnabled(False)
         smart = self.actions["smart_polygon"]
         smart.setCheckable(True)
         group = self.panel.actions["select"].actionGroup()
@@ -135,6 +145,7 @@ class AssistTools(QObject):
             bar.addAction(self.actions[name])
         bar.addSeparator()
         bar.addAction(self.actions["smart_polygon"])
+        bar.addAction(self.actions["smart_model"])
         bar.addWidget(QLabel(" tolerance ", bar))
         self.tolerance = QDoubleSpinBox(bar)
         self.tolerance.setRange(0.0, 20.0)
@@ -154,7 +165,7 @@ class AssistTools(QObject):
         """The actions for the main window's Annotate menu (None = separator)."""
         a = self.actions
         return [None, a["prelabel"], a["accept_proposal"], a["accept_all_proposals"],
-                a["reject_proposal"], None, a["smart_polygon"], None, a["score_queue"], a["label_next"]]
+                a["reject_proposal"], None, a["smart_polygon"], a["smart_model"], None, a["score_queue"], a["label_next"]]
 
     # ------------------------------------------------------------------ hooks of the panel
     def attach(self, canvas) -> None:
@@ -164,6 +175,7 @@ class AssistTools(QObject):
         self.review.set_hidden_categories(set(self.panel.categories.hidden_category_ids()))
         self.smart = SmartPolygonTool(canvas, self.tolerance.value())
         self.smart.set_active(self.actions["smart_polygon"].isChecked())
+        self._find_segmentation_model()
 
     def image_shown(self, _image: ImageRecord) -> None:
         """The canvas shows another image: its proposals."""
@@ -182,6 +194,25 @@ class AssistTools(QObject):
         return smart
 
     # ------------------------------------------------------------------ slots
+    def _find_segmentation_model(self) -> None:
+        """The newest instance-segmentation checkpoint of the project, for the smart tool."""
+        store, act = self.panel.state.store, self.actions["smart_model"]
+        self.segmentation_checkpoint = None
+        for run in reversed(store.runs() if store is not None else []):
+            folder = Path(run.out_dir) if Path(run.out_dir).is_absolute() else store.root / run.out_dir
+            if run.task == Task.INSTANCE_SEGMENTATION and checkpoint_file(folder).is_file():
+                self.segmentation_checkpoint = checkpoint_file(folder)
+                act.setText(f"Smart polygon by model {run.name}")
+                break
+        act.setEnabled(self.segmentation_checkpoint is not None)
+        act.setChecked(self.segmentation_checkpoint is not None)
+        self._apply_smart_model()
+
+    def _apply_smart_model(self) -> None:
+        if self.smart is not None:
+            use = self.actions["smart_model"].isChecked() and self.segmentation_checkpoint is not None
+            self.smart.set_checkpoint(self.segmentation_checkpoint if use else None)
+
     def _on_score(self, value: int) -> None:
         self.score_label.setText(f"{value / 100:.2f}")
         if self.review is not None:
