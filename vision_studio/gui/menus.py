@@ -102,6 +102,8 @@ def _annotate_menu(win: MainWindow) -> None:
     annotate = win.menuBar().addMenu("&Annotate")
     for name in ("select", "box", "polygon"):
         annotate.addAction(panel[name])
+    for act in win.annotate.assist.menu_actions():  # issue 14: pre-label, review, Label next
+        annotate.addSeparator() if act is None else annotate.addAction(act)
     annotate.addSeparator()
     cats = annotate.addMenu("&Category keys (selection, image tag or next shape)")
     for n in range(1, 10):

@@ -33,6 +33,7 @@ from vision_studio.gui.widgets.detail_tiles import DetailTiles
 from vision_studio.gui.widgets.canvas_items import (Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer,
                                                     marker_item, weak_slot)
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
+from vision_studio.gui.widgets.proposal_items import provenance_label
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             self.scene().removeItem(self._items.pop(ann_id))
         for a in anns.values():
             color, name = self._category_look(a.category_id)
+            name = provenance_label(name, a.source)  # issue 14: "· model" on accepted proposals
             item = self._items.get(a.id)
             if item is None:
                 item = ShapeItem(a, color, name)
@@ -328,6 +330,12 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         """Add a polygon ``[x1, y1, ...]`` (pixels) of the current category; returns its id."""
         ann = self._new_ann()
         return None if ann is None else self._add(undo.with_geometry(ann, polygons=[flat]))
+
+    def add_polygons(self, polygons: list[list[float]]) -> int | None:
+        """Add ONE annotation of several polygons (pixels; an object in pieces) of the
+        current category (issue 14: the smart polygon); returns its id."""
+        ann = self._new_ann()
+        return None if ann is None else self._add(undo.with_geometry(ann, polygons=polygons))
 
     def set_box(self, ann_id: int, x: float, y: float, w: float, h: float) -> None:
         """Move/resize a box annotation to ``(x, y, w, h)`` (one undo command)."""
