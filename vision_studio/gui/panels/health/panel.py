@@ -155,7 +155,10 @@ class HealthPanel(QWidget):
         self.worker = HealthWorker(Path(store.path), opts)
         self.worker.progress.connect(self._on_progress)
         self.worker.done.connect(self._on_done)
+        self.worker.mapped.connect(self._on_mapped)
         self.worker.failed.connect(self._on_failed)
+        self.worker.finished.connect(self._on_finished)
+        self._final = ""
         self._busy(True, "Embedding the images (cached for next time)…")
         self.worker.start()
         return True
@@ -191,33 +194,42 @@ class HealthPanel(QWidget):
             self.worker = None
 
     def _on_failed(self, message: str) -> None:
-        self._end_worker()
-        self._busy(False, "Cancelled." if message == "cancelled" else f"Failed: {message}")
+        self._final = "Cancelled." if message == "cancelled" else f"Failed: {message}"
         if message != "cancelled":
             box = QMessageBox(QMessageBox.Icon.Warning, "Dataset health",
                               f"Could not look for problems:\n{message}", parent=self)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()  # not modal for the event loop: tests and the app carry on
 
-    def _on_done(self, result: HealthResult) -> None:
+    def _on_finished(self) -> None:
         self._end_worker()
+        self._busy(False, self._final)
+
+    def _on_done(self, result: HealthResult) -> None:
         self.result = result
         store = self.state.store
         if store is None:
-            self._busy(False, "")
             return
-        feats = result.report.features
-        now = ProjectNow.read(store)
-        colours = {c.id: c.color for c in store.categories()}
-        self.map.set_points(result.xy, feats.image_ids, feats.paths, feats.splits,
-                            result.quality, result.map_method, now, colours)
+        self._show_map(result.xy, result.map_method)
         self.refresh()
         notes = "; ".join(result.report.notes)
-        self._busy(False, f"{self.model.rowCount()} issue(s) in {len(feats.image_ids)} images"
-                   + (f" — {notes}" if notes else ""))
+        n = len(result.report.features.image_ids)
+        self._final = (f"{self.model.rowCount()} issue(s) in {n} images"
+                       + (f" — {notes}" if notes else ""))
+        self.status.setText(self._final + " — drawing the map…")
         if self.model.rowCount():
             self.table.selectRow(0)
             self.table.setFocus()
+
+    def _on_mapped(self, mapped: tuple) -> None:
+        if self.result is not None and self.state.store is not None:
+            self._show_map(*mapped)
+
+    def _show_map(self, xy, method: str) -> None:
+        store, feats = self.state.store, self.result.report.features
+        colours = {c.id: c.color for c in store.categories()}
+        self.map.set_points(xy, feats.image_ids, feats.paths, feats.splits, self.result.quality,
+                            method, ProjectNow.read(store), colours)
 
     # ------------------------------------------------------------------ review
     def refresh(self) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.health import HealthReport, find_issues
-from vision_studio.core.health.embedding_map import embed_2d
+from vision_studio.core.health.embedding_map import MIN_UMAP, embed_2d
 from vision_studio.core.store import ProjectStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class HealthResult:
 
 def run_health(project: Path, options: HealthOptions,
                progress: Callable[[int, int], None] | None = None) -> HealthResult:
-    """Find the issues of the project file ``project`` and map its images.
+    """Find the issues of the project file ``project`` and map its images with PCA
+    (instant; :func:`refine_map` computes the UMAP map afterwards).
 
     Args:
         project: The ``.vsproj`` file (opened read-only here).
@@ -80,12 +81,24 @@ def run_health(project: Path, options: HealthOptions,
     with ProjectStore.open(project, readonly=True) as store:
         report = find_issues(store, labels=options.labels, duplicates=options.duplicates,
                              folds=options.folds, weights=options.weights, progress=progress)
-    feats = report.features.features
-    xy, method = embed_2d(feats, method=options.map_method)
+    xy, method = embed_2d(report.features.features, method="pca")
     quality = np.full(len(report.features.image_ids), np.nan)
     if report.label_findings is not None:
         quality[report.label_rows] = report.label_findings.quality
     return HealthResult(report, xy, method, quality)
+
+
+def refine_map(result: HealthResult, method: str) -> tuple[np.ndarray, str] | None:
+    """The map by ``method`` (``"auto"`` / ``"umap"``), or ``None`` when that is PCA
+    anyway (few images, umap-learn missing) or ``method`` is ``"pca"``.
+
+    Returns:
+        ``(xy [N, 2] float32, "umap")`` row-aligned with ``result.report.features``.
+    """
+    if method == "pca" or len(result.report.features.image_ids) < MIN_UMAP:
+        return None
+    xy, used = embed_2d(result.report.features.features, method=method)
+    return (xy, used) if used != "pca" else None
 
 
 class HealthWorker(QObject):
@@ -93,13 +106,19 @@ class HealthWorker(QObject):
 
     Signals:
         progress(int, int): images done, total.
-        done(object): the :class:`HealthResult`.
+        done(object): the :class:`HealthResult` (with the PCA map).
+        mapped(object): then, unless cancelled or the options ask for PCA, the
+            ``(xy, method)`` of :func:`refine_map` (UMAP: seconds to a minute, numba
+            compiles on first use).
         failed(str): a one-line reason (``"cancelled"`` after :meth:`cancel`).
+        finished(): the thread's work is over (after ``done``/``mapped``/``failed``).
     """
 
     progress = Signal(int, int)
     done = Signal(object)
+    mapped = Signal(object)
     failed = Signal(str)
+    finished = Signal()
 
     def __init__(self, project: Path, options: HealthOptions) -> None:
         super().__init__()
@@ -130,12 +149,16 @@ class HealthWorker(QObject):
         self.progress.emit(done, total)
 
     def run(self) -> None:
-        """Search (in the worker thread); always quits the thread at the end."""
+        """Search, then refine the map (in the worker thread); always quits the thread."""
         try:
             result = run_health(self.project, self.options, self._progress)
             if self._cancel:  # cancelled after the last progress step (the probes)
                 raise HealthCancelled()
             self.done.emit(result)
+            if not self._cancel:
+                better = refine_map(result, self.options.map_method)
+                if better is not None and not self._cancel:
+                    self.mapped.emit(better)
         except HealthCancelled:
             self.failed.emit("cancelled")
         except VisionStudioError as exc:
@@ -144,4 +167,5 @@ class HealthWorker(QObject):
             log.exception("dataset health failed")
             self.failed.emit(f"dataset health failed: {exc}")
         finally:
+            self.finished.emit()
             self.thread.quit()
