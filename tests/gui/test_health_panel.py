@@ -215,3 +215,19 @@ def test_cancel_stops_the_search(main_window, project, qtbot) -> None:
     qtbot.waitUntil(lambda: not panel.busy(), timeout=SEARCH_MS)
     assert panel.result is None and panel.status.text() == "Cancelled."
     assert panel.find_button.isEnabled()
+
+
+def test_bad_input_is_a_dialog_not_a_crash(main_window, tmp_path, qtbot) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    panel = main_window.health
+    assert not panel.find_problems() and panel.status.text() == "Open a project first."
+    empty = tmp_path / "empty.vsproj"
+    ProjectStore.create(empty).close()
+    assert main_window.open_project(empty)
+    assert panel.find_problems()
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=SEARCH_MS)
+    assert panel.result is None and "no images" in panel.status.text()
+    boxes = [b for b in panel.findChildren(QMessageBox) if b.isVisible()]
+    assert len(boxes) == 1 and "no images" in boxes[0].text()
+    assert panel.find_button.isEnabled()

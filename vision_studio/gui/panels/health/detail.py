@@ -3,6 +3,7 @@ it) with its split and labels, the suggestion, and one button per fix — each w
 key (the keys work while the review list has focus)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -120,12 +121,14 @@ class IssueDetail(QWidget):
         if pair and issue.other_image_id is not None:
             self._card(self.right, issue.other_image_id, issue.other_file_name or "", now, paths)
         if issue.kind == "label":
-            self.explain.setText(f"Labelled <b>{issue.given}</b>; the model that did not see "
-                                 f"this image says <b>{issue.suggested}</b>. {issue.detail}")
+            self.explain.setText(f"Labelled <b>{html.escape(issue.given or '')}</b>; the probe "
+                                 f"that did not see this image says <b>"
+                                 f"{html.escape(issue.suggested or '')}</b>. "
+                                 f"{html.escape(issue.detail)}")
         else:
             where = ("in different splits: validation metrics are inflated"
                      if issue.kind == "leak" else "in the same split")
-            self.explain.setText(f"Near-copies {where}. {issue.detail}")
+            self.explain.setText(f"Near-copies {where}. {html.escape(issue.detail)}")
 
     @staticmethod
     def _card(card: ImageCard, image_id: int, name: str, now: ProjectNow,

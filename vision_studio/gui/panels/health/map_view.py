@@ -7,6 +7,7 @@ a point selects it (Ctrl adds), right-click offers pyqtgraph's view menu.
 """
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -281,4 +282,5 @@ class MapView(QWidget):
 
 
 def _swatch(colour: str, text: str) -> str:
-    return f"<span style='color:{colour}'>&#9632;</span>&nbsp;{text}&nbsp;&nbsp; "
+    """A coloured square and its (escaped) name, for the legend's rich text."""
+    return f"<span style='color:{html.escape(colour)}'>&#9632;</span>&nbsp;{html.escape(text)}&nbsp;&nbsp; "
