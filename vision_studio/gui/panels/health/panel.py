@@ -153,11 +153,12 @@ class HealthPanel(QWidget):
         opts = HealthOptions(**{**self.options.__dict__, "labels": self.labels_check.isChecked(),
                                 "duplicates": self.dups_check.isChecked()})
         self.worker = HealthWorker(Path(store.path), opts)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.done.connect(self._on_done)
-        self.worker.mapped.connect(self._on_mapped)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.finished.connect(self._on_finished)
+        w = self.worker
+        for signal, slot in ((w.progress, self._on_progress), (w.done, self._on_done),
+                             (w.mapped, self._on_mapped), (w.failed, self._on_failed),
+                             (w.ended, self._on_finished)):
+            # queued signals of a worker already ended (project closed) are dropped
+            signal.connect(lambda *a, w=w, slot=slot: slot(*a) if w is self.worker else None)
         self._final = ""
         self._busy(True, "Embedding the images (cached for next time)…")
         self.worker.start()
@@ -189,7 +190,8 @@ class HealthPanel(QWidget):
 
     def _end_worker(self) -> None:
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.cancel()
+            self.worker.wait(60_000)
             self.worker.deleteLater()
             self.worker = None
 

@@ -101,8 +101,11 @@ def refine_map(result: HealthResult, method: str) -> tuple[np.ndarray, str] | No
     return (xy, used) if used != "pca" else None
 
 
-class HealthWorker(QObject):
-    """Runs :func:`run_health` in its own thread.
+class HealthWorker(QThread):
+    """A thread that runs :func:`run_health`, then :func:`refine_map`.
+
+    The object lives in the GUI thread; its signals are emitted from the worker thread
+    and arrive queued in the receivers' (GUI) thread.
 
     Signals:
         progress(int, int): images done, total.
@@ -111,37 +114,25 @@ class HealthWorker(QObject):
             ``(xy, method)`` of :func:`refine_map` (UMAP: seconds to a minute, numba
             compiles on first use).
         failed(str): a one-line reason (``"cancelled"`` after :meth:`cancel`).
-        finished(): the thread's work is over (after ``done``/``mapped``/``failed``).
+        ended(): the work is over (after ``done``/``mapped``/``failed``).
     """
 
     progress = Signal(int, int)
     done = Signal(object)
     mapped = Signal(object)
     failed = Signal(str)
-    finished = Signal()
+    ended = Signal()
 
-    def __init__(self, project: Path, options: HealthOptions) -> None:
-        super().__init__()
+    def __init__(self, project: Path, options: HealthOptions, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("health-finder")
         self.project, self.options = Path(project), options
         self._cancel = False
-        self.thread = QThread()
-        self.thread.setObjectName("health-finder")
-        self.moveToThread(self.thread)
-        self.thread.started.connect(self.run)
-
-    def start(self) -> None:
-        """Start the thread."""
-        self.thread.start()
 
     def cancel(self) -> None:
-        """Ask the search to stop at the next progress step."""
+        """Ask the search to stop at its next step (an image batch, the end of the
+        probes; a UMAP fit runs to its end, then nothing more is sent)."""
         self._cancel = True
-
-    def stop(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel, quit and wait for the thread (before the panel goes)."""
-        self.cancel()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
 
     def _progress(self, done: int, total: int) -> None:
         if self._cancel:
@@ -149,7 +140,7 @@ class HealthWorker(QObject):
         self.progress.emit(done, total)
 
     def run(self) -> None:
-        """Search, then refine the map (in the worker thread); always quits the thread."""
+        """Search, then refine the map (in the worker thread)."""
         try:
             result = run_health(self.project, self.options, self._progress)
             if self._cancel:  # cancelled after the last progress step (the probes)
@@ -167,5 +158,4 @@ class HealthWorker(QObject):
             log.exception("dataset health failed")
             self.failed.emit(f"dataset health failed: {exc}")
         finally:
-            self.finished.emit()
-            self.thread.quit()
+            self.ended.emit()
