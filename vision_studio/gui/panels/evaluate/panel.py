@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QWidget
 
 from vision_studio.core.errors import VisionStudioError
@@ -492,6 +493,28 @@ class EvaluatePanel(PanelActions, QWidget):
         self.ui.checkpoint.clear()
         self.ui.split.clear()
         self._set_enabled(False)
+
+    def clear(self) -> None:
+        """Show nothing of the current evaluation: stop its work, empty the checkpoint
+        and split choices, the metrics, curves, confusion matrix, list and image, and
+        reset the status line (the main window calls it when a project closes, so that
+        the next project never shows the previous one's image or predictions)."""
+        self._clear()
+        ui = self.ui
+        ui.viewer.set_detections([])
+        ui.viewer.set_truth([])
+        ui.viewer.set_label_maps(None, None, ())
+        ui.viewer.image_item.setPixmap(QPixmap())
+        ui.viewer.caption.setPixmap(QPixmap())
+        ui.viewer.image_id = None
+        ui.list_model.set_rows([], [], [])
+        ui.list_info.setText("")
+        for table in (ui.summary, ui.classes, ui.confusion):
+            table.clearContents()
+            table.setRowCount(0)
+        ui.confusion.setColumnCount(0)
+        ui.pr.set_result(None, {}, {})
+        ui.status.setText(PICK)
 
     def shutdown(self) -> None:
         """Stop the prediction thread (before the window goes)."""
