@@ -23,10 +23,12 @@ from PySide6.QtWidgets import QWidget
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.evaluation.compute_process import shared_compute_process
 from vision_studio.core.evaluation.detection_base import DEFAULT_NMS, DEFAULT_SCORE, full_key
+from vision_studio.core.evaluation.detection_session import DetectionSession
 from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices, default_choice, split_choices
 from vision_studio.gui.panels.evaluate.actions import PanelActions
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets, build
+from vision_studio.gui.panels.evaluate.view_factory import make_view  # imported here, not in the first open
 from vision_studio.gui.panels.evaluate.views import Thresholds
 from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker
 from vision_studio.gui.state import AppState
@@ -299,9 +301,6 @@ class EvaluatePanel(PanelActions, QWidget):
 
     def _opened(self, r: OpenResult) -> None:
         """Inputs loaded (and, for detection, the base evaluation made) in the worker."""
-        from vision_studio.core.evaluation.detection_session import DetectionSession
-        from vision_studio.gui.panels.evaluate.view_factory import make_view
-
         session = None
         if r.source is not None:
             session = DetectionSession(r.source)
