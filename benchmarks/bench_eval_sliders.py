@@ -40,7 +40,27 @@ NMS-IoU change: counts / AP                4,093 ms (counts), frozen   2,656 / 3
                                                                        GUI block 212 ms
 =========================================  ==========================  ===========================
 
-The GUI-thread blocks that remain come from code holding the GIL in the worker
+Measured again (issue 11), ``--blame``-free runs of this script on main's panel ("before",
+a copy of main) and on this branch ("after"), side by side on the same machine at load
+12-20 (8 engineers on 2 cores): longest gap of the 5 ms GUI timer, and in brackets the
+GUI thread's own CPU time in the busiest gap (``Stalls.detail``):
+
+=====================================  =====================  =====================
+                                       before                 after
+=====================================  =====================  =====================
+open from cache                        208 ms (19 ms CPU)     316 ms (19 ms CPU)
+AP + confusion when the slider rests   197 ms (8 ms CPU)      179 ms (9 ms CPU)
+NMS-IoU change                         398 ms (22 ms CPU)     168 ms (17 ms CPU)
+=====================================  =====================  =====================
+
+The GUI thread computes under 25 ms in any one pass, before and after; the long gaps
+are the process waiting for a CPU (``--blame`` samples the GUI thread in the event
+loop's C code with every other thread of ours idle, waiting on the evaluation child
+process). Changes after: a worker result is shown in short passes (metrics, then list,
+then overlays), the viewer's image is decoded off the GUI thread, list tooltips are made
+on hover, the view modules are imported with the panel.
+
+Earlier note: the GUI-thread blocks that remain come from code holding the GIL in the worker
 (faster-coco-eval's C++ evaluation, ~150–450 ms at 1,000 images) and from full garbage
 collections of the app's long-lived objects (~0.3–0.4 s, rare).
 """
