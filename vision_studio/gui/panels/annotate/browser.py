@@ -51,6 +51,17 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         ``(image, error)``: a non-null ``QImage`` and ``""``, or a null image and a
         message naming the problem. Safe to call from worker threads (no ``QPixmap``).
     """
+    from vision_studio.core.image_regions import is_tiled_tiff, open_regions
+
+    if is_tiled_tiff(path):  # a slide-sized TIFF: from its pyramid, never whole
+        try:
+            src = open_regions(path)
+            try:
+                return array_to_qimage(src.overview(size)), ""
+            finally:
+                src.close()
+        except (VisionStudioError, OSError, ValueError) as exc:
+            return QImage(), str(exc)
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     full = reader.size()
@@ -61,7 +72,7 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         return image, ""
     qt_error = reader.errorString()
     try:
-        image = array_to_qimage(read_image(path))
+        image = array_to_qimage(read_image(path, max_side=4 * size))  # reduced decode of large files
     except (VisionStudioError, OSError, ValueError) as exc:  # reported, never raised
         return QImage(), str(exc) or f"{path}: {qt_error}"
     return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
