@@ -12,6 +12,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from PySide6.QtCore import QPointF, Qt
 
+from _assist_fixtures import drag
 from _eval_fixtures import shared_data
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord
@@ -44,15 +45,6 @@ def iou_with(gt: dict, polygons, h: int, w: int) -> float:
     return float((g & p).sum() / max((g | p).sum(), 1))
 
 
-def drag(qtbot, canvas, a, b, button=LEFT, mods=NOMOD, steps: int = 6):
-    v = canvas.viewport()
-    qtbot.mousePress(v, button, mods, canvas.mapFromScene(QPointF(*a)))
-    for k in range(1, steps + 1):
-        t = k / steps
-        qtbot.mouseMove(v, canvas.mapFromScene(QPointF(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))))
-    qtbot.mouseRelease(v, button, mods, canvas.mapFromScene(QPointF(*b)))
-
-
 def opened(win, path):
     assert win.open_project(path)
     win.annotate.set_tool("smart_polygon")
@@ -66,7 +58,7 @@ def test_box_to_polygon_stored_and_undoable(main_window, brain, qtbot):
     canvas, tool = opened(main_window, path)
     x, y, w, h = gt["bbox"]
     with qtbot.waitSignal(tool.polygonChanged, timeout=TIMEOUT) as sig:
-        drag(qtbot, canvas, (x, y), (x + w, y + h))
+        drag(qtbot, canvas, (x, y), (x + w, y + h), steps=6)
     assert sig.args[0] >= 3 and tool.method == "grabcut"
     im = canvas.image
     box_iou = iou_with(gt, [[x, y, x + w, y, x + w, y + h, x, y + h]], im.height, im.width)

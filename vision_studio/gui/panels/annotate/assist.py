@@ -88,6 +88,7 @@ class AssistTools(QObject):
         self.prelabel = PrelabelController(panel.state, panel)
         self.prelabel.proposalsAdded.connect(self._on_proposals_added)
         self.queue = LabelNext(panel.state, panel.model, panel.browser, panel)
+        self.queue.add_actions(self.actions["score_queue"], self.actions["label_next"])
         self.toolbar = self._build_toolbar(panel)
         panel.state.runsChanged.connect(self._find_segmentation_model)
         panel.state.projectClosed.connect(self._detach)
@@ -157,9 +158,6 @@ class AssistTools(QObject):
                                   "object's mask edge (Douglas-Peucker); 0 keeps every pixel step")
         self.tolerance.valueChanged.connect(lambda v: self.smart is not None and self.smart.set_tolerance(v))
         bar.addWidget(self.tolerance)
-        bar.addSeparator()
-        bar.addAction(self.actions["score_queue"])
-        bar.addAction(self.actions["label_next"])
         return bar
 
     def menu_actions(self) -> list[QAction | None]:
