@@ -24,16 +24,15 @@ def brain(tmp_path_factory):
 def test_prelabel_masks_become_polygons_tracing_the_model_masks(brain):
     from vision_studio.core.assist.inference import load_model, run_detections
     from vision_studio.core.assist.polygons import mask_iou, polygons_mask, rle_to_mask
-    from vision_studio.core.assist.prelabel import prelabel
+    from vision_studio.core.assist.prelabel import detection_proposals
 
     project, ckpt = brain
     with ProjectStore.open(project) as store:
         model = load_model(store, ckpt, "cpu")
         val = store.images("val")
-        raw = run_detections(model, store, val)
+        raw = run_detections(model, store, val)  # what prelabel runs
         keep = raw.filter(0.05, 0.5, 100)
-        result = prelabel(store, model=model, image_records=val, score=0.05, tolerance=0.5)
-        props = result.proposals
+        props = store.add_proposals(detection_proposals(raw, 0.05, model.run, tolerance=0.5))
         assert props and {p.kind for p in props} <= {"polygon", "bbox"}
         polys = [p for p in props if p.kind == "polygon"]
         assert polys, "the tiny model's masks traced to nothing"
@@ -45,6 +44,7 @@ def test_prelabel_masks_become_polygons_tracing_the_model_masks(brain):
             ious.append(mask_iou(polygons_mask(p.segmentation, h, w), rle_to_mask(raw.masks[i])))
         assert np.median(ious) > 0.6, ious  # outline of the same mask (holes dropped, 0.5 px simplified)
         assert store.annotation_count(val[0].id) == 0  # proposals, not annotations
+        store.delete_proposals([p.id for p in props])
 
 
 def test_smart_polygon_uses_the_model_mask_of_the_detection_in_the_box(brain):
