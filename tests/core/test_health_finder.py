@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 from vision_studio.cli import main
 from vision_studio.core.data.snapshot import take_snapshot
 from vision_studio.core.health import HealthReport, find_issues, leakage_warnings
+from vision_studio.core.health.embedding_map import embed_2d
 from vision_studio.core.health.features import cached_embeddings, compute_features
 from vision_studio.core.io.imagefolder import read_imagefolder
 from vision_studio.core.store import ProjectStore
@@ -122,3 +124,30 @@ def test_cli_writes_json_and_refuses_overwrite(project: Path, tmp_path: Path, ca
     assert main(args) == 1
     assert capsys.readouterr().err.startswith("error: ")
     assert main(["find-errors", "--project", str(tmp_path / "nope.vsproj")]) == 1
+
+
+def test_embed_2d_on_real_features(report: HealthReport, monkeypatch) -> None:
+    """The map of the 155 real photos: UMAP (seeded, deterministic) and the PCA paths."""
+    x = report.features.features
+    xy, how = embed_2d(x, seed=3)
+    assert how == "umap" and xy.shape == (len(x), 2) and xy.dtype == np.float32
+    assert np.isfinite(xy).all() and xy.std(axis=0).min() > 0
+    again, _ = embed_2d(x, seed=3)
+    np.testing.assert_array_equal(xy, again)
+    pca, how = embed_2d(x, method="pca")
+    assert how == "pca" and pca.shape == (len(x), 2) and np.isfinite(pca).all()
+    # the true classes (folder names) separate on the map: real ImageNet features
+    rows = [r for r, p in enumerate(report.features.paths) if "/ants/" in p or "/bees/" in p]
+    y = np.array(["/ants/" in report.features.paths[r] for r in rows], float)
+    for m in (xy, pca):
+        assert max(abs(np.corrcoef(m[rows, d], y)[0, 1]) for d in (0, 1)) > 0.3
+    monkeypatch.setitem(sys.modules, "umap", None)  # umap-learn not installed
+    fallback, how = embed_2d(x, method="auto")
+    assert how == "pca"
+    np.testing.assert_allclose(fallback, pca, atol=1e-4)
+    few, how = embed_2d(x[:10])
+    assert how == "pca" and few.shape == (10, 2)
+    assert embed_2d(x[:1])[0].shape == (1, 2)
+    with pytest.raises(ValueError, match="unknown map method"):
+        embed_2d(x, method="tsne")
+
