@@ -126,21 +126,20 @@ def test_cli_writes_json_and_refuses_overwrite(project: Path, tmp_path: Path, ca
     assert main(["find-errors", "--project", str(tmp_path / "nope.vsproj")]) == 1
 
 
-def test_embed_2d_on_real_features(report: HealthReport, monkeypatch) -> None:
-    """The map of the 155 real photos: UMAP (seeded, deterministic) and the PCA paths."""
-    x = report.features.features
-    xy, how = embed_2d(x, seed=3)
-    assert how == "umap" and xy.shape == (len(x), 2) and xy.dtype == np.float32
-    assert np.isfinite(xy).all() and xy.std(axis=0).min() > 0
-    again, _ = embed_2d(x, seed=3)
-    np.testing.assert_array_equal(xy, again)
-    pca, how = embed_2d(x, method="pca")
-    assert how == "pca" and pca.shape == (len(x), 2) and np.isfinite(pca).all()
-    # the true classes (folder names) separate on the map: real ImageNet features
+def _true_class(report: HealthReport) -> tuple[list[int], np.ndarray]:
+    """Rows of the real photos and their true class (the folder name: ants = 1)."""
     rows = [r for r, p in enumerate(report.features.paths) if "/ants/" in p or "/bees/" in p]
-    y = np.array(["/ants/" in report.features.paths[r] for r in rows], float)
-    for m in (xy, pca):
-        assert max(abs(np.corrcoef(m[rows, d], y)[0, 1]) for d in (0, 1)) > 0.3
+    return rows, np.array(["/ants/" in report.features.paths[r] for r in rows], float)
+
+
+def test_embed_2d_pca_on_real_features(report: HealthReport, monkeypatch) -> None:
+    """The map of the 155 real photos by PCA, asked for or as the fallback."""
+    x = report.features.features
+    pca, how = embed_2d(x, method="pca")
+    assert how == "pca" and pca.shape == (len(x), 2) and pca.dtype == np.float32
+    assert np.isfinite(pca).all() and pca.std(axis=0).min() > 0
+    rows, y = _true_class(report)  # the true classes separate on the map
+    assert max(abs(np.corrcoef(pca[rows, d], y)[0, 1]) for d in (0, 1)) > 0.3
     monkeypatch.setitem(sys.modules, "umap", None)  # umap-learn not installed
     fallback, how = embed_2d(x, method="auto")
     assert how == "pca"
@@ -151,3 +150,14 @@ def test_embed_2d_on_real_features(report: HealthReport, monkeypatch) -> None:
     with pytest.raises(ValueError, match="unknown map method"):
         embed_2d(x, method="tsne")
 
+
+@pytest.mark.slow  # numba compiles UMAP first: about a minute on the shared machine
+def test_embed_2d_umap_on_real_features(report: HealthReport) -> None:
+    x = report.features.features
+    xy, how = embed_2d(x, seed=3)
+    assert how == "umap" and xy.shape == (len(x), 2) and xy.dtype == np.float32
+    assert np.isfinite(xy).all() and xy.std(axis=0).min() > 0
+    again, _ = embed_2d(x, seed=3)
+    np.testing.assert_array_equal(xy, again)
+    rows, y = _true_class(report)
+    assert max(abs(np.corrcoef(xy[rows, d], y)[0, 1]) for d in (0, 1)) > 0.3
