@@ -19,6 +19,7 @@ from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog, 
 from vision_studio.gui.menus import build_menus
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
 from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
+from vision_studio.gui.panels.health.panel import HealthPanel
 from vision_studio.gui.panels.model.panel import ModelPanel
 from vision_studio.gui.panels.monitor.panel import MonitorPanel
 from vision_studio.gui.state import AppState
@@ -27,7 +28,7 @@ from vision_studio.gui.widgets.elided import ElidedLabel, show_status
 
 log = logging.getLogger(__name__)
 
-TAB_NAMES = ("annotate", "model", "training", "evaluate")
+TAB_NAMES = ("annotate", "model", "training", "evaluate", "health")
 FIRST_SIZE = (1400, 850)
 """The first window's size on a screen large enough for it (else the available area)."""
 
@@ -105,6 +106,9 @@ class MainWindow(QMainWindow):
         self.evaluate = EvaluatePanel(self.state, self)
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.evaluate.openInAnnotate.connect(lambda _id: self.show_panel("annotate"))
+        self.health = HealthPanel(self.state, self)
+        self.tabs.addTab(self.health, "Health")
+        self.health.openInAnnotate.connect(self._show_image)
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
@@ -294,5 +298,6 @@ class MainWindow(QMainWindow):
         self.annotate.shutdown()
         self.model_panel.shutdown()
         self.evaluate.shutdown()
+        self.health.shutdown()
         self.state.engine.shutdown()
         self.state.close_project()

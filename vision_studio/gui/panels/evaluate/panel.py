@@ -249,8 +249,7 @@ class EvaluatePanel(PanelActions, QWidget):
         if isinstance(obj, StepResult) and obj.base is not None and self._mine(obj.source):
             self.view.session.put_base(obj.base)  # worth keeping even when superseded
             if generation == self.jobs.generation and self.view.ready(self.thresholds):
-                self.view.live(self.thresholds)
-                self.liveShown.emit()
+                self.view.live(self.thresholds, done=self.liveShown.emit)  # in short passes
 
     def _job_done(self, generation: int, obj: Any) -> None:
         if isinstance(obj, OpenResult):  # needs a prediction first
@@ -262,6 +261,7 @@ class EvaluatePanel(PanelActions, QWidget):
         self.view.session.put_full(obj.full)
         if generation != self.jobs.generation:
             return
+        self.view.flush()  # the passes of the live part come first
         t = self.thresholds
         if self.view.ready(t) and (obj.full.score, obj.full.nms) == full_key(t.score, t.nms):
             self.view.show_full(obj.full, t)
@@ -290,6 +290,8 @@ class EvaluatePanel(PanelActions, QWidget):
             session.put_base(r.base)
         try:
             self.inputs = r.inputs
+            if self.view is not None:
+                self.view.close()
             self.view = make_view(self.ui, self.state.store, r.inputs, session)
         except VisionStudioError as exc:
             self._fail(str(exc))
@@ -299,15 +301,17 @@ class EvaluatePanel(PanelActions, QWidget):
         self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
         self._end_worker()  # the view is there: thresholds work from now on
         self._set_enabled(True)
-        self.view.fill(self.thresholds)
-        self.liveShown.emit()
         if not self._detection():
+            self.view.fill(self.thresholds)
+            self.liveShown.emit()
             self._finish_open()
         else:
             self._first_full = True
             self._busy(" — computing AP…")
+            self.view.fill(self.thresholds, done=self.liveShown.emit)  # in short passes
 
     def _finish_open(self) -> None:
+        self.view.flush()
         self._first_full = False
         self._busy(None)
         self.evaluated.emit()
@@ -424,6 +428,8 @@ class EvaluatePanel(PanelActions, QWidget):
     def _show_first_row(self) -> None:
         if self.ui.viewer.image_id is None and self.ui.list_model.rowCount() > 0:
             self.ui.list.selectRow(0)
+            if self.ui.viewer.image_id is None:  # row 0 was current already: no signal
+                self._row_chosen(0)
 
     def _row_chosen(self, row: int) -> None:
         if self.view is not None and 0 <= row < len(self.ui.list_model.payload):
@@ -453,6 +459,8 @@ class EvaluatePanel(PanelActions, QWidget):
         self.jobs.supersede()
         self.jobs.wait()
         self._end_worker()
+        if self.view is not None:
+            self.view.close()
         self.view = None
         self.inputs = None
         self.ui.checkpoint.clear()
