@@ -39,7 +39,7 @@ def inside(frame: list[int], avail: list[int]) -> bool:
 def test_first_window_fits_the_screen_and_every_tab_is_usable(tmp_path, small_project, screen):
     out = child(tmp_path / "settings", *screen, str(small_project))
     assert inside(out["frame"], out["available"]), out  # title buttons and status bar on screen
-    assert set(out["tabs"]) == {"Annotate", "Model", "Training", "Evaluate"}
+    assert {"Annotate", "Model", "Training", "Evaluate"} <= set(out["tabs"])
     for name, tab in out["tabs"].items():
         assert tab["content_min"][0] <= screen[0] and tab["content_min"][1] <= screen[1], name
         assert tab["scrolled"] == [], f"{name}: horizontal scroll bar in {tab['scrolled']}"
