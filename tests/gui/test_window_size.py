@@ -83,3 +83,22 @@ def test_long_messages_in_every_tab_do_not_widen_it(main_window, small_project, 
         bars = [s for s in win.findChildren(QScrollArea)
                 if s.isVisible() and s.horizontalScrollBar().maximum() > 0]
         assert bars == [], win.tabs.tabText(i)
+
+
+def test_model_form_notes_take_the_height_of_their_text(main_window, small_project, qtbot):
+    """A word-wrapped note asked, as its minimum, for its text one word per line: the
+    two-line architecture note took 330 px at 1280×720 and pushed the weights below the
+    fold of the Model tab."""
+    win = main_window
+    assert win.open_project(small_project)
+    win.resize(1264, 672)
+    win.show_panel("model")
+    qtbot.wait(50)
+    QApplication.processEvents()
+    m = win.model_panel
+    for label in (m.arch.info, m.arch.weights_note, m.split_info, m.warnings):
+        if label.text():
+            assert label.height() <= label.heightForWidth(label.width()) + 4, label.objectName()
+    weights = m.arch.weights
+    y = weights.mapTo(m.scrolls[0].widget(), weights.rect().bottomLeft()).y()
+    assert y < m.scrolls[0].viewport().height()  # the weights choice is on screen
