@@ -16,7 +16,7 @@ from vision_studio.core.training.config import DEVICES, OPTIMIZERS, SCHEDULERS
 from vision_studio.core.types import Task
 from vision_studio.gui.panels.model import weights_status as ws
 from vision_studio.core.training.checks import STRATEGY_TEXT, TASK_LABELS
-from vision_studio.gui.widgets.fitlabel import wrapping
+from vision_studio.gui.panels.model.wrap_label import WrapLabel
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ class ArchSection(QGroupBox):
         self.spec: Any = None
         self.task = QComboBox(self, objectName="task")
         self.arch = QComboBox(self, objectName="arch")
-        self.info = wrapping(QLabel(self, objectName="arch_info"))
+        self.info = WrapLabel(self, objectName="arch_info")
         self.weights = QComboBox(self, objectName="weights")
-        self.weights_note = wrapping(QLabel(self, objectName="weights_note"))
+        self.weights_note = WrapLabel(self, objectName="weights_note")
         self.download = QPushButton("Download", self, objectName="download")
         self.pick_file = QPushButton("Use a weights file…", self, objectName="pick_weights")
         self.progress = QProgressBar(self, objectName="download_progress")
@@ -233,7 +233,7 @@ class StrategySection(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Transfer strategy", parent)
         self.strategy = QComboBox(self, objectName="strategy")
-        self.explain = wrapping(QLabel(self, objectName="strategy_text"))
+        self.explain = WrapLabel(self, objectName="strategy_text")
         self.explain.setMinimumHeight(60)
         self.trainable_stages = QSpinBox(self, minimum=1, maximum=20, value=1)
         self.freeze_epochs = QSpinBox(self, minimum=0, maximum=100, value=1)
@@ -358,6 +358,9 @@ class HyperSection(QGroupBox):
         for key in ("max_steps_per_epoch", "max_val_batches"):
             out[key] = out[key] or None  # 0 shows "all"
         out["grad_clip"] = float(out["grad_clip"])  # 0 = off (None would mean "default")
+        # a short run's default warm-up is long (core.training.defaults.short_run): fewer
+        # epochs chosen afterwards shorten it with them, as the CLI's fill_defaults does
+        out["warmup_epochs"] = min(out["warmup_epochs"], float(out["epochs"]))
         return out
 
     def set_dict(self, data: dict[str, Any]) -> None:
