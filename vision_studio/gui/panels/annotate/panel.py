@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QSlider, QSplitter, QToolBar
 
 from vision_studio.core.types import ImageRecord
 from vision_studio.gui import settings
+from vision_studio.gui.panels.annotate.assist import AssistTools
 from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
 from vision_studio.gui.panels.annotate.categories import CategoryPanel
 from vision_studio.gui.panels.annotate.filters import FilterBar
@@ -84,6 +85,10 @@ class AnnotatePanel(QWidget):
         self._build_actions()
         self._build_layout()
         self._connect()
+        # issue 14 hook: pre-label, proposal review, smart polygon, Label next (assist.py)
+        self.assist = AssistTools(self)
+        self._canvas_box.insertWidget(1, self.assist.toolbar)
+        self.browser.parentWidget().layout().insertWidget(1, self.assist.queue.widget)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -230,6 +235,7 @@ class AnnotatePanel(QWidget):
         if cid:
             self.canvas.set_current_category(cid)
         self.canvas.set_hidden_categories(self.categories.hidden_category_ids())
+        self.assist.attach(self.canvas)  # issue 14 hook
         self._make_tags(store)
         for name in ("select", "box", "polygon"):
             if self.actions[name].isChecked():
@@ -299,6 +305,7 @@ class AnnotatePanel(QWidget):
         if self.canvas is None:
             return
         self.canvas.show_image(image)
+        self.assist.image_shown(image)  # issue 14 hook: its proposals
         self.state.set_current_image(image)
         row = self.browser.current_row()
         neighbours = [self.model.image_at(r) for r in (row + 1, row - 1, row + 2)]
@@ -332,8 +339,12 @@ class AnnotatePanel(QWidget):
 
     # ------------------------------------------------------------------ tools
     def set_tool(self, tool: str) -> None:
-        """Switch the canvas tool: ``"select"``, ``"box"`` or ``"polygon"``."""
-        self.actions[tool].setChecked(True)
+        """Switch the canvas tool: ``"select"``, ``"box"``, ``"polygon"`` or
+        ``"smart_polygon"`` (issue 14: the canvas stays in "select" under it)."""
+        if self.assist.set_tool(tool):
+            tool = "select"
+        else:
+            self.actions[tool].setChecked(True)
         if self.canvas is not None:
             self.canvas.set_tool(tool)
             self.canvas.setFocus()
@@ -359,7 +370,8 @@ class AnnotatePanel(QWidget):
         self.contrast.setValue(100)
 
     def shutdown(self) -> None:
-        """Stop background decoding (before the window is destroyed)."""
+        """Stop background decoding and jobs (before the window is destroyed)."""
+        self.assist.shutdown()  # issue 14 hook
         self.model.shutdown()
         if self.canvas is not None:
             self.canvas.cache.wait(5000)
