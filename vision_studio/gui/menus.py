@@ -105,6 +105,9 @@ def _annotate_menu(win: MainWindow) -> None:
     for act in win.annotate.assist.menu_actions():  # issue 14: pre-label, review, Label next
         annotate.addSeparator() if act is None else annotate.addAction(act)
     annotate.addSeparator()
+    for act in win.annotate.masks.menu_actions():  # issue 19: mask painting
+        annotate.addAction(act)
+    annotate.addSeparator()
     cats = annotate.addMenu("&Category keys (selection, image tag or next shape)")
     for n in range(1, 10):
         cats.addAction(panel[f"category_{n}"])
