@@ -244,7 +244,7 @@ def _timm_state_dict(model: str, tag: str, progress: Progress | None,
     except Exception as exc:  # network / hub errors come in many types: report them all
         detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:200]
         raise WeightsError(
-            f"cannot fetch timm weights {full} ({type(exc).__name__}: {detail}): "
+            f"cannot fetch the pretrained weights {full} ({type(exc).__name__}: {detail}): "
             f"{OFFLINE_HINT}; or on a machine with internet access download them from "
             f"{where} (model.safetensors or pytorch_model.bin) and pick that file") from exc
     _check_cancel(cancel, full)
@@ -271,7 +271,7 @@ def _check_reachable(url: str, what: str, timeout: float = TIMEOUT_S) -> None:
         return
     except (urllib.error.URLError, OSError, socket.timeout) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WeightsError(f"cannot fetch timm weights {what} ({reason}): {OFFLINE_HINT}; or "
+        raise WeightsError(f"cannot fetch the pretrained weights {what} ({reason}): {OFFLINE_HINT}; or "
                            f"on a machine with internet access download them from {url} "
                            f"(model.safetensors) and pick that file") from exc
 
