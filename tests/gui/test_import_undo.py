@@ -32,6 +32,16 @@ def on_disk(path):
                 sorted((a.id, a.image_id, a.category_id) for a in s.annotations()))
 
 
+def mask_dialog(store, folder, qtbot):
+    """The Import dialog on the label-image format, with the folders of :func:`write_pairs`."""
+    dlg = ImportDialog(store)
+    qtbot.addWidget(dlg)
+    dlg.set_format("masks")
+    dlg.set_value("images", str(folder / "img"))
+    dlg.set_value("masks", str(folder / "lab"))
+    return dlg
+
+
 def run_import(qtbot, dlg):
     with qtbot.waitSignal(dlg.imported, timeout=30000):
         dlg.start()
@@ -54,12 +64,8 @@ def test_mask_import_shows_values_lets_the_user_name_them_and_undoes(new_store, 
 
     monkeypatch.setattr(MaskValuesDialog, "exec", answer)
     stack = QUndoStack()
-    dlg = ImportDialog(new_store)
+    dlg = mask_dialog(new_store, tmp_path, qtbot)  # classes left at "0=background, 1=foreground"
     dlg.undo_stack = stack
-    qtbot.addWidget(dlg)
-    dlg.set_format("masks")
-    dlg.set_value("images", str(tmp_path / "img"))
-    dlg.set_value("masks", str(tmp_path / "lab"))  # classes left at "0=background, 1=foreground"
     before = on_disk(new_store.path)
     run_import(qtbot, dlg)
     assert shown == {0: (f"{3 * 88:,}", "3", "background"), 1: (f"{3 * 96:,}", "3", "foreground"),
@@ -79,11 +85,7 @@ def test_mask_import_shows_values_lets_the_user_name_them_and_undoes(new_store, 
 def test_cancelling_the_values_dialog_imports_nothing(new_store, tmp_path, qtbot, monkeypatch):
     write_pairs(tmp_path, 1)
     monkeypatch.setattr(MaskValuesDialog, "exec", lambda self: QDialog.DialogCode.Rejected)
-    dlg = ImportDialog(new_store)
-    qtbot.addWidget(dlg)
-    dlg.set_format("masks")
-    dlg.set_value("images", str(tmp_path / "img"))
-    dlg.set_value("masks", str(tmp_path / "lab"))
+    dlg = mask_dialog(new_store, tmp_path, qtbot)
     dlg.start()
     assert dlg.task is None and new_store.image_count() == 0
 
@@ -92,11 +94,7 @@ def test_values_outside_the_table_are_reported_as_imported_not_skipped(new_store
                                                                       monkeypatch):
     write_pairs(tmp_path, 2)
     monkeypatch.setattr(MaskValuesDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    dlg = ImportDialog(new_store)
-    qtbot.addWidget(dlg)
-    dlg.set_format("masks")
-    dlg.set_value("images", str(tmp_path / "img"))
-    dlg.set_value("masks", str(tmp_path / "lab"))  # value 2 keeps no name: left unlabelled
+    dlg = mask_dialog(new_store, tmp_path, qtbot)  # value 2 keeps no name: left unlabelled
     run_import(qtbot, dlg)
     tab = dlg.report_view.tabs.tabText(0)
     assert "Skipped (0)" in tab and "partly imported (2)" in tab, tab
