@@ -213,3 +213,16 @@ def fill_defaults(config: TrainConfig, train_images: int | None = None) -> Train
     if data["warmup_epochs"] > data["epochs"]:
         data["warmup_epochs"] = float(data["epochs"])
     return TrainConfig.from_dict(data)
+
+
+def default_arch(task: str) -> str:
+    """The architecture a new run of ``task`` starts with: ``DEFAULT_ARCH[task]`` when its
+    pretrained weights are on this computer, else the first of
+    :data:`~vision_studio.core.models.local_weights.FALLBACK_ARCHS` whose weights are
+    (shipped or downloaded before: transfer learning works offline), else
+    ``DEFAULT_ARCH[task]`` (its weights need a download)."""
+    from vision_studio.core.models.local_weights import FALLBACK_ARCHS, first_with_local_weights
+    from vision_studio.core.training.config import DEFAULT_ARCH
+
+    first = DEFAULT_ARCH[task]
+    return first_with_local_weights((first,) + FALLBACK_ARCHS.get(task, ())) or first

@@ -75,6 +75,9 @@ class ModelPanel(QWidget):
         outer.addWidget(self.start_error)
         outer.addLayout(self._buttons())  # outside the scroll areas: always visible
         self.launcher = Launcher(self, self.start_error)
+        from vision_studio.gui.help_texts import apply_model_tooltips  # issue 19: plain words
+
+        apply_model_tooltips(self)
         self._wheel_guard = WheelGuard(self)
         guard_wheel(self, self._wheel_guard)
         self._save_timer = QTimer(self, singleShot=True, interval=400)

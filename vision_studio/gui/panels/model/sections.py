@@ -20,7 +20,7 @@ from vision_studio.gui.panels.model.wrap_label import WrapLabel
 
 log = logging.getLogger(__name__)
 
-MARK = {ws.DOWNLOADED: "downloaded ✓", ws.DOWNLOADABLE: "downloadable (needs internet)",
+MARK = {ws.DOWNLOADED: "on this computer ✓", ws.DOWNLOADABLE: "downloadable (needs internet)",
         ws.MISSING: "missing"}
 
 
@@ -98,9 +98,9 @@ class ArchSection(QGroupBox):
             self.arch.addItem(f"{spec.name}   ·  {spec.param_count:.1f} M params  ·  {spec.speed}",
                               spec.name)
         self.arch.blockSignals(False)
-        from vision_studio.core.training.config import DEFAULT_ARCH
+        from vision_studio.core.training.defaults import default_arch  # weights on this computer
 
-        self.select_arch(DEFAULT_ARCH[self.current_task()])
+        self.select_arch(default_arch(self.current_task()))
         self.taskChanged.emit(self.current_task())
 
     def select_arch(self, name: str) -> None:
@@ -149,7 +149,9 @@ class ArchSection(QGroupBox):
         for path in self._files:
             if self.weights.findData(path) < 0:
                 self._add_file_item(path)
-        default = spec.default_weights if spec else None
+        from vision_studio.core.models.local_weights import default_weights  # offline first
+
+        default = default_weights(spec) if spec else None
         i = self.weights.findData(keep) if keep is not None or same_arch else -1
         self.weights.setCurrentIndex(i if i >= 0 else max(0, self.weights.findData(default)))
         self._filled_for = spec.name if spec else None
