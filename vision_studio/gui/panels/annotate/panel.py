@@ -355,7 +355,10 @@ class AnnotatePanel(QWidget):
             self.canvas.setFocus()
 
     def delete_selection(self) -> None:
-        """Delete the canvas's selected shapes (undoable)."""
+        """Delete the canvas's selected shapes (undoable); with a proposal selected,
+        reject it (issue 14)."""
+        if self.assist.review is not None and self.assist.review.reject_selected():
+            return
         if self.canvas is not None:
             self.canvas.delete_selection()
 
