@@ -156,6 +156,7 @@ class MapView(QWidget):
         split.addWidget(side)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
+        split.setSizes([1000, 260])  # the map gets the room; the list is for names
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Colour by:", self))
         bar.addWidget(self.colour_by)
