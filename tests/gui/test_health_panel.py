@@ -160,6 +160,12 @@ def test_leak_moved_to_twins_split_and_undo(health, main_window, qtbot) -> None:
     main_window.state.undo_stack.undo()
     assert store.image(issue.image_id).split == before
     assert issue in health.model.issues
+    _select(health, lambda i: i == issue)
+    with qtbot.waitSignal(health.openInAnnotate, timeout=2000) as sig:
+        qtbot.keyClick(health.table, Qt.Key.Key_Return)
+    assert sig.args == [issue.image_id]
+    qtbot.waitUntil(lambda: main_window.state.current_image is not None
+                    and main_window.state.current_image.id == issue.image_id, timeout=5000)
 
 
 def test_map_points_click_opens_in_annotate(health, main_window, qtbot) -> None:

@@ -178,6 +178,8 @@ class MapView(QWidget):
         self._colours = dict(colours)
         self.info.setText(f"{len(self.image_ids)} images · {method.upper()}")
         self.selected = []
+        if not now.tags and self.colour_by.currentText() == "label":
+            self.colour_by.setCurrentText("split")  # no labels (detection): splits say more
         self.refresh(now)
         self.view.autoRange()
 

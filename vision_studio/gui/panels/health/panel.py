@@ -106,7 +106,10 @@ class HealthPanel(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col in (3, 4):  # file names: they share the room, elided in the middle
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
         self.table.selectionModel().currentRowChanged.connect(lambda *_a: self._show_current())
         self.table.doubleClicked.connect(lambda _i: self.fix("open"))
         self.detail = IssueDetail(self.thumbs, self)
