@@ -178,6 +178,8 @@ def test_map_points_click_opens_in_annotate(health, main_window, qtbot) -> None:
         assert m.point_count() == store.image_count()
     qtbot.wait(50)
     row = 5
+    tip = m.scatter.opts["tip"](x=0.0, y=0.0, data=row)  # what hovering the point shows
+    assert tip.startswith(m.paths[row]) and m.paths[row] == store.image(int(m.image_ids[row])).path
     x, y = m.xy[row]
     others = np.delete(m.xy, row, axis=0)
     assert np.min(np.hypot(*(others - m.xy[row]).T)) > 0  # an unambiguous point
