@@ -239,3 +239,18 @@ def test_bad_input_is_a_dialog_not_a_crash(main_window, tmp_path, qtbot) -> None
     boxes = [b for b in panel.findChildren(QMessageBox) if b.isVisible()]
     assert len(boxes) == 1 and "no images" in boxes[0].text()
     assert panel.find_button.isEnabled()
+
+
+@pytest.mark.slow  # numba compiles UMAP on first use: ~70 s here
+def test_umap_map_follows_the_pca_map(main_window, project, qtbot) -> None:
+    assert main_window.open_project(project)
+    panel = main_window.health
+    panel.set_weights(LITE0)
+    assert panel.options.map_method == "auto"
+    pca = []
+    assert panel.find_problems()
+    panel.worker.done.connect(lambda r: pca.append(r.map_method))
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=600_000)
+    assert pca == ["pca"] and panel.map.info.text().endswith("UMAP")
+    assert panel.map.point_count() == main_window.state.store.image_count()
+    assert not np.allclose(panel.map.xy, panel.result.xy)  # the UMAP layout replaced PCA's
