@@ -254,3 +254,19 @@ def test_umap_map_follows_the_pca_map(main_window, project, qtbot) -> None:
     assert pca == ["pca"] and panel.map.info.text().endswith("UMAP")
     assert panel.map.point_count() == main_window.state.store.image_count()
     assert not np.allclose(panel.map.xy, panel.result.xy)  # the UMAP layout replaced PCA's
+
+
+def test_map_child_reports_errors_and_cancels() -> None:
+    import time
+
+    from vision_studio.core.errors import VisionStudioError
+    from vision_studio.gui.panels.health.map_process import MapCancelled, embed_2d_in_child
+
+    x = np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32)
+    xy, method = embed_2d_in_child(x, "pca")
+    assert method == "pca" and xy.shape == (8, 2)
+    with pytest.raises(VisionStudioError, match="unknown map method"):
+        embed_2d_in_child(x, "tsne")
+    t0 = time.monotonic()
+    with pytest.raises(MapCancelled):
+        embed_2d_in_child(x, "pca", cancelled=lambda: time.monotonic() - t0 > 0.05, poll_s=0.01)
