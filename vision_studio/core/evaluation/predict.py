@@ -263,11 +263,32 @@ def predict_semantic(model: Any, images: Sequence[str | os.PathLike | np.ndarray
     return SemanticPredictions(ids, paths, list(class_names), maps)
 
 
+def _sizes(images: Sequence[str | os.PathLike | np.ndarray]) -> list[tuple[int, int]]:
+    """``(height, width)`` of each image, from the file headers."""
+    from vision_studio.core.images import image_size
+
+    out = []
+    for im in images:
+        if isinstance(im, np.ndarray):
+            out.append((int(im.shape[0]), int(im.shape[1])))
+        else:
+            w, h = image_size(im)
+            out.append((h, w))
+    return out
+
+
 def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.PathLike | np.ndarray], *,
                        image_ids: Sequence[int] | None = None, device: str = "auto",
                        batch_size: int | None = None, progress: Progress | None = None,
-                       **options: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
+                       slicing: Any = "auto", **options: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
     """Load a checkpoint (:func:`vision_studio.core.checkpoint.load_model`) and predict.
+
+    ``slicing``: a :class:`~vision_studio.core.evaluation.sliced.SliceSettings` makes a
+    detector predict by sliced inference (tiles of large images, merged; boxes only);
+    ``None`` feeds whole images resized to the model's ``image_size``; ``"auto"``
+    (default) slices when an image is large
+    (:func:`~vision_studio.core.evaluation.sliced.auto_slicing`: longer side above
+    2000 px and twice ``image_size``), so ordinary images predict as before.
 
     Returns:
         ``(predictions, info, categories)``: :class:`RawDetections`,
@@ -288,7 +309,16 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
     kw: dict[str, Any] = {"image_ids": image_ids, "device": dev, "progress": progress}
     if batch_size:
         kw["batch_size"] = batch_size
-    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
+    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION) and isinstance(slicing, str):
+        from vision_studio.core.evaluation.sliced import auto_slicing
+
+        slicing = auto_slicing(_sizes(images), config.image_size) if slicing == "auto" else None
+    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION) and slicing is not None:
+        from vision_studio.core.evaluation.sliced import predict_sliced
+
+        pred = predict_sliced(built.model, images, categories, settings=slicing, image_size=config.image_size,
+                              **kw, **options)
+    elif task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
         pred = predict_detections(built.model, images, categories, image_size=config.image_size, **kw, **options)
     elif task == Task.CLASSIFICATION:
         pred = predict_classification(built.model, images, names, built.mean, built.std, config.image_size, **kw)
