@@ -29,6 +29,18 @@ top probability), so their curves coincide.
 Run by hand:  OMP_NUM_THREADS=1 python benchmarks/bench_active_learning.py
               --data ../shared/data/hymenoptera [--seed-per-class 5] [--query 20]
               [--rounds 6] [--seeds 3]
+
+Measured (shared 2-core CPU, hymenoptera: pool = train 245, test = val 153; 5 per class
++ 6 x 20, lite0 features from the shared weights; ``--seeds 5``; 104 s after the
+one-off 234 s of features): mean val accuracy at 10 / 30 / 50 / 70 / 90 / 110 / 130
+labels — entropy (= margin = least_confident with 2 classes) 0.807 0.905 0.933 0.939
+0.946 0.946 0.946; coreset 0.807 0.897 0.928 0.939 0.936 0.939 0.941; random 0.807 0.911
+0.931 0.945 0.945 0.945 0.945. Random's final accuracy (0.945) is reached by entropy at
+90 labels — 31 % fewer than random's 130, but random's own mean curve is there already
+at 70 (it saturates early: a linear probe on ImageNet features separates ants from bees
+with few labels), so on this data set uncertainty sampling does NOT beat random; it is
+never more than 0.7 points below it (coreset: 1.4 points, never reaches 0.945). With
+``--seeds 3`` the figures are the same within 0.01.
 """
 from __future__ import annotations
 

@@ -185,7 +185,8 @@ def model_polygon(model: Any, image: np.ndarray, box: Sequence[float], *, tolera
         raise ConfigError(f"run {model.run} is a {model.task} model; the smart polygon needs an "
                           "instance-segmentation one")
     raw = predict_detections(model.built.model, [np.asarray(image)], model.categories,
-                             image_size=model.config.image_size, device=model.device)
+                             image_size=model.config.image_size, device=model.device,
+                             score_floor=min_score, raw_max_per_image=100)
     keep = raw.filter(score_threshold=min_score, nms_iou=0.5, max_per_image=100)
     if keep.size == 0 or raw.masks is None:
         return None
