@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
+from vision_studio.core.tiff_check import TIFF_SUFFIXES  # noqa: E402 - re-exported
 
 
 class ImageRegions(Protocol):
