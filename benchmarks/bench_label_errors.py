@@ -32,6 +32,14 @@ errors injected there count); without it, the boxes before the edit with probabi
 (an oracle detector: the best the ranking can do). Baseline, same predictions: rank given
 boxes by ``1 - best IoU`` with a predicted box of their class and predicted boxes (score
 >= 0.95) by ``1 - best IoU`` with any given box.
+
+Measured (shared 2-core machine, loaded): hymenoptera, 397 images, 20 flipped per seed,
+3 seeds: recall within 2x 100 / 95 / 100 % for the finder (mean 98.3 %), 90 / 85 / 95 %
+for the loss baseline (mean 90.0 %); within 1x 75 / 70 / 75 % vs 70 / 65 / 70 %.
+rbc_coco oracle, seed 0, 282 deleted + 282 shifted of 5,638 boxes: 276/282 deletions
+and 282/282 shifts within the top 2x (ObjectLab alone, before the touching-box
+completion of :mod:`~vision_studio.core.health.boxes`: 22/282 deletions); the IoU
+baseline is perfect on an oracle by construction (282/282 both).
 """
 from __future__ import annotations
 
