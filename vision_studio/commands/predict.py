@@ -119,7 +119,7 @@ def _slicing(value: str) -> Any:
 
 def _predict(args: argparse.Namespace, store: Any) -> int:
     from vision_studio.commands._console import progress_printer
-    from vision_studio.core.evaluation.predict import predict_checkpoint
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
     from vision_studio.core.outputs import atomic_write_bytes, atomic_write_text
 
     protected = _protected(args, store)
