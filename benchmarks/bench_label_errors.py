@@ -235,7 +235,7 @@ def detection_pairs(store, args, ref: dict) -> tuple[list, list[str], str, set[i
         ids = [im.id for im in store.images()]
         pairs = images_from_annotations(store, ids, [c.id for c in cats], ref)
         return pairs, [c.name for c in cats], "oracle (the boxes before the edit, p = 1)", set(ids)
-    from vision_studio.core.evaluation.predict import predict_checkpoint
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
     from vision_studio.core.health.from_checkpoint import held_out_images
 
     images, how = held_out_images(store, args.checkpoint)
