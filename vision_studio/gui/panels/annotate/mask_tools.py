@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QToolBar, QWidget
 
@@ -69,6 +69,17 @@ class MaskTools(QObject):
             panel.addAction(act)
             self.actions[name] = act
         self.toolbar = self._build_toolbar(panel)
+        panel.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """The mask keys (B, E, K, M) work only while the Annotate tab is shown: the
+        actions are also in the main window's menu, where their shortcuts would
+        otherwise stay live over the other tabs (the Health tab's K and M keys became
+        ambiguous shortcuts there)."""
+        if obj is self.panel and event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
+            for act in self.actions.values():
+                act.setEnabled(event.type() == QEvent.Type.Show)
+        return False
 
     def _build_toolbar(self, parent: QWidget) -> QToolBar:
         bar = QToolBar("Mask painting", parent)
