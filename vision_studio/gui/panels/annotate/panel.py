@@ -183,10 +183,23 @@ class AnnotatePanel(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
+        # side panels may shrink below their contents' wish (they elide/scroll) so that
+        # the canvas keeps room on a small screen (resizeEvent)
+        left.setMinimumWidth(150)
+        right.setMinimumWidth(170)
         self.splitter.setSizes([300, 900, 260])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """When the window gets narrow, side panels give way (to a quarter of the width
+        each, not below their 150/170 px minimum) so the canvas keeps at least half."""
+        super().resizeEvent(event)
+        sizes, w = self.splitter.sizes(), self.splitter.width()
+        if len(sizes) == 3 and w > 0 and sizes[1] < w // 2:
+            left, right = min(sizes[0], max(150, w // 4)), min(sizes[2], max(170, w // 4))
+            self.splitter.setSizes([left, max(100, w - left - right), right])
 
     def _connect(self) -> None:
         st = self.state
