@@ -4,6 +4,7 @@ Run by hand (offscreen)::
 
     python benchmarks/bench_canvas.py                 # uses ../shared/data/brain_tumor_coco_seg
     python benchmarks/bench_canvas.py --images 40 --polygons 1000
+    python benchmarks/bench_canvas.py --large         # 6000x4000 photos, a 40000x40000 TIFF
 
 1. **Next-image latency** on the real 640×640 MRI slices of ``brain_tumor_coco_seg``
    (imported with ``read_coco``): the time from ``show_image(next)`` to the end of a
@@ -161,7 +162,17 @@ def main() -> None:
     ap.add_argument("--polygons", type=int, default=1000)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--dwell", type=float, default=0.15, help="seconds spent on each image")
+    ap.add_argument("--large", action="store_true",
+                    help="24-megapixel photos and a 40000x40000 TIFF instead (see benchmarks/_large_canvas.py)")
     args = ap.parse_args()
+    if args.large:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _large_canvas import run_large
+
+        app = QApplication.instance() or QApplication([])
+        with tempfile.TemporaryDirectory() as tmp:
+            run_large(app, wait, pct, Path(tmp), min(args.images, 12), args.dwell, args.frames)
+        return
     if not DATA.is_dir():
         sys.exit(f"dataset not found: {DATA}")
     app = QApplication.instance() or QApplication([])

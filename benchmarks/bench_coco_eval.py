@@ -112,10 +112,12 @@ def bench_eval(gt: dict, res: list[dict], iou_type: str) -> None:
     breakdown(gt, res, iou_type)
 
 
-PARTS = (("results copied + checked", "_check_results"), ("COCO.loadRes (results index)", "loadRes"),
-         ("RLE conversion of every mask", "calculateRleForAllAnnotations"),
-         ("IoU matrices (per image, category)", "computeIoU"),
-         ("matching + accumulate (C++)", "COCOevalEvaluateAccumulate"))
+PARTS = (("results copied + checked", ("_check_results",)),
+         ("results loaded", ("loadRes", "load_results")),
+         ("per-pair lists + C++ dataset (_prepare, RLE encoding included)", ("_prepare",)),
+         ("RLE encoding of masks", ("calculateRleForAllAnnotations",)),
+         ("IoU matrices (per image, category)", ("computeIoU",)),
+         ("matching + accumulate (C++)", ("COCOevalEvaluateAccumulate",)))
 
 
 def breakdown(gt: dict, res: list[dict], iou_type: str) -> None:
@@ -130,12 +132,12 @@ def breakdown(gt: dict, res: list[dict], iou_type: str) -> None:
     prof.disable()
     stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     total = sum(v[2] for v in stats.values())
-    cum = {name: 0.0 for _label, name in PARTS}
+    cum = {label: 0.0 for label, _names in PARTS}
     for (_file, _line, fn), (_cc, _nc, _tt, ct, _callers) in stats.items():
-        for _label, name in PARTS:
-            if name in fn:
-                cum[name] += ct
-    parts = ", ".join(f"{label} {cum[name]:.2f} s ({cum[name] / total:.0%})" for label, name in PARTS)
+        for label, names in PARTS:
+            if fn in names or any(fn.endswith(f".{n}>") for n in names):  # C functions: <built-in method …>
+                cum[label] += ct
+    parts = ", ".join(f"{label} {cum[label]:.2f} s ({cum[label] / total:.0%})" for label, _n in PARTS)
     print(f"       where the CPU time goes (cProfile, total {total:.2f} s): {parts}")
 
 

@@ -121,6 +121,7 @@ class Stalls:
         self.timer.timeout.connect(self._tick)
         self.last = time.perf_counter()
         self.worst = 0.0
+        self.active = False
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -129,12 +130,60 @@ class Stalls:
 
     def start(self) -> None:
         self.last, self.worst = time.perf_counter(), 0.0
+        self.active = True
         self.timer.start()
 
     def stop(self) -> float:
         self._tick()
+        self.active = False
         self.timer.stop()
         return self.worst
+
+
+class Blame:
+    """What the GUI thread runs while it is blocked: a sampling thread looks at the GUI
+    thread's Python stack every 2 ms whenever the :class:`Stalls` timer is late by more
+    than ``late`` seconds, and counts the innermost frames of this project (plus the
+    innermost frame of all) — where to look for the blocking work. Samples cannot be
+    taken while another thread holds the GIL in C code (then the GUI thread is blocked
+    by that thread, and the sampler is too)."""
+
+    def __init__(self, stalls: "Stalls", late: float = 0.025) -> None:
+        import collections
+        import threading
+
+        self.stalls, self.late = stalls, late
+        self.counts: collections.Counter = collections.Counter()
+        self.main = threading.main_thread().ident
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.002):
+            if not self.stalls.active or time.perf_counter() - self.stalls.last < self.late:
+                continue
+            frame = sys._current_frames().get(self.main)
+            if frame is not None:
+                self.counts[self._where(frame)] += 1
+
+    @staticmethod
+    def _where(frame) -> str:
+        inner = f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"
+        ours = []
+        while frame is not None and len(ours) < 3:
+            if "vision_studio" in frame.f_code.co_filename:
+                ours.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}:{frame.f_lineno}")
+            frame = frame.f_back
+        return " < ".join(ours) + f"  [innermost {inner}]"
+
+    def report(self, what: str, top: int = 6) -> None:
+        """Print the most sampled places (2 ms each) and reset."""
+        if self.counts:
+            print(f"  GUI thread blocked during {what}, sampled every 2 ms (count: where):")
+            for where, n in self.counts.most_common(top):
+                print(f"    {n:4d}: {where}")
+        self.counts.clear()
 
 
 class Signals:
@@ -164,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--blame", action="store_true", help="sample the GUI thread's stack while it is blocked")
     args = ap.parse_args(argv)
     import torch
     from PySide6.QtWidgets import QApplication
@@ -175,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     app = QApplication.instance() or QApplication(sys.argv)
     stalls = Stalls()
+    blame = Blame(stalls) if args.blame else None
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         project, ckpt = make_project(Path(tmp), args.images)
@@ -195,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         worst = stalls.stop()
         print(f"open from cache: first metrics (TP/FP/FN) after {first:.2f} s, AP + confusion after {done:.2f} s; "
               f"longest GUI-thread block {worst * 1000:.0f} ms; {len(panel.inputs.predictions)} raw detections")
+        if blame:
+            blame.report("the open")
         panel.ui.filter.setCurrentIndex(panel.ui.filter.findData("FP"))
         panel.ui.list.selectRow(0)
         app.processEvents()
@@ -226,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             panel.recompute()
             full.append(sig.wait(app, "fullShown", t))
             full_block.append(stalls.stop())
+        if blame:
+            blame.report("the AP recomputes")
         nms_live, nms_full, nms_block = [], [], []
         for v in (0.45, 0.6, 0.7):
             stalls.start()
@@ -235,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             nms_live.append(sig.wait(app, "liveShown", t))
             nms_full.append(sig.wait(app, "fullShown", t))
             nms_block.append(stalls.stop())
+        if blame:
+            blame.report("the NMS changes")
         base = []
         gt = panel.view.gt
         for v in values[:: max(1, len(values) // 6)]:

@@ -21,6 +21,7 @@ cd "$ROOT"
 
 TORCH_PIN="torch==2.14.1"
 TORCHVISION_PIN="torchvision==0.29.1"
+SAHI_PIN="sahi==0.12.8"  # sliced inference (installed with --no-deps: see pyproject.toml)
 CPU_INDEX="https://download.pytorch.org/whl/cpu"
 DEBIAN_PACKAGES=(libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0
   libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0
@@ -175,6 +176,8 @@ install_package() {
   say "package: vision-studio (editable, with dev extras)${up:+, upgrading dependencies}"
   "$VENV/bin/python" -m pip install -q "${up[@]}" -c "$constraints" -e "$ROOT[dev]" \
     || die "pip could not install this package (see pip's messages above)"
+  # sliced inference: sahi without its declared opencv-python (see pyproject.toml)
+  "$VENV/bin/python" -m pip install -q --no-deps "$SAHI_PIN" || die "pip could not install $SAHI_PIN"
 }
 
 report() {

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "vision_studio.commands.models",
     "vision_studio.commands.evaluate",
     "vision_studio.commands.health",
+    "vision_studio.commands.assist",
     "vision_studio.commands.export",
 )
 

@@ -10,10 +10,13 @@ import pytest
 from PIL import Image
 
 from vision_studio.cli import main
-from vision_studio.core.health import find_issues, leakage_warnings
+from vision_studio.core.data.snapshot import take_snapshot
+from vision_studio.core.health import HealthReport, find_issues, leakage_warnings
+from vision_studio.core.health.features import cached_embeddings, compute_features
 from vision_studio.core.io.imagefolder import read_imagefolder
 from vision_studio.core.store import ProjectStore
-from vision_studio.core.types import ImageRecord
+from vision_studio.core.training.checks import leakage_checks
+from vision_studio.core.types import ImageRecord, Task
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "hymenoptera" / "val"
@@ -52,9 +55,15 @@ def project(tmp_path_factory) -> Path:
     return path
 
 
-def test_flip_found_and_copies_grouped_as_leak(project: Path) -> None:
+@pytest.fixture(scope="module")
+def report(project: Path) -> HealthReport:
+    """The finder's report with the real weights (it leaves embeddings in the cache)."""
     with ProjectStore.open(project) as store:
-        report = find_issues(store, weights=WEIGHTS)
+        return find_issues(store, weights=WEIGHTS)
+
+
+def test_flip_found_and_copies_grouped_as_leak(project: Path, report: HealthReport) -> None:
+    with ProjectStore.open(project) as store:
         flipped, src = store.get_setting("test_flipped"), store.get_setting("test_source")
     labels = {i.file_name: i for i in report.issues if i.kind == "label"}
     found = [f for f in flipped if f in labels]
@@ -78,9 +87,27 @@ def test_flip_found_and_copies_grouped_as_leak(project: Path) -> None:
 
 
 def test_leakage_warnings_hash_only(project: Path) -> None:
-    with ProjectStore.open(project) as store:
+    alone = project.with_name("alone.vsproj")  # the same project without the health cache
+    shutil.copyfile(project, alone)
+    with ProjectStore.open(alone) as store:
         lines = leakage_warnings(store)
     assert len(lines) == 1 and lines[0].startswith("1 val image(s) have a near-copy in train")
+    assert "found by perceptual hashes" in lines[0]
+
+
+def test_leakage_check_uses_cached_embeddings(project: Path, report: HealthReport) -> None:
+    """After a health run, the pre-training check also uses its embeddings (no CNN)."""
+    with ProjectStore.open(project) as store:
+        feats = compute_features(store, embeddings=False)
+        cached = cached_embeddings(store, feats)
+        assert cached is not None and cached.shape == (len(feats.image_ids), 1280)
+        rows = report.features.index_of()
+        assert np.array_equal(cached, report.features.features[[rows[int(i)] for i in
+                                                                 feats.image_ids]])
+        checks = leakage_checks(store, take_snapshot(store, Task.CLASSIFICATION))
+    assert [c.severity for c in checks] == ["warning"]
+    assert checks[0].message.startswith("1 val image(s) have a near-copy in train")
+    assert "found by hashes and embeddings" in checks[0].message
 
 
 def test_cli_writes_json_and_refuses_overwrite(project: Path, tmp_path: Path, capsys) -> None:

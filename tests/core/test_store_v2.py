@@ -39,7 +39,7 @@ def test_schema_1_file_opens_migrated_and_old_rows_read_with_defaults(tmp_path):
     path = tmp_path / "old.vsproj"
     _make_v1(path)
     with ProjectStore.open(path) as store:
-        assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2
+        assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 3
         assert {"extra", "check_key"} <= _columns(store, "images")
         assert store.image(1) == ImageRecord("a.png", 40, 30, "train", id=1)
         assert store.category(1) == Category(1, "rbc", "#ff0000", "cell")

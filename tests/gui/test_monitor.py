@@ -201,3 +201,25 @@ def test_curve_axes_start_at_zero_without_si_prefix(qtbot, monitor):
         (x0, _x1), (y0, _y1) = plot.getViewBox().viewRange()
         assert x0 >= 0 and y0 >= 0  # no epoch −400, no negative learning rate
         assert "x0.001" not in plot.getAxis("bottom").labelString()
+
+
+def test_small_losses_and_learning_rates_are_shown_without_si_prefix(qtbot, monitor):
+    """A 0.004 loss read "loss (x0.001)" and a 1e-5 lr "lr (x1e-05)": no axis scales its
+    numbers, and after an autorange the lr view starts at 0, not below."""
+    from vision_studio.core.training.events import BatchEnd
+
+    curves = monitor.curves
+    curves.set_span(2)
+    for step, (loss, lr) in enumerate([(0.004, 0.0), (0.003, 2e-6), (0.0025, 1e-5)], 1):
+        curves.add_batch(BatchEnd(epoch=1, step=step, steps=3, loss=loss,
+                                  loss_parts={"loss": loss}, lr=lr, images_per_s=1.0, eta_s=1.0))
+    curves.add_epoch({"epoch": 1, "train_loss": 0.003, "val_loss": 0.002, "lr": 1e-5})
+    QApplication.processEvents()
+    for plot in (curves.loss_plot, curves.lr_plot, curves.metric_plot):
+        plot.getViewBox().autoRange()
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            assert axis.autoSIPrefixScale == 1.0 and "(x" not in axis.labelString()
+    assert curves.lr_plot.getViewBox().viewRange()[1][0] >= 0.0
+    assert curves.loss_plot.getViewBox().viewRange()[1][0] >= 0.0
+    assert min(curves.batch_lr) == 0.0 and curves.batch_x[0] > 0

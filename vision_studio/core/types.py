@@ -219,3 +219,36 @@ class RunRecord:
     id: int = 0
     pid: int = 0
     host: str = ""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A model's suggestion on an image, waiting for review (issue 14). Not an annotation:
+    exports, training and evaluation never read proposals.
+
+    Attributes:
+        id: Store-assigned id (>= 1); 0 for a proposal not yet inserted.
+        image_id: Id of the ``ImageRecord``.
+        category_id: Id of the proposed ``Category``.
+        kind: ``"bbox"`` (a box), ``"polygon"`` (an instance mask as polygons),
+            ``"tag"`` (an image-level class with its probability) or ``"mask"`` (the
+            polygons of one class of a semantic-segmentation mask).
+        bbox: COCO ``(x, y, w, h)`` in pixels; ``None`` for a tag. For a polygon or
+            mask proposal, the polygons' bounding box.
+        segmentation: COCO polygons (flat ``[x1, y1, x2, y2, ...]`` lists, pixels) for
+            ``"polygon"`` / ``"mask"``; ``None`` otherwise.
+        score: The model's confidence in [0, 1] (detection score, softmax probability,
+            or mean class probability over the mask's pixels).
+        run: Name of the run whose checkpoint made it.
+    """
+
+    id: int
+    image_id: int
+    category_id: int
+    kind: str
+    bbox: BBox | None
+    segmentation: list[list[float]] | None
+    score: float
+    run: str
+
+    KINDS = ("bbox", "polygon", "tag", "mask")

@@ -6,7 +6,14 @@ Decoding (Pillow, through :func:`vision_studio.core.images.read_image_raw`) rele
 GIL for most of its work, so it overlaps the GUI thread.
 
 What is cached per file is a :class:`DecodedImage`: the raw samples (kept for 16-bit
-windowing) and the default 8-bit display array. The cache holds at most
+windowing) and the default 8-bit display array. Large images (longer side above
+:data:`LARGE_SIDE`, and every tiled TIFF) are decoded reduced to about
+:data:`OVERVIEW_SIDE` pixels — a JPEG through its DCT-scaled decode, a pyramidal TIFF
+from the smallest pyramid level large enough — and :attr:`DecodedImage.scale` says by how
+much; the canvas draws that overview scaled up to full-resolution scene coordinates and
+adds full-resolution tiles of the visible region when the user zooms in
+(:mod:`vision_studio.gui.widgets.detail_tiles`). The GUI thread never converts a full
+24-megapixel image. The cache holds at most
 ``max_bytes`` of arrays, least recently used first out. Only plain numpy arrays cross
 the thread boundary; the ``QImage``/``QPixmap`` is made on the GUI thread.
 """
@@ -39,12 +46,17 @@ class DecodedImage:
             the default window.
         error: Why the file could not be decoded (then ``raw``/``display`` are a small
             grey placeholder), or ``""``.
+        scale: Full-resolution pixels per pixel of ``raw``/``display`` (1.0 unless the
+            image was decoded reduced).
+        full_size: ``(width, height)`` of the full-resolution image when reduced.
     """
 
     path: str
     raw: np.ndarray
     display: np.ndarray
     error: str = ""
+    scale: float = 1.0
+    full_size: tuple[int, int] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -84,9 +96,39 @@ def display_array(raw: np.ndarray, path: str | Path = "", window: tuple[float, f
     return np.ascontiguousarray(arr)
 
 
+LARGE_SIDE = 3000
+"""Images whose longer side exceeds this (in pixels) are decoded reduced for display."""
+OVERVIEW_SIDE = 2048
+"""Longer side, in pixels, asked of the reduced decode of a large image."""
+
+
+def _decode_reduced(path: str | Path) -> DecodedImage | None:
+    """The reduced decode of a large image, or None for an ordinary one."""
+    from vision_studio.core.images import image_size, read_image
+    from vision_studio.core.image_regions import TiffRegions, is_tiled_tiff
+
+    if is_tiled_tiff(path):
+        src = TiffRegions(path)
+        try:
+            raw = src.overview(OVERVIEW_SIDE, raw=True)
+            return DecodedImage(str(path), raw, display_array(raw), scale=src.width / raw.shape[1],
+                                full_size=(src.width, src.height))
+        finally:
+            src.close()
+    w, h = image_size(path)
+    if max(w, h) <= LARGE_SIDE:
+        return None
+    arr = read_image(path, max_side=OVERVIEW_SIDE)
+    return DecodedImage(str(path), arr, arr, scale=w / arr.shape[1], full_size=(w, h))
+
+
 def decode(path: str | Path) -> DecodedImage:
-    """Decode a file; a decode error gives a grey placeholder with :attr:`error` set."""
+    """Decode a file (reduced when large); a decode error gives a grey placeholder with
+    :attr:`error` set."""
     try:
+        reduced = _decode_reduced(path)
+        if reduced is not None:
+            return reduced
         raw = read_image_raw(path)
         return DecodedImage(str(path), raw, display_array(raw, path))
     except (VisionStudioError, OSError, ValueError) as exc:

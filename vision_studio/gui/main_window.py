@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QShowEvent
-from PySide6.QtWidgets import (QFrame, QMainWindow, QMessageBox, QScrollArea, QStackedWidget,
+from PySide6.QtWidgets import (QApplication, QFrame, QMainWindow, QMessageBox, QScrollArea,
+                               QSizePolicy, QStackedWidget,
                                QTabWidget, QWidget)
 
 from vision_studio.core.errors import VisionStudioError
@@ -18,6 +19,7 @@ from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog, 
 from vision_studio.gui.menus import build_menus
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
 from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
+from vision_studio.gui.panels.health.panel import HealthPanel
 from vision_studio.gui.panels.model.panel import ModelPanel
 from vision_studio.gui.panels.monitor.panel import MonitorPanel
 from vision_studio.gui.state import AppState
@@ -26,7 +28,35 @@ from vision_studio.gui.widgets.elided import ElidedLabel, show_status
 
 log = logging.getLogger(__name__)
 
-TAB_NAMES = ("annotate", "model", "training", "evaluate")
+TAB_NAMES = ("annotate", "model", "training", "evaluate", "health")
+FIRST_SIZE = (1400, 850)
+"""The first window's size on a screen large enough for it (else the available area)."""
+
+
+def first_size(win: QWidget) -> tuple[int, int]:
+    """The size of a window opened for the first time: :data:`FIRST_SIZE`, or less so that
+    it fits the available area of its screen with room for the title bar (a 1366×768 or
+    1280×720 laptop screen gets a window inside it, not one whose title buttons and
+    status bar are cut off)."""
+    screen = win.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return FIRST_SIZE
+    avail = screen.availableGeometry()
+    return (min(FIRST_SIZE[0], avail.width() - 16), min(FIRST_SIZE[1], avail.height() - 48))
+
+
+def size_by_current_page(pages: QTabWidget | QStackedWidget) -> None:
+    """Let only the page shown count for the minimum size of ``pages``: a QTabWidget or
+    QStackedWidget asks for the largest minimum of all its pages, so one wide page (the
+    Evaluate tab's bars, the welcome page) pushed every tab behind a horizontal scroll
+    bar. Hidden pages get an ``Ignored`` size policy (Qt's layouts then ask nothing of
+    them); the shown one gets ``Preferred`` back."""
+    current = pages.currentWidget()
+    for i in range(pages.count()):
+        page = pages.widget(i)
+        policy = QSizePolicy.Policy.Preferred if page is current else QSizePolicy.Policy.Ignored
+        page.setSizePolicy(policy, policy)
+        page.updateGeometry()
 
 
 def clamp_to_screen(win: QWidget) -> None:
@@ -76,6 +106,9 @@ class MainWindow(QMainWindow):
         self.evaluate = EvaluatePanel(self.state, self)
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.evaluate.openInAnnotate.connect(lambda _id: self.show_panel("annotate"))
+        self.health = HealthPanel(self.state, self)
+        self.tabs.addTab(self.health, "Health")
+        self.health.openInAnnotate.connect(self._show_image)
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
@@ -95,8 +128,11 @@ class MainWindow(QMainWindow):
         self.state.projectOpened.connect(self._on_opened)
         self.state.projectClosed.connect(self._on_closed)
         self.tabs.currentChanged.connect(self._on_tab)
+        self.stack.currentChanged.connect(lambda _i: size_by_current_page(self.stack))
+        size_by_current_page(self.stack)
+        size_by_current_page(self.tabs)
         self._update_enabled()
-        self.resize(1400, 850)
+        self.resize(*first_size(self))
         geometry, window_state = settings.window_geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -110,8 +146,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ projects
     def open_project(self, path: str | Path) -> bool:
-        """Open a project file; a bad file is reported in a message box (never a crash)."""
+        """Open a project file; a bad file is reported in a message box (never a crash).
+        While a run trains, ask first: "Yes" stops it (resumable), "No" keeps the
+        current project open (False)."""
         path = Path(path)
+        if not self._stop_training_first(f"open {path.name}"):
+            return False
         try:
             self.state.open_project(path)
         except VisionStudioError as exc:
@@ -120,9 +160,28 @@ class MainWindow(QMainWindow):
         settings.add_recent_project(path)
         return True
 
-    def close_project(self) -> None:
-        """Close the project (all edits are already in the file) and show the welcome page."""
+    def close_project(self) -> bool:
+        """Close the project (all edits are already in the file) and show the welcome
+        page; while a run trains, ask first (False when the user keeps it open)."""
+        if not self._stop_training_first("close the project"):
+            return False
         self.state.close_project()
+        return True
+
+    def _stop_training_first(self, what: str) -> bool:
+        """True when no run trains, or the user agreed to stop it (it is stopped at the
+        next batch, with a resumable checkpoint, before this returns): a run of one
+        project must not go on under another project's tabs."""
+        engine = self.state.engine
+        if self.state.store is None or not engine.busy:
+            return True
+        if QMessageBox.question(self, "Training in progress",
+                                f"A training run is in progress. Stop it (it can be resumed "
+                                f"later) and {what}?") != QMessageBox.StandardButton.Yes:
+            return False
+        engine.shutdown()
+        QApplication.processEvents()  # the run's end (queued from its thread) arrives
+        return not engine.busy
 
     def _on_opened(self, store) -> None:
         self.stack.setCurrentWidget(self.tabs)
@@ -132,6 +191,9 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def _on_closed(self) -> None:
+        # Nothing of this project may stay on show for the next one (issue 19 item 5):
+        # the Annotate, Model and Training panels reset on projectClosed themselves.
+        self.evaluate.clear()
         self.welcome.refresh()
         self.stack.setCurrentWidget(self.welcome)
         self.setWindowTitle("Vision Studio")
@@ -139,7 +201,9 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def _on_tab(self, _index: int) -> None:
+        size_by_current_page(self.tabs)
         self._update_enabled()
+
 
     def _update_enabled(self) -> None:
         has_project = self.state.store is not None
@@ -234,5 +298,6 @@ class MainWindow(QMainWindow):
         self.annotate.shutdown()
         self.model_panel.shutdown()
         self.evaluate.shutdown()
+        self.health.shutdown()
         self.state.engine.shutdown()
         self.state.close_project()

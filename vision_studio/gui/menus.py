@@ -27,7 +27,7 @@ class MainWindow(Protocol):
     def menuBar(self) -> QMenuBar: ...  # noqa: N802, D102 - Qt's name
     def close(self) -> bool: ...  # noqa: D102
     def open_project(self, path: str | Path) -> bool: ...  # noqa: D102
-    def close_project(self) -> None: ...  # noqa: D102
+    def close_project(self) -> bool: ...  # noqa: D102
     def show_import(self) -> Any: ...  # noqa: D102
     def show_export(self) -> Any: ...  # noqa: D102
     def show_problems(self) -> Any: ...  # noqa: D102
@@ -102,8 +102,10 @@ def _annotate_menu(win: MainWindow) -> None:
     annotate = win.menuBar().addMenu("&Annotate")
     for name in ("select", "box", "polygon"):
         annotate.addAction(panel[name])
+    for act in win.annotate.assist.menu_actions():  # issue 14: pre-label, review, Label next
+        annotate.addSeparator() if act is None else annotate.addAction(act)
     annotate.addSeparator()
-    cats = annotate.addMenu("Current &category")
+    cats = annotate.addMenu("&Category keys (selection, image tag or next shape)")
     for n in range(1, 10):
         cats.addAction(panel[f"category_{n}"])
     annotate.addSeparator()
@@ -120,7 +122,7 @@ def _annotate_menu(win: MainWindow) -> None:
 def _view_and_help_menus(win: MainWindow, a: dict[str, QAction]) -> None:
     panel = win.annotate.actions
     view = win.menuBar().addMenu("&View")
-    for name in ("next", "previous"):
+    for name in ("next", "previous", "next_unlabelled"):
         view.addAction(panel[name])
     view.addSeparator()
     for name in ("fit", "zoom_1to1"):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from vision_studio.core.errors import VisionStudioError
 
-PANELS = ("annotate", "model", "training", "evaluate")
+PANELS = ("annotate", "model", "training", "evaluate", "health", "health-map")
+"""``health`` runs "Find problems" first (the Health tab's weights setting) and shows the
+issues; ``health-map`` shows the map of the same search."""
 
 
 def _settle(app, seconds: float) -> None:
@@ -17,6 +19,22 @@ def _settle(app, seconds: float) -> None:
     while time.monotonic() < end:
         app.processEvents()
         time.sleep(0.01)
+
+
+def _run_health(app, panel, map_page: bool, timeout_s: float = 1800.0) -> None:
+    """Run the Health tab's search and wait for it (and its map) to end."""
+    if not panel.find_problems():
+        raise VisionStudioError("dataset health: the search could not start")
+    end = time.monotonic() + timeout_s
+    while panel.busy():
+        if time.monotonic() > end:
+            panel.cancel()
+            raise VisionStudioError(f"dataset health: no result after {timeout_s:.0f} s")
+        _settle(app, 0.1)
+    if panel.result is None:
+        raise VisionStudioError(f"dataset health: {panel.status.text()}")
+    if map_page:
+        panel.pages.setCurrentWidget(panel.map)
 
 
 def render_screenshot(project: Path, panel: str, out: Path, image: int | None = None,
@@ -45,7 +63,9 @@ def render_screenshot(project: Path, panel: str, out: Path, image: int | None = 
         window.show()  # the first show clamps the window to the screen; the PNG
         window.resize(*size)  # may be larger (offscreen, nothing is off any screen)
         window.state.open_project(project)  # raises StoreError naming the file
-        window.show_panel(panel)
+        window.show_panel("health" if panel.startswith("health") else panel)
+        if panel.startswith("health"):
+            _run_health(app, window.health, map_page=panel == "health-map")
         if image is not None and not window.annotate.show_image_id(image):
             raise VisionStudioError(f"{project}: no image with id {image}")
         _settle(app, 0.3)

@@ -68,7 +68,11 @@ def _apply(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     return obj
 
 
-def _read_image(path: str) -> np.ndarray:
+def _read_image(path: str, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    if window is not None:  # a tile of a large image: only its region
+        from vision_studio.core.image_regions import read_window
+
+        return read_window(path, window)
     from vision_studio.core.images import read_image
 
     return read_image(path)
@@ -140,7 +144,7 @@ class VisionDataset(torch.utils.data.Dataset):
         index, seed = key if isinstance(key, tuple) else (key, None)
         s = self.samples[index]
         try:
-            arr = _read_image(s.path)
+            arr = _read_image(s.path, s.window)
             if seed is None:
                 return self._make(s, arr)
             with torch.random.fork_rng(devices=[]):

@@ -32,6 +32,10 @@ class Sample:
         label: Classification label index (``-1`` for the other tasks).
         annotations: The image's annotations (detection / segmentation), ordered by id,
             restricted to the snapshot's categories.
+        window: ``None`` for the whole image; for a tile of a large image
+            (:func:`vision_studio.core.large.tiled_training.tile_samples`) its region
+            ``(x0, y0, x1, y1)`` in full-resolution pixels, ``x1``/``y1`` exclusive; then
+            ``width``/``height`` and the annotations are the tile's.
     """
 
     image_id: int
@@ -42,6 +46,7 @@ class Sample:
     split: str = ""
     label: int = -1
     annotations: tuple[Annotation, ...] = ()
+    window: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

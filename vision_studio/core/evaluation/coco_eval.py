@@ -262,15 +262,17 @@ def _empty_results(coco_cls, gt: dict):
 
 
 def _run_faster(gt: dict, results: list[dict], iou_type: str):
-    from faster_coco_eval import COCO, COCOeval_faster
+    from faster_coco_eval import COCO
+
+    from vision_studio.core.evaluation.coco_lean import LeanCOCOeval, load_results
 
     with contextlib.redirect_stdout(io.StringIO()) as buf, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # id-0 warning: logged by evaluate_coco
         coco_gt = COCO(gt)
-        coco_dt = coco_gt.loadRes(results)
+        coco_dt = load_results(coco_gt, results)
         # one thread for the RLE IoUs: its pool of 8 threads costs CPU time and, GIL-bound,
         # gains no wall time (measured in benchmarks/bench_coco_eval.py)
-        ev = COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=log.debug, rle_iou_max_workers=1)
+        ev = LeanCOCOeval(coco_gt, coco_dt, iou_type, print_function=log.debug, rle_iou_max_workers=1)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -267,19 +267,22 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
                        image_ids: Sequence[int] | None = None, device: str = "auto",
                        batch_size: int | None = None, progress: Progress | None = None,
                        **options: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """Load a checkpoint (``training.checkpoints.load_checkpoint``) and predict.
+    """Load a checkpoint (:func:`vision_studio.core.checkpoint.load_model`) and predict.
 
     Returns:
-        ``(predictions, config, categories)``: :class:`RawDetections`,
-        :class:`ClassificationPredictions` or :class:`SemanticPredictions` by task.
+        ``(predictions, info, categories)``: :class:`RawDetections`,
+        :class:`ClassificationPredictions` or :class:`SemanticPredictions` by task, the
+        checkpoint's :class:`~vision_studio.core.checkpoint.CheckpointModel` (``task``,
+        ``image_size``, ``config``...) and ``[{"id", "name"}]`` in model label order.
 
     Raises:
         CheckpointError: unreadable checkpoint; ImageDecodeError: unreadable image.
     """
-    from vision_studio.core.training.checkpoints import load_checkpoint
+    from vision_studio.core.checkpoint import load_model
 
     dev = resolve_device(device)
-    built, config, categories = load_checkpoint(checkpoint, device=dev)
+    built, config = load_model(checkpoint, device=dev)
+    categories = [dict(c) for c in config.categories]
     task = config.task
     names = [c["name"] for c in categories]
     kw: dict[str, Any] = {"image_ids": image_ids, "device": dev, "progress": progress}
@@ -290,7 +293,7 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
     elif task == Task.CLASSIFICATION:
         pred = predict_classification(built.model, images, names, built.mean, built.std, config.image_size, **kw)
     else:
-        offset = 1 if getattr(config, "unlabelled_as", "ignore") == "background" else 0
+        offset = 1 if config.unlabelled_as == "background" else 0
         pred = predict_semantic(built.model, images, (["background"] if offset else []) + names,
                                 built.mean, built.std, config.image_size, **kw)
     return pred, config, categories

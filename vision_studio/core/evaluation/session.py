@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from vision_studio.core.checkpoint import checkpoint_file, model_info, read_checkpoint
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.evaluation import cache as C
 from vision_studio.core.types import ImageRecord, Task
@@ -149,21 +150,10 @@ def split_images(store: Any, split: str) -> tuple[ImageRecord, ...]:
 
 # --------------------------------------------------------------------------- steps
 def _checkpoint_info(checkpoint: Path) -> tuple[str, tuple[dict[str, Any], ...], str, int]:
-    from vision_studio.core.training.checkpoints import read_checkpoint
-
-    state = read_checkpoint(checkpoint)
-    cfg = state["config"]
-    unl = cfg.get("unlabelled_as", "ignore")
-    offset = 1 if cfg["task"] == Task.SEMANTIC_SEGMENTATION and unl == "background" else 0
-    return cfg["task"], tuple(dict(c) for c in state["categories"]), unl, offset
-
-
-def checkpoint_file(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a run folder's ``best.pt`` (else its ``last.pt``)."""
-    p = Path(path)
-    if p.is_dir():
-        return p / "best.pt" if (p / "best.pt").is_file() else p / "last.pt"
-    return p
+    info = model_info(read_checkpoint(checkpoint))
+    unl = info.unlabelled_as
+    offset = 1 if info.task == Task.SEMANTIC_SEGMENTATION and unl == "background" else 0
+    return info.task, info.categories, unl, offset
 
 
 def prepare_inputs(store: Any, checkpoint: str | os.PathLike, split: str,

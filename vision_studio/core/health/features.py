@@ -214,6 +214,46 @@ def compute_features(store: Any, *, weights: str | os.PathLike | None = "in1k",
         failed=failed)
 
 
+def _image_keys(store: Any, image_ids: Sequence[int] | None) -> dict[int, str]:
+    """``{image_id: "<path>|<size>:<mtime_ns>"}``, the cache keys of the images."""
+    images = store.images()
+    if image_ids is not None:
+        wanted = set(int(i) for i in image_ids)
+        images = [im for im in images if im.id in wanted]
+    return {im.id: f"{im.path}|{file_key(store.resolve(im))}" for im in images}
+
+
+def uncached_hashes(store: Any, image_ids: Sequence[int] | None = None) -> int:
+    """How many of the images (default: all) have no fresh perceptual hash in the cache:
+    what :func:`compute_features` with ``embeddings=False`` would have to decode."""
+    hashes = _load_cache(cache_dir(store) / "phash.npz", "phash")
+    return sum(1 for key in _image_keys(store, image_ids).values() if key not in hashes)
+
+
+def cached_embeddings(store: Any, feats: ImageFeatures) -> np.ndarray | None:
+    """The cached backbone features of every row of ``feats``, whatever weights they were
+    computed with (the last :func:`compute_features` run), or ``None`` when some row has
+    no fresh entry. Never runs the CNN.
+
+    Returns:
+        [N, D] float32, row-aligned with ``feats``, or ``None``.
+    """
+    path = cache_dir(store) / "features.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            tag = str(z["tag"])
+    except (OSError, ValueError, KeyError):
+        return None
+    entries = _load_cache(path, tag)
+    keys = _image_keys(store, [int(i) for i in feats.image_ids])
+    rows = [entries.get(keys.get(int(i), "")) for i in feats.image_ids]
+    if not rows or any(r is None for r in rows):
+        return None
+    return np.stack(rows).astype(np.float32)
+
+
 def _fill(store: Any, todo: list, keys: dict[int, str], hashes: dict, feats: dict | None,
           weights: Any, batch_size: int, progress: Progress | None, total: int
           ) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ Public API::
     find_issues(store, *, labels=True, duplicates=True, folds=5, weights="in1k",
                 progress=None) -> HealthReport
     classification_labels(store, feats) -> (labels [N] int64, class_names, rows)
-    leakage_warnings(store, *, weights=None) -> list[str]
+    leakage_warnings(store, *, weights=None, image_ids=None, max_new=None) -> list[str]
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numpy as np
 
 from vision_studio.core.errors import ConfigError
 from vision_studio.core.health import duplicates as dup
-from vision_studio.core.health.features import ImageFeatures, Progress, compute_features
+from vision_studio.core.health.features import (ImageFeatures, Progress, cached_embeddings,
+                                                compute_features, uncached_hashes)
 from vision_studio.core.health.issues import Issue, sort_issues
 from vision_studio.core.health.labels import LabelFindings, find_label_errors, label_issues
 
@@ -107,30 +108,65 @@ def find_issues(store: Any, *, labels: bool = True, duplicates: bool = True, fol
 
 
 def leakage_warnings(store: Any, *, weights: str | os.PathLike | None = None,
-                     splits: Sequence[str] = ("train", "val", "test")) -> list[str]:
+                     splits: Sequence[str] = ("train", "val", "test"),
+                     image_ids: Sequence[int] | None = None,
+                     max_new: int | None = None) -> list[str]:
     """Warnings for the pre-training checks: images of one split with a copy in another.
 
-    Cheap by default: perceptual hashes only (cached beside the project; each image is
-    decoded once, then only new or changed ones). With ``weights`` the backbone
-    embeddings are used too (slower the first time: the CNN runs over new images).
+    Cheap by default: perceptual hashes (cached beside the project; each image is
+    decoded once, then only new or changed ones) plus the backbone embeddings *if* a
+    previous health run left them in the cache for every image (never computed here).
+    With ``weights`` the embeddings are computed where missing (the CNN runs).
+
+    Args:
+        store: An open project.
+        weights: Compute embeddings with these weights (``None``: cached ones only).
+        splits: The splits that must not share images.
+        image_ids: Only these images (e.g. the training snapshot's); default: all.
+        max_new: Decode at most this many images that have no cached hash; with more,
+            nothing is computed and one line says how to run the check (``None``: no limit).
 
     Returns:
         One line per split pair with copies, e.g. ``"3 val image(s) have a near-copy in
-        train (e.g. val/ants/x.jpg ~ train/ants/y.jpg): validation metrics are
-        inflated"``; empty when there is no leak or no images.
+        train (e.g. val/ants/x.jpg ~ train/ants/y.jpg): val metrics are inflated; ..."``,
+        or the one "not checked" line; empty when there is no leak or fewer than two
+        splits in use.
     """
-    if store.image_count() == 0:
+    wanted = None if image_ids is None else {int(i) for i in image_ids}
+    images = [im for im in store.images()
+              if im.split in splits and (wanted is None or im.id in wanted)]
+    if len({im.split for im in images}) < 2:
         return []
-    feats = compute_features(store, weights=weights, embeddings=weights is not None)
-    pairs = dup.find_duplicates(feats.phashes, feats.features)
+    ids = [im.id for im in images]
+    if weights is None and max_new is not None:
+        new = uncached_hashes(store, ids)
+        if new > max_new:
+            return [f"train/val leakage not checked: {new} images have no perceptual hash "
+                    f"yet; run Dataset health or `vision-studio find-errors --duplicates` "
+                    f"once (about {new * 0.01:.0f} s) to find val/test images with copies "
+                    f"in train"]
+    try:
+        feats = compute_features(store, weights=weights, embeddings=weights is not None,
+                                 image_ids=ids)
+    except ConfigError:  # none of them readable: the data checks say so
+        return []
+    embeddings = feats.features if weights is not None else cached_embeddings(store, feats)
+    return _leak_lines(feats, embeddings, splits)
+
+
+def _leak_lines(feats: ImageFeatures, embeddings: np.ndarray | None,
+                splits: Sequence[str]) -> list[str]:
+    pairs = dup.find_duplicates(feats.phashes, embeddings)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for issue in dup.duplicate_issues(pairs, feats.image_ids, feats.paths, feats.splits):
         if issue.kind == "leak" and issue.split in splits and issue.other_split in splits:
             found.setdefault((issue.split, issue.other_split), []).append(
                 (issue.file_name, issue.other_file_name or ""))
+    how = "hashes and embeddings" if embeddings is not None else "perceptual hashes"
     out = []
     for (a, b), items in sorted(found.items()):
         n = len({x for x, _ in items})
         out.append(f"{n} {a} image(s) have a near-copy in {b} (e.g. {items[0][0]} ~ "
-                   f"{items[0][1]}): {a} metrics are inflated; move or remove the copies")
+                   f"{items[0][1]}; found by {how}): {a} metrics are inflated; move the "
+                   f"copies to one split or remove them (Dataset health lists them all)")
     return out

@@ -13,7 +13,7 @@ Parts: ``schema`` (SQL, version, migrations), ``rows`` (row <-> dataclass), ``ba
 (open/create, transactions, settings), ``files`` (the file on disk: connections,
 atomic creation, migrations, interrupted runs), ``faults`` (``sqlite3`` errors in
 words), and one mixin per group of tables (``categories``, ``images``,
-``annotations``, ``records``), joined in ``project``.
+``annotations``, ``records``, ``proposals``), joined in ``project``.
 
 Every storage fault is a :class:`~vision_studio.core.errors.StoreError`, never a raw
 ``sqlite3`` error: ``StoreBusyError`` (another writer held the lock past the busy

@@ -5,10 +5,12 @@ from vision_studio.core.store.annotations import AnnotationsMixin
 from vision_studio.core.store.base import StoreBase
 from vision_studio.core.store.categories import CategoriesMixin
 from vision_studio.core.store.images import ImagesMixin
+from vision_studio.core.store.proposals import ProposalsMixin
 from vision_studio.core.store.records import RecordsMixin
 
 
-class ProjectStore(CategoriesMixin, ImagesMixin, AnnotationsMixin, RecordsMixin, StoreBase):
+class ProjectStore(CategoriesMixin, ImagesMixin, AnnotationsMixin, RecordsMixin, ProposalsMixin,
+                   StoreBase):
     """A project file: open with :meth:`create` or :meth:`open`, close with :meth:`close`.
 
     The project *root* (the folder image paths are relative to) is the folder that holds

@@ -17,7 +17,8 @@ from vision_studio.core.store import ProjectStore
 # Tables holding rows of an image, in the order they are restored (parents first);
 # each with the column that names the image.
 _TABLES: tuple[tuple[str, str], ...] = (("images", "id"), ("annotations", "image_id"),
-                                        ("image_tags", "image_id"), ("problems", "image_id"))
+                                        ("image_tags", "image_id"), ("problems", "image_id"),
+                                        ("proposals", "image_id"), ("queue_scores", "image_id"))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The project file's SQL schema, its version and migrations, and table-level constants."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PROJECT_SUFFIX = ".vsproj"
 
 SETTING_COCO_INFO = "coco_info"
@@ -99,6 +99,36 @@ drawn or imported, ``model:<run>`` / ``model:<run>:edited``), ``problems.dismiss
 (0/1) and the process that owns a run (``runs.pid``, ``runs.host``; 0 / ``''`` =
 unknown). Every new column has a default, so rows written by schema 1 read as before."""
 
+_V2_TO_V3 = """
+CREATE TABLE proposals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    x REAL, y REAL, w REAL, h REAL,
+    segmentation TEXT,
+    score REAL NOT NULL,
+    run TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX proposals_image ON proposals(image_id);
+CREATE TABLE queue_scores (
+    strategy TEXT NOT NULL,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    run TEXT NOT NULL DEFAULT '',
+    score REAL NOT NULL,
+    PRIMARY KEY (strategy, image_id)
+) WITHOUT ROWID;
+CREATE INDEX queue_scores_image ON queue_scores(image_id);
+ALTER TABLE image_tags ADD COLUMN source TEXT NOT NULL DEFAULT '';
+"""
+"""Schema 3 (issue 14): model *proposals* (``kind`` 'bbox' | 'polygon' | 'tag' | 'mask';
+COCO ``x, y, w, h`` pixels or NULL; ``segmentation`` a JSON list of COCO polygons or
+NULL; ``score`` in [0, 1]; the ``run`` they came from), which are not annotations
+(export, training and evaluation never read them), the Label-next queue's
+``queue_scores`` (one score per image and strategy, higher = label sooner) and
+``image_tags.source`` (``''`` = tagged by hand, ``model:<run>`` = an accepted tag
+proposal). Rows of a removed image cascade away with it."""
+
 # Migrations: MIGRATIONS[v] upgrades a file from schema v to v + 1. A new file is made
 # with the v1 script followed by every migration, so both paths give the same schema.
-MIGRATIONS: dict[int, str] = {1: _V1_TO_V2}
+MIGRATIONS: dict[int, str] = {1: _V1_TO_V2, 2: _V2_TO_V3}

@@ -1,5 +1,7 @@
-"""Checkpoint files: atomic writes, exact-resume state (RNG included), and loading a
-trained model back for prediction.
+"""Checkpoint files of training runs: exact-resume state (RNG included) and loading a
+trained model back with its :class:`TrainConfig`. Writing, reading and building the model
+live a level down, in :mod:`vision_studio.core.checkpoint` (shared with the evaluation
+package, which must not import training); they are re-exported here.
 
 A checkpoint is a dict saved with ``torch.save`` and read with
 ``torch.load(weights_only=True)`` (plain tensors and Python values only):
@@ -19,72 +21,18 @@ from __future__ import annotations
 import logging
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.checkpoint import (BEST, LAST, CheckpointError, checkpoint_file, find_checkpoint,
+                                           load_model, read_checkpoint, save_checkpoint)
+
+__all__ = ["BEST", "LAST", "CheckpointError", "find_checkpoint", "load_checkpoint", "read_checkpoint",
+           "rng_state", "save_checkpoint", "set_rng_state"]
 
 log = logging.getLogger(__name__)
-
-LAST = "last.pt"
-BEST = "best.pt"
-
-
-class CheckpointError(VisionStudioError):
-    """A checkpoint is missing, unreadable or not from Vision Studio."""
-
-
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically (a temporary file, fsync, ``os.replace``):
-    a crash or cancel mid-write leaves the previous file intact.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    log.debug("checkpoint written: %s", path)
-    return path
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint dict on the CPU (``weights_only=True``).
-
-    Raises:
-        CheckpointError: missing file, or not a Vision Studio checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types (pickle, zip, runtime)
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from exc
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise CheckpointError(f"{path}: not a Vision Studio training checkpoint")
-    return state
-
-
-def find_checkpoint(run_or_file: str | os.PathLike) -> Path:
-    """The checkpoint to resume from: the file itself, or ``last.pt`` in a run folder.
-
-    Raises:
-        CheckpointError: when there is none.
-    """
-    p = Path(run_or_file)
-    if p.is_dir():
-        p = p / LAST
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no checkpoint to resume from")
-    return p
 
 
 def rng_state() -> dict[str, Any]:
@@ -118,7 +66,8 @@ def _tuples(obj: Any) -> Any:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Any, list[dict]]:
-    """A trained model ready for prediction, with its config and categories.
+    """A trained model ready for prediction, with its config and categories
+    (:func:`vision_studio.core.checkpoint.load_model`, the config as a :class:`TrainConfig`).
 
     Args:
         path: A ``best.pt``/``last.pt`` file (or a run folder: its ``best.pt``, else
@@ -133,22 +82,7 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, 
         CheckpointError: missing or unreadable file, or weights that do not fit the
             architecture.
     """
-    from vision_studio.core.models.registry import build_model
     from vision_studio.core.training.config import TrainConfig
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / BEST if (p / BEST).is_file() else p / LAST
-    state = read_checkpoint(p)
-    config = TrainConfig.from_dict(state["config"])
-    from vision_studio.core.training.setup import build_options
-
-    options = state.get("build_options") or build_options(config)
-    built = build_model(config.arch, config.task, int(state["num_classes"]), weights=None,
-                        **options)
-    try:
-        built.model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{p}: the weights do not fit {config.arch} ({exc})") from exc
-    built.model.to(device).eval()
-    return built, config, list(state["categories"])
+    built, info = load_model(checkpoint_file(path), device)
+    return built, TrainConfig.from_dict(info.config), [dict(c) for c in info.categories]

@@ -246,12 +246,36 @@ def config_checks(config: Any) -> list[Check]:
     return out
 
 
+LEAKAGE_MAX_NEW = 500
+"""The leakage check hashes at most this many not-yet-hashed images itself (~10 ms
+each); with more it says how to run the dataset-health check instead."""
+
+
+def leakage_checks(store: Any, snapshot: Snapshot | None) -> list[Check]:
+    """Warnings when val/test images of the snapshot have near-copies in another split
+    (:func:`vision_studio.core.health.leakage_warnings`: cached perceptual hashes, and the
+    cached backbone embeddings of a previous health run; the CNN never runs here)."""
+    if snapshot is None:
+        return []
+    from vision_studio.core.health import leakage_warnings
+
+    from vision_studio.core.errors import VisionStudioError
+
+    ids = [s.image_id for s in snapshot.samples]
+    try:
+        lines = leakage_warnings(store, image_ids=ids, max_new=LEAKAGE_MAX_NEW)
+    except (VisionStudioError, OSError) as exc:  # e.g. a read-only project folder
+        lines = [f"train/val leakage not checked: {exc}"]
+    return [Check("warning", w) for w in lines]
+
+
 def run_checks(store: Any, snapshot: Snapshot | None, config: Any,
                train: list | None = None) -> list[Check]:
     """Every pre-training finding, errors first: :func:`config_checks` plus the data
-    warnings of :func:`training_warnings`."""
+    warnings of :func:`training_warnings` and :func:`leakage_checks`."""
     found = config_checks(config) + [Check("warning", w)
                                      for w in training_warnings(store, snapshot, train)]
+    found += leakage_checks(store, snapshot)
     return sorted(found, key=lambda c: c.severity != "error")
 
 

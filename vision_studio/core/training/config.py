@@ -46,6 +46,11 @@ class TrainConfig:
     the task and batch size (:func:`vision_studio.core.training.defaults.fill_defaults`,
     applied when a run starts; the run's ``config.json`` holds the values used).
     ``grad_clip`` 0 turns clipping off.
+
+    ``tiles`` (``"auto"``, ``"on"``, ``"off"``) and ``tile_overlap`` (fraction of the
+    tile): detection and segmentation train on overlapping ``image_size`` tiles of large
+    images (:mod:`vision_studio.core.large.tiled_training`; ``"auto"`` tiles images
+    whose longer side exceeds twice ``image_size``).
     """
 
     task: str = Task.CLASSIFICATION
@@ -78,6 +83,8 @@ class TrainConfig:
     unlabelled_as: str = "ignore"
     include_empty: bool = True
     model_options: dict[str, Any] = field(default_factory=dict)
+    tiles: str = "auto"
+    tile_overlap: float = 0.2
     name: str = ""
 
     # ------------------------------------------------------------------ JSON
@@ -165,6 +172,8 @@ class TrainConfig:
             _range("grad_clip", self.grad_clip, 0, 1e9)
         _range("early_stopping_patience", self.early_stopping_patience, 0, 10**6)
         _range("image_size", self.image_size, 16, 4096)
+        _choice("tiles", self.tiles, ("auto", "on", "off"))
+        _range("tile_overlap", self.tile_overlap, 0, 0.9)
         self.augmentation = {k: v for k, v in self.augmentation.items()}
         parse_augmentation(self.task, self.augmentation)
         _choice("device", self.device, DEVICES)

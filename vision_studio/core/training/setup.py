@@ -331,7 +331,10 @@ def build_loop_parts(config: TrainConfig, snapshot: Snapshot, model: ModelParts,
     groups, per-step schedule, gradient scaler and autocast factory."""
     plan = model.plan
     optimizer = make_optimizer(plan.param_groups(config.lr), config)
-    train_loader = make_loader(snapshot, train, config, model.built, True, device)
+    from vision_studio.core.large.tiled_training import tile_samples
+
+    tiled = tile_samples(train, config.task, config.image_size, mode=config.tiles, overlap=config.tile_overlap)
+    train_loader = make_loader(snapshot, tiled, config, model.built, True, device)
     val_loader = make_loader(snapshot, val, config, model.built, False, device) if val else None
     steps = max(1, min(len(train_loader), config.max_steps_per_epoch or len(train_loader)))
     amp = config.amp and device.type == "cuda"

@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from dataclasses import replace
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QResizeEvent, QUndoStack
 from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QWidget)
@@ -29,9 +29,11 @@ from vision_studio.core.types import Annotation, Category, ImageRecord
 from vision_studio.gui import undo
 from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array
 from vision_studio.gui.qimage import array_to_qimage
+from vision_studio.gui.widgets.detail_tiles import DetailTiles
 from vision_studio.gui.widgets.canvas_items import (Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer,
                                                     marker_item, weak_slot)
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
+from vision_studio.gui.widgets.proposal_items import provenance_label
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._pixmap_item.setZValue(Z_IMAGE)
         self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
         self.scene().addItem(self._pixmap_item)
+        self._detail = DetailTiles(self.scene(), Z_IMAGE + 0.5)  # large images: tiles when zoomed in
+        self._detail_timer = QTimer(self, singleShot=True, interval=15, timeout=self._update_detail)
         self._layer = ShapesLayer()
         self.scene().addItem(self._layer)
         self._edge_marker = marker_item()
@@ -142,6 +146,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._drag = None
         self._image = image
         self._decoded = self.cache.get(self.store.resolve(image))
+        self._detail.set_source(self._decoded.path, image.width, image.height, self._decoded.scale, self._display)
         if self._decoded.error:
             self.statusMessage.emit(f"Cannot show {image.path}: {self._decoded.error}")
         self._update_pixmap()
@@ -214,6 +219,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
             room = LABEL_ROOM_PX / max(self.zoom(), 1e-6)
             self.fitInView(rect.adjusted(0, -room, 0, 0), Qt.AspectRatioMode.KeepAspectRatio)
+            self._schedule_detail()
 
     def zoom_1to1(self) -> None:
         """One image pixel per screen pixel, keeping the view centre."""
@@ -221,6 +227,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._fitted = False
         self.resetTransform()
         self.centerOn(centre)
+        self._schedule_detail()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Multiply the zoom by ``factor`` (within 1 % … 6400 %), keeping the scene point
@@ -237,10 +244,23 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         shift = self.mapFromScene(fixed) - at
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + shift.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + shift.y())
+        self._schedule_detail()
 
     def zoom(self) -> float:
         """Screen pixels per image pixel."""
         return self.transform().m11()
+
+    def _schedule_detail(self) -> None:
+        if self._detail.active:
+            self._detail_timer.start()
+
+    def _update_detail(self) -> None:
+        self._detail.update(self.mapToScene(self.viewport().rect()).boundingRect(), self.zoom())
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
+        """Pans and zooms bring in the detail tiles of a large image."""
+        super().scrollContentsBy(dx, dy)
+        self._schedule_detail()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         """A fitted image stays fitted when the view gets its size (first show, project
@@ -263,6 +283,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             self.scene().removeItem(self._items.pop(ann_id))
         for a in anns.values():
             color, name = self._category_look(a.category_id)
+            name = provenance_label(name, a.source)  # issue 14: "· model" on accepted proposals
             item = self._items.get(a.id)
             if item is None:
                 item = ShapeItem(a, color, name)
@@ -309,6 +330,12 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         """Add a polygon ``[x1, y1, ...]`` (pixels) of the current category; returns its id."""
         ann = self._new_ann()
         return None if ann is None else self._add(undo.with_geometry(ann, polygons=[flat]))
+
+    def add_polygons(self, polygons: list[list[float]]) -> int | None:
+        """Add ONE annotation of several polygons (pixels; an object in pieces) of the
+        current category (issue 14: the smart polygon); returns its id."""
+        ann = self._new_ann()
+        return None if ann is None else self._add(undo.with_geometry(ann, polygons=polygons))
 
     def set_box(self, ann_id: int, x: float, y: float, w: float, h: float) -> None:
         """Move/resize a box annotation to ``(x, y, w, h)`` (one undo command)."""
@@ -389,7 +416,10 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
 
     def _add(self, ann: Annotation) -> int | None:
         cmd = undo.AddAnnotationsCommand(self.store, [ann])
-        return cmd.ids[0] if self._push(cmd) and cmd.ids else None
+        if not (self._push(cmd) and cmd.ids):
+            return None
+        self.set_selection(cmd.ids[:1])  # a just-closed shape is selected: 1–9 recategorise it
+        return cmd.ids[0]
 
     def _push(self, cmd: undo.StoreCommand) -> bool:
         self.undo_stack.push(cmd)
@@ -436,6 +466,9 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             arr = dec.display if window is None else display_array(dec.raw, dec.path, window)
             pm = QPixmap.fromImage(array_to_qimage(adjust(arr, brightness, contrast)))
         self._pixmap_item.setPixmap(pm)
+        self._pixmap_item.setScale(dec.scale if not dec.error else 1.0)  # a reduced overview spans the full image
+        self._detail.set_look(self._display)
+        self._schedule_detail()
         self._layer.set_bounds(QRectF(0, 0, self._image.width, self._image.height))
 
     def _update_handles(self) -> None:

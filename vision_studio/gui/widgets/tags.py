@@ -5,6 +5,12 @@ One check box per category, in the category's colour. Checking or unchecking pus
 once, undoable). In *exclusive* mode (single-label classification, the default)
 checking a category unchecks the others in the same command. The list re-reads the
 store after every change of the undo stack, so an undo elsewhere shows here.
+
+Keyboard tagging (:mod:`vision_studio.gui.panels.annotate.keys`): with "Number keys tag
+the image" on, key ``n`` tags the image with category ``n`` and, with "then show the next
+image", moves on. The three choices belong to the project (setting :data:`SETTING`); a
+project that has never set them gets them from its labels: multi-label when an image has
+two tags, number keys tagging when it has tags and no shapes.
 """
 from __future__ import annotations
 
@@ -14,9 +20,24 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap, QUndoStack
 from PySide6.QtWidgets import QCheckBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from vision_studio.core.store import ProjectStore
+from vision_studio.core.store import ProjectStore, StoreError
 from vision_studio.gui.undo import SetImageTagsCommand
 from vision_studio.gui.widgets.canvas_items import weak_slot
+
+
+SETTING = "tagging"
+"""Project setting: ``{"multi_label": bool, "keys_tag": bool, "advance": bool}``."""
+
+
+def tagging_defaults(store: ProjectStore) -> dict[str, bool]:
+    """The project's tagging choices: stored ones, else inferred from its labels."""
+    stored = store.get_setting(SETTING) or {}
+    tags = store.all_image_tags()
+    multi = any(len(t) > 1 for t in tags.values())
+    out = {"multi_label": multi, "keys_tag": bool(tags) and store.annotation_count() == 0,
+           "advance": not multi}
+    out.update({k: bool(v) for k, v in stored.items() if k in out})
+    return out
 
 
 def _swatch(color: str) -> QIcon:
@@ -45,16 +66,28 @@ class ImageTagsWidget(QWidget):
         self.undo_stack = undo_stack
         self._image_id: int | None = None
         self._updating = False
+        prefs = tagging_defaults(store)
         self.exclusive_box = QCheckBox("One tag per image (single-label)", self)
-        self.exclusive_box.setChecked(True)
+        self.exclusive_box.setChecked(not prefs["multi_label"])
         self.exclusive_box.setToolTip("Checking a category unchecks the others "
                                       "(single-label classification)")
+        self.keys_box = QCheckBox("Number keys 1–9 tag the image", self)
+        self.keys_box.setChecked(prefs["keys_tag"])
+        self.keys_box.setToolTip("Key n tags the image with category n of the list (when no "
+                                 "shape is selected); off: key n picks the category to draw")
+        self.advance_box = QCheckBox("… then show the next image", self)
+        self.advance_box.setChecked(prefs["advance"])
+        self.advance_box.setToolTip("After a number key tags the image, go to the next one")
+        for box in (self.exclusive_box, self.keys_box, self.advance_box):
+            box.toggled.connect(self._save_prefs)
         self.list = QListWidget(self)
         self.list.setToolTip("Image-level labels for classification: check the categories "
                              "this whole image belongs to")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.exclusive_box)
+        lay.addWidget(self.keys_box)
+        lay.addWidget(self.advance_box)
         lay.addWidget(self.list)
         self.list.itemChanged.connect(self._on_item_changed)
         undo_stack.indexChanged.connect(weak_slot(self, "refresh"))
@@ -64,6 +97,34 @@ class ImageTagsWidget(QWidget):
     def exclusive(self) -> bool:
         """Single-label mode: at most one tag per image."""
         return self.exclusive_box.isChecked()
+
+    @property
+    def keys_tag(self) -> bool:
+        """Whether number keys tag the image (else they pick the drawing category)."""
+        return self.keys_box.isChecked()
+
+    @property
+    def advance(self) -> bool:
+        """Whether a number-key tag moves to the next image."""
+        return self.advance_box.isChecked()
+
+    def _save_prefs(self) -> None:
+        prefs = {"multi_label": not self.exclusive, "keys_tag": self.keys_tag,
+                 "advance": self.advance}
+        try:
+            self.store.set_setting(SETTING, prefs)
+        except (StoreError, sqlite3.Error):  # a read-only project: the choice lasts the session
+            pass
+
+    def tag_by_key(self, category_id: int) -> None:
+        """A number key: single-label sets the image's tag to ``category_id`` (pressing it
+        again keeps it), multi-label toggles ``category_id``."""
+        if self._image_id is None:
+            return
+        if self.exclusive:
+            self.set_tags([category_id])
+        else:
+            self.toggle(category_id)
 
     def set_exclusive(self, exclusive: bool) -> None:
         """Switch single-label (True) / multi-label (False) tagging."""

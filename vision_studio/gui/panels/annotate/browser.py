@@ -29,7 +29,7 @@ from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.images import read_image
 from vision_studio.core.types import ImageRecord
 from vision_studio.gui.image_paths import dataset_folder, display_path
-from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, ThumbnailDelegate
+from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, SCORE_ROLE, ThumbnailDelegate
 from vision_studio.gui.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,17 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         ``(image, error)``: a non-null ``QImage`` and ``""``, or a null image and a
         message naming the problem. Safe to call from worker threads (no ``QPixmap``).
     """
+    from vision_studio.core.image_regions import is_tiled_tiff, open_regions
+
+    if is_tiled_tiff(path):  # a slide-sized TIFF: from its pyramid, never whole
+        try:
+            src = open_regions(path)
+            try:
+                return array_to_qimage(src.overview(size)), ""
+            finally:
+                src.close()
+        except (VisionStudioError, OSError, ValueError) as exc:
+            return QImage(), str(exc)
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     full = reader.size()
@@ -61,7 +72,7 @@ def decode_thumbnail(path: Path, size: int) -> tuple[QImage, str]:
         return image, ""
     qt_error = reader.errorString()
     try:
-        image = array_to_qimage(read_image(path))
+        image = array_to_qimage(read_image(path, max_side=4 * size))  # reduced decode of large files
     except (VisionStudioError, OSError, ValueError) as exc:  # reported, never raised
         return QImage(), str(exc) or f"{path}: {qt_error}"
     return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
@@ -125,6 +136,9 @@ class BrowserModel(QAbstractListModel):
         self._tags: dict[int, tuple[int, ...]] = {}
         self._names: dict[int, str] = {}
         self._problems: set[int] = set()
+        self._scores: dict[int, float] = {}  # issue 14: Label-next scores
+        self._ordered = False                # rows sorted by them (most uncertain first)
+        self._rows: dict[int, int] | None = None  # id -> row when not in id order
         self._thumbs: LRUCache[int, QPixmap] = LRUCache(THUMB_CACHE)
         self._errors: dict[int, str] = {}
         self._pending: set[int] = set()
@@ -160,6 +174,12 @@ class BrowserModel(QAbstractListModel):
         self._loading = _placeholder(size, "#5a5a5a", "…")
         self._broken = _placeholder(size, "#a03030", "cannot\ndecode")
 
+    def set_scores(self, scores: dict[int, float], ordered: bool = False) -> None:
+        """Label-next scores (``{image_id: score}``, shown on the thumbnails) and whether
+        the rows are sorted by them, highest first (issue 14)."""
+        self._scores, self._ordered = dict(scores), bool(ordered)
+        self.refresh()
+
     def set_filter(self, flt: ImageFilter) -> None:
         """Show only images matching ``flt``."""
         self.filter = flt
@@ -177,6 +197,10 @@ class BrowserModel(QAbstractListModel):
         else:
             self.folder = dataset_folder(self.store)
             self._ids = filter_image_ids(self.store, self.filter)
+            self._rows = None
+            if self._ordered and self._scores:  # issue 14: Label-next order
+                self._ids.sort(key=lambda i: (-self._scores.get(i, float("-inf")), i))
+                self._rows = {i: r for r, i in enumerate(self._ids)}
             self._total = (len(self._ids) if self.filter.is_empty()
                            else self.store.image_count())
         self.endResetModel()
@@ -211,6 +235,8 @@ class BrowserModel(QAbstractListModel):
 
     def row_of(self, image_id: int) -> int:
         """Row of ``image_id``, or -1 when it is filtered out (ids are sorted: bisect)."""
+        if self._rows is not None:
+            return self._rows.get(image_id, -1)
         i = bisect.bisect_left(self._ids, image_id)
         return i if i < len(self._ids) and self._ids[i] == image_id else -1
 
@@ -256,6 +282,8 @@ class BrowserModel(QAbstractListModel):
             return image.id
         if role == PROBLEM_ROLE:
             return image.id in self._problems
+        if role == SCORE_ROLE:
+            return self._scores.get(image.id)
         return None
 
     def display_path(self, image: ImageRecord) -> str:
@@ -276,6 +304,8 @@ class BrowserModel(QAbstractListModel):
                  f"{self._ann_counts.get(image.id, 0)} annotations"]
         if self._tags.get(image.id):
             lines.append("tags: " + ", ".join(self._names.get(c, "?") for c in self._tags[image.id]))
+        if image.id in self._scores:
+            lines.append(f"Label-next score: {self._scores[image.id]:.3f} (higher = label sooner)")
         if image.id in self._errors:
             lines.append(f"cannot decode: {self._errors[image.id]}")
         if image.id in self._problems and self.store is not None:

@@ -1,16 +1,24 @@
 """The category list of the annotate panel: pick the category to draw with, hide/show
 categories on the canvas, and add, rename, recolour, merge or delete categories.
 
+A plain click on a row only chooses the category of the *next* shape: it never changes
+existing shapes. Giving a category to the selected shapes is a deliberate action: a
+double-click on the row while shapes are selected, the row's context menu, a number key
+or the canvas's context menu (:attr:`CategoryPanel.assignRequested` asks the canvas).
+Two categories may not share a name: adding one refuses, renaming offers to merge.
+
 Every change is an undo command of :mod:`vision_studio.gui.undo` pushed on the session's
 ``QUndoStack`` (so Ctrl+Z undoes a deletion too) and is committed to the project file
 at once. Deleting and merging ask for confirmation and name the counts concerned.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap, QUndoCommand
 from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QInputDialog,
-                               QMessageBox, QToolButton, QTreeWidget, QTreeWidgetItem,
+                               QMenu, QMessageBox, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
 from vision_studio.core.store.filters import category_usage
@@ -38,10 +46,17 @@ class CategoryPanel(QWidget):
     Signals:
         currentCategoryChanged(int): the category new shapes get (0 when none).
         hiddenCategoriesChanged(object): the ``set[int]`` of unchecked (hidden) ids.
+        assignRequested(int): the user asked to give this category to the selected
+            shapes (double-click on the row with shapes selected, or the row's menu).
+
+    Attributes:
+        selection_count: Callable returning how many shapes are selected on the canvas
+            (set by the annotate panel; 0 without a canvas).
     """
 
     currentCategoryChanged = Signal(int)
     hiddenCategoriesChanged = Signal(object)
+    assignRequested = Signal(int)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,20 +64,25 @@ class CategoryPanel(QWidget):
         self._categories: list[Category] = []
         self._updating = False
         self.reloading = False  # True while the list is rebuilt (not a user's choice)
+        self.selection_count: Callable[[], int] = lambda: 0
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["Category", "Objects", "Tagged"])
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.tree.setToolTip("Click: the category for new shapes (keys 1–9 pick the first nine)."
-                             "\nUntick to hide its shapes on the image. Double-click to rename.")
+        self.tree.setToolTip("Click: the category for the next shapes you draw (existing shapes "
+                             "keep theirs).\nDouble-click with shapes selected, a number key or "
+                             "right-click: give it to the selected shapes.\nDouble-click with "
+                             "nothing selected: rename. Untick to hide its shapes on the image.")
         self.tree.header().setStretchLastSection(False)
         self.tree.setColumnWidth(COL_OBJECTS, 60)
         self.tree.setColumnWidth(COL_TAGS, 55)
         self.tree.header().setSectionResizeMode(COL_NAME, self.tree.header().ResizeMode.Stretch)
         self.tree.currentItemChanged.connect(self._on_current)
         self.tree.itemChanged.connect(self._on_item_changed)
-        self.tree.itemDoubleClicked.connect(lambda *_: self.ask_rename())
+        self.tree.itemDoubleClicked.connect(self._on_double_click)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._show_menu)
         buttons = QHBoxLayout()
         for text, tip, slot in (
                 ("Add", "Add a category", self.ask_add),
@@ -87,6 +107,7 @@ class CategoryPanel(QWidget):
         state.projectClosed.connect(self.reload)
         state.categoriesChanged.connect(self.reload)
         state.annotationsChanged.connect(lambda _i: self.reload_counts())
+        state.imagesChanged.connect(self.reload_counts)  # imports add shapes and tags
         state.undo_stack.indexChanged.connect(lambda _i: self.reload_counts())
 
     # ------------------------------------------------------------------ view
@@ -180,6 +201,34 @@ class CategoryPanel(QWidget):
         cid = int(item.data(COL_NAME, Qt.ItemDataRole.UserRole)) if item is not None else 0
         self.currentCategoryChanged.emit(cid)
 
+    def _on_double_click(self, item: QTreeWidgetItem, _column: int) -> None:
+        cid = int(item.data(COL_NAME, Qt.ItemDataRole.UserRole))
+        if self.selection_count() > 0:
+            self.assignRequested.emit(cid)
+        else:
+            self.ask_rename()
+
+    def build_menu(self, category_id: int) -> QMenu:
+        """The row's context menu: give to the selection, rename, colour."""
+        menu = QMenu(self)
+        n = self.selection_count()
+        give = menu.addAction(f"Give to the {n} selected shape(s)" if n else
+                              "Give to the selected shapes (select shapes first)",
+                              lambda: self.assignRequested.emit(category_id))
+        give.setEnabled(n > 0)
+        menu.addSeparator()
+        menu.addAction("Rename…", self.ask_rename)
+        menu.addAction("Colour…", self.ask_recolour)
+        return menu
+
+    def _show_menu(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        self.tree.setCurrentItem(item)
+        self.build_menu(int(item.data(COL_NAME, Qt.ItemDataRole.UserRole))).popup(
+            self.tree.viewport().mapToGlobal(pos))
+
     def _on_item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
         if not self._updating and column == COL_NAME:
             self.hiddenCategoriesChanged.emit(self.hidden_category_ids())
@@ -196,8 +245,23 @@ class CategoryPanel(QWidget):
                 self.state.annotationsChanged.emit(image_id)
         return not error
 
+    def category_named(self, name: str, except_id: int = 0) -> Category | None:
+        """The category (other than ``except_id``) whose name equals ``name`` ignoring
+        case and surrounding spaces, or None."""
+        key = name.strip().casefold()
+        store = self.state.store
+        for cat in store.categories() if store is not None else []:
+            if cat.id != except_id and cat.name.strip().casefold() == key:
+                return cat
+        return None
+
     def add_category(self, name: str, color: str | None = None) -> Category | None:
-        """Add a category (undoable); returns it, or None when it failed."""
+        """Add a category (undoable); returns it, or None when it failed or the name is
+        taken (a warning says so)."""
+        if self.category_named(name) is not None:
+            QMessageBox.warning(self, "Add category",
+                                f"There is already a category named “{name.strip()}”.")
+            return None
         cmd = AddCategoryCommand(self.state.store, name, color)
         if not self._push(cmd):
             return None
@@ -205,7 +269,12 @@ class CategoryPanel(QWidget):
         return cmd.category
 
     def rename_category(self, category_id: int, name: str) -> bool:
-        """Rename a category (undoable)."""
+        """Rename a category (undoable); refused (False, with a warning) when another
+        category has that name: merge them instead (:meth:`ask_rename` offers it)."""
+        if self.category_named(name, except_id=category_id) is not None:
+            QMessageBox.warning(self, "Rename category",
+                                f"There is already a category named “{name.strip()}”.")
+            return False
         return self._push(RenameCategoryCommand(self.state.store, category_id, name))
 
     def recolour_category(self, category_id: int, color: str) -> bool:
@@ -242,8 +311,18 @@ class CategoryPanel(QWidget):
             return
         old = self.state.store.category(cid).name
         name, ok = QInputDialog.getText(self, "Rename category", f"New name for “{old}”:", text=old)
-        if ok and name.strip() and name.strip() != old:
-            self.rename_category(cid, name.strip())
+        name = name.strip()
+        if not ok or not name or name == old:
+            return
+        other = self.category_named(name, except_id=cid)
+        if other is None:
+            self.rename_category(cid, name)
+            return
+        text = (f"There is already a category named “{other.name}”. Merge “{old}” into it "
+                f"(its shapes and tags move, “{old}” is deleted)?\n{self._describe([cid])}"
+                "\n\n(Undo with Ctrl+Z.)")
+        if QMessageBox.question(self, "Rename category", text) == QMessageBox.StandardButton.Yes:
+            self.merge_categories([cid], other.id)
 
     def ask_recolour(self) -> None:
         """Pick a colour for the current category."""

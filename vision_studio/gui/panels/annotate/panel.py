@@ -3,8 +3,9 @@ image tags and the project's problems, the current image's in bold (right).
 
 It owns the annotation keyboard workflow as ``QAction`` objects (``self.actions``) that
 the main window also puts in its menus, so each key is discoverable with a tooltip:
-D / A next / previous image, W box, P polygon, V select, Del delete, F fit, 0 zoom 1:1,
-1–9 category, Ctrl+C / Ctrl+V copy / paste, Ctrl+Shift+V paste on the next image.
+D / A next / previous image, N next unlabelled image, W box, P polygon, V select, Del
+delete, F fit, 0 zoom 1:1, 1–9 category (:mod:`~vision_studio.gui.panels.annotate.keys`),
+Ctrl+C / Ctrl+V copy / paste, Ctrl+Shift+V paste on the next image.
 Panels talk only through :class:`~vision_studio.gui.state.AppState`.
 """
 from __future__ import annotations
@@ -18,9 +19,11 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QSlider, QSplitter, QToolBar
 
 from vision_studio.core.types import ImageRecord
 from vision_studio.gui import settings
+from vision_studio.gui.panels.annotate.assist import AssistTools
 from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
 from vision_studio.gui.panels.annotate.categories import CategoryPanel
 from vision_studio.gui.panels.annotate.filters import FilterBar
+from vision_studio.gui.panels.annotate.keys import NEXT_UNLABELLED_KEY, next_unlabelled, number_key
 from vision_studio.gui.panels.annotate.problems import ProblemsPane
 from vision_studio.gui.state import AppState
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 ACTION_SPECS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("next", "Next image ▶", ("D",), "Show the next image of the list"),
     ("previous", "◀ Previous image", ("A",), "Show the previous image of the list"),
+    ("next_unlabelled", "Next unlabelled image", (NEXT_UNLABELLED_KEY,),
+     "Show the next image of the list that has no label yet"),
     ("select", "Select / edit tool", ("V",), "Select, move and resize shapes; drag vertices"),
     ("box", "Box tool", ("W",), "Draw a box: press, drag, release"),
     ("polygon", "Polygon tool", ("P",),
@@ -47,7 +52,7 @@ ACTION_SPECS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("zoom_1to1", "Zoom 1:1", ("0",), "One image pixel per screen pixel"),
 )
 # Short labels for the tool bar (the menus show the full text).
-SHORT_TEXT = {"next": "Next ▶", "previous": "◀ Prev", "select": "Select", "box": "Box",
+SHORT_TEXT = {"next": "Next ▶", "previous": "◀ Prev", "next_unlabelled": "Unlabelled ▶", "select": "Select", "box": "Box",
               "polygon": "Polygon", "delete": "Delete", "copy": "Copy", "paste": "Paste",
               "paste_next": "Paste ▶", "fit": "Fit", "zoom_1to1": "1:1"}
 
@@ -80,11 +85,16 @@ class AnnotatePanel(QWidget):
         self._build_actions()
         self._build_layout()
         self._connect()
+        # issue 14 hook: pre-label, proposal review, smart polygon, Label next (assist.py)
+        self.assist = AssistTools(self)
+        self._canvas_box.insertWidget(1, self.assist.toolbar)
+        self.browser.parentWidget().layout().insertWidget(1, self.assist.queue.widget)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
         handlers = {
             "next": lambda: self.step(1), "previous": lambda: self.step(-1),
+            "next_unlabelled": lambda: next_unlabelled(self),
             "select": lambda: self.set_tool("select"), "box": lambda: self.set_tool("box"),
             "polygon": lambda: self.set_tool("polygon"), "delete": self.delete_selection,
             "copy": lambda: self.canvas and self.canvas.copy_selection(),
@@ -108,10 +118,10 @@ class AnnotatePanel(QWidget):
         for n in range(1, 10):
             act = QAction(f"Category {n}", self)
             act.setShortcut(QKeySequence(str(n)))
-            act.setToolTip(f"Use category number {n} of the list for new shapes "
-                           f"(and give it to the selected shapes) ({n})")
-            act.setStatusTip(f"Use category number {n} of the list for new shapes and the selection")
-            act.triggered.connect(lambda _c=False, i=n - 1: self.categories.select_index(i))
+            act.setToolTip(f"Category number {n} of the list: for the selected shapes, else "
+                           f"the image's tag (when number keys tag), else the next shape ({n})")
+            act.setStatusTip(f"Category number {n}: selected shapes, image tag or next shape")
+            act.triggered.connect(lambda _c=False, k=n: number_key(self, k))
             self.actions[f"category_{n}"] = act
         for act in self.actions.values():
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -119,7 +129,7 @@ class AnnotatePanel(QWidget):
 
     def _build_toolbar(self) -> QToolBar:
         bar = QToolBar("Annotate tools", self)
-        for name in ("previous", "next", None, "select", "box", "polygon", None, "delete",
+        for name in ("previous", "next", "next_unlabelled", None, "select", "box", "polygon", None, "delete",
                      None, "fit", "zoom_1to1"):
             if name is None:
                 bar.addSeparator()
@@ -189,14 +199,17 @@ class AnnotatePanel(QWidget):
         self.model.countsChanged.connect(self.filters.set_counts)
         self.browser.imageSelected.connect(self._show)
         self.categories.currentCategoryChanged.connect(self._on_current_category)
+        self.categories.selection_count = lambda: len(self.canvas.selected_ids) if self.canvas else 0
+        self.categories.assignRequested.connect(
+            lambda cid: self.canvas is not None and self.canvas.set_selection_category(cid))
         self.categories.hiddenCategoriesChanged.connect(
             lambda ids: self.canvas is not None and self.canvas.set_hidden_categories(set(ids)))
 
     def _on_current_category(self, category_id: int) -> None:
-        # a click in the list also re-labels the selected shapes; a list reload must not
+        # a row click only picks the next shape's category (issue 19: it used to relabel
+        # the selection silently); relabelling is keys.number_key / assignRequested
         if self.canvas is not None and category_id:
-            self.canvas.set_current_category(category_id,
-                                             apply_to_selection=not self.categories.reloading)
+            self.canvas.set_current_category(category_id, apply_to_selection=False)
 
     # ------------------------------------------------------------------ project
     def _on_project_opened(self, store) -> None:
@@ -222,6 +235,7 @@ class AnnotatePanel(QWidget):
         if cid:
             self.canvas.set_current_category(cid)
         self.canvas.set_hidden_categories(self.categories.hidden_category_ids())
+        self.assist.attach(self.canvas)  # issue 14 hook
         self._make_tags(store)
         for name in ("select", "box", "polygon"):
             if self.actions[name].isChecked():
@@ -291,6 +305,7 @@ class AnnotatePanel(QWidget):
         if self.canvas is None:
             return
         self.canvas.show_image(image)
+        self.assist.image_shown(image)  # issue 14 hook: its proposals
         self.state.set_current_image(image)
         row = self.browser.current_row()
         neighbours = [self.model.image_at(r) for r in (row + 1, row - 1, row + 2)]
@@ -324,8 +339,12 @@ class AnnotatePanel(QWidget):
 
     # ------------------------------------------------------------------ tools
     def set_tool(self, tool: str) -> None:
-        """Switch the canvas tool: ``"select"``, ``"box"`` or ``"polygon"``."""
-        self.actions[tool].setChecked(True)
+        """Switch the canvas tool: ``"select"``, ``"box"``, ``"polygon"`` or
+        ``"smart_polygon"`` (issue 14: the canvas stays in "select" under it)."""
+        if self.assist.set_tool(tool):
+            tool = "select"
+        else:
+            self.actions[tool].setChecked(True)
         if self.canvas is not None:
             self.canvas.set_tool(tool)
             self.canvas.setFocus()
@@ -351,7 +370,8 @@ class AnnotatePanel(QWidget):
         self.contrast.setValue(100)
 
     def shutdown(self) -> None:
-        """Stop background decoding (before the window is destroyed)."""
+        """Stop background decoding and jobs (before the window is destroyed)."""
+        self.assist.shutdown()  # issue 14 hook
         self.model.shutdown()
         if self.canvas is not None:
             self.canvas.cache.wait(5000)

@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 2
 """Item data role: True when the image has an open (not dismissed) problem."""
+SCORE_ROLE = Qt.ItemDataRole.UserRole + 3
+"""Item data role: the image's Label-next score (float), or None (issue 14)."""
 
 PAD = 4          # pixels around the picture and between the caption lines
 BADGE = 18       # diameter of the problem badge, pixels
@@ -38,6 +40,19 @@ def caption_lines(text: str, metrics: QFontMetrics, width: int) -> tuple[str, st
     if room < metrics.horizontalAdvance("…") * 2:  # no room for tags: the count alone
         return first, metrics.elidedText(count, Qt.TextElideMode.ElideRight, width)
     return first, metrics.elidedText(tags, Qt.TextElideMode.ElideRight, room) + tail
+
+
+def paint_score(painter: QPainter, corner: QPointF, score: float) -> None:
+    """The Label-next score as a small orange chip with its top-left at ``corner``."""
+    painter.save()
+    text = f"{score:.2f}"
+    metrics = painter.fontMetrics()
+    box = QRect(int(corner.x()), int(corner.y()), metrics.horizontalAdvance(text) + 6,
+                metrics.height() + 2)
+    painter.fillRect(box, QColor(230, 130, 20, 230))
+    painter.setPen(QColor("#000000"))
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()
 
 
 def paint_badge(painter: QPainter, centre: QPointF) -> None:
@@ -97,6 +112,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             target = QRect(0, 0, shown.width(), shown.height())
             target.moveCenter(area.center())
             painter.drawPixmap(target, pix)
+        score = index.data(SCORE_ROLE)  # issue 14: Label-next score
+        if score is not None:
+            paint_score(painter, QPointF(area.left(), area.top()), float(score))
         if index.data(PROBLEM_ROLE):
             paint_badge(painter, QPointF(area.right() - BADGE / 2 + 2, area.top() + BADGE / 2 - 2))
         metrics = opt.fontMetrics

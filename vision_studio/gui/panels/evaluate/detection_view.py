@@ -11,7 +11,7 @@ computes in the caller.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class DetectionView(TaskView):
         self.cat_of_raw = self.raw.category_ids()
         self.cells: dict[tuple[int, int], tuple[int, ...]] = {}
         self.counts: dict[int, dict[str, int]] = {}
+        self._last_t = Thresholds(0.0, 1.0)
         self.set_filters(DET_FILTERS)
 
     @property
@@ -78,23 +79,40 @@ class DetectionView(TaskView):
         """Whether the live part can be shown now (the base for the NMS IoU is there)."""
         return self.session.has_base(t.nms)
 
-    def fill(self, t: Thresholds) -> None:
+    def fill(self, t: Thresholds, done: Callable[[], None] | None = None) -> None:
         """Everything the session has at ``t`` (its base must be there; AP and the
-        confusion matrix show as pending until :meth:`show_full`)."""
+        confusion matrix show as pending until :meth:`show_full`), in a few event-loop
+        passes (:meth:`~.views.TaskView.later`); ``done`` runs after the last."""
         ui = self.ui
         ui.pr.set_result(self.session.base(t.nms).coco, self.names, self.colors)
+        self._metrics(t)
         full = self.session.cached_full(t.score, t.nms)
-        self.live(t)
         if full is not None:
             self.show_full(full, t)
         else:
-            self.set_pending(t)
+            self.set_pending(t, lists=False)
         if ui.classes.selected_key() is None and self.names:
             ui.classes.select_key(next(iter(self.names)))
+        self.later("list", lambda: self.refresh_list(t))
+        self.later("draw", lambda: self._redraw(t))
+        if done is not None:
+            self.later("done", done)
 
-    def live(self, t: Thresholds) -> None:
+    def live(self, t: Thresholds, done: Callable[[], None] | None = None) -> None:
         """Counts, operating point, list and overlays (cheap: no COCO evaluation; the base
-        for the NMS IoU must be there — see :meth:`ready`)."""
+        for the NMS IoU must be there — see :meth:`ready`). Without ``done`` all in this
+        call (a slider step); with it, the list and the overlays in later event-loop
+        passes, then ``done`` (a result from the worker: each pass stays short)."""
+        self._metrics(t)
+        if done is None:
+            self.refresh_list(t)
+            self._redraw(t)
+            return
+        self.later("list", lambda: self.refresh_list(t))
+        self.later("draw", lambda: self._redraw(t))
+        self.later("done", done)
+
+    def _metrics(self, t: Thresholds) -> None:
         ui = self.ui
         base = self.session.base(t.nms)
         if ui.pr.coco is not base.coco:
@@ -108,9 +126,10 @@ class DetectionView(TaskView):
         self._operating_point()
         total = self.counts[-1]
         ui.list_info.setText(f"at score > {t.score:.3f}: TP {total[TP]} · FP {total[FP]} · FN {total[FN]}")
-        self.refresh_list(t)
-        if ui.viewer.image_id is not None:
-            self.draw(ui.viewer.image_id, t)
+
+    def _redraw(self, t: Thresholds) -> None:
+        if self.ui.viewer.image_id in self.pos:  # (not an image of an earlier evaluation)
+            self.draw(self.ui.viewer.image_id, t)
 
     def _rows(self, coco: Any) -> list[tuple[int, str, dict[str, Any]]]:
         per = {c.category_id: c for c in coco.per_class} if coco is not None else {}
@@ -122,18 +141,18 @@ class DetectionView(TaskView):
                           "GT": c.num_gt if c else n.get("GT"), TP: n.get(TP), FP: n.get(FP), FN: n.get(FN)}))
         return rows
 
-    def set_pending(self, t: Thresholds, counts: bool = False) -> None:
+    def set_pending(self, t: Thresholds, counts: bool = False, lists: bool = True) -> None:
         """Mark what a running evaluation will replace: AP columns, summary, confusion
-        matrix (and, with ``counts``, the TP/FP/FN columns: a new NMS IoU)."""
+        matrix (and, with ``counts``, the TP/FP/FN columns: a new NMS IoU; ``lists``:
+        then also empty the list and draw ground truth only, in later passes)."""
         ui = self.ui
         ui.classes.set_pending(("AP", "AP50", "AP75") + ((TP, FP, FN) if counts else ()), "…")
         ui.summary.set_pending(True)
         ui.confusion.setEnabled(False)
-        if counts:  # list and overlays belong to the old NMS IoU: ground truth only for now
-            self.refresh_list(t)
+        if counts and lists:  # list and overlays belong to the old NMS IoU: ground truth only for now
             ui.list_info.setText(f"computing the evaluation at NMS IoU {t.nms:.2f}…")
-            if ui.viewer.image_id is not None:
-                self.draw(ui.viewer.image_id, t)
+            self.later("list", lambda: self.refresh_list(t))
+            self.later("draw", lambda: self._redraw(t))
 
     def show_full(self, full: FullResult, t: Thresholds) -> None:
         """Show a full result at ``t``: AP columns, summary, confusion matrix."""
@@ -192,7 +211,7 @@ class DetectionView(TaskView):
             other = f" (looks like {self.names.get(r.other_category, '?')})" if r.other_category >= 0 else ""
             disp.append((r.kind, self.names.get(r.category_id, "?") + other, "—" if math.isnan(r.score) else r.score,
                          "—" if math.isnan(r.iou) else r.iou, self.path(r.image_id)))
-        self.ui.list_model.set_rows(ERROR_HEADERS, disp, rows, [self._tooltip(r) for r in rows])
+        self.ui.list_model.set_rows(ERROR_HEADERS, disp, rows, lambda k: self._tooltip(rows[k]))
 
     def _tooltip(self, r: ErrorRow) -> str:
         path = self.images[r.image_id].path
@@ -232,9 +251,10 @@ class DetectionView(TaskView):
     def draw(self, image_id: int, t: Thresholds, refit: bool = False) -> None:
         """Draw an image's shown predictions and its ground truth."""
         v = self.ui.viewer
+        self._last_t = t
         if refit or v.image_id != image_id:
             hl = v.highlighted
-            v.show_image(self.image(image_id), image_id)
+            self.show(image_id)
             v.highlighted = hl
         base = self.session.cached_base(t.nms)
         v.set_truth(rows_to_truths(self.gt_by_image.get(image_id, []), self.names, self.colors))
@@ -244,6 +264,9 @@ class DetectionView(TaskView):
         on_image = np.flatnonzero(base.img == image_id)
         rows = dict(zip(base.keep[on_image].tolist(), on_image.tolist()))
         v.set_detections([self._drawn(i, base, rows.get(i)) for i in self.shown_on_image(image_id, t)])
+
+    def pixels_resized(self, image_id: int) -> None:  # noqa: D102
+        self.draw(image_id, self._last_t)
 
     def _drawn(self, i: int, base: Any, j: int | None) -> DrawnDetection:
         cid = int(self.cat_of_raw[i])

@@ -63,11 +63,13 @@ def _top(parent: QWidget) -> dict:
          "cancel_btn": QPushButton("Cancel", parent), "progress": QProgressBar(parent),
          "export_btn": QPushButton("Export report…", parent), "png_btn": QPushButton("Save view as PNG…", parent)}
     w["checkpoint"].setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    w["checkpoint"].setMinimumContentsLength(24)
+    w["checkpoint"].setMinimumContentsLength(24)  # its preferred width; it may shrink to:
+    w["checkpoint"].setMinimumWidth(100)  # the top bar fits a 800 px window (was 983 px)
     w["checkpoint"].setToolTip("The trained checkpoint to evaluate (runs of this project).")
     w["split"].setToolTip("The images to evaluate on; use a split the model did not train on.")
     w["cancel_btn"].setEnabled(False)
     w["progress"].setMaximumWidth(200)
+    w["progress"].setMinimumWidth(40)
     return w
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QWidget
 
 from vision_studio.core.errors import VisionStudioError
@@ -248,8 +249,7 @@ class EvaluatePanel(PanelActions, QWidget):
         if isinstance(obj, StepResult) and obj.base is not None and self._mine(obj.source):
             self.view.session.put_base(obj.base)  # worth keeping even when superseded
             if generation == self.jobs.generation and self.view.ready(self.thresholds):
-                self.view.live(self.thresholds)
-                self.liveShown.emit()
+                self.view.live(self.thresholds, done=self.liveShown.emit)  # in short passes
 
     def _job_done(self, generation: int, obj: Any) -> None:
         if isinstance(obj, OpenResult):  # needs a prediction first
@@ -261,6 +261,7 @@ class EvaluatePanel(PanelActions, QWidget):
         self.view.session.put_full(obj.full)
         if generation != self.jobs.generation:
             return
+        self.view.flush()  # the passes of the live part come first
         t = self.thresholds
         if self.view.ready(t) and (obj.full.score, obj.full.nms) == full_key(t.score, t.nms):
             self.view.show_full(obj.full, t)
@@ -289,6 +290,8 @@ class EvaluatePanel(PanelActions, QWidget):
             session.put_base(r.base)
         try:
             self.inputs = r.inputs
+            if self.view is not None:
+                self.view.close()
             self.view = make_view(self.ui, self.state.store, r.inputs, session)
         except VisionStudioError as exc:
             self._fail(str(exc))
@@ -298,15 +301,17 @@ class EvaluatePanel(PanelActions, QWidget):
         self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
         self._end_worker()  # the view is there: thresholds work from now on
         self._set_enabled(True)
-        self.view.fill(self.thresholds)
-        self.liveShown.emit()
         if not self._detection():
+            self.view.fill(self.thresholds)
+            self.liveShown.emit()
             self._finish_open()
         else:
             self._first_full = True
             self._busy(" — computing AP…")
+            self.view.fill(self.thresholds, done=self.liveShown.emit)  # in short passes
 
     def _finish_open(self) -> None:
+        self.view.flush()
         self._first_full = False
         self._busy(None)
         self.evaluated.emit()
@@ -423,6 +428,8 @@ class EvaluatePanel(PanelActions, QWidget):
     def _show_first_row(self) -> None:
         if self.ui.viewer.image_id is None and self.ui.list_model.rowCount() > 0:
             self.ui.list.selectRow(0)
+            if self.ui.viewer.image_id is None:  # row 0 was current already: no signal
+                self._row_chosen(0)
 
     def _row_chosen(self, row: int) -> None:
         if self.view is not None and 0 <= row < len(self.ui.list_model.payload):
@@ -452,11 +459,35 @@ class EvaluatePanel(PanelActions, QWidget):
         self.jobs.supersede()
         self.jobs.wait()
         self._end_worker()
+        if self.view is not None:
+            self.view.close()
         self.view = None
         self.inputs = None
         self.ui.checkpoint.clear()
         self.ui.split.clear()
         self._set_enabled(False)
+
+    def clear(self) -> None:
+        """Show nothing of the current evaluation: stop its work, empty the checkpoint
+        and split choices, the metrics, curves, confusion matrix, list and image, and
+        reset the status line (the main window calls it when a project closes, so that
+        the next project never shows the previous one's image or predictions)."""
+        self._clear()
+        ui = self.ui
+        ui.viewer.set_detections([])
+        ui.viewer.set_truth([])
+        ui.viewer.set_label_maps(None, None, ())
+        ui.viewer.image_item.setPixmap(QPixmap())
+        ui.viewer.caption.setPixmap(QPixmap())
+        ui.viewer.image_id = None
+        ui.list_model.set_rows([], [], [])
+        ui.list_info.setText("")
+        for table in (ui.summary, ui.classes, ui.confusion):
+            table.clearContents()
+            table.setRowCount(0)
+        ui.confusion.setColumnCount(0)
+        ui.pr.set_result(None, {}, {})
+        ui.status.setText(PICK)
 
     def shutdown(self) -> None:
         """Stop the prediction thread (before the window goes)."""

@@ -113,20 +113,40 @@ class OverlayViewer(QGraphicsView):
         self.highlighted: int | None = None
 
     # ------------------------------------------------------------------ image
-    def show_image(self, arr: np.ndarray, image_id: int) -> None:
-        """Show an HxWx3 uint8 RGB image; clears every overlay."""
+    def show_image(self, arr: np.ndarray | None, image_id: int, size_hw: tuple[int, int] | None = None) -> None:
+        """Show an HxWx3 uint8 RGB image; clears every overlay. With ``arr`` ``None``
+        the image's place (``size_hw`` pixels) is shown dark until :meth:`set_pixels`
+        brings the decoded image (overlays can be drawn meanwhile)."""
         if image_id != self.image_id:
             self._mask_cache.clear()
         self.image_id = image_id
-        self.size_hw = arr.shape[:2]
-        self.image_item.setPixmap(to_pixmap(arr))
+        self.size_hw = tuple(arr.shape[:2]) if arr is not None else tuple(size_hw or (1, 1))
+        h, w = self.size_hw
+        if arr is not None:
+            self.image_item.setPixmap(to_pixmap(arr))
+        else:
+            dark = QPixmap(max(w, 1), max(h, 1))
+            dark.fill(QColor(60, 60, 60))
+            self.image_item.setPixmap(dark)
         self.set_detections([])
         self.set_truth([])
         self.mask_layer.setPixmap(QPixmap())
         self.gt_layer.setPixmap(QPixmap())
         self.caption.setPixmap(QPixmap())
-        self.scene().setSceneRect(QRectF(0, 0, arr.shape[1], arr.shape[0]))
+        self.scene().setSceneRect(QRectF(0, 0, w, h))
         self.fit()
+
+    def set_pixels(self, arr: np.ndarray, image_id: int) -> bool:
+        """Put the decoded image under the overlays of ``image_id`` (ignored, False, when
+        the viewer shows another image by now)."""
+        if image_id != self.image_id:
+            return False
+        if tuple(arr.shape[:2]) != tuple(self.size_hw):
+            self.size_hw = tuple(arr.shape[:2])
+            self.scene().setSceneRect(QRectF(0, 0, arr.shape[1], arr.shape[0]))
+            self.fit()
+        self.image_item.setPixmap(to_pixmap(arr))
+        return True
 
     def fit(self) -> None:
         """Fit the image in the view."""

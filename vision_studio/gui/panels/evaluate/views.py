@@ -8,14 +8,34 @@ thresholds it shows are passed in as :class:`Thresholds`.
 """
 from __future__ import annotations
 
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from cachetools import LRUCache
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from vision_studio.core.evaluation.dense import classification_result, semantic_result
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets
+
+log = logging.getLogger(__name__)
+
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate-image")
+"""Decodes the viewer's images (Pillow releases the GIL for most of it): a large image
+decoded on the GUI thread froze it for ~100 ms (``benchmarks/bench_eval_sliders.py``)."""
+
+
+class _Relay(QObject):
+    """Carries a callable from a decoding thread to the GUI thread (queued signal)."""
+
+    call = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.call.connect(lambda fn: fn())
+
 
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000")
@@ -52,15 +72,63 @@ class TaskView:
         self.colors = {cid: (cats[cid].color if cid in cats else PALETTE[k % len(PALETTE)])
                        for k, cid in enumerate(self.names)}
         self._images: LRUCache = LRUCache(maxsize=8)
+        self._relay = _Relay()
+        self._later: dict[str, Callable[[], None]] = {}
+        self.closed = False
 
-    def image(self, image_id: int) -> np.ndarray:
-        """The decoded image (a few kept)."""
-        from vision_studio.core.images import read_image
-
+    def show(self, image_id: int) -> None:
+        """Show an image in the viewer: at once when decoded before; else its place
+        (dark) now, so that overlays can be drawn, and its pixels when the decoding
+        thread has them."""
+        im = self.images[image_id]
         arr = self._images.get(image_id)
+        self.ui.viewer.show_image(arr, image_id, (im.height, im.width))
         if arr is None:
-            arr = self._images[image_id] = read_image(self.store.resolve(self.images[image_id]))
-        return arr
+            from vision_studio.core.images import read_image
+
+            fut = _DECODER.submit(read_image, self.store.resolve(im))
+            fut.add_done_callback(lambda f: self._relay.call.emit(lambda: self._decoded(image_id, f)))
+
+    def _decoded(self, image_id: int, fut: Future) -> None:
+        if self.closed:
+            return
+        try:
+            arr = fut.result()
+        except Exception as exc:  # an unreadable file: the viewer keeps the dark place
+            log.warning("cannot show image %s: %s", image_id, exc)
+            self.ui.viewer.set_caption(f"cannot read this image: {exc}", "#c0392b")
+            return
+        self._images[image_id] = arr
+        resized = tuple(arr.shape[:2]) != tuple(self.ui.viewer.size_hw)
+        if self.ui.viewer.set_pixels(arr, image_id) and resized:
+            self.pixels_resized(image_id)
+
+    def pixels_resized(self, image_id: int) -> None:
+        """The decoded image's size differs from its record's: redraw its overlays."""
+
+    def later(self, key: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in a later event-loop pass (the newest ``fn`` per ``key`` while one
+        waits): splits GUI work so that no single pass blocks the window for long."""
+        first = key not in self._later
+        self._later[key] = fn
+        if first:
+            QTimer.singleShot(0, lambda: self._run_later(key))
+
+    def _run_later(self, key: str) -> None:
+        fn = self._later.pop(key, None)
+        if fn is not None and not self.closed:
+            fn()
+
+    def flush(self) -> None:
+        """Run what :meth:`later` holds now, in order."""
+        while self._later and not self.closed:
+            key = next(iter(self._later))
+            self._run_later(key)
+
+    def close(self) -> None:
+        """The view is replaced: pending passes and decoded images are dropped."""
+        self.closed = True
+        self._later.clear()
 
     def path(self, image_id: int) -> str:
         """The image's path as lists show it."""
@@ -87,8 +155,9 @@ class TaskView:
 
     def _set_rows(self, headers: tuple[str, ...], rows: list[tuple], payload: list[Any]) -> None:
         """Fill the list; each row's tooltip is its image's full path."""
-        tips = [str(self.images[self._image_of(p)].path) for p in payload]
-        self.ui.list_model.set_rows(headers, rows, payload, tips)
+        payload = list(payload)
+        self.ui.list_model.set_rows(headers, rows, payload,
+                                    lambda k: str(self.images[self._image_of(payload[k])].path))
 
     @staticmethod
     def _image_of(payload: Any) -> int:
@@ -124,7 +193,7 @@ class ClassificationView(TaskView):
 
     def row_chosen(self, payload: Any, t: Thresholds) -> None:  # noqa: D102
         v, n = self.ui.viewer, self.ev.names
-        v.show_image(self.image(payload.image_id), payload.image_id)
+        self.show(payload.image_id)
         ok = payload.true == payload.pred
         v.set_caption(f"true: {n[payload.true]} · predicted: {n[payload.pred]} {payload.confidence:.2f}",
                       "#2e8b57" if ok else "#c0392b")
@@ -169,7 +238,7 @@ class SemanticView(TaskView):
         image_id = int(payload)
         k = self.index[image_id]
         v = self.ui.viewer
-        v.show_image(self.image(image_id), image_id)
+        self.show(image_id)
         v.set_label_maps(self.inputs.predictions.label_maps[k], self.inputs.gt.maps[k], self.label_colors)
 
     def cell_chosen(self, r: int, c: int, t: Thresholds) -> None:  # noqa: D102

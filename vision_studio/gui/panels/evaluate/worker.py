@@ -194,7 +194,8 @@ class RowsModel(QAbstractTableModel):
         headers: Column titles.
         rows: Display values per row.
         payload: One object per row (an ``ErrorRow``, an image id ...).
-        tooltips: Optional hover text per row.
+        tooltips: Optional hover text per row: a sequence, or a function of the row
+            (made only when hovered: a list of 1,000 rows fills at once).
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -202,15 +203,21 @@ class RowsModel(QAbstractTableModel):
         self.headers: list[str] = []
         self.rows: list[tuple] = []
         self.payload: list[Any] = []
-        self.tooltips: list[str] = []
+        self.tooltips: Sequence[str] | Callable[[int], str] = []
 
     def set_rows(self, headers: Sequence[str], rows: Sequence[tuple], payload: Sequence[Any],
-                 tooltips: Sequence[str] | None = None) -> None:
+                 tooltips: Sequence[str] | Callable[[int], str] | None = None) -> None:
         """Replace everything (one model reset)."""
         self.beginResetModel()
         self.headers, self.rows, self.payload = list(headers), list(rows), list(payload)
-        self.tooltips = list(tooltips) if tooltips is not None else []
+        self.tooltips = tooltips if callable(tooltips) else list(tooltips or [])
         self.endResetModel()
+
+    def tooltip(self, row: int) -> str:
+        """The hover text of ``row`` ("" when none)."""
+        if callable(self.tooltips):
+            return self.tooltips(row)
+        return self.tooltips[row] if row < len(self.tooltips) else ""
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self.rows)
@@ -225,7 +232,7 @@ class RowsModel(QAbstractTableModel):
             v = self.rows[index.row()][index.column()]
             return f"{v:.3f}" if isinstance(v, float) else str(v)
         if role == Qt.ItemDataRole.ToolTipRole and self.tooltips:
-            return self.tooltips[index.row()]
+            return self.tooltip(index.row())
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802

@@ -230,8 +230,18 @@ class ModelPanel(QWidget):
         return True
 
     def _on_closed(self) -> None:
+        """Show nothing of the closed project: its split counts, checks, start error,
+        preview image and run checkpoints go (the settings come back from the next
+        project's own saved configuration when it opens)."""
         self._save_timer.stop()
         self.snapshot, self._pending = None, None
+        self.launcher.clear()
+        self.split_info.setText("")
+        self.warnings.setText("")
+        self.blocking = []
+        self.preview.message("no project open")
+        self.arch.set_runs([])
+        self.hyper.w["name"].clear()  # a run name is the project's (its saved config has it)
         self.setEnabled(False)
 
     def _fill_runs(self) -> None:

@@ -392,16 +392,26 @@ class WheelGuard(QObject):
         return True
 
 
+COMBO_MIN_WIDTH = 120
+"""Pixels a Model-form combo box may shrink to (its text is then elided)."""
+
+
 def guard_wheel(root: QWidget, guard: WheelGuard) -> None:
     """Install ``guard`` on every spin box and combo box under ``root`` (they then take
     the focus by click or Tab, not by the wheel); combo boxes stop asking for the width
-    of their longest item (a long file name must not widen the form)."""
+    of their longest item (a long file name must not widen the form).
+
+    The explicit minimum width matters: QComboBox caches its minimum size hint and a
+    later ``setSizeAdjustPolicy`` does not reset it (Qt 6.11), so a combo box that had
+    been laid out with its first policy kept asking for its longest item (the strategy
+    list 373 px, the task list 302 px: the Model form scrolled sideways at 1280 px)."""
     for w in root.findChildren(QAbstractSpinBox) + root.findChildren(QComboBox):
         w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         w.installEventFilter(guard)
     for c in root.findChildren(QComboBox):
         c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         c.setMinimumContentsLength(18)
+        c.setMinimumWidth(COMBO_MIN_WIDTH)
 
 
 def watch_changes(root: QWidget, slot: Callable[[], None]) -> None:

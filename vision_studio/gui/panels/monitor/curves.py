@@ -20,14 +20,17 @@ NOT_METRICS = {"epoch", "train_loss", "val_loss", "lr", "train_images", "train_t
 
 
 def _plot(title: str, left: str, y_min: float | None = None) -> pg.PlotWidget:
-    """A plot over epochs: the x axis starts at 0 and never reads "epoch (x0.001)"
-    (no SI prefix); with ``y_min`` the y axis never shows values below it (a learning
-    rate or a loss cannot be negative: autorange padding must not suggest it)."""
+    """A plot over epochs: the x axis starts at 0; neither axis shows an SI prefix
+    (pyqtgraph's default scales a 0.002 loss to "loss (x0.001)" and epochs to
+    "epoch (x0.001)": the numbers are shown as they are); with ``y_min`` the y axis never
+    shows values below it (a learning rate or a loss cannot be negative: autorange
+    padding must not suggest it)."""
     w = pg.PlotWidget(background="w")
     w.setTitle(title, color="#222", size="10pt")
     w.setLabel("left", left)
     w.setLabel("bottom", "epoch")
-    w.getAxis("bottom").enableAutoSIPrefix(False)
+    for side in ("bottom", "left"):
+        w.getAxis(side).enableAutoSIPrefix(False)
     w.setLimits(xMin=0) if y_min is None else w.setLimits(xMin=0, yMin=y_min)
     w.setXRange(0, 1, padding=0.02)
     w.showGrid(x=True, y=True, alpha=0.25)

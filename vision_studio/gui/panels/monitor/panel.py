@@ -179,9 +179,14 @@ class MonitorPanel(QWidget):
             self._reset_view("No training yet." if not runs else self.title.text())
 
     def _project_closed(self) -> None:
+        """Show nothing of the closed project: no runs, curves, status line, log or
+        comparison (the main window stops a run before its project closes)."""
         self.runs.set_store(None)
+        self._last_status = ""
         if not self.engine.busy:
             self._reset_view("No training yet.")
+            self.log_view.clear()
+            self.compare.show_runs([], self.compare_key.currentText() or "value")
 
     def _reset_view(self, title: str) -> None:
         self.curves.clear()

@@ -1,0 +1,77 @@
+"""Pre-label with model (issue 14): the dialog offers the project's checkpoints, the job
+runs a real (tiny) checkpoint in the background with its own store connection, its
+proposals then appear on the canvas and are reviewed there; Cancel stores nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+
+from _assist_fixtures import cls_project_with_run
+from vision_studio.core.store import ProjectStore
+from vision_studio.gui.panels.annotate.prelabel_job import PrelabelDialog, PrelabelRequest
+
+TIMEOUT = 120_000
+pytest.importorskip("vision_studio.core.assist.prelabel", reason="core.assist (branch a14c) not merged yet")
+
+
+@pytest.fixture
+def cls_run(tmp_path, make_images) -> tuple[Path, Path, list[int]]:
+    return cls_project_with_run(tmp_path, make_images)
+
+
+def test_dialog_offers_the_runs_checkpoints_and_images(main_window, cls_run, qtbot):
+    project, ckpt, _ = cls_run
+    main_window.open_project(project)
+    dlg = PrelabelDialog(main_window.state.store, main_window)
+    qtbot.addWidget(dlg)
+    paths = [dlg.checkpoint.itemData(i) for i in range(dlg.checkpoint.count())]
+    assert str(ckpt) in paths
+    assert [dlg.images.itemData(i) for i in range(dlg.images.count())][:2] == ["unlabelled", "all"]
+    dlg.score.setValue(0.25)
+    req = dlg.request()
+    assert req.images == "unlabelled" and req.score == pytest.approx(0.25)
+    assert Path(req.checkpoint).is_file()
+
+
+def test_prelabel_in_the_background_then_review(main_window, cls_run, qtbot):
+    project, ckpt, unl = cls_run
+    win = main_window
+    win.open_project(project)
+    ctl = win.annotate.assist.prelabel
+    progress = []
+    with qtbot.waitSignal(ctl.proposalsAdded, timeout=TIMEOUT) as sig:
+        job = ctl.start(PrelabelRequest(ckpt, "unlabelled", 0.0))
+        job.progress.connect(lambda d, t: progress.append((d, t)))
+        assert ctl.running and ctl.progress is not None and ctl.progress.isVisible()
+    assert sig.args == [5]  # one tag proposal per unlabelled image (single-label)
+    assert progress and progress[-1][0] == progress[-1][1] == 5
+    assert ctl.progress is None  # the progress dialog closed
+    props = win.state.store.proposals()
+    assert sorted(p.image_id for p in props) == sorted(unl) and {p.kind for p in props} == {"tag"}
+    # the proposal of the first unlabelled image shows on the canvas; Enter accepts it
+    win.annotate.assist.score_slider.setValue(0)
+    assert win.annotate.show_image_id(unl[0])
+    review = win.annotate.assist.review
+    assert len(review.items) == 1 and review.selected_id
+    p = review.items[review.selected_id].proposal
+    win.annotate.canvas.setFocus()
+    qtbot.keyClick(win.annotate.canvas, Qt.Key.Key_Return)
+    with ProjectStore.open(project) as s:
+        assert s.image_tags(unl[0]) == (p.category_id,)
+        assert s.image_tag_sources(unl[0]) == {p.category_id: f"model:{p.run}"}
+        assert not s.proposals(unl[0])
+
+
+def test_cancel_stores_nothing(main_window, cls_run, qtbot):
+    project, ckpt, _ = cls_run
+    win = main_window
+    win.open_project(project)
+    ctl = win.annotate.assist.prelabel
+    with qtbot.waitSignal(ctl.failed, timeout=TIMEOUT) as sig:
+        ctl.start(PrelabelRequest(ckpt, "all", 0.0))
+        ctl.progress.findChild(QPushButton).click()  # the progress dialog's Cancel button
+    assert sig.args == ["cancelled"]
+    assert win.state.store.proposals() == []

@@ -1,0 +1,168 @@
+"""Reviewing model proposals in the Annotate panel (issue 14), driven with real keys and
+mouse drags on the main window (offscreen): proposals appear dashed with their score,
+the score slider hides low ones, Enter / Shift+Enter / Backspace accept / accept all /
+reject, dragging a proposal accepts it as edited, everything is undoable, and every
+step is checked in the project file through a second connection."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from vision_studio.core.store import ProjectStore
+from vision_studio.core.types import ImageStatus, Proposal
+from vision_studio.gui.widgets.proposal_items import ProposalItem
+
+LEFT, NOMOD = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+SHIFT, CTRL = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.ControlModifier
+
+
+@pytest.fixture
+def project(small_project: Path) -> Path:
+    """small_project with proposals of run "r1" on img_003 (unlabelled): cat 0.9 box, cat
+    0.8 polygon, dog 0.7 box, bird 0.3 box; and one on img_004."""
+    with ProjectStore.open(small_project) as s:
+        cat, dog, bird = (c.id for c in s.categories())
+        im3, im4 = s.images()[3].id, s.images()[4].id
+        s.add_proposals([
+            Proposal(0, im3, cat, "bbox", (10, 8, 20, 12), None, 0.9, "r1"),
+            Proposal(0, im3, cat, "polygon", None, [[40, 5, 60, 5, 60, 25, 40, 25]], 0.8, "r1"),
+            Proposal(0, im3, dog, "bbox", (30, 28, 10, 10), None, 0.7, "r1"),
+            Proposal(0, im3, bird, "bbox", (2, 30, 8, 8), None, 0.3, "r1"),
+            Proposal(0, im4, dog, "bbox", (5, 5, 10, 10), None, 0.95, "r1"),
+        ])
+    return small_project
+
+
+def on_disk(path: Path, image_id: int):
+    with ProjectStore.open(path) as s:
+        return s.annotations(image_id), s.proposals(image_id), s.image(image_id)
+
+
+def opened(win, path: Path, row: int = 3):
+    assert win.open_project(path)
+    panel = win.annotate
+    image_id = panel.model.image_ids()[row]
+    assert panel.show_image_id(image_id)
+    return panel, panel.canvas, panel.assist.review, image_id
+
+
+def key(qtbot, canvas, k, mods=NOMOD):
+    canvas.setFocus()
+    qtbot.keyClick(canvas, k, mods)
+
+
+def drag(qtbot, canvas, a, b, steps: int = 4):
+    v = canvas.viewport()
+    qtbot.mousePress(v, LEFT, NOMOD, canvas.mapFromScene(QPointF(*a)))
+    for k in range(1, steps + 1):
+        t = k / steps
+        qtbot.mouseMove(v, canvas.mapFromScene(QPointF(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))))
+    qtbot.mouseRelease(v, LEFT, NOMOD, canvas.mapFromScene(QPointF(*b)))
+
+
+def test_proposals_appear_dashed_with_score_and_the_slider_hides(main_window, project):
+    panel, canvas, review, image_id = opened(main_window, project)
+    items = review.items
+    assert len(items) == 4 and all(isinstance(i, ProposalItem) for i in items.values())
+    assert all(i.scene() is canvas.scene() for i in items.values())
+    assert all(i.pen().style() == Qt.PenStyle.DashLine for i in items.values())
+    labels = sorted(i.label.text for i in items.values())
+    assert labels == ["bird 0.30", "cat 0.80", "cat 0.90", "dog 0.70"]
+    shown = {items[i].label.text for i in review.shown_ids()}
+    assert shown == {"cat 0.90", "cat 0.80", "dog 0.70"}  # default score 0.5
+    assert not [i for i in items.values() if i.label.text == "bird 0.30"][0].isVisible()
+    assert items[review.selected_id].label.text == "cat 0.90"  # the best one is selected
+    assert "3 proposals shown (1 below the score)" in panel.assist.count_label.text()
+    panel.assist.score_slider.setValue(75)
+    assert {items[i].label.text for i in review.shown_ids()} == {"cat 0.90", "cat 0.80"}
+    panel.assist.score_slider.setValue(10)
+    assert len(review.shown_ids()) == 4
+    # proposals are not annotations: nothing is stored as one, the canvas has no shape
+    assert on_disk(project, image_id)[0] == [] and canvas.shape_items == {}
+
+
+def test_enter_accepts_then_undo_redo(main_window, project, qtbot):
+    panel, canvas, review, image_id = opened(main_window, project)
+    best = review.items[review.selected_id].proposal
+    key(qtbot, canvas, Qt.Key.Key_Return)
+    anns, props, image = on_disk(project, image_id)
+    assert [(a.bbox, a.source, a.category_id) for a in anns] == [((10, 8, 20, 12), "model:r1", best.category_id)]
+    assert best.id not in {p.id for p in props} and len(props) == 3
+    assert review.items[review.selected_id].label.text == "cat 0.80"  # the next one
+    assert image.status != ImageStatus.DONE  # two shown proposals are left
+    shape = canvas.shape_items[anns[0].id]
+    assert shape.label.text == "cat · model"  # provenance shows on the canvas
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    anns2, props2, _ = on_disk(project, image_id)
+    assert anns2 == [] and best in props2 and len(review.items) == 4
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL | SHIFT)
+    assert on_disk(project, image_id)[0] == anns  # the same id again
+
+
+def test_backspace_rejects_then_undo(main_window, project, qtbot):
+    panel, canvas, review, image_id = opened(main_window, project)
+    first = review.items[review.selected_id].proposal
+    key(qtbot, canvas, Qt.Key.Key_Backspace)
+    anns, props, _ = on_disk(project, image_id)
+    assert anns == [] and first not in props and len(props) == 3
+    assert first.id not in review.items
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    assert first in on_disk(project, image_id)[1] and first.id in review.items
+
+
+def test_shift_enter_accepts_all_shown_and_marks_the_image_done(main_window, project, qtbot):
+    panel, canvas, review, image_id = opened(main_window, project)
+    key(qtbot, canvas, Qt.Key.Key_Return, SHIFT)
+    anns, props, image = on_disk(project, image_id)
+    assert sorted(a.source for a in anns) == ["model:r1"] * 3
+    polygon = [a for a in anns if a.polygons]
+    assert len(polygon) == 1 and polygon[0].polygons == ((40, 5, 60, 5, 60, 25, 40, 25),)
+    assert [p.score for p in props] == [0.3]  # hidden by the slider: not accepted
+    assert image.status == ImageStatus.DONE  # nothing left at or above the score
+    assert main_window.state.undo_stack.count() == 1  # one command
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    anns, props, image = on_disk(project, image_id)
+    assert anns == [] and len(props) == 4 and image.status == ImageStatus.NEW
+
+
+def test_dragging_a_proposal_accepts_it_as_edited(main_window, project, qtbot):
+    panel, canvas, review, image_id = opened(main_window, project)
+    drag(qtbot, canvas, (20, 14), (25, 17))  # the body of the cat 0.9 box: move by (5, 3)
+    anns, props, _ = on_disk(project, image_id)
+    assert len(anns) == 1 and anns[0].source == "model:r1:edited"
+    assert anns[0].bbox == pytest.approx((15, 11, 20, 12), abs=0.6)
+    assert canvas.shape_items[anns[0].id].label.text == "cat · model, edited"
+    # resize the dog box by its bottom-right handle (select it first with a click)
+    dog = [i for i in review.items.values() if i.label.text == "dog 0.70"][0]
+    qtbot.mouseClick(canvas.viewport(), LEFT, NOMOD, canvas.mapFromScene(QPointF(35, 33)))
+    assert review.selected_id == dog.proposal.id
+    drag(qtbot, canvas, (40, 38), (44, 44))
+    anns, props, _ = on_disk(project, image_id)
+    dog_ann = [a for a in anns if a.category_id == dog.proposal.category_id]
+    assert dog_ann[0].bbox == pytest.approx((30, 28, 14, 16), abs=0.6)
+    assert dog_ann[0].source == "model:r1:edited"
+    # a polygon vertex: drag (60, 25) to (62, 30)
+    poly = [i for i in review.items.values() if i.polygons][0]
+    review.select(poly.proposal.id)
+    drag(qtbot, canvas, (60, 25), (62, 30))
+    anns, props, _ = on_disk(project, image_id)
+    p = [a for a in anns if a.polygons][0]
+    assert p.source == "model:r1:edited"
+    assert p.polygons[0] == pytest.approx((40, 5, 60, 5, 62, 30, 40, 25), abs=0.6)
+    for _ in range(3):
+        key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    anns, props, _ = on_disk(project, image_id)
+    assert anns == [] and len(props) == 4
+
+
+def test_keys_fall_through_without_proposals(main_window, project, qtbot):
+    """Backspace still deletes a selected shape and Enter still closes a polygon where
+    there is no proposal to act on."""
+    panel, canvas, review, image_id = opened(main_window, project, row=0)  # img_000: 2 boxes
+    assert review.items == {}
+    first = sorted(canvas.shape_items)[0]
+    canvas.set_selection([first])
+    key(qtbot, canvas, Qt.Key.Key_Backspace)
+    assert first not in {a.id for a in on_disk(project, image_id)[0]}

@@ -1,0 +1,85 @@
+"""Laptop screens (issue 19 item 6, issue 12 trap 5): the first window fits the screen,
+every tab is usable at 1280×720 and 1366×768 (no horizontal scroll bar hiding buttons),
+a geometry saved on a larger screen is clamped, and no label widens the window.
+
+The screen sizes are real offscreen screens of a child process (``_screen_child.py``):
+Qt's offscreen platform takes its screen from a config file before the app starts."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox, QScrollArea
+
+CHILD = Path(__file__).with_name("_screen_child.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def child(settings_dir: Path, width: int, height: int, arg: str | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "VISION_STUDIO_HOME": str(settings_dir / "home"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(CHILD), str(settings_dir), str(width), str(height)]
+    done = subprocess.run(cmd + ([arg] if arg else []), capture_output=True, text=True,
+                          env=env, timeout=240, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def inside(frame: list[int], avail: list[int]) -> bool:
+    x, y, w, h = frame
+    ax, ay, aw, ah = avail
+    return x >= ax and y >= ay and x + w <= ax + aw and y + h <= ay + ah
+
+
+@pytest.mark.parametrize("screen", [(1280, 720), (1366, 768)])
+def test_first_window_fits_the_screen_and_every_tab_is_usable(tmp_path, small_project, screen):
+    out = child(tmp_path / "settings", *screen, str(small_project))
+    assert inside(out["frame"], out["available"]), out  # title buttons and status bar on screen
+    assert set(out["tabs"]) == {"Annotate", "Model", "Training", "Evaluate"}
+    for name, tab in out["tabs"].items():
+        assert tab["content_min"][0] <= screen[0] and tab["content_min"][1] <= screen[1], name
+        assert tab["scrolled"] == [], f"{name}: horizontal scroll bar in {tab['scrolled']}"
+
+
+def test_every_tab_fits_an_800_px_wide_window(tmp_path, small_project):
+    """One wide tab (Evaluate's bars asked for 983 px) pushed every tab behind the main
+    window's horizontal scroll bar: each tab now asks only for its own width."""
+    out = child(tmp_path / "settings", 800, 600, str(small_project))
+    for name, tab in out["tabs"].items():
+        assert tab["content_min"][0] <= 800, name
+        assert "MainWindow" not in tab["scrolled"], name
+
+
+def test_a_geometry_saved_on_a_larger_screen_is_clamped(tmp_path):
+    settings_dir = tmp_path / "settings"
+    saved = child(settings_dir, 2560, 1440, "save:2118x1300")["saved"]
+    assert saved[2] >= 2118  # the big window really was saved
+    for screen in ((1366, 768), (1280, 720)):
+        out = child(settings_dir, *screen)
+        assert inside(out["frame"], out["available"]), (screen, out)
+
+
+def test_long_messages_in_every_tab_do_not_widen_it(main_window, small_project, qtbot,
+                                                     monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    win = main_window
+    assert win.open_project(small_project)
+    win.resize(1280, 700)
+    long = "error: /" + "a_very_long_folder_name/" * 120 + "best.pt: cannot be read"
+    win.evaluate.ui.status.setText(long)
+    win.model_panel.launcher.show_error(long)
+    win.state.engine.failed.emit(long)
+    win.state.statusMessage.emit(long)
+    for i in range(win.tabs.count()):
+        win.tabs.setCurrentIndex(i)
+        qtbot.wait(30)
+        QApplication.processEvents()
+        assert win.stack.minimumSizeHint().width() <= 820, win.tabs.tabText(i)
+        assert win.width() == 1280
+        bars = [s for s in win.findChildren(QScrollArea)
+                if s.isVisible() and s.horizontalScrollBar().maximum() > 0]
+        assert bars == [], win.tabs.tabText(i)

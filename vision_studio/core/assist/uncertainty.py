@@ -1,0 +1,158 @@
+"""Uncertainty scores for the Label-next queue (pure NumPy; higher = label sooner).
+
+Classification, from the softmax ``p`` of an image (Settles, *Active Learning Literature
+Survey*, 2009, section 3.1):
+
+* ``entropy``: ``H(p) = -sum_c p_c ln p_c`` (nats; 0 .. ln C);
+* ``margin``: ``1 - (p_(1) - p_(2))``, one minus the gap between the two most probable
+  classes (0 .. 1; the survey's margin sampling takes the smallest gap first);
+* ``least_confident``: ``1 - p_(1)`` (0 .. 1 - 1/C).
+
+Detection / instance segmentation, from an image's detection scores ``s`` (each the
+probability that the box holds its object, after class-wise NMS): the image score is the
+mean over its ``k`` highest-scored detections of a per-detection binary uncertainty —
+binary entropy ``-s ln s - (1 - s) ln(1 - s)`` for ``entropy``, ``1 - |2s - 1|`` for
+``margin`` and ``1 - max(s, 1 - s)`` for ``least_confident``. Mean aggregation of
+per-detection entropies is one of the image-level aggregations compared by Haussmann et
+al., *Scalable Active Learning for Object Detection* (IEEE IV 2020); top-k keeps many
+near-zero background candidates from diluting it. An image without any detection above
+the floor scores 0 (the model sees nothing there to doubt).
+
+Semantic segmentation: the same three quantities per pixel, averaged over the image
+(mean pixel entropy for ``entropy``).
+
+Diversity: :func:`k_center_greedy` (Sener & Savarese, *Active Learning for Convolutional
+Neural Networks: A Core-Set Approach*, ICLR 2018, Algorithm 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+UNCERTAINTY = ("entropy", "margin", "least_confident")
+STRATEGIES = UNCERTAINTY + ("coreset", "random")
+DEFAULT_STRATEGY = "entropy"
+TOP_K = 10
+"""Detections per image whose uncertainties are averaged."""
+
+
+def _check(strategy: str) -> None:
+    if strategy not in UNCERTAINTY:
+        raise ValueError(f"unknown uncertainty {strategy!r} (one of {', '.join(UNCERTAINTY)})")
+
+
+def softmax_uncertainty(probs: np.ndarray, strategy: str) -> np.ndarray:
+    """Per-row uncertainty of softmax probabilities.
+
+    Args:
+        probs: [N, C] probabilities (rows sum to 1), or [C, H, W] per-pixel
+            probabilities (then the result is [H, W]).
+        strategy: ``"entropy"``, ``"margin"`` or ``"least_confident"``.
+
+    Returns:
+        float64 scores, [N] (or [H, W]).
+
+    Raises:
+        ValueError: an unknown strategy, or fewer than 2 classes for ``margin``.
+    """
+    _check(strategy)
+    p = np.asarray(probs, dtype=np.float64)
+    axis = 1 if p.ndim == 2 else 0
+    if strategy == "entropy":
+        logp = np.log(np.clip(p, 1e-12, 1.0))
+        return -(p * logp).sum(axis=axis)
+    top = np.sort(p, axis=axis)
+    if strategy == "least_confident":
+        return 1.0 - np.take(top, -1, axis=axis)
+    if p.shape[axis] < 2:
+        raise ValueError("margin needs at least 2 classes")
+    return 1.0 - (np.take(top, -1, axis=axis) - np.take(top, -2, axis=axis))
+
+
+def binary_uncertainty(scores: np.ndarray, strategy: str) -> np.ndarray:
+    """Per-detection uncertainty of detection scores in [0, 1] (see the module)."""
+    _check(strategy)
+    s = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    if strategy == "entropy":
+        a, b = np.clip(s, 1e-12, 1.0), np.clip(1.0 - s, 1e-12, 1.0)
+        return -(s * np.log(a) + (1.0 - s) * np.log(b))
+    if strategy == "margin":
+        return 1.0 - np.abs(2.0 * s - 1.0)
+    return 1.0 - np.maximum(s, 1.0 - s)
+
+
+def detection_image_scores(img_index: np.ndarray, scores: np.ndarray, n_images: int,
+                           strategy: str, k: int = TOP_K) -> np.ndarray:
+    """Image scores from detections: the mean of :func:`binary_uncertainty` over each
+    image's ``k`` highest scores (0 for an image without detections).
+
+    Args:
+        img_index: [N] int image index (0 .. n_images - 1) of each detection.
+        scores: [N] detection scores in [0, 1].
+        n_images: Number of images.
+        strategy: ``"entropy"``, ``"margin"`` or ``"least_confident"``.
+        k: Detections per image taken into account.
+
+    Returns:
+        [n_images] float64.
+    """
+    img = np.asarray(img_index, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    out = np.zeros(n_images, dtype=np.float64)
+    if s.size == 0:
+        return out
+    order = np.lexsort((-s, img))  # by image, then by descending score
+    img, s = img[order], s[order]
+    starts = np.searchsorted(img, img, side="left")
+    top = (np.arange(s.size) - starts) < k
+    u = binary_uncertainty(s[top], strategy)
+    sums = np.bincount(img[top], weights=u, minlength=n_images)
+    counts = np.bincount(img[top], minlength=n_images)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+def pixel_uncertainty(probs: np.ndarray, strategy: str) -> float:
+    """Mean over pixels of the per-pixel uncertainty of [C, H, W] softmax probabilities
+    (``entropy`` = mean pixel entropy, nats)."""
+    return float(softmax_uncertainty(probs, strategy).mean())
+
+
+def k_center_greedy(pool: np.ndarray, labelled: np.ndarray | None = None,
+                    n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """k-center greedy selection (Sener & Savarese 2018, Algorithm 1) in Euclidean
+    feature space.
+
+    Starting from the labelled points as centres, repeatedly pick the pool point farthest
+    from its nearest centre, and make it a centre. With no labelled point the first pick
+    is the pool point farthest from the pool's mean (deterministic).
+
+    Args:
+        pool: [N, D] features of the candidates.
+        labelled: [M, D] features of the already labelled images, or ``None``.
+        n: Points to pick (default all N).
+
+    Returns:
+        ``(order, distance)``: [n] int64 pool indices in pick order and [n] float64 the
+        distance of each pick to its nearest centre when it was picked (non-increasing
+        after the first pick: the queue's score).
+    """
+    x = np.asarray(pool, dtype=np.float64)
+    n_pick = x.shape[0] if n is None else min(int(n), x.shape[0])
+    sq = (x * x).sum(1)
+    if labelled is not None and len(labelled):
+        c = np.asarray(labelled, dtype=np.float64)
+        d2 = np.full(x.shape[0], np.inf)
+        for i in range(0, c.shape[0], 1024):
+            cc = c[i:i + 1024]
+            part = sq[:, None] - 2.0 * x @ cc.T + (cc * cc).sum(1)[None, :]
+            d2 = np.minimum(d2, part.min(1))
+    else:
+        d2 = ((x - x.mean(0)) ** 2).sum(1)
+    order = np.zeros(n_pick, dtype=np.int64)
+    dist = np.zeros(n_pick, dtype=np.float64)
+    for t in range(n_pick):
+        j = int(np.argmax(d2))
+        order[t], dist[t] = j, float(np.sqrt(max(d2[j], 0.0)))
+        d2 = np.minimum(d2, np.maximum(sq - 2.0 * x @ x[j] + sq[j], 0.0))
+        d2[j] = -1.0  # picked: never again
+    return order, dist

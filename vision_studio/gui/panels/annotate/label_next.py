@@ -1,0 +1,215 @@
+""""Label next": the unlabelled images ordered by how unsure the model is (issue 14).
+
+The scores come from :mod:`vision_studio.core.assist.queue` (classification
+``entropy`` / ``margin`` / ``least_confident`` of the softmax, detection and
+segmentation image scores, ``coreset`` diversity, ``random``; higher = label sooner),
+computed in the background (:class:`~.assist_job.AssistJob`) after every finished
+training run and on demand ("Score unlabelled images…"), and stored in the project
+(``store.set_queue_scores``). The image browser then shows each image's score on its
+thumbnail and, in the "Label next" order, sorts by it (most uncertain first);
+:meth:`LabelNext.label_next` shows the top-scored image that is still unlabelled.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QWidget)
+
+from vision_studio.core.evaluation.session import checkpoint_choices, checkpoint_file, default_choice
+from vision_studio.core.store.filters import ImageFilter, filter_image_ids
+from vision_studio.gui.panels.annotate.assist_job import AssistJob
+from vision_studio.gui.state import AppState
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("entropy", "margin", "least_confident", "coreset", "random")
+DEFAULT_STRATEGY = "entropy"
+ORDER_PROJECT, ORDER_SCORE = 0, 1
+
+
+def queue_job(checkpoint: Path, strategy: str):
+    """The job function scoring the unlabelled images with ``checkpoint``: stores the
+    scores (``set_queue_scores``) and returns how many images were scored."""
+    def job(store, progress, cancelled) -> int:
+        from vision_studio.core.assist.queue import score_images  # torch: loaded on first use
+
+        result = score_images(store, strategy, checkpoint, progress=progress, cancel=cancelled)
+        return len(result.image_ids)
+    return job
+
+
+class QueueDialog(QDialog):
+    """Checkpoint and strategy of a Label-next scoring."""
+
+    def __init__(self, store, auto: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Score unlabelled images")
+        form = QFormLayout(self)
+        self.choices = checkpoint_choices(store)
+        self.checkpoint = QComboBox(self)
+        for c in self.choices:
+            self.checkpoint.addItem(c.label, str(c.path))
+        if self.choices:
+            self.checkpoint.setCurrentIndex(default_choice(self.choices))
+        form.addRow("Checkpoint", self.checkpoint)
+        self.strategy = QComboBox(self)
+        for s in STRATEGIES:
+            self.strategy.addItem(s.replace("_", " "), s)
+        self.strategy.setToolTip("entropy / margin / least confident: the model's uncertainty; "
+                                 "coreset: the images least like the labelled ones (k-center "
+                                 "greedy, Sener & Savarese 2018); random: a baseline")
+        form.addRow("Strategy", self.strategy)
+        self.auto = QCheckBox("Score again after every finished training run", self)
+        self.auto.setChecked(auto)
+        form.addRow(self.auto)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Score")
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.choices))
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class LabelNext(QObject):
+    """Label-next scores in the image browser, the scoring job, and the jump.
+
+    Args:
+        state: The session state (project, runs, current image).
+        model: The browser's :class:`~.browser.BrowserModel` (``set_scores``).
+        browser: The image browser.
+        parent: Parent widget.
+
+    Attributes:
+        widget: The "Order" row the panel puts above the browser.
+        auto: Score the unlabelled images after every finished run.
+
+    Signals:
+        scored(int): a scoring ended; this many images got a score.
+    """
+
+    scored = Signal(int)
+
+    def __init__(self, state: AppState, model, browser, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.state, self.model, self.browser = state, model, browser
+        self.parent_widget = parent
+        self.auto = True
+        self.job: AssistJob | None = None
+        self._scored_runs: set[str] = set()
+        self.widget = QWidget(parent)
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Order", self.widget))
+        self.order = QComboBox(self.widget)
+        self.order.addItem("Project order", ORDER_PROJECT)
+        self.order.addItem("Label next: most uncertain first", ORDER_SCORE)
+        self.order.setToolTip("Sort the images by the model's uncertainty score (shown on "
+                              "each thumbnail); Annotate → Score unlabelled images… computes it")
+        self.order.currentIndexChanged.connect(lambda _i: self.apply())
+        row.addWidget(self.order, 1)
+        state.projectOpened.connect(lambda _s: self._on_project_opened())
+        state.runsChanged.connect(self._on_runs_changed)
+
+    # ------------------------------------------------------------------ browser
+    def scores(self) -> dict[int, float]:
+        """The stored scores (``{image_id: score}``, highest first), ``{}`` when none."""
+        store = self.state.store
+        return {} if store is None else store.queue_scores()
+
+    def apply(self) -> None:
+        """Give the browser the stored scores and the chosen order."""
+        current = self.state.current_image
+        self.model.set_scores(self.scores(), ordered=self.order.currentData() == ORDER_SCORE)
+        if current is not None:
+            self.browser.select_image(current.id)
+
+    def set_ordered(self, ordered: bool) -> None:
+        """Choose the Label-next order (True) or the project order."""
+        self.order.setCurrentIndex(ORDER_SCORE if ordered else ORDER_PROJECT)
+
+    def next_image_id(self) -> int | None:
+        """The unlabelled image with the highest score, or None."""
+        store = self.state.store
+        scores = self.scores()
+        if store is None or not scores:
+            return None
+        unlabelled = set(filter_image_ids(store, ImageFilter(labelled=False)))
+        return next((i for i in scores if i in unlabelled), None)  # highest score first
+
+    def label_next(self) -> bool:
+        """Show the most uncertain unlabelled image; False (with a status line) when none."""
+        image_id = self.next_image_id()
+        if image_id is None:
+            msg = ("No Label-next scores yet: Annotate → Score unlabelled images…" if not self.scores()
+                   else "Every scored image is labelled: score the unlabelled images again")
+            self.state.statusMessage.emit(msg)
+            return False
+        self.state.showImageRequested.emit(image_id)
+        return True
+
+    # ------------------------------------------------------------------ scoring
+    @property
+    def running(self) -> bool:
+        """Whether a scoring job runs."""
+        return self.job is not None and not self.job.finished
+
+    def ask(self) -> None:
+        """The dialog, then :meth:`start`."""
+        store = self.state.store
+        if store is None:
+            return
+        dlg = QueueDialog(store, self.auto, self.parent_widget)
+        if dlg.exec() == QDialog.DialogCode.Accepted and dlg.choices:
+            self.auto = dlg.auto.isChecked()
+            self.start(Path(dlg.checkpoint.currentData()), dlg.strategy.currentData())
+
+    def start(self, checkpoint: Path, strategy: str = DEFAULT_STRATEGY) -> AssistJob | None:
+        """Score the unlabelled images with ``checkpoint`` in the background."""
+        store = self.state.store
+        if store is None or self.running:
+            return None
+        self.job = AssistJob(store.path, queue_job(Path(checkpoint), strategy), "label-next")
+        self.job.done.connect(self._on_done)
+        self.job.failed.connect(self._on_failed)
+        self.state.statusMessage.emit(f"Scoring the unlabelled images ({strategy}) in the background…")
+        self.job.start()
+        return self.job
+
+    def shutdown(self) -> None:
+        """Stop and wait for a running job."""
+        if self.job is not None:
+            self.job.stop()
+
+    def _on_done(self, count: int) -> None:
+        self.set_ordered(True)
+        self.apply()
+        self.state.statusMessage.emit(f"Label next: {count:,} unlabelled image(s) scored")
+        self.scored.emit(int(count))
+
+    def _on_failed(self, message: str) -> None:
+        log.warning("Label-next scoring: %s", message)
+        self.state.statusMessage.emit(f"Label-next scoring {message}" if message == "cancelled"
+                                      else f"Label-next scoring failed: {message}")
+
+    def _on_project_opened(self) -> None:
+        store = self.state.store
+        self._scored_runs = {r.name for r in store.runs()} if store is not None else set()
+        self.apply()
+
+    def _on_runs_changed(self) -> None:
+        """After a run finished: score the unlabelled images with its checkpoint."""
+        store = self.state.store
+        if not self.auto or store is None or self.running:
+            return
+        finished = [r for r in store.runs() if r.status == "finished" and r.name not in self._scored_runs]
+        if not finished or not filter_image_ids(store, ImageFilter(labelled=False)):
+            return
+        run = finished[-1]
+        self._scored_runs.add(run.name)
+        folder = Path(run.out_dir)
+        ckpt = checkpoint_file(folder if folder.is_absolute() else store.root / folder)
+        if ckpt.is_file():
+            self.start(ckpt)

@@ -1,0 +1,375 @@
+"""The smart polygon tool of the annotation canvas (issue 14).
+
+Drag a box around an object (or click an existing box annotation) and the tool asks
+:mod:`vision_studio.core.assist.grabcut` for the object's outline inside it: OpenCV
+GrabCut initialised from the box, or the project's own instance-segmentation model when
+one is given. The outline shows as a yellow preview; paint strokes to correct it — left
+drag marks object (green), Shift+left or right drag marks background (red) — and it is
+recomputed with them. The outline is simplified to the tolerance (pixels,
+Douglas-Peucker). Enter keeps it: a new polygon annotation of the current category, or,
+for a picked box, that annotation becomes the polygon (one undo command either way), an
+ordinary editable polygon. Esc cancels; Backspace removes the last stroke.
+
+The tool is an event filter on the canvas (keys) and its viewport (mouse) while active;
+the canvas itself stays in its "select" tool. Middle drag and Space + drag still pan.
+Scene coordinates are image pixels (COCO convention).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem
+
+from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.types import Annotation
+from vision_studio.gui import undo
+from vision_studio.gui.widgets.canvas_items import Z_PREVIEW
+
+log = logging.getLogger(__name__)
+
+_EVENTS = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove,
+           QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick)
+
+DEFAULT_TOLERANCE_PX = 1.5
+"""Default simplification tolerance of the outline (pixels)."""
+STROKE_RADIUS_PX = 3
+"""Half-width of a refinement stroke, image pixels."""
+MIN_BOX_PX = 4.0
+
+
+def _path_item(color: str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine,
+               cosmetic: bool = True) -> QGraphicsPathItem:
+    """A preview path; ``width`` in screen pixels when ``cosmetic``, else image pixels."""
+    item = QGraphicsPathItem()
+    pen = QPen(QColor(color), width, style)
+    pen.setCosmetic(cosmetic)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    item.setPen(pen)
+    item.setZValue(Z_PREVIEW)
+    item.hide()
+    return item
+
+
+class SmartPolygonTool(QObject):
+    """Box → polygon with GrabCut (or the own model), refined by strokes.
+
+    Args:
+        canvas: The annotation canvas.
+        tolerance: Simplification tolerance, pixels.
+        checkpoint: An instance-segmentation checkpoint to segment with instead of
+            GrabCut (None: GrabCut).
+
+    Attributes:
+        box: The box being segmented (scene pixels), or None.
+        polygons: The current outline (flat ``[x1, y1, ...]`` lists, pixels).
+        fg_strokes / bg_strokes: The strokes painted (lists of ``(x, y)`` points).
+        seconds: Time of the last segmentation.
+        method: ``"grabcut"`` or ``"model"``: what made the outline.
+
+    Signals:
+        polygonChanged(int): the outline was recomputed; its number of points (0: none).
+    """
+
+    polygonChanged = Signal(int)
+
+    def __init__(self, canvas, tolerance: float = DEFAULT_TOLERANCE_PX,
+                 checkpoint: Path | None = None) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.tolerance = float(tolerance)
+        self.checkpoint = checkpoint
+        self.active = False
+        self.box: QRectF | None = None
+        self.picked: Annotation | None = None
+        self.polygons: list[list[float]] = []
+        self.fg_strokes: list[list[tuple[float, float]]] = []
+        self.bg_strokes: list[list[tuple[float, float]]] = []
+        self.seconds = 0.0
+        self.method = ""
+        self._mask: np.ndarray | None = None
+        self._loaded: tuple[Path, object] | None = None
+        self._order: list[bool] = []  # foreground? of each stroke, in painting order
+        self._drag: tuple[str, list[tuple[float, float]], QPointF] | None = None
+        self._image_cache: tuple[int, np.ndarray] | None = None
+        scene = canvas.scene()
+        self._box_item = _path_item("#ffff00", 1.5, Qt.PenStyle.DashLine)
+        self._result_item = _path_item("#ffff00", 2.0)
+        fill = QColor("#ffff00")
+        fill.setAlpha(50)
+        self._result_item.setBrush(fill)
+        self._fg_item = _path_item("#30e030", 2 * STROKE_RADIUS_PX, cosmetic=False)
+        self._bg_item = _path_item("#ff3030", 2 * STROKE_RADIUS_PX, cosmetic=False)
+        for item in (self._box_item, self._result_item, self._fg_item, self._bg_item):
+            scene.addItem(item)
+        self._viewport = canvas.viewport()
+        canvas.installEventFilter(self)
+        self._viewport.installEventFilter(self)
+
+    # ------------------------------------------------------------------ control
+    def set_active(self, active: bool) -> None:
+        """Turn the tool on (the mouse draws boxes and strokes) or off (cancels)."""
+        self.active = bool(active)
+        if not active:
+            self.cancel()
+        self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor if active else Qt.CursorShape.ArrowCursor)
+
+    def set_tolerance(self, tolerance: float) -> None:
+        """Change the simplification tolerance (pixels): the outline of the same mask is
+        traced again (no new segmentation)."""
+        self.tolerance = float(tolerance)
+        if self.box is not None and self._mask is not None:
+            from vision_studio.core.assist.polygons import mask_to_polygons
+
+            self._set_polygons(mask_to_polygons(self._mask, self.tolerance))
+
+    def set_checkpoint(self, checkpoint: Path | None) -> None:
+        """Segment with this instance-segmentation checkpoint (None: GrabCut)."""
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+
+    def cancel(self) -> None:
+        """Forget the box, strokes and outline."""
+        self.box, self.picked, self._drag, self._mask = None, None, None, None
+        self.polygons, self.fg_strokes, self.bg_strokes, self._order = [], [], [], []
+        self._redraw()
+
+    def start_box(self, x: float, y: float, w: float, h: float, picked: Annotation | None = None) -> list[list[float]]:
+        """Segment the object in box ``(x, y, w, h)`` (pixels); returns the outline."""
+        self.cancel()
+        self.box = QRectF(x, y, w, h)
+        self.picked = picked
+        return self.segment()
+
+    def add_stroke(self, points: list[tuple[float, float]], foreground: bool = True) -> list[list[float]]:
+        """Add a refinement stroke (pixels) and recompute; returns the outline."""
+        (self.fg_strokes if foreground else self.bg_strokes).append(list(points))
+        self._order.append(foreground)
+        return self.segment()
+
+    def segment(self) -> list[list[float]]:
+        """(Re)compute the outline from the box and the strokes."""
+        image = self._image_array()
+        if self.box is None or image is None:
+            return []
+        from vision_studio.core.assist.grabcut import smart_polygon  # cv2: loaded on first use
+
+        b = self.box
+        t0 = time.perf_counter()
+        try:
+            found = smart_polygon(image, (b.x(), b.y(), b.width(), b.height()), model=self._model(),
+                                  foreground=self._stroke_mask(self.fg_strokes, image.shape),
+                                  background=self._stroke_mask(self.bg_strokes, image.shape),
+                                  tolerance=self.tolerance)
+        except VisionStudioError as exc:
+            self.canvas.statusMessage.emit(f"Smart polygon: {exc}")
+            self._mask, self.method = None, ""
+            self._set_polygons([])
+            return []
+        self.seconds = time.perf_counter() - t0
+        self._mask, self.method = found.mask, found.method
+        self._set_polygons(found.polygons)
+        return self.polygons
+
+    def _set_polygons(self, polys: list[list[float]]) -> None:
+        self.polygons = [list(map(float, p)) for p in polys if len(p) >= 6]
+        n = sum(len(p) // 2 for p in self.polygons)
+        by = "the project's model" if self.method == "model" else "GrabCut"
+        self.canvas.statusMessage.emit(
+            f"Smart polygon ({by}): {n} points in {self.seconds * 1000:.0f} ms — paint strokes to "
+            "refine (left: object, Shift/right: background), Enter keeps it, Esc cancels" if n else
+            "Smart polygon: no object found in the box — paint object strokes (left drag)")
+        self._redraw()
+        self.polygonChanged.emit(n)
+
+    def _stroke_mask(self, strokes: list[list[tuple[float, float]]], shape: tuple[int, ...]) -> np.ndarray | None:
+        """The strokes painted as an [H, W] uint8 mask (1 = stroke), None when none."""
+        if not strokes:
+            return None
+        import cv2
+
+        mask = np.zeros(shape[:2], np.uint8)
+        for stroke in strokes:
+            pts = np.round(np.asarray(stroke, np.float64)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(mask, [pts], False, 1, thickness=2 * STROKE_RADIUS_PX + 1)
+            for x, y in pts[:, 0]:
+                cv2.circle(mask, (int(x), int(y)), STROKE_RADIUS_PX, 1, -1)
+        return mask
+
+    def _model(self):
+        """The instance-segmentation model of :attr:`checkpoint` (loaded once), or None."""
+        if self.checkpoint is None:
+            return None
+        if self._loaded is None or self._loaded[0] != self.checkpoint:
+            from vision_studio.core.assist.inference import load_model
+
+            try:
+                self._loaded = (self.checkpoint, load_model(self.canvas.store, self.checkpoint))
+            except VisionStudioError as exc:
+                self.canvas.statusMessage.emit(f"Smart polygon: {exc}; using GrabCut")
+                self.checkpoint = None
+                return None
+        return self._loaded[1]
+
+    def commit(self) -> int | None:
+        """Keep the outline: a new polygon annotation (or the picked box becomes it);
+        returns the annotation id, None when there is no outline."""
+        if not self.polygons:
+            return None
+        polys, picked = [list(p) for p in self.polygons], self.picked
+        self.cancel()
+        if picked is not None:
+            source = picked.source
+            if source.startswith("model:") and not source.endswith(":edited"):
+                source += ":edited"
+            new = undo.with_geometry(replace(picked, rle=None, source=source), polygons=polys)
+            self.canvas.undo_stack.push(undo.ModifyAnnotationsCommand(
+                self.canvas.store, [picked], [new], "Smart polygon from box"))
+            self.canvas.set_selection([picked.id])
+            return picked.id
+        return self.canvas.add_polygons(polys)
+
+    # ------------------------------------------------------------------ events
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Mouse and keys while active (see the module docstring)."""
+        et = event.type()
+        if et not in _EVENTS or not self.active or self.canvas.image is None:
+            return False  # (checked first: a canvas being destroyed still sends events)
+        if obj is self.canvas and et == QEvent.Type.KeyPress:
+            return self._key(event)
+        if obj is not self._viewport:
+            return False
+        if et == QEvent.Type.MouseButtonPress:
+            return self._press(event)
+        if et == QEvent.Type.MouseMove:
+            return self._drag is not None and self._move(event)
+        if et == QEvent.Type.MouseButtonRelease:
+            return self._release(event)
+        if et == QEvent.Type.MouseButtonDblClick:
+            return True
+        return False
+
+    def _key(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.polygons:
+            self.commit()
+            return True
+        if key == Qt.Key.Key_Escape and self.box is not None:
+            self.cancel()
+            return True
+        if key == Qt.Key.Key_Backspace and self.box is not None:
+            if self._order:
+                (self.fg_strokes if self._order.pop() else self.bg_strokes).pop()
+                self.segment()
+            else:
+                self.cancel()
+            return True
+        return False
+
+    def _scene(self, event: QMouseEvent) -> QPointF:
+        p = self.canvas.mapToScene(event.position().toPoint())
+        im = self.canvas.image
+        return QPointF(min(max(p.x(), 0.0), float(im.width)), min(max(p.y(), 0.0), float(im.height)))
+
+    def _press(self, event: QMouseEvent) -> bool:
+        button, mods = event.button(), event.modifiers()
+        if button == Qt.MouseButton.MiddleButton or getattr(self.canvas, "_space", False):
+            return False  # pan
+        p = self._scene(event)
+        if self.box is None:
+            if button != Qt.MouseButton.LeftButton:
+                return False
+            self._drag = ("box", [(p.x(), p.y())], p)
+            return True
+        bg = button == Qt.MouseButton.RightButton or bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return False
+        self._drag = ("bg" if bg else "fg", [(p.x(), p.y())], p)
+        return True
+
+    def _move(self, event: QMouseEvent) -> bool:
+        kind, points, start = self._drag
+        p = self._scene(event)
+        if kind == "box":
+            path = QPainterPath()
+            path.addRect(QRectF(start, p).normalized())
+            self._box_item.setPath(path)
+            self._box_item.show()
+        else:
+            points.append((p.x(), p.y()))
+            self._redraw_strokes(extra=(kind, points))
+        return True
+
+    def _release(self, event: QMouseEvent) -> bool:
+        if self._drag is None:
+            return False
+        kind, points, start = self._drag
+        self._drag = None
+        p = self._scene(event)
+        if kind == "box":
+            rect = QRectF(start, p).normalized()
+            if rect.width() >= MIN_BOX_PX and rect.height() >= MIN_BOX_PX:
+                self.start_box(rect.x(), rect.y(), rect.width(), rect.height())
+            else:
+                self._pick_box(start)
+            return True
+        points.append((p.x(), p.y()))
+        self.add_stroke(points, foreground=kind == "fg")
+        return True
+
+    def _pick_box(self, p: QPointF) -> None:
+        item = self.canvas.shape_at(p)
+        if item is None or item.kind != "box":
+            self._redraw()
+            self.canvas.statusMessage.emit("Smart polygon: drag a box around an object, or click a box")
+            return
+        x, y, w, h = item.ann.bbox
+        self.start_box(x, y, w, h, picked=item.ann)
+
+    # ------------------------------------------------------------------ drawing
+    def _image_array(self) -> np.ndarray | None:
+        image = self.canvas.image
+        if image is None:
+            return None
+        if self._image_cache is None or self._image_cache[0] != image.id:
+            arr = self.canvas.cache.get(self.canvas.store.resolve(image)).display
+            if arr.ndim == 2:
+                arr = np.repeat(arr[:, :, None], 3, axis=2)
+            self._image_cache = (image.id, np.ascontiguousarray(arr[:, :, :3]))
+        return self._image_cache[1]
+
+    def _redraw(self) -> None:
+        if self.box is None:
+            self._box_item.hide()
+        else:
+            path = QPainterPath()
+            path.addRect(self.box)
+            self._box_item.setPath(path)
+            self._box_item.show()
+        path = QPainterPath()
+        for poly in self.polygons:
+            pts = [QPointF(poly[i], poly[i + 1]) for i in range(0, len(poly) - 1, 2)]
+            path.moveTo(pts[0])
+            for q in pts[1:]:
+                path.lineTo(q)
+            path.closeSubpath()
+        self._result_item.setPath(path)
+        self._result_item.setVisible(bool(self.polygons))
+        self._redraw_strokes()
+
+    def _redraw_strokes(self, extra: tuple[str, list] | None = None) -> None:
+        for item, strokes, kind in ((self._fg_item, self.fg_strokes, "fg"), (self._bg_item, self.bg_strokes, "bg")):
+            all_strokes = strokes + ([extra[1]] if extra is not None and extra[0] == kind else [])
+            path = QPainterPath()
+            for stroke in all_strokes:
+                path.moveTo(QPointF(*stroke[0]))
+                for q in stroke[1:]:
+                    path.lineTo(QPointF(*q))
+                if len(stroke) == 1:
+                    path.lineTo(QPointF(stroke[0][0] + 0.1, stroke[0][1]))
+            item.setPath(path)
+            item.setVisible(bool(all_strokes))
