@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "vision_studio.commands.health",
     "vision_studio.commands.assist",
     "vision_studio.commands.export",
+    "vision_studio.commands.explain",
 )
 
 
