@@ -18,15 +18,11 @@ from tests.core._checkpoints import make_checkpoint
 from vision_studio.cli import main
 from vision_studio.core.types import Task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 IMAGENET_ANT, IMAGENET_BEE = 310, 309
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,13 +20,9 @@ from tests.core._checkpoints import make_checkpoint
 from vision_studio.cli import main
 from vision_studio.core.types import Task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+
 
 
 def _images(name: str, sub: str, n: int, pattern: str = "*.jpg") -> list[Path]:

@@ -12,6 +12,8 @@ from tests.conftest import shared_dataset
 from vision_studio.cli import main
 from vision_studio.core.models.registry import build_model, get_arch
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CLS = [("lenet5", 32), ("alexnet", 64), ("densenet169", 64),
        pytest.param("vgg19_bn", 32, marks=pytest.mark.slow),
        ("timm:legacy_xception", 72), pytest.param("timm:inception_v4", 128, marks=pytest.mark.slow)]
@@ -20,12 +22,6 @@ WEIGHTS = {"lenet5": (), "alexnet": ("IMAGENET1K_V1",), "vgg19_bn": ("IMAGENET1K
            "timm:inception_v4": ("tf_in1k",), "ssd300_vgg16": ("COCO_V1",)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _step(model: torch.nn.Module, loss: torch.Tensor) -> float:
