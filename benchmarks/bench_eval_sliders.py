@@ -160,12 +160,20 @@ class Blame:
         self._thread.start()
 
     def _run(self) -> None:
+        import threading
+
         while not self._stop.wait(0.002):
             if not self.stalls.active or time.perf_counter() - self.stalls.last < self.late:
                 continue
-            frame = sys._current_frames().get(self.main)
-            if frame is not None:
-                self.counts[self._where(frame)] += 1
+            frames = sys._current_frames()
+            frame = frames.pop(self.main, None)
+            if frame is None:
+                continue
+            where = self._where(frame)
+            if where.startswith("  [innermost bench_eval_sliders"):  # in C code: who else runs?
+                others = sorted(self._where(f) for t, f in frames.items() if t != threading.get_ident())
+                where = "in C code (event loop / GIL); other threads: " + " | ".join(others)
+            self.counts[where] += 1
 
     @staticmethod
     def _where(frame) -> str:

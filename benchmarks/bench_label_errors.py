@@ -17,8 +17,21 @@ features. It also prints cleanlab's own verdict (flagged images: recall / precis
 The original labels are taken as right: real label errors of the set count against
 precision.
 
-Detection (``--task detection``, default data ``../shared/data/rbc_coco``): see
-:func:`detection_main`.
+Detection (``--task detection``, default data ``../shared/data/rbc_coco``, every split)::
+
+    python benchmarks/bench_label_errors.py --task detection [--checkpoint RUN/best.pt]
+
+deletes a random ``--noise`` share of the boxes and shifts another ``--noise`` share by
+half their width and height (towards the inside of the image), then ranks every box
+ObjectLab scores (:mod:`vision_studio.core.health.boxes`, all three kinds, worst first)
+and prints how many injected errors are in the top 2x list (a deleted box counts when an
+``overlooked_box`` suggestion overlaps it at IoU >= 0.5; a shifted box when it is listed
+under its annotation id), and how many cleanlab flags. Predictions: with
+``--checkpoint``, that detector's on the images outside its training split (only the
+errors injected there count); without it, the boxes before the edit with probability 1
+(an oracle detector: the best the ranking can do). Baseline, same predictions: rank given
+boxes by ``1 - best IoU`` with a predicted box of their class and predicted boxes (score
+>= 0.95) by ``1 - best IoU`` with any given box.
 """
 from __future__ import annotations
 
@@ -126,6 +139,139 @@ def classification_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def inject_box_errors(store, noise: float, seed: int) -> tuple[dict, dict, dict]:
+    """Delete ``noise`` of the boxes and shift another ``noise`` by half their size.
+
+    Returns:
+        ``(reference {image_id: [(category_id, bbox)]} before the edit, deleted
+        {annotation id: (image_id, bbox)}, shifted {annotation id: image_id})``.
+    """
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    anns = store.annotations_by_image()
+    ref = {iid: [(a.category_id, a.bbox) for a in v] for iid, v in anns.items()}
+    flat = [a for v in anns.values() for a in v]
+    n = max(1, round(noise * len(flat)))
+    pick = rng.choice(len(flat), size=2 * n, replace=False)
+    size = {im.id: (im.width, im.height) for im in store.images()}
+    deleted = {flat[k].id: (flat[k].image_id, flat[k].bbox) for k in pick[:n]}
+    store.delete_annotations(list(deleted))
+    shifted = {}
+    for k in pick[n:]:
+        a = flat[k]
+        x, y, w, h = a.bbox
+        W, H = size[a.image_id]
+        dx = w / 2 if x + 1.5 * w <= W else -w / 2
+        dy = h / 2 if y + 1.5 * h <= H else -h / 2
+        x, y = min(max(0.0, x + dx), W - w), min(max(0.0, y + dy), H - h)
+        store.update_annotation(replace(a, bbox=(x, y, w, h)))
+        shifted[a.id] = a.image_id
+    return ref, deleted, shifted
+
+
+def _iou_xywh(a, b) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-12)
+
+
+def _hits(ranked, deleted: dict, shifted: dict, k: int) -> tuple[int, int]:
+    """Injected deletions and shifts found within the first ``k`` issues."""
+    found_del, found_shift = set(), set()
+    for issue in ranked[:k]:
+        if issue.kind == "overlooked_box":
+            for aid, (iid, box) in deleted.items():
+                if iid == issue.image_id and _iou_xywh(box, issue.suggested_bbox) >= 0.5:
+                    found_del.add(aid)
+        elif issue.annotation_id in shifted:
+            found_shift.add(issue.annotation_id)
+    return len(found_del), len(found_shift)
+
+
+def iou_baseline(pairs) -> list:
+    """The baseline ranking (see the docstring) as Issue records."""
+    import torch
+    from torchvision.ops import box_iou
+
+    from vision_studio.core.geometry import xyxy_to_xywh
+    from vision_studio.core.health.issues import Issue
+
+    out = []
+    for p in pairs:
+        iou = box_iou(torch.from_numpy(p.boxes).reshape(-1, 4),
+                      torch.from_numpy(p.pred_boxes).reshape(-1, 4)).numpy()
+        for j in range(len(p.boxes)):
+            same = p.pred_labels == p.labels[j]
+            best = iou[j, same].max(initial=0.0)
+            out.append(Issue("bad_box", p.file_name, p.image_id, 1 - float(best),
+                             annotation_id=int(p.annotation_ids[j])))
+        for j in np.flatnonzero(p.pred_scores >= 0.95):
+            best = iou[:, j].max(initial=0.0)
+            out.append(Issue("overlooked_box", p.file_name, p.image_id, 1 - float(best),
+                             suggested_bbox=xyxy_to_xywh(p.pred_boxes[j])))
+    return sorted(out, key=lambda i: -i.score)
+
+
+def detection_pairs(store, args, ref: dict) -> tuple[list, list[str], str, set[int]]:
+    """``(ImageBoxes, class names, source, image ids examined)``."""
+    from vision_studio.core.health.boxes import images_from_annotations, images_from_detections
+
+    cats = [c for c in store.categories() if store.annotations(category_id=c.id)]
+    if args.checkpoint is None:
+        ids = [im.id for im in store.images()]
+        pairs = images_from_annotations(store, ids, [c.id for c in cats], ref)
+        return pairs, [c.name for c in cats], "oracle (the boxes before the edit, p = 1)", set(ids)
+    from vision_studio.core.evaluation.predict import predict_checkpoint
+    from vision_studio.core.health.from_checkpoint import held_out_images
+
+    images, how = held_out_images(store, args.checkpoint)
+    raw, _, categories = predict_checkpoint(args.checkpoint, [str(store.resolve(im)) for im in images],
+                                            image_ids=[im.id for im in images], device="auto")
+    return (images_from_detections(store, raw), [c["name"] for c in categories],
+            f"{args.checkpoint} on {how}", {im.id for im in images})
+
+
+def detection_main(args: argparse.Namespace) -> int:
+    from vision_studio.core.health.boxes import box_issues, objectlab_box_scores
+    from vision_studio.core.io.coco import read_coco
+
+    data = args.data or SHARED / "data" / "rbc_coco"
+    if not data.is_dir():
+        print(f"error: {data}: not found", file=sys.stderr)
+        return 1
+    print(f"data: {data}; {args.noise:.0%} of the boxes deleted, {args.noise:.0%} shifted by "
+          f"half their size; top-k lists of every scored box, k = 2x the injected errors")
+    print(f"{'seed':<6}{'ranking':<30}{'deleted@2x':>12}{'shifted@2x':>12}{'flagged':>9}"
+          f"{'del.flag':>9}{'shift.flag':>11}")
+    for seed in range(args.seeds):
+        with tempfile.TemporaryDirectory(prefix="bench_det_") as tmp:
+            with ProjectStore.create(Path(tmp) / "d.vsproj", root=data) as store:
+                for split in ("train", "valid", "test"):
+                    if (data / split / "_annotations.coco.json").is_file():
+                        read_coco(store, data / split / "_annotations.coco.json")
+                ref, deleted, shifted = inject_box_errors(store, args.noise, seed)
+                pairs, names, source, seen = detection_pairs(store, args, ref)
+        deleted = {a: v for a, v in deleted.items() if v[0] in seen}
+        shifted = {a: v for a, v in shifted.items() if v in seen}
+        k = 2 * (len(deleted) + len(shifted))
+        t, c = time.perf_counter(), time.process_time()
+        scores = objectlab_box_scores(pairs, len(names))
+        t_ol, c_ol = time.perf_counter() - t, time.process_time() - c
+        ranked = sorted(box_issues(pairs, names, flagged_only=False, scores=scores),
+                        key=lambda i: -i.score)
+        flagged = box_issues(pairs, names, scores=scores)
+        fd, fs = _hits(flagged, deleted, shifted, len(flagged))
+        for label, rank in (("ObjectLab", ranked), ("baseline (1 - best IoU)", iou_baseline(pairs))):
+            d, s_ = _hits(rank, deleted, shifted, k)
+            tail = f"{len(flagged):>9}{fd:>9}{fs:>11}" if label == "ObjectLab" else ""
+            print(f"{seed:<6}{label:<30}{f'{d}/{len(deleted)}':>12}{f'{s_}/{len(shifted)}':>12}{tail}")
+        print(f"      predictions: {source}; {len(pairs)} images; ObjectLab scoring "
+              f"{t_ol:.1f} s wall, {c_ol:.1f} s CPU")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--task", choices=("classification", "detection"), default="classification")
@@ -134,10 +280,10 @@ def main() -> int:
     ap.add_argument("--noise", type=float, default=0.05, help="share of labels made wrong")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--checkpoint", type=Path, help="detection: a detector trained on this "
+                    "data (default: the oracle, see the docstring)")
     args = ap.parse_args()
     if args.task == "detection":
-        from bench_label_errors_detection import detection_main  # noqa: PLC0415
-
         return detection_main(args)
     return classification_main(args)
 

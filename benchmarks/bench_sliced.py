@@ -12,7 +12,7 @@ Run by hand::
    size; the image becomes 1664 x 1664) with their ground truth shifted.
 3. The same detector predicts each mosaic (a) the usual way — the whole image resized to
    the model's 416 px input — and (b) by sliced inference
-   (:func:`vision_studio.core.large.sliced.predict_sliced`, 416-px tiles, 0.2 overlap,
+   (:func:`vision_studio.core.evaluation.sliced.predict_sliced`, 416-px tiles, 0.2 overlap,
    plus the whole-image pass, greedy NMM by IoS 0.5); COCO AP / AP50 / APs of both
    (pycocotools) and the gains are printed. Also the single 416-px images' AP, the
    ceiling. Target: sliced >= +5 AP over resizing.
@@ -128,7 +128,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"dataset not found: {DATA}")
     from vision_studio.core.evaluation.predict import predict_detections
-    from vision_studio.core.large.sliced import SliceSettings, predict_sliced
+    from vision_studio.core.evaluation.sliced import SliceSettings, predict_sliced
     from vision_studio.core.training.checkpoints import load_checkpoint
 
     with tempfile.TemporaryDirectory() as t:

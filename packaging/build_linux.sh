@@ -2,6 +2,7 @@
 # Build the Linux one-folder app with PyInstaller and pack it as a tarball.
 #
 #   packaging/build_linux.sh [--venv DIR] [--torch-index URL] [--clean] [--no-tar]
+#                            [--no-weights]
 #
 #   --venv DIR         create (or reuse) a virtual environment in DIR and build there;
 #                      default: build with the current Python ($PYTHON or python3).
@@ -11,6 +12,8 @@
 #                      Default: the torch already installed (PyPI's Linux torch is a CUDA build).
 #   --clean            drop PyInstaller's cache (build/pyinstaller) first.
 #   --no-tar           build the folder only (dist/vision-studio/), skip the tarball.
+#   --no-weights       do not fetch and ship the curated pretrained weights
+#                      (docs/weights.md; fetched into build/weights, ~180 MB).
 #
 # Output: dist/vision-studio/ (vision-studio = GUI, vision-studio-cli = command line,
 # vision-studio.desktop, vision-studio.png, install-desktop-entry.sh) and
@@ -22,7 +25,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 PY="${PYTHON:-python3}"
-VENV="" TORCH_INDEX="" CLEAN="" TAR=1
+VENV="" TORCH_INDEX="" CLEAN="" TAR=1 WEIGHTS=1
 TORCH_PIN="${TORCH_PIN:-torch==2.14.1 torchvision==0.29.1}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +33,8 @@ while [ $# -gt 0 ]; do
     --torch-index) TORCH_INDEX="$2"; shift 2 ;;
     --clean) CLEAN=1; shift ;;
     --no-tar) TAR=""; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --no-weights) WEIGHTS=""; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +63,10 @@ fi
 VERSION="$("$PY" -c 'import vision_studio; print(vision_studio.__version__)')"
 log "vision-studio $VERSION, $("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)')"
 
+# 1b. The curated pretrained weights, shipped as vision_studio/weights by the spec.
+if [ -n "$WEIGHTS" ]; then
+  "$PY" -m vision_studio.core.models.shipped fetch build/weights
+fi
 # 2. The icon files are generated (Pillow); regenerate if missing.
 [ -f vision_studio/resources/icon.png ] || "$PY" packaging/make_icons.py
 

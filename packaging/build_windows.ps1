@@ -49,6 +49,7 @@ param(
   [string]$Flavour = "",
   [switch]$Smoke,
   [switch]$NoInstaller,
+  [switch]$NoWeights,
   [string]$Iscc = ""
 )
 
@@ -79,6 +80,10 @@ Invoke-Native $Py @("-m", "pip", "install", "-e", ".[package]")
 $Version = (& $Py -c "import vision_studio; print(vision_studio.__version__)").Trim()
 $TorchInfo = (& $Py -c "import torch; print(torch.__version__, 'cuda', torch.version.cuda)").Trim()
 Log "vision-studio $Version, torch $TorchInfo, flavour $Flavour"
+
+# 1b. The curated pretrained weights (docs/weights.md) into build\weights: the spec ships
+# them as vision_studio\weights, so transfer learning works offline from the first run.
+if (-not $NoWeights) { Invoke-Native $Py @("-m", "vision_studio.core.models.shipped", "fetch", "build\weights") }
 
 # 2. Icons (generated with Pillow; committed, regenerated only if missing).
 if (-not (Test-Path "vision_studio\resources\icon.ico")) { Invoke-Native $Py @("packaging\make_icons.py") }

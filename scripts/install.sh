@@ -2,16 +2,20 @@
 # Set up Vision Studio from this checkout in a virtual environment (PEP 668 safe).
 #
 #   bash scripts/install.sh [--venv DIR] [--upgrade] [--torch-index URL] [--no-system-libs]
+#                           [--no-weights]
 #
 #   PYTHON=/usr/bin/python3   interpreter that creates the environment (default: python3)
 #   VENV=DIR / --venv DIR     where (default: .venv in the checkout)
 #   --upgrade                 update the dependencies to the newest allowed versions
 #   --torch-index URL         take torch/torchvision from this index (e.g. a CUDA one)
 #   --no-system-libs          skip the Debian libraries step
+#   --no-weights              skip the pretrained weights step
+#   WEIGHTS_DIR=DIR           where the weights go (default: <user data folder>/weights)
 #
 # Steps: (1) the Debian libraries Qt needs (skipped with a note when neither root nor
 # sudo is available), (2) the virtual environment, (3) the pinned torch/torchvision pair,
-# (4) this package, editable, with its dev extras. A second run with nothing changed
+# (4) this package, editable, with its dev extras, (5) the curated ImageNet weights
+# (docs/weights.md, ~180 MB; offline this step only warns). A second run with nothing changed
 # only checks and exits (a stamp in the environment records what was installed).
 # Afterwards, nothing needs activating: .venv/bin/vision-studio, .venv/bin/python.
 set -euo pipefail
@@ -33,6 +37,7 @@ VENV="${VENV:-$ROOT/.venv}"
 UPGRADE=0
 TORCH_INDEX=""
 SYSTEM_LIBS=1
+WEIGHTS=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 say() { printf '[install] %s\n' "$*"; }
@@ -45,7 +50,8 @@ while [ $# -gt 0 ]; do
     --upgrade) UPGRADE=1; shift ;;
     --torch-index) [ $# -ge 2 ] || die "--torch-index needs a URL"; TORCH_INDEX="$2"; shift 2 ;;
     --no-system-libs) SYSTEM_LIBS=0; shift ;;
-    -h|--help) sed -n '2,16p' "$SCRIPT" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-weights) WEIGHTS=0; shift ;;
+    -h|--help) sed -n '2,20p' "$SCRIPT" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -180,6 +186,15 @@ install_package() {
   "$VENV/bin/python" -m pip install -q --no-deps "$SAHI_PIN" || die "pip could not install $SAHI_PIN"
 }
 
+fetch_weights() {
+  # The curated pretrained weights (docs/weights.md), so that transfer learning works
+  # offline from the first run; the app finds them by itself. Offline: a warning only.
+  [ "$WEIGHTS" -eq 1 ] || { say "weights: skipped (--no-weights)"; return 0; }
+  say "weights: the curated ImageNet set (docs/weights.md)"
+  "$VENV/bin/python" -m vision_studio.core.models.shipped fetch ${WEIGHTS_DIR:+"$WEIGHTS_DIR"} \
+    || say "warning: some pretrained weights could not be fetched (offline?); rerun this script later, or train with weights files of your own"
+}
+
 report() {
   "$VENV/bin/python" -I - <<'EOF'
 import importlib.util, torch, torchvision
@@ -206,6 +221,7 @@ main() {
     installed_ok || die "the installed environment does not hold the pinned torch pair and this checkout's package"
     stamp_value >"$stamp"
   fi
+  fetch_weights
   report
   local rel="$VENV"; case "$VENV" in "$PWD"/*) rel="${VENV#"$PWD"/}" ;; esac
   say "done in $((SECONDS - t0)) s. Nothing to activate: $rel/bin/vision-studio demo, $rel/bin/python -m pytest -q"

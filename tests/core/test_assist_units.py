@@ -105,3 +105,18 @@ def test_select_images_and_cancel(new_store):
     with pytest.raises(Cancelled):
         report(2, 3)
     assert seen == [1, 2] and is_cancelled(lambda: True) and not is_cancelled(None)
+
+
+def test_a_capped_greedy_pass_keeps_the_greedy_order_for_the_rest():
+    from vision_studio.core.assist.uncertainty import nearest_sq_distance
+
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=(300, 8)), rng.normal(size=(5, 8))
+    order, dist = k_center_greedy(x, c)
+    assert np.all(np.diff(dist) <= 1e-9)  # the score never rises along the picks
+    head, head_dist = k_center_greedy(x, c, n=50)
+    assert head.tolist() == order[:50].tolist()
+    rest = np.setdiff1d(np.arange(300), head)
+    left = np.sqrt(nearest_sq_distance(x[rest], np.concatenate([c, x[head]])))
+    assert left.max() <= head_dist[-1] + 1e-9
+    assert left.max() == pytest.approx(dist[50])  # the next greedy pick is the farthest of the rest

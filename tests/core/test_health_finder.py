@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 from vision_studio.cli import main
 from vision_studio.core.data.snapshot import take_snapshot
 from vision_studio.core.health import HealthReport, find_issues, leakage_warnings
+from vision_studio.core.health.embedding_map import embed_2d
 from vision_studio.core.health.features import cached_embeddings, compute_features
 from vision_studio.core.io.imagefolder import read_imagefolder
 from vision_studio.core.store import ProjectStore
@@ -122,3 +124,40 @@ def test_cli_writes_json_and_refuses_overwrite(project: Path, tmp_path: Path, ca
     assert main(args) == 1
     assert capsys.readouterr().err.startswith("error: ")
     assert main(["find-errors", "--project", str(tmp_path / "nope.vsproj")]) == 1
+
+
+def _true_class(report: HealthReport) -> tuple[list[int], np.ndarray]:
+    """Rows of the real photos and their true class (the folder name: ants = 1)."""
+    rows = [r for r, p in enumerate(report.features.paths) if "/ants/" in p or "/bees/" in p]
+    return rows, np.array(["/ants/" in report.features.paths[r] for r in rows], float)
+
+
+def test_embed_2d_pca_on_real_features(report: HealthReport, monkeypatch) -> None:
+    """The map of the 155 real photos by PCA, asked for or as the fallback."""
+    x = report.features.features
+    pca, how = embed_2d(x, method="pca")
+    assert how == "pca" and pca.shape == (len(x), 2) and pca.dtype == np.float32
+    assert np.isfinite(pca).all() and pca.std(axis=0).min() > 0
+    rows, y = _true_class(report)  # the true classes separate on the map
+    assert max(abs(np.corrcoef(pca[rows, d], y)[0, 1]) for d in (0, 1)) > 0.3
+    monkeypatch.setitem(sys.modules, "umap", None)  # umap-learn not installed
+    fallback, how = embed_2d(x, method="auto")
+    assert how == "pca"
+    np.testing.assert_allclose(fallback, pca, atol=1e-4)
+    few, how = embed_2d(x[:10])
+    assert how == "pca" and few.shape == (10, 2)
+    assert embed_2d(x[:1])[0].shape == (1, 2)
+    with pytest.raises(ValueError, match="unknown map method"):
+        embed_2d(x, method="tsne")
+
+
+@pytest.mark.slow  # numba compiles UMAP first: about a minute on the shared machine
+def test_embed_2d_umap_on_real_features(report: HealthReport) -> None:
+    x = report.features.features
+    xy, how = embed_2d(x, seed=3)
+    assert how == "umap" and xy.shape == (len(x), 2) and xy.dtype == np.float32
+    assert np.isfinite(xy).all() and xy.std(axis=0).min() > 0
+    again, _ = embed_2d(x, seed=3)
+    np.testing.assert_array_equal(xy, again)
+    rows, y = _true_class(report)
+    assert max(abs(np.corrcoef(xy[rows, d], y)[0, 1]) for d in (0, 1)) > 0.3

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vision_studio.core.large.sliced import SliceSettings, merge_detections, predict_sliced
+from vision_studio.core.evaluation.sliced import SliceSettings, merge_detections, predict_sliced
 from vision_studio.core.large.tiles import Tile, clip_to_tile, needs_tiling, tile_grid
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -253,3 +253,26 @@ def test_a_tiled_tiff_above_the_pixel_limit_is_verified_without_a_full_decode(tm
         assert "pyramid level" in verify_image(path, "k3")
     finally:
         set_max_pixels(None)
+
+
+def test_auto_slicing_rule_and_the_recorded_settings(detector, tmp_path):
+    from vision_studio.core.evaluation.predictions import RawDetections
+    from vision_studio.core.evaluation.sliced import auto_slicing
+
+    assert auto_slicing([(416, 416), (1000, 1500)], 416) is None  # ordinary images: as before
+    s = auto_slicing([(416, 416), (4000, 6000)], 512)
+    assert s is not None and s.tile == 512 and s.min_side == 2000
+    parts = _rbc_images(2)
+    settings = SliceSettings(tile=128, overlap=0.2, min_side=300)
+    out = predict_sliced(detector, [parts[0], np.concatenate(parts, axis=1)], [{"id": 1, "name": "a"},
+                         {"id": 2, "name": "b"}], settings=settings, score_floor=0.05)
+    assert out.slicing == settings.as_dict()
+    out.save(tmp_path / "p.npz")
+    again = RawDetections.load(tmp_path / "p.npz")
+    assert again.slicing == settings.as_dict() and len(again) == len(out)
+    # the 256 px image (<= min_side) got the plain whole-image pass only: its boxes are
+    # those of predict_detections on it
+    from vision_studio.core.evaluation.predict import predict_detections
+
+    plain = predict_detections(detector, [parts[0]], [{"id": 1}, {"id": 2}], image_size=128, score_floor=0.05)
+    assert (out.img_index == 0).sum() == len(plain)

@@ -114,3 +114,29 @@ def test_evaluate_and_predict_commands(rbc_project, tmp_path, capsys):
 
     assert main(["predict", "--checkpoint", str(ckpt), str(tmp_path / "missing.jpg"), "--out", str(pred)]) == 1
     assert "no such image file" in capsys.readouterr().err
+
+
+def test_predict_slices_a_large_image_and_says_so(rbc_project, tmp_path, capsys):
+    """`vision-studio predict` on a 2496 px mosaic of rbc images: sliced inference by
+    default (the settings are printed), whole-image with --slice off, bad values refused."""
+    from PIL import Image
+
+    from vision_studio.cli import main
+    from vision_studio.core.images import read_image
+
+    _, ckpt, images = rbc_project
+    tile = read_image(images[0])
+    big = tmp_path / "mosaic.png"
+    Image.fromarray(np.tile(tile, (6, 6, 1))).save(big)  # 2496 x 2496 px
+    out = tmp_path / "sliced.json"
+    assert main(["predict", "--checkpoint", str(ckpt), str(big), "--out", str(out), "--score-threshold", "0.01"]) == 0
+    text = capsys.readouterr().out
+    assert "sliced inference: tile=320" in text and "merge=nmm" in text
+    res = json.loads(out.read_text())
+    assert all(r["bbox"][0] + r["bbox"][2] <= 2496 + 1e-3 for r in res)
+    assert main(["predict", "--checkpoint", str(ckpt), str(big), "--out", str(tmp_path / "whole.json"),
+                 "--slice", "off"]) == 0
+    assert "sliced inference" not in capsys.readouterr().out
+    assert main(["predict", "--checkpoint", str(ckpt), str(big), "--out", str(tmp_path / "x.json"),
+                 "--slice", "tiny"]) == 1
+    assert "--slice: 'tiny' is not auto, off or a tile size" in capsys.readouterr().err

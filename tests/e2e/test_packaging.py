@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "dist" / "vision-studio"
-PANELS = ("annotate", "model", "training", "evaluate")
+PANELS = ("annotate", "model", "training", "evaluate", "health")
 
 
 def _version() -> str:

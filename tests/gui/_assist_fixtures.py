@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QPointF, Qt
+
 from _eval_fixtures import train_tiny
 from _train_fixtures import make_cls_project
 from vision_studio.core.store import ProjectStore
@@ -22,3 +24,14 @@ def cls_project_with_run(tmp_path: Path, make_images, unlabelled: int = 5) -> tu
         for i in unl:
             s.set_image_tags(i, ())
     return project, ckpt, unl
+
+
+def drag(qtbot, canvas, a, b, button=Qt.MouseButton.LeftButton,
+         mods=Qt.KeyboardModifier.NoModifier, steps: int = 4) -> None:
+    """Press ``button`` at image point ``a`` of the canvas, move in ``steps``, release at ``b``."""
+    v = canvas.viewport()
+    qtbot.mousePress(v, button, mods, canvas.mapFromScene(QPointF(*a)))
+    for k in range(1, steps + 1):
+        t = k / steps
+        qtbot.mouseMove(v, canvas.mapFromScene(QPointF(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))))
+    qtbot.mouseRelease(v, button, mods, canvas.mapFromScene(QPointF(*b)))

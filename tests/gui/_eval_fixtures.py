@@ -183,3 +183,19 @@ def save_fake_detections(folder: Path, cats, ims, parts: dict, size: tuple[int, 
     torch.save({"model": {}, "config": {"task": "detection", "arch": "none"}, "categories": catd}, ckpt)
     save_cache(ckpt, "val", ims, "detection", raw)
     return ckpt
+
+
+def evaluate_panel(qtbot, project: Path, size: tuple[int, int] = (1300, 800)):
+    """An Evaluation panel on ``project`` (a real ``AppState`` and widget, shown and
+    exposed; the caller shuts it down and closes the project)."""
+    from vision_studio.gui.panels.evaluate.panel import EvaluatePanel
+    from vision_studio.gui.state import AppState
+
+    state = AppState()
+    state.open_project(project)
+    p = EvaluatePanel(state, device="cpu")
+    qtbot.addWidget(p)
+    p.resize(*size)
+    p.show()
+    qtbot.waitExposed(p)
+    return p

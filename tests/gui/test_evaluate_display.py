@@ -9,11 +9,9 @@ import shutil
 
 import pytest
 
-from _eval_fixtures import synthetic_detection_project
-from vision_studio.core.store import ProjectStore
+from _eval_fixtures import evaluate_panel, synthetic_detection_project
 from vision_studio.core.types import RunRecord
 from vision_studio.gui.panels.evaluate.panel import NO_CHECKPOINT, EvaluatePanel
-from vision_studio.gui.state import AppState
 
 TIMEOUT = 120_000
 
@@ -24,14 +22,7 @@ def synthetic(tmp_path_factory):
 
 
 def _panel(qtbot, project) -> EvaluatePanel:
-    state = AppState()
-    state.open_project(project)
-    p = EvaluatePanel(state, device="cpu")
-    qtbot.addWidget(p)
-    p.resize(1300, 800)
-    p.show()
-    qtbot.waitExposed(p)
-    return p
+    return evaluate_panel(qtbot, project)
 
 
 def test_default_is_the_newest_finished_run_and_no_stale_message(qtbot, tmp_path, synthetic):
@@ -101,7 +92,7 @@ def test_accepted_message_wraps_instead_of_being_cut(evaluated, qtbot):
     p.ui.accept_btn.click()
     qtbot.wait(50)
     label = p.ui.status
-    assert label.text().startswith("Accepted 1 prediction") and label.text().endswith("to include them.")
+    assert label.text().startswith("Accepted 1 prediction") and label.text().endswith("to include the changes.")
     assert label.wordWrap() and label.height() >= label.heightForWidth(label.width())
     assert p.width() <= 1300  # the message did not widen the panel
     p.state.undo_stack.undo()

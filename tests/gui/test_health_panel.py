@@ -160,6 +160,12 @@ def test_leak_moved_to_twins_split_and_undo(health, main_window, qtbot) -> None:
     main_window.state.undo_stack.undo()
     assert store.image(issue.image_id).split == before
     assert issue in health.model.issues
+    _select(health, lambda i: i == issue)
+    with qtbot.waitSignal(health.openInAnnotate, timeout=2000) as sig:
+        qtbot.keyClick(health.table, Qt.Key.Key_Return)
+    assert sig.args == [issue.image_id]
+    qtbot.waitUntil(lambda: main_window.state.current_image is not None
+                    and main_window.state.current_image.id == issue.image_id, timeout=5000)
 
 
 def test_map_points_click_opens_in_annotate(health, main_window, qtbot) -> None:
@@ -172,6 +178,8 @@ def test_map_points_click_opens_in_annotate(health, main_window, qtbot) -> None:
         assert m.point_count() == store.image_count()
     qtbot.wait(50)
     row = 5
+    tip = m.scatter.opts["tip"](x=0.0, y=0.0, data=row)  # what hovering the point shows
+    assert tip.startswith(m.paths[row]) and m.paths[row] == store.image(int(m.image_ids[row])).path
     x, y = m.xy[row]
     others = np.delete(m.xy, row, axis=0)
     assert np.min(np.hypot(*(others - m.xy[row]).T)) > 0  # an unambiguous point
@@ -231,3 +239,34 @@ def test_bad_input_is_a_dialog_not_a_crash(main_window, tmp_path, qtbot) -> None
     boxes = [b for b in panel.findChildren(QMessageBox) if b.isVisible()]
     assert len(boxes) == 1 and "no images" in boxes[0].text()
     assert panel.find_button.isEnabled()
+
+
+@pytest.mark.slow  # numba compiles UMAP on first use: ~70 s here
+def test_umap_map_follows_the_pca_map(main_window, project, qtbot) -> None:
+    assert main_window.open_project(project)
+    panel = main_window.health
+    panel.set_weights(LITE0)
+    assert panel.options.map_method == "auto"
+    pca = []
+    assert panel.find_problems()
+    panel.worker.done.connect(lambda r: pca.append(r.map_method))
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=600_000)
+    assert pca == ["pca"] and panel.map.info.text().endswith("UMAP")
+    assert panel.map.point_count() == main_window.state.store.image_count()
+    assert not np.allclose(panel.map.xy, panel.result.xy)  # the UMAP layout replaced PCA's
+
+
+def test_map_child_reports_errors_and_cancels() -> None:
+    import time
+
+    from vision_studio.core.errors import VisionStudioError
+    from vision_studio.gui.panels.health.map_process import MapCancelled, embed_2d_in_child
+
+    x = np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32)
+    xy, method = embed_2d_in_child(x, "pca")
+    assert method == "pca" and xy.shape == (8, 2)
+    with pytest.raises(VisionStudioError, match="unknown map method"):
+        embed_2d_in_child(x, "tsne")
+    t0 = time.monotonic()
+    with pytest.raises(MapCancelled):
+        embed_2d_in_child(x, "pca", cancelled=lambda: time.monotonic() - t0 > 0.05, poll_s=0.01)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -165,11 +167,36 @@ def test_images_are_verified_in_full_after_an_import(new_store, tmp_path, qtbot)
     assert result.checked == 4
     assert [p.source.endswith("cut.jpg") for p in result.problems] == [True]
     problems = new_store.problems()
-    assert [p.kind for p in problems] == ["decode_error"] and problems[0].image_id
+    # the core's check and kind, as `vision-studio import` records it (not a GUI copy)
+    assert [p.kind for p in problems] == ["bad_image"] and problems[0].image_id
     assert "decode in full" in dlg.report_view.summary.text()
     assert dlg.report_view.problems.topLevelItemCount() == 1
     keys = {im.path.rsplit("/", 1)[-1]: im.check_key for im in new_store.images()}
-    assert keys["cut.jpg"] == "" and all(keys[f"ok_{i}.jpg"] for i in range(3))
-    again = verify_images(new_store)  # cached: only the bad file is decoded again
-    assert (again.checked, again.cached, again.problems) == (1, 3, [])
+    assert all(keys.values())  # every image checked, the bad one too (its problem is kept)
+    again = verify_images(new_store)  # cached: nothing changed, nothing is decoded again
+    assert (again.checked, again.cached, again.problems) == (0, 4, [])
+    assert [p.kind for p in new_store.problems()] == ["bad_image"]  # not recorded twice
+    (folder / "ok_1.jpg").write_bytes(good[: len(good) // 2])  # a file changes: re-checked
+    third = verify_images(new_store)
+    assert third.checked == 1 and [p.source.endswith("ok_1.jpg") for p in third.problems] == [True]
     qtbot.waitUntil(lambda: not dlg.verifying(), timeout=5000)
+
+
+def test_cancelling_the_verification_keeps_what_was_checked(new_store, tmp_path, make_images):
+    from vision_studio.core.io.imagefolder import read_images
+    from vision_studio.gui.dialogs.verify import verify_images
+    from vision_studio.gui.dialogs.worker import Cancelled
+
+    read_images(new_store, make_images(tmp_path / "pics", 5)[0].parent)
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            raise Cancelled("cancelled by the user")
+
+    with pytest.raises(Cancelled):
+        verify_images(new_store, progress)
+    assert seen == [1, 2]
+    assert sum(bool(im.check_key) for im in new_store.images()) == 2
+    assert verify_images(new_store).checked == 3  # the rest, not the first two again

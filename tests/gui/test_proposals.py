@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from _assist_fixtures import drag
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageStatus, Proposal
 from vision_studio.gui.widgets.proposal_items import ProposalItem
@@ -51,15 +52,6 @@ def opened(win, path: Path, row: int = 3):
 def key(qtbot, canvas, k, mods=NOMOD):
     canvas.setFocus()
     qtbot.keyClick(canvas, k, mods)
-
-
-def drag(qtbot, canvas, a, b, steps: int = 4):
-    v = canvas.viewport()
-    qtbot.mousePress(v, LEFT, NOMOD, canvas.mapFromScene(QPointF(*a)))
-    for k in range(1, steps + 1):
-        t = k / steps
-        qtbot.mouseMove(v, canvas.mapFromScene(QPointF(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))))
-    qtbot.mouseRelease(v, LEFT, NOMOD, canvas.mapFromScene(QPointF(*b)))
 
 
 def test_proposals_appear_dashed_with_score_and_the_slider_hides(main_window, project):
@@ -110,6 +102,9 @@ def test_backspace_rejects_then_undo(main_window, project, qtbot):
     assert first.id not in review.items
     key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
     assert first in on_disk(project, image_id)[1] and first.id in review.items
+    review.select(first.id)
+    key(qtbot, canvas, Qt.Key.Key_Delete)  # Del (the panel's Delete action) rejects too
+    assert first not in on_disk(project, image_id)[1]
 
 
 def test_shift_enter_accepts_all_shown_and_marks_the_image_done(main_window, project, qtbot):

@@ -10,7 +10,7 @@ import pytest
 
 from vision_studio import smoke
 
-PANELS = ("annotate", "model", "training", "evaluate")
+PANELS = ("annotate", "model", "training", "evaluate", "health")
 
 
 @pytest.fixture

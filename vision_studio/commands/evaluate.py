@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--project", type=Path,
                    help="the project the checkpoint was trained in: results then use the category and image "
                         "ids of 'export --format coco' of it, and its files are never written")
+    q.add_argument("--slice", default="auto", metavar="auto|off|TILE",
+                   help="detectors: sliced inference over overlapping tiles for large images (SAHI). 'auto' "
+                        "(default) slices images above 2000 px and twice the model input; 'off' resizes every "
+                        "image whole; a number slices every image into tiles of that many pixels")
     q.set_defaults(func=run_predict)
 
 

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "without a display (offscreen)")
     p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
     p.add_argument("--panel", default="annotate",
-                   choices=("annotate", "model", "training", "evaluate"), help="panel to show")
+                   choices=("annotate", "model", "training", "evaluate", "health", "health-map"),
+                   help="panel to show (health: runs Find problems first)")
     p.add_argument("--out", required=True, type=Path, help="PNG file to write")
     p.add_argument("--image", type=int, default=None,
                    help="id of the image to show (default: the first one)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -56,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", help='masks: "0=Sky,1=Building,..." or a class table file')
     p.add_argument("--ignore-value", type=int, help="masks: label value of void pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-backup", action="store_true",
+                   help="do not keep a copy of the project from before the import (the copy "
+                        "is how to remove the import again)")
     p.set_defaults(func=run_import)
 
     p = sub.add_parser("export", help="export a project's annotations",
@@ -174,6 +178,7 @@ def run_import(args: argparse.Namespace) -> int:
     _remove_stale_builds(args.project)
     created = not args.project.exists()
     target = _build_path(args.project) if created else args.project
+    backup = None if created or args.no_backup else _backup(args.project)
     store = _open_project(target, args.project)
     total, ok = ImportReport(args.format), False
     try:
@@ -194,7 +199,38 @@ def run_import(args: argparse.Namespace) -> int:
             _finish_new_project(target, args.project, ok)
     print(total.summary())
     print(f"project: {args.project} ({store_counts(args.project)})")
+    if created:
+        print(f"to remove this import: delete {args.project} (this import created it)")
+    elif backup is not None:
+        print(f"to remove this import: replace the project with the copy saved just before it: "
+              f"mv {shlex.quote(str(backup))} {shlex.quote(str(args.project))}")
     return 0
+
+
+def _backup(project: Path) -> Path:
+    """Copy ``project`` (SQLite's online backup) to a new file beside it,
+    ``<stem>.before-import-<UTC time>.vsproj``; never replaces a file."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    dst = project.with_name(f"{project.stem}.before-import-{stamp}{project.suffix}")
+    n = 1
+    while dst.exists():
+        n += 1
+        dst = project.with_name(f"{project.stem}.before-import-{stamp}-{n}{project.suffix}")
+    src = sqlite3.connect(f"file:{project}?mode=ro", uri=True)
+    out = sqlite3.connect(dst)
+    try:
+        src.backup(out)
+    except sqlite3.Error as exc:
+        out.close()
+        dst.unlink(missing_ok=True)
+        raise VisionStudioError(f"{project}: cannot save a copy before the import ({exc}); "
+                                f"use --no-backup to import without one") from exc
+    finally:
+        src.close()
+        out.close()
+    return dst
 
 
 def _open_project(path: Path, shown: Path) -> Any:

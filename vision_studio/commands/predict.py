@@ -109,9 +109,28 @@ def _outputs(args: argparse.Namespace, protected: set[str]) -> None:
         check_output(args.overlays, overwrite=args.overwrite, protected=protected)
 
 
+def _slicing(value: str) -> Any:
+    """``--slice``: ``"auto"``, ``None`` for ``off``, or :class:`SliceSettings` of a tile size.
+
+    Raises:
+        ConfigError: neither auto, off nor a positive number of pixels.
+    """
+    from vision_studio.core.evaluation.sliced import SliceSettings
+
+    if value in ("auto", "off"):
+        return None if value == "off" else "auto"
+    try:
+        tile = int(value)
+        if tile < 32:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--slice: {value!r} is not auto, off or a tile size of at least 32 pixels") from None
+    return SliceSettings(tile=tile)
+
+
 def _predict(args: argparse.Namespace, store: Any) -> int:
     from vision_studio.commands._console import progress_printer
-    from vision_studio.core.evaluation.predict import predict_checkpoint
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
     from vision_studio.core.outputs import atomic_write_bytes, atomic_write_text
 
     protected = _protected(args, store)
@@ -125,7 +144,10 @@ def _predict(args: argparse.Namespace, store: Any) -> int:
                                 progress=progress_printer("predict"))
     else:
         pred, config, categories = predict_checkpoint(args.checkpoint, args.images, device=args.device,
-                                                      batch_size=args.batch_size, progress=progress_printer("predict"))
+                                                      batch_size=args.batch_size, progress=progress_printer("predict"),
+                                                      slicing=_slicing(getattr(args, "slice", "auto")))
+        if getattr(pred, "slicing", None):
+            print("sliced inference: " + ", ".join(f"{k}={v}" for k, v in pred.slicing.items()))
         task = config.task
     if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
         return _write_detections(args, pred, categories, store, protected)

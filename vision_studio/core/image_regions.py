@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
+from vision_studio.core.tiff_check import TIFF_SUFFIXES  # noqa: E402 - re-exported
 
 
 class ImageRegions(Protocol):
@@ -51,8 +51,13 @@ class ArrayRegions:
         return np.ascontiguousarray(self.arr[max(0, y0):y1, max(0, x0):x1])
 
     def overview(self, max_side: int) -> np.ndarray:
-        step = max(1, int(np.ceil(max(self.height, self.width) / max_side)))
-        return np.ascontiguousarray(self.arr[::step, ::step])
+        scale = max_side / max(self.height, self.width)
+        if scale >= 1.0:
+            return self.arr
+        import cv2
+
+        size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+        return np.ascontiguousarray(cv2.resize(self.arr, size, interpolation=cv2.INTER_AREA))
 
     def close(self) -> None:
         """Nothing to release (the same interface as :class:`TiffRegions`)."""

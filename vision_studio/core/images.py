@@ -465,40 +465,11 @@ def verify_image(path: str | os.PathLike, check_key: str | None = None) -> str |
     return result
 
 
-_TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
-
-
-def _verify_large_tiff(path: Path) -> str | None | bool:
-    """Verify a tiled TIFF above the decoding limit without decoding it whole: every
-    tile of every page must lie inside the file (a truncated copy fails), and the
-    smallest pyramid level must decode. ``False`` when the file is not such a TIFF (the
-    regular check applies)."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            if not page.is_tiled or page.imagewidth * page.imagelength <= _limit():
-                return False
-            size = path.stat().st_size
-            series = tif.series[0]
-            for level in series.levels:
-                for p in level.pages:
-                    ends = [o + n for o, n in zip(p.dataoffsets, p.databytecounts)]
-                    if any(n == 0 for n in p.databytecounts) or max(ends, default=0) > size:
-                        return "truncated or incomplete image file (tiles missing)"
-            smallest = series.levels[-1]
-            if smallest.shape[0] * smallest.shape[1] > _limit():
-                return f"no pyramid level below the decoding limit of {_limit() / 1e6:.0f} megapixels"
-            smallest.asarray()
-    except (OSError, ValueError, IndexError, KeyError, tifffile.TiffFileError) as exc:
-        return f"corrupt image: not an image this program can open ({exc})"
-    return None
-
-
 def _verify_uncached(path: Path) -> str | None:
-    if path.suffix.lower() in _TIFF_SUFFIXES:
-        large = _verify_large_tiff(path)
+    from vision_studio.core.tiff_check import TIFF_SUFFIXES, verify_large_tiff
+
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        large = verify_large_tiff(path, _limit())
         if large is not False:
             return large  # type: ignore[return-value]
     try:

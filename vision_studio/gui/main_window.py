@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         if self.state.store is None:
             return None
         dlg = ImportDialog(self.state.store, self)
+        dlg.undo_stack = self.state.undo_stack  # issue 19: an import is one undo step
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.setWindowModality(Qt.WindowModality.WindowModal)  # the project stays open meanwhile
         dlg.imported.connect(lambda _r: (self.state.check_categories(),

@@ -105,6 +105,9 @@ def _annotate_menu(win: MainWindow) -> None:
     for act in win.annotate.assist.menu_actions():  # issue 14: pre-label, review, Label next
         annotate.addSeparator() if act is None else annotate.addAction(act)
     annotate.addSeparator()
+    for act in win.annotate.masks.menu_actions():  # issue 19: mask painting
+        annotate.addAction(act)
+    annotate.addSeparator()
     cats = annotate.addMenu("&Category keys (selection, image tag or next shape)")
     for n in range(1, 10):
         cats.addAction(panel[f"category_{n}"])
@@ -136,6 +139,11 @@ def _view_and_help_menus(win: MainWindow, a: dict[str, QAction]) -> None:
     view.addAction(a["problems"])
 
     helpm = win.menuBar().addMenu("&Help")
+    from vision_studio.gui.dialogs.guide import show_guide  # issue 19: the built-in guide
+
+    a["guide"] = make_action(win, "&Guide: label → train → review → fix", lambda: show_guide(win),
+                             ("Shift+F1",), "A short guide, one page per step of the work")
+    helpm.addAction(a["guide"])
     a["shortcuts"] = make_action(win, "&Keyboard shortcuts", win.show_shortcuts, ("F1",),
                                  "Every key of the app")
     a["about"] = make_action(win, "&About Vision Studio", win.show_about, (), "Version and credits")

@@ -29,9 +29,13 @@ from vision_studio.core.assist.common import UNLABELLED, Cancel, Progress, check
 from vision_studio.core.assist.inference import (LoadedModel, load_model, run_classification,
                                                  run_detections, run_semantic)
 from vision_studio.core.assist.uncertainty import (STRATEGIES, UNCERTAINTY, detection_image_scores,
-                                                   k_center_greedy, softmax_uncertainty)
+                                                   k_center_greedy, nearest_sq_distance,
+                                                   softmax_uncertainty)
 from vision_studio.core.errors import ConfigError
 from vision_studio.core.types import ImageRecord, Task
+
+MAX_PICKS = 2000
+"""Greedy picks of ``coreset`` (the queue's head; the rest is ordered by distance)."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,13 @@ def model_uncertainty(model: LoadedModel, store: Any, images: Sequence[ImageReco
 
 
 def coreset_scores(store: Any, images: Sequence[ImageRecord], *, weights: str | os.PathLike = "in1k",
-                   progress: Progress | None = None, cancel: Cancel = None) -> tuple[list[int], np.ndarray]:
+                   progress: Progress | None = None, cancel: Cancel = None,
+                   max_picks: int = MAX_PICKS) -> tuple[list[int], np.ndarray]:
     """k-center greedy scores of ``images`` against the project's labelled images.
+
+    The greedy pass picks at most ``max_picks`` images (each pick costs a pass over the
+    pool); the others score their distance to the nearest centre after those picks,
+    which is at most the last pick's, so the order stays the greedy order.
 
     Returns:
         ``(image_ids, scores)`` of the images whose features could be computed.
@@ -98,12 +107,18 @@ def coreset_scores(store: Any, images: Sequence[ImageRecord], *, weights: str | 
                              progress=checked_progress(progress, cancel))
     rows = feats.index_of()
     pool = [im.id for im in images if im.id in rows]
-    centres = [i for i in labelled if i in rows and i not in set(pool)]
+    in_pool = set(pool)
+    centres = [i for i in labelled if i in rows and i not in in_pool]
     x = feats.features
-    order, dist = k_center_greedy(x[[rows[i] for i in pool]],
-                                  x[[rows[i] for i in centres]] if centres else None)
+    px = x[[rows[i] for i in pool]]
+    cx = x[[rows[i] for i in centres]] if centres else None
+    order, dist = k_center_greedy(px, cx, n=max_picks)
     scores = np.empty(len(pool), dtype=np.float64)
     scores[order] = dist
+    if len(order) < len(pool):  # the rest: distance to the nearest centre after the picks
+        rest = np.setdiff1d(np.arange(len(pool)), order)
+        picked = px[order] if cx is None else np.concatenate([cx, px[order]])
+        scores[rest] = np.sqrt(nearest_sq_distance(px[rest], picked))
     return pool, scores
 
 

@@ -117,6 +117,18 @@ def pixel_uncertainty(probs: np.ndarray, strategy: str) -> float:
     return float(softmax_uncertainty(probs, strategy).mean())
 
 
+def nearest_sq_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """[N] squared Euclidean distance of each row of ``x`` [N, D] to its nearest row of
+    ``centres`` [M, D] (M >= 1), computed in chunks of ``chunk`` centres."""
+    x = np.asarray(x, dtype=np.float64)
+    sq = (x * x).sum(1)
+    d2 = np.full(x.shape[0], np.inf)
+    for i in range(0, centres.shape[0], chunk):
+        cc = centres[i:i + chunk]
+        d2 = np.minimum(d2, (sq[:, None] - 2.0 * x @ cc.T + (cc * cc).sum(1)[None, :]).min(1))
+    return np.maximum(d2, 0.0)
+
+
 def k_center_greedy(pool: np.ndarray, labelled: np.ndarray | None = None,
                     n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k-center greedy selection (Sener & Savarese 2018, Algorithm 1) in Euclidean
@@ -140,12 +152,7 @@ def k_center_greedy(pool: np.ndarray, labelled: np.ndarray | None = None,
     n_pick = x.shape[0] if n is None else min(int(n), x.shape[0])
     sq = (x * x).sum(1)
     if labelled is not None and len(labelled):
-        c = np.asarray(labelled, dtype=np.float64)
-        d2 = np.full(x.shape[0], np.inf)
-        for i in range(0, c.shape[0], 1024):
-            cc = c[i:i + 1024]
-            part = sq[:, None] - 2.0 * x @ cc.T + (cc * cc).sum(1)[None, :]
-            d2 = np.minimum(d2, part.min(1))
+        d2 = nearest_sq_distance(x, np.asarray(labelled, dtype=np.float64))
     else:
         d2 = ((x - x.mean(0)) ** 2).sum(1)
     order = np.zeros(n_pick, dtype=np.int64)

@@ -166,12 +166,13 @@ class DetectionSession:
         plus key ``-1`` for all categories together."""
         b = self.base(nms)
         on = b.score > score
-        g_fn = self.missed(score, nms)
+        tp, fp = on & (b.kind == TP), on & (b.kind == FP)  # string compares once, not per category
+        g_fn, g_in = self.missed(score, nms), b.g_kind != IGNORED
         out: dict[int, dict[str, int]] = {}
         for cid in self.category_ids:
             d, g = b.cat == cid, b.g_cat == cid
-            out[int(cid)] = {TP: int((on & d & (b.kind == TP)).sum()), FP: int((on & d & (b.kind == FP)).sum()),
-                             FN: int((g & g_fn).sum()), "GT": int((g & (b.g_kind != IGNORED)).sum())}
+            out[int(cid)] = {TP: int((tp & d).sum()), FP: int((fp & d).sum()),
+                             FN: int((g & g_fn).sum()), "GT": int((g & g_in).sum())}
         out[-1] = {k: sum(v[k] for v in out.values()) for k in (TP, FP, FN, "GT")}
         return out
 

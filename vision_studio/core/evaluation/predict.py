@@ -261,39 +261,3 @@ def predict_semantic(model: Any, images: Sequence[str | os.PathLike | np.ndarray
             if progress:
                 progress(min(start + len(batch), len(images)), len(images))
     return SemanticPredictions(ids, paths, list(class_names), maps)
-
-
-def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.PathLike | np.ndarray], *,
-                       image_ids: Sequence[int] | None = None, device: str = "auto",
-                       batch_size: int | None = None, progress: Progress | None = None,
-                       **options: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """Load a checkpoint (:func:`vision_studio.core.checkpoint.load_model`) and predict.
-
-    Returns:
-        ``(predictions, info, categories)``: :class:`RawDetections`,
-        :class:`ClassificationPredictions` or :class:`SemanticPredictions` by task, the
-        checkpoint's :class:`~vision_studio.core.checkpoint.CheckpointModel` (``task``,
-        ``image_size``, ``config``...) and ``[{"id", "name"}]`` in model label order.
-
-    Raises:
-        CheckpointError: unreadable checkpoint; ImageDecodeError: unreadable image.
-    """
-    from vision_studio.core.checkpoint import load_model
-
-    dev = resolve_device(device)
-    built, config = load_model(checkpoint, device=dev)
-    categories = [dict(c) for c in config.categories]
-    task = config.task
-    names = [c["name"] for c in categories]
-    kw: dict[str, Any] = {"image_ids": image_ids, "device": dev, "progress": progress}
-    if batch_size:
-        kw["batch_size"] = batch_size
-    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
-        pred = predict_detections(built.model, images, categories, image_size=config.image_size, **kw, **options)
-    elif task == Task.CLASSIFICATION:
-        pred = predict_classification(built.model, images, names, built.mean, built.std, config.image_size, **kw)
-    else:
-        offset = 1 if config.unlabelled_as == "background" else 0
-        pred = predict_semantic(built.model, images, (["background"] if offset else []) + names,
-                                built.mean, built.std, config.image_size, **kw)
-    return pred, config, categories

@@ -12,6 +12,8 @@ COCO results use ``bbox`` ``[x, y, w, h]``. Every array is read-only.
 """
 from __future__ import annotations
 
+import json
+
 import logging
 import os
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ class RawDetections(ReadOnlyArrays):
         labels: [N] int64 model labels.
         masks: ``None``, or N COCO RLEs (``{"size": [h, w], "counts": str}``).
         score_floor: The lowest score kept at prediction time.
+        slicing: ``None`` for whole-image prediction; for sliced inference the settings
+            used (:meth:`vision_studio.core.evaluation.sliced.SliceSettings.as_dict`).
     """
 
     image_ids: np.ndarray
@@ -55,6 +59,7 @@ class RawDetections(ReadOnlyArrays):
     labels: np.ndarray
     masks: tuple[Mapping[str, Any], ...] | None = None
     score_floor: float = 0.0
+    slicing: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "paths", tuple(self.paths))
@@ -129,6 +134,8 @@ class RawDetections(ReadOnlyArrays):
         if self.masks is not None:
             extra["mask_counts"] = np.array([m["counts"] for m in self.masks], dtype=np.str_)
             extra["mask_sizes"] = np.array([m["size"] for m in self.masks], dtype=np.int64).reshape(-1, 2)
+        if self.slicing is not None:
+            extra["slicing"] = np.array(json.dumps(dict(self.slicing), sort_keys=True), dtype=np.str_)
         np.savez_compressed(
             path, image_ids=self.image_ids, image_sizes=self.image_sizes,
             paths=np.array(self.paths, dtype=np.str_),
@@ -150,7 +157,8 @@ class RawDetections(ReadOnlyArrays):
                    paths=tuple(str(p) for p in z["paths"]), categories=cats,
                    label_offset=int(z["label_offset"]), img_index=z["img_index"], boxes=z["boxes"],
                    scores=z["scores"], labels=z["labels"], masks=masks,
-                   score_floor=float(z["score_floor"]))
+                   score_floor=float(z["score_floor"]),
+                   slicing=json.loads(str(z["slicing"])) if "slicing" in z else None)
 
 
 def nms_per_image(sel: np.ndarray, img_index: np.ndarray, boxes: np.ndarray, scores: np.ndarray,

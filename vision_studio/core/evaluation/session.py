@@ -186,7 +186,7 @@ def predict_inputs(inputs: EvalInputs, paths: list[Path], *,
         EvaluationCancelled: ``cancelled()`` became true (polled after every batch).
         CheckpointError, ImageDecodeError: from the evaluation core.
     """
-    from vision_studio.core.evaluation.predict import predict_checkpoint
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
 
     def _progress(done: int, total: int) -> None:
         if cancelled():

@@ -6,6 +6,8 @@ Public API::
                 progress=None) -> HealthReport
     classification_labels(store, feats) -> (labels [N] int64, class_names, rows)
     leakage_warnings(store, *, weights=None, image_ids=None, max_new=None) -> list[str]
+
+Detection / segmentation issues from a checkpoint: :mod:`.from_checkpoint`.
 """
 from __future__ import annotations
 

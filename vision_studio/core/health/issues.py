@@ -24,13 +24,19 @@ class Issue:
         score: Higher = more likely a problem, in ``[0, 1]``: ``1 - label quality``
             for ``label`` (cleanlab's self-confidence score), ``1 - ObjectLab quality``
             for box issues, the pair's similarity for ``duplicate`` / ``leak``.
-        given: ``label``: the category name stored on the image.
-        suggested: ``label``: the category the out-of-fold probe predicts.
+        given: ``label``: the category name stored on the image; ``bad_box`` /
+            ``swapped_class``: the given box's category.
+        suggested: ``label``: the category the out-of-fold probe predicts; box kinds:
+            the category of the predicted box (``None`` when no prediction matches).
         other_file_name: ``duplicate`` / ``leak``: the twin image's stored path.
         other_image_id: Store id of the twin.
         split: The image's split; ``other_split`` the twin's.
         group: ``duplicate`` / ``leak``: index of the duplicate group (connected pairs).
         detail: A short human-readable explanation (how it was found).
+        bbox: Box kinds: the given box, COCO ``(x, y, w, h)`` pixels (``None`` for an
+            overlooked box, which has no given box).
+        suggested_bbox: Box kinds: the predicted box that suggests the fix (COCO xywh).
+        annotation_id: ``bad_box`` / ``swapped_class``: store id of the given box.
     """
 
     kind: str
@@ -45,16 +51,23 @@ class Issue:
     other_split: str = ""
     group: int | None = None
     detail: str = ""
+    bbox: tuple[float, ...] | None = None
+    suggested_bbox: tuple[float, ...] | None = None
+    annotation_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object: ``kind``, ``file_name``, ``score`` always; the other fields
         only where they apply (not ``None`` / empty)."""
         out: dict[str, Any] = {"kind": self.kind, "file_name": self.file_name,
                                "score": round(float(self.score), 6), "image_id": self.image_id}
-        for key in ("given", "suggested", "other_file_name", "other_image_id", "group"):
+        for key in ("given", "suggested", "other_file_name", "other_image_id", "group",
+                    "annotation_id"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        for key in ("bbox", "suggested_bbox"):
+            if getattr(self, key) is not None:
+                out[key] = [float(v) for v in getattr(self, key)]
         for key in ("split", "other_split", "detail"):
             if getattr(self, key):
                 out[key] = getattr(self, key)

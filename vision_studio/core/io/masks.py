@@ -428,3 +428,43 @@ def _save_png(path: Path, label: np.ndarray, protected: Any) -> Path:
     with atomic_output(path, protected=protected) as tmp:
         Image.fromarray(np.ascontiguousarray(label)).save(tmp, format="PNG")
     return path
+
+
+def label_value_counts(mask_dir: str | os.PathLike, *, colors: Mapping[Color, int] | None = None,
+                       max_files: int | None = None) -> tuple[dict[int, tuple[int, int]], int, list[str]]:
+    """The label values found in a folder of label images, to map them before importing.
+
+    Args:
+        mask_dir: Folder of label images (:data:`MASK_EXTENSIONS`, not recursive).
+        colors: For colour-coded RGB label images, as in :func:`read_masks`.
+        max_files: Read at most this many files (sorted by name); ``None``: all.
+
+    Returns:
+        ``({value: (pixels, files)}, files read, problems)``: for each value its pixel
+        count and the number of label images that hold it; ``problems`` has one
+        ``"FILE: reason"`` line per file that could not be read.
+
+    Raises:
+        FormatError: ``mask_dir`` is not a folder.
+    """
+    folder = Path(mask_dir)
+    if not folder.is_dir():
+        raise FormatError(f"{folder}: folder not found")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MASK_EXTENSIONS)
+    if max_files is not None:
+        files = files[:max_files]
+    counts: dict[int, list[int]] = {}
+    problems, read = [], 0
+    for path in files:
+        try:
+            label = load_label(path, colors)
+        except (FormatError, images.ImageDecodeError) as exc:
+            problems.append(f"{path.name}: {getattr(exc, 'reason', exc)}")
+            continue
+        read += 1
+        values, n = np.unique(label, return_counts=True)
+        for v, c in zip(values.tolist(), n.tolist()):
+            entry = counts.setdefault(int(v), [0, 0])
+            entry[0] += int(c)
+            entry[1] += 1
+    return {v: (p, f) for v, (p, f) in sorted(counts.items())}, read, problems

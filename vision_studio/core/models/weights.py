@@ -22,6 +22,8 @@ whose shape differs are reshaped when the number of elements agrees, skipped oth
 (for the head: "head replaced" — it is always rebuilt for the project's categories).
 ``num_batches_tracked`` counters are not reported.
 
+Library weights already on this computer are used without a network: the shipped
+folders and caches of :mod:`vision_studio.core.models.local_weights` are searched first.
 Downloads go to torch.hub's cache (``$TORCH_HOME/hub/checkpoints``, the file torchvision
 itself would use) and are checked against the SHA-256 prefix in the file name, as
 ``torch.hub.download_url_to_file`` does.
@@ -39,6 +41,7 @@ from typing import Any, Callable, Mapping
 
 from vision_studio.core.errors import ConfigError, VisionStudioError
 from vision_studio.core.models.base import ArchSpec, BuiltModel, WeightsReport
+from vision_studio.core.models.local_weights import find_file, library_files
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +148,9 @@ def _cached_download(url: str, progress: Progress | None, cancel: Any = None) ->
     import torch.hub
 
     dst = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-    if dst.is_file():
-        return dst
+    local = find_file((dst.name,))  # shipped with the app, or downloaded before
+    if local is not None:
+        return local
     log.info("downloading %s to %s", url, dst)
     return download(url, dst, progress, cancel=cancel)
 
@@ -221,14 +225,17 @@ def _timm_state_dict(model: str, tag: str, progress: Progress | None,
     full = model if tag == "DEFAULT" else f"{model}.{tag}"
     cfg = get_pretrained_cfg(full)
     overlay: dict[str, Any] = {}
-    if cfg is not None and cfg.url and not cfg.hf_hub_id:
+    local = find_file(library_files(f"timm:{model}", tag)[0])  # shipped or downloaded before
+    if local is not None:
+        overlay.update(file=str(local), source="")  # the file wins over the Hub
+    elif cfg is not None and cfg.url and not cfg.hf_hub_id:
         overlay["file"] = str(_cached_download(cfg.url, progress, cancel))
     where = f"https://huggingface.co/{cfg.hf_hub_id}" if cfg is not None and cfg.hf_hub_id \
         else (cfg.url if cfg is not None else full)
     if progress:
         progress(0, -1)
     _check_cancel(cancel, full)
-    if cfg is not None and cfg.hf_hub_id and not _in_hf_cache(cfg.hf_hub_id):
+    if local is None and cfg is not None and cfg.hf_hub_id and not _in_hf_cache(cfg.hf_hub_id):
         _check_reachable(where, full)
     try:
         net = timm.create_model(full, pretrained=True, pretrained_cfg_overlay=overlay or None)
@@ -237,7 +244,7 @@ def _timm_state_dict(model: str, tag: str, progress: Progress | None,
     except Exception as exc:  # network / hub errors come in many types: report them all
         detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:200]
         raise WeightsError(
-            f"cannot fetch timm weights {full} ({type(exc).__name__}: {detail}): "
+            f"cannot fetch the pretrained weights {full} ({type(exc).__name__}: {detail}): "
             f"{OFFLINE_HINT}; or on a machine with internet access download them from "
             f"{where} (model.safetensors or pytorch_model.bin) and pick that file") from exc
     _check_cancel(cancel, full)
@@ -264,7 +271,7 @@ def _check_reachable(url: str, what: str, timeout: float = TIMEOUT_S) -> None:
         return
     except (urllib.error.URLError, OSError, socket.timeout) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WeightsError(f"cannot fetch timm weights {what} ({reason}): {OFFLINE_HINT}; or "
+        raise WeightsError(f"cannot fetch the pretrained weights {what} ({reason}): {OFFLINE_HINT}; or "
                            f"on a machine with internet access download them from {url} "
                            f"(model.safetensors) and pick that file") from exc
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vision_studio.core.data.snapshot import Snapshot
-from vision_studio.core.training.defaults import HIGH_LR_FACTOR, recommended
+from vision_studio.core.training.defaults import HIGH_LR_FACTOR, recommended, short_run
 from vision_studio.core.types import Task
 
 TASK_LABELS = {
@@ -114,7 +114,9 @@ def default_hyperparameters(task: str, num_images: int, input_size: int,
     and segmentation use the architecture's input size capped for CPU-friendly runs. The
     learning rate, warm-up and gradient clipping are the stable defaults of the task at
     that batch size (:func:`vision_studio.core.training.defaults.recommended`: reference
-    recipes scaled by the linear scaling rule, Goyal et al. 2017), the same the CLI uses.
+    recipes scaled by the linear scaling rule, Goyal et al. 2017), with the short-run
+    warm-up and lr cap of :func:`~vision_studio.core.training.defaults.short_run` for
+    the images a default split trains on — the same the CLI uses.
 
     Args:
         task: A :class:`Task` value.
@@ -138,8 +140,12 @@ def default_hyperparameters(task: str, num_images: int, input_size: int,
                    image_size=min(input_size, 384))
     if batch_size:
         out["batch_size"] = int(batch_size)
-    out.update(optimizer="sgd", scheduler="cosine", weight_decay=1e-4,
-               **recommended(task, out["batch_size"], "sgd").as_config())
+    from vision_studio.core.training.config import TrainConfig
+
+    run = TrainConfig(task=task, epochs=out["epochs"], batch_size=out["batch_size"])
+    train = int(num_images * (1 - run.val_split))  # the images a default split trains on
+    rec = short_run(run, train) or recommended(task, out["batch_size"], "sgd")
+    out.update(optimizer="sgd", scheduler="cosine", weight_decay=1e-4, **rec.as_config())
     return out
 
 

@@ -26,6 +26,17 @@ Rules (each with its source):
   ``--clip-grad-norm``). A fresh FPN / RPN head on a pretrained backbone produces large
   early gradients: without clipping, Faster R-CNN on EfficientNet-Lite0 at batch 2 and
   lr 0.01 diverged here (loss 2.7 → 342 → 54,473 → NaN in epoch 2). Classification: off.
+- Short runs (the number of training images is known when a run starts:
+  :func:`fill_defaults` ``train_images``). Both rules above assume many optimizer
+  steps — torchvision's detection recipe warms up over 1,000 iterations of a ~90,000
+  iteration schedule. Mask R-CNN at the default batch 16 on 30 images has one step per
+  epoch: "warm-up over one epoch" was one step at the full lr 0.02, and the loss rose.
+  So (a) the warm-up lasts at least :data:`MIN_WARMUP_STEPS` optimizer steps, but at
+  most :data:`MAX_WARMUP_SHARE` of the run's steps (the rest of the run must train at
+  the rate); (b) in a detection or instance-segmentation run of fewer than
+  :data:`SHORT_RUN_STEPS` steps the batch-scaled lr is capped at the family's lr for batch :data:`SHORT_RUN_MAX_BATCH` (the linear
+  scaling rule is not applied beyond it: Goyal et al. §2.2 report it breaks down early
+  in training, which is all of a short run). Only values left unset are affected.
 """
 from __future__ import annotations
 
@@ -42,6 +53,16 @@ AUTO_FIELDS = ("lr", "warmup_epochs", "grad_clip")
 """``TrainConfig`` fields that :func:`fill_defaults` fills when they are ``None``."""
 HIGH_LR_FACTOR = 2.0
 """An lr above this multiple of the recommended one is flagged by the pre-training checks."""
+MIN_WARMUP_STEPS = 20
+"""Fewest optimizer steps a default warm-up lasts (when the run is long enough)."""
+MAX_WARMUP_SHARE = 0.5
+"""Largest share of a run's optimizer steps a default warm-up may take."""
+SHORT_RUN_STEPS = 200
+"""Runs with fewer optimizer steps than this are "short" (see the module docstring)."""
+SHORT_RUN_MAX_BATCH = 4
+"""In a short run the default lr is not scaled beyond this batch size."""
+SHORT_RUN_CAPPED = (Task.DETECTION, Task.INSTANCE_SEGMENTATION)
+"""Families whose short-run lr is capped (the two-stage R-CNN heads seen to diverge)."""
 
 
 @dataclass(frozen=True)
@@ -127,16 +148,64 @@ def recommended(task: str, batch_size: int, optimizer: str = "sgd") -> Recommend
                        grad_clip=r.grad_clip, rule=rule)
 
 
-def fill_defaults(config: TrainConfig) -> TrainConfig:
+def steps_per_epoch(train_images: int, batch_size: int, max_steps: int | None = None) -> int:
+    """Optimizer steps per epoch as the training loader makes them: the last partial
+    batch is dropped when there is more than one batch (``drop_last``), else one step;
+    at most ``max_steps`` (``TrainConfig.max_steps_per_epoch``)."""
+    n, b = max(0, int(train_images)), max(1, int(batch_size))
+    steps = n // b if n > b else 1
+    return max(1, min(steps, max_steps)) if max_steps else steps
+
+
+def short_run(config: TrainConfig, train_images: int) -> Recommended | None:
+    """The defaults of a run of ``train_images`` images when its step count calls for a
+    longer warm-up or a capped lr (module docstring, "Short runs"); ``None`` when the
+    family's :func:`recommended` values hold as they are.
+
+    Returns:
+        The adjusted settings (``warmup_epochs`` may be fractional), or ``None``.
+    """
+    rec = recommended(config.task, config.batch_size, config.optimizer)
+    spe = steps_per_epoch(train_images, config.batch_size, config.max_steps_per_epoch)
+    total = spe * max(1, config.epochs)
+    lr, warm, notes = rec.lr, rec.warmup_epochs, []
+    if rec.warmup_epochs > 0:
+        steps = max(rec.warmup_epochs * spe, MIN_WARMUP_STEPS)
+        steps = max(1.0, min(steps, MAX_WARMUP_SHARE * total))
+        warm = round(steps / spe, 3)
+        if warm != rec.warmup_epochs:
+            notes.append(f"warm-up {warm:g} epochs ({steps:g} of {total} steps)")
+    if (config.task in SHORT_RUN_CAPPED and total < SHORT_RUN_STEPS
+            and config.batch_size > SHORT_RUN_MAX_BATCH):
+        cap = recommended(config.task, SHORT_RUN_MAX_BATCH, config.optimizer).lr
+        if cap < lr:
+            lr = cap
+            notes.append(f"lr capped at the batch-{SHORT_RUN_MAX_BATCH} value {cap:g} "
+                         f"(a short run of {total} steps)")
+    if not notes:
+        return None
+    return Recommended(lr=lr, warmup_epochs=warm, grad_clip=rec.grad_clip,
+                       rule=f"{rec.rule}; {'; '.join(notes)}")
+
+
+def fill_defaults(config: TrainConfig, train_images: int | None = None) -> TrainConfig:
     """A validated copy of ``config`` whose unset (``None``) ``lr``, ``warmup_epochs`` and
     ``grad_clip`` take :func:`recommended` values for its task, batch size and optimizer.
     Set values are kept as they are. Called by the trainer for every run (CLI, GUI, API)
     and by the GUI to show the defaults.
 
+    Args:
+        config: The settings (unset fields allowed).
+        train_images: Training images of the run, when known (the trainer passes it
+            once the split is made): a short run gets :func:`short_run`'s longer
+            warm-up and capped lr.
+
     Raises:
         ConfigError: the config does not validate.
     """
     rec = recommended(config.task, config.batch_size, config.optimizer)
+    if train_images is not None:
+        rec = short_run(config, train_images) or rec
     data = config.to_dict()
     for key, value in rec.as_config().items():
         if key in AUTO_FIELDS and data.get(key) is None:
@@ -144,3 +213,16 @@ def fill_defaults(config: TrainConfig) -> TrainConfig:
     if data["warmup_epochs"] > data["epochs"]:
         data["warmup_epochs"] = float(data["epochs"])
     return TrainConfig.from_dict(data)
+
+
+def default_arch(task: str) -> str:
+    """The architecture a new run of ``task`` starts with: ``DEFAULT_ARCH[task]`` when its
+    pretrained weights are on this computer, else the first of
+    :data:`~vision_studio.core.models.local_weights.FALLBACK_ARCHS` whose weights are
+    (shipped or downloaded before: transfer learning works offline), else
+    ``DEFAULT_ARCH[task]`` (its weights need a download)."""
+    from vision_studio.core.models.local_weights import FALLBACK_ARCHS, first_with_local_weights
+    from vision_studio.core.training.config import DEFAULT_ARCH
+
+    first = DEFAULT_ARCH[task]
+    return first_with_local_weights((first,) + FALLBACK_ARCHS.get(task, ())) or first

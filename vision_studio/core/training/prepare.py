@@ -256,10 +256,13 @@ def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLik
         WeightsError: weights that cannot be found or read, or a cancelled download
             (``DownloadCancelled``).
     """
+    given = config
     config, state = _config_and_state(config, resume)
     cats = [c["id"] for c in state["categories"]] if state else config.categories
     snapshot = take_snapshot(store, config.task, cats, config.unlabelled_as, config.include_empty)
     train, val, how = _split(snapshot, config, state)
+    if state is None and given is not None:  # unset lr / warm-up: fit the run's step count
+        config = fill_defaults(given, train_images=len(train))
     check_examples(snapshot, train)
     device = su.resolve_device(config.device)
     progress = (lambda done, total: emit(WeightsProgress(done, total))) if emit else None

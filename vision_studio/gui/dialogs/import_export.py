@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Problem
+from vision_studio.gui import import_undo
+from vision_studio.gui.dialogs.mask_values import MAX_SCAN_FILES, MaskValuesDialog, classes_text
 from vision_studio.gui.dialogs.verify import VerifyResult, verify_images
 from vision_studio.gui.dialogs.worker import StoreTask
 from vision_studio.gui.formats import EXPORT_FORMATS, IMPORT_FORMATS, ExportFormat, Field
@@ -26,6 +28,8 @@ SPLITS = ("", "train", "val", "test")
 EXISTING_CHOICES = (("add their labels", "add"), ("replace their annotations", "replace"),
                     ("skip them", "skip"))
 """What an import does with labels for images already in the project (label, core value)."""
+PARTLY_IMPORTED = frozenset({"unknown_value"})
+"""Report kinds of items that were imported in part (listed apart from the skipped)."""
 
 
 class PathEdit(QWidget):
@@ -93,14 +97,24 @@ class ReportView(QWidget):
 
     def show_report(self, report: ImportReport, problems: list[Problem]) -> None:
         """Fill the view from an import's report and the project's problems."""
-        self.summary.setText(report.summary(max_items=0).splitlines()[0])
+        # a label image with values outside the class table is imported (those pixels
+        # stay unlabelled): it is not "skipped" (issue 19: "Skipped (40)" for 40 imported)
+        partial = [s for s in report.skipped if s.kind in PARTLY_IMPORTED]
+        skipped = [s for s in report.skipped if s.kind not in PARTLY_IMPORTED]
+        line = report.summary(max_items=0).splitlines()[0]
+        if partial:
+            line += f"; {len(partial)} imported with some pixels left unlabelled"
+        self.summary.setText(line)
         self.skipped.clear()
-        for s in list(report.skipped) + list(report.notes):
-            item = QTreeWidgetItem([s.source, s.reason])
+        for s in skipped + partial + list(report.notes):
+            reason = f"imported; {s.reason}" if s in partial else s.reason
+            item = QTreeWidgetItem([s.source, reason])
             item.setToolTip(0, s.source)
-            item.setToolTip(1, s.reason)
+            item.setToolTip(1, reason)
             self.skipped.addTopLevelItem(item)
-        self.tabs.setTabText(0, f"Skipped ({len(report.skipped)}) / fixed ({len(report.notes)})")
+        self.tabs.setTabText(0, f"Skipped ({len(skipped)})"
+                             + (f" / partly imported ({len(partial)})" if partial else "")
+                             + f" / fixed ({len(report.notes)})")
         self.show_problems(problems)
 
     def show_problems(self, problems: list[Problem]) -> None:
@@ -164,6 +178,9 @@ class ImportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Import annotations / images")
         self.store = store
+        self.undo_stack = None  # the session's QUndoStack: a finished import is one step there
+        self.undo_command: import_undo.ImportCommand | None = None
+        self._before: import_undo.Before | None = None
         self.task: StoreTask | None = None
         self.report: ImportReport | None = None
         self.error = ""
@@ -201,6 +218,10 @@ class ImportDialog(QDialog):
         self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.import_button.clicked.connect(self.start)
+        self.undo_button = self.buttons.addButton("Undo this import", QDialogButtonBox.ButtonRole.ActionRole)
+        self.undo_button.setToolTip("Remove everything this import added (also Edit → Undo)")
+        self.undo_button.setVisible(False)
+        self.undo_button.clicked.connect(self.undo_import)
         self.close_button.clicked.connect(self._close_or_cancel)
         top = QFormLayout()
         top.addRow("Format", self.format)
@@ -239,7 +260,10 @@ class ImportDialog(QDialog):
         split = None if split_text.startswith("(") else split_text
         strict = self.strict.isChecked()
         existing = self.on_existing.currentData() if fmt.labels_existing else None
+        if fmt.name == "masks" and not self._map_mask_values(values):
+            return
         self.error, self.report, self.verified_result = "", None, None
+        self.undo_command, self._before = None, import_undo.snapshot(self.store, existing == "replace")
         self.task = StoreTask(self.store.path,
                               lambda s, p: fmt.run(s, values, split, strict, p, existing), self)
         self.task.progressed.connect(self._on_progress)
@@ -248,6 +272,53 @@ class ImportDialog(QDialog):
         self.task.finished.connect(lambda: self._busy(self.verifying()))
         self._busy(True)
         self.task.start()
+
+    def _map_mask_values(self, values: dict[str, str]) -> bool:
+        """Show the label values found and let the user name them; False: cancelled
+        (or an input is wrong: a warning says which). Updates ``values["classes"]``."""
+        from vision_studio.core.errors import VisionStudioError
+        from vision_studio.core.io.masks import label_value_counts
+        from vision_studio.gui.formats import _optional_int, parse_classes
+
+        try:
+            classes = parse_classes(values.get("classes", ""))
+            ignore = _optional_int(values.get("ignore", ""), "Ignore value")
+            counts, files, _problems = label_value_counts(values.get("masks", ""),
+                                                          max_files=MAX_SCAN_FILES)
+        except VisionStudioError as exc:
+            QMessageBox.warning(self, "Import", str(exc))
+            return False
+        if not counts:
+            return True  # no label image: the import's report says so
+        dlg = MaskValuesDialog(counts, files, classes, ignore, self)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return False
+        if not dlg.classes():
+            QMessageBox.warning(self, "Import", "Give at least one label value a class name.")
+            return False
+        values["classes"] = classes_text(dlg.classes())
+        self.set_value("classes", values["classes"])
+        return True
+
+    def undo_import(self) -> bool:
+        """Undo the finished import (when it is the last step on the undo stack)."""
+        stack, cmd = self.undo_stack, self.undo_command
+        if stack is None or cmd is None or stack.index() == 0 or stack.command(stack.index() - 1) is not cmd:
+            return False
+        stack.undo()
+        self.undo_button.setVisible(False)
+        self.report_view.summary.setText(f"{self.report_view.summary.text()}\nImport undone.")
+        return True
+
+    def _push_undo(self) -> None:
+        if self._before is None or self.undo_stack is None:
+            return
+        fmt = IMPORT_FORMATS[self.format.currentIndex()]
+        cmd = import_undo.ImportCommand(self.store, self._before, f"Import ({fmt.label})")
+        if not cmd.empty:
+            self.undo_command = cmd
+            self.undo_stack.push(cmd)
+            self.undo_button.setVisible(True)
 
     def verifying(self) -> bool:
         """True while the full verification after an import runs."""
@@ -271,6 +342,7 @@ class ImportDialog(QDialog):
         self.progress.setValue(1)
         self.report_view.setVisible(True)
         self.report_view.show_report(report, self.store.problems())
+        self._push_undo()
         self.imported.emit(report)
         self.start_verify()
 

@@ -1,12 +1,12 @@
 """Full verification of the project's images after an import (run in a background task).
 
 An import reads image headers only, so a truncated JPEG gets in unnoticed and its
-training samples are skipped every epoch. :func:`verify_images` decodes every image not
-yet verified in its current state (``ImageRecord.check_key`` differs from the file's
-``"<size>:<mtime_ns>"``, :func:`vision_studio.core.images.file_check_key`), records a
-``decode_error`` problem for each that does not decode in full, and stores the key of
-each that does, so an unchanged file is never decoded twice. Qt-free: the dialog runs it
-in a :class:`~vision_studio.gui.dialogs.worker.StoreTask`.
+training samples are skipped every epoch. :func:`verify_images` runs the core's
+:func:`vision_studio.core.io.common.verify_project_images` — the same check, cache and
+problem kind (``bad_image``) as the CLI's — and adds what the import dialog reports: how
+many images were decoded and how many were skipped as unchanged (``ImageRecord.check_key``
+equal to the file's ``"<size>:<mtime_ns>"``). Qt-free: the dialog runs it in a
+:class:`~vision_studio.gui.dialogs.worker.StoreTask`.
 """
 from __future__ import annotations
 
@@ -14,16 +14,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from vision_studio.core.images import file_check_key, verify_image
+from vision_studio.core.images import file_check_key
+from vision_studio.core.io.common import verify_project_images
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Problem
 
 log = logging.getLogger(__name__)
 
-BATCH = 64
-"""Images verified between two writes of the results (a cancel keeps what was done)."""
-
-KIND = "decode_error"
+KIND = "bad_image"
+"""The problem kind recorded for an image that does not decode in full (the core's)."""
 
 
 @dataclass
@@ -34,7 +33,7 @@ class VerifyResult:
         checked: Images decoded in this call.
         cached: Images skipped because their file had not changed since the last
             full verification.
-        problems: The new ``decode_error`` problems recorded (one per bad image).
+        problems: The new ``bad_image`` problems recorded (one per bad image).
     """
 
     checked: int = 0
@@ -52,49 +51,34 @@ class VerifyResult:
 def verify_images(store: ProjectStore, progress: Callable[[int, int], None] | None = None,
                   ) -> VerifyResult:
     """Decode in full every image of ``store`` whose file changed since it was last
-    verified; record the failures as problems and the successes' check keys.
+    verified (by :func:`~vision_studio.core.io.common.verify_project_images`).
 
     Args:
         store: The project (its own connection: this runs in a worker thread).
-        progress: ``progress(done, total)`` after each image; raising from it (cancel)
-            stops the run, keeping the results of the batches already written.
+        progress: ``progress(done, total)`` after each image. When it raises (the
+            task's cancel), the check stops at the next image, what was checked so far
+            is recorded, and the exception is raised again.
 
     Returns:
         The :class:`VerifyResult`.
     """
-    result = VerifyResult()
-    todo = []
-    for im in store.images():
-        key = file_check_key(store.resolve(im))
-        if key and key == im.check_key:
-            result.cached += 1
-        else:
-            todo.append((im, key))
-    known = {(p.image_id, p.message) for p in store.problems(include_dismissed=True)}
-    ok: dict[int, str] = {}
-    bad: list[Problem] = []
-    try:
-        for n, (im, key) in enumerate(todo, 1):
-            message = verify_image(store.resolve(im), key) if key else "file not found"
-            result.checked += 1
-            if message is None:
-                ok[im.id] = key
-            elif (im.id, message) not in known:
-                bad.append(Problem(source=im.path, message=message, image_id=im.id, kind=KIND))
-            if n % BATCH == 0:
-                _write(store, ok, bad, result)
-            if progress is not None:
-                progress(n, len(todo))
-    finally:
-        _write(store, ok, bad, result)
-    return result
+    images = store.images()
+    cached = sum(1 for im in images
+                 if im.check_key and file_check_key(store.resolve(im)) == im.check_key)
+    before = {p.id for p in store.problems(include_dismissed=True)}
+    stop: list[BaseException] = []
 
+    def report(done: int, total: int) -> None:
+        if progress is None or stop:
+            return
+        try:
+            progress(done, total)
+        except Exception as exc:  # the cancel: stop at the next image, keep what was done
+            stop.append(exc)
 
-def _write(store: ProjectStore, ok: dict[int, str], bad: list[Problem], result: VerifyResult) -> None:
-    if ok:
-        store.set_check_keys(ok)
-    if bad:
-        store.add_problems(bad)
-        result.problems += bad
-    ok.clear()
-    bad.clear()
+    verify_project_images(store, images, progress=report, cancelled=lambda: bool(stop))
+    if stop:
+        raise stop[0]
+    new = [p for p in store.problems(include_dismissed=True)
+           if p.id not in before and p.kind == KIND]
+    return VerifyResult(checked=len(images) - cached, cached=cached, problems=new)

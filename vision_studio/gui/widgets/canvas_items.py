@@ -47,7 +47,13 @@ def label_pixmap(text: str, color: QColor) -> QPixmap:
     if pm is None:
         if len(_LABEL_PIXMAPS) > 512:
             _LABEL_PIXMAPS.clear()
-        fm = QFontMetricsF(LABEL_FONT)
+        # measured on a pixmap, the device the text is painted on (the screen's metrics
+        # were narrower than the painted text in the main window: the tags' last digit
+        # was cut; issue 14 screenshots)
+        probe = QPainter(_probe_pixmap())
+        probe.setFont(LABEL_FONT)
+        fm = QFontMetricsF(probe.fontMetrics())
+        probe.end()
         w, h = int(fm.horizontalAdvance(text) + 7), int(fm.height() + 3)
         pm = QPixmap(w, h)
         fill = QColor(color)
@@ -60,6 +66,12 @@ def label_pixmap(text: str, color: QColor) -> QPixmap:
         p.end()
         _LABEL_PIXMAPS[key] = pm
     return pm
+
+
+@lru_cache(maxsize=1)
+def _probe_pixmap() -> QPixmap:
+    """A 1 x 1 pixmap: the paint device that label text is measured on."""
+    return QPixmap(1, 1)
 
 
 class LabelItem(QGraphicsPixmapItem):

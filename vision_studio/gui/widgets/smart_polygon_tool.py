@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
@@ -54,6 +54,35 @@ def _path_item(color: str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidL
     item.setZValue(Z_PREVIEW)
     item.hide()
     return item
+
+
+class _Relay(QObject):
+    done = Signal(int, object)  # generation, (seconds, SmartPolygon) or an error message
+
+
+class _SegmentJob(QRunnable):
+    """One :func:`~vision_studio.core.assist.grabcut.smart_polygon` call in a worker
+    thread (plain numpy in, a frozen result out)."""
+
+    def __init__(self, relay: _Relay, generation: int, image: np.ndarray, box, model, fg, bg,
+                 tolerance: float) -> None:
+        super().__init__()
+        self.relay, self.generation, self.image, self.box = relay, generation, image, box
+        self.model, self.fg, self.bg, self.tolerance = model, fg, bg, tolerance
+
+    def run(self) -> None:  # worker thread
+        from vision_studio.core.assist.grabcut import smart_polygon  # cv2: loaded on first use
+
+        t0 = time.perf_counter()
+        try:
+            found = smart_polygon(self.image, self.box, model=self.model, foreground=self.fg,
+                                  background=self.bg, tolerance=self.tolerance)
+            self.relay.done.emit(self.generation, (time.perf_counter() - t0, found))
+        except VisionStudioError as exc:
+            self.relay.done.emit(self.generation, str(exc))
+        except Exception as exc:  # a worker must never take the app down
+            log.exception("smart polygon failed")
+            self.relay.done.emit(self.generation, f"failed: {exc}")
 
 
 class SmartPolygonTool(QObject):
@@ -94,6 +123,12 @@ class SmartPolygonTool(QObject):
         self.method = ""
         self._mask: np.ndarray | None = None
         self._loaded: tuple[Path, object] | None = None
+        self.busy = False
+        self._generation = 0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._relay = _Relay(self)
+        self._relay.done.connect(self._on_segmented)
         self._order: list[bool] = []  # foreground? of each stroke, in painting order
         self._drag: tuple[str, list[tuple[float, float]], QPointF] | None = None
         self._image_cache: tuple[int, np.ndarray] | None = None
@@ -135,45 +170,66 @@ class SmartPolygonTool(QObject):
     def cancel(self) -> None:
         """Forget the box, strokes and outline."""
         self.box, self.picked, self._drag, self._mask = None, None, None, None
+        self._generation += 1  # a segmentation still running is dropped
+        self.busy = False
         self.polygons, self.fg_strokes, self.bg_strokes, self._order = [], [], [], []
         self._redraw()
 
-    def start_box(self, x: float, y: float, w: float, h: float, picked: Annotation | None = None) -> list[list[float]]:
-        """Segment the object in box ``(x, y, w, h)`` (pixels); returns the outline."""
+    def start_box(self, x: float, y: float, w: float, h: float, picked: Annotation | None = None) -> None:
+        """Segment the object in box ``(x, y, w, h)`` (pixels), in the background."""
         self.cancel()
         self.box = QRectF(x, y, w, h)
         self.picked = picked
-        return self.segment()
+        self._redraw()
+        self.segment()
 
-    def add_stroke(self, points: list[tuple[float, float]], foreground: bool = True) -> list[list[float]]:
-        """Add a refinement stroke (pixels) and recompute; returns the outline."""
+    def add_stroke(self, points: list[tuple[float, float]], foreground: bool = True) -> None:
+        """Add a refinement stroke (pixels) and recompute (in the background)."""
         (self.fg_strokes if foreground else self.bg_strokes).append(list(points))
         self._order.append(foreground)
-        return self.segment()
+        self.segment()
 
-    def segment(self) -> list[list[float]]:
-        """(Re)compute the outline from the box and the strokes."""
+    def segment(self, wait: bool = False) -> None:
+        """(Re)compute the outline from the box and the strokes, in a worker thread
+        (GrabCut takes 1–10 s on a large object here); :attr:`polygonChanged` tells when
+        it is there. A newer request supersedes one still running. ``wait``: block until
+        done (scripts)."""
         image = self._image_array()
         if self.box is None or image is None:
-            return []
-        from vision_studio.core.assist.grabcut import smart_polygon  # cv2: loaded on first use
-
+            return
         b = self.box
-        t0 = time.perf_counter()
-        try:
-            found = smart_polygon(image, (b.x(), b.y(), b.width(), b.height()), model=self._model(),
-                                  foreground=self._stroke_mask(self.fg_strokes, image.shape),
-                                  background=self._stroke_mask(self.bg_strokes, image.shape),
-                                  tolerance=self.tolerance)
-        except VisionStudioError as exc:
-            self.canvas.statusMessage.emit(f"Smart polygon: {exc}")
+        self._generation += 1
+        job = _SegmentJob(self._relay, self._generation, image, (b.x(), b.y(), b.width(), b.height()),
+                          self._model(), self._stroke_mask(self.fg_strokes, image.shape),
+                          self._stroke_mask(self.bg_strokes, image.shape), self.tolerance)
+        self.busy = True
+        self.canvas.statusMessage.emit("Smart polygon: segmenting…")
+        self.canvas.viewport().setCursor(Qt.CursorShape.BusyCursor)
+        self._pool.start(job)
+        if wait:
+            self._pool.waitForDone()
+            QCoreApplication.processEvents()
+
+    def shutdown(self) -> None:
+        """Drop queued segmentations and wait for the running one."""
+        self._generation += 1
+        self._pool.clear()
+        self._pool.waitForDone(30_000)
+
+    def _on_segmented(self, generation: int, found: object) -> None:
+        if generation != self._generation or self.box is None:
+            return  # superseded, or cancelled meanwhile
+        self.busy = False
+        self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor if self.active else Qt.CursorShape.ArrowCursor)
+        if isinstance(found, str):
+            self.canvas.statusMessage.emit(f"Smart polygon: {found}")
             self._mask, self.method = None, ""
             self._set_polygons([])
-            return []
-        self.seconds = time.perf_counter() - t0
-        self._mask, self.method = found.mask, found.method
-        self._set_polygons(found.polygons)
-        return self.polygons
+            return
+        seconds, result = found
+        self.seconds = seconds
+        self._mask, self.method = result.mask, result.method
+        self._set_polygons(result.polygons)
 
     def _set_polygons(self, polys: list[list[float]]) -> None:
         self.polygons = [list(map(float, p)) for p in polys if len(p) >= 6]
@@ -218,7 +274,7 @@ class SmartPolygonTool(QObject):
     def commit(self) -> int | None:
         """Keep the outline: a new polygon annotation (or the picked box becomes it);
         returns the annotation id, None when there is no outline."""
-        if not self.polygons:
+        if not self.polygons or self.busy:
             return None
         polys, picked = [list(p) for p in self.polygons], self.picked
         self.cancel()
@@ -264,6 +320,7 @@ class SmartPolygonTool(QObject):
         if key == Qt.Key.Key_Backspace and self.box is not None:
             if self._order:
                 (self.fg_strokes if self._order.pop() else self.bg_strokes).pop()
+                self._redraw_strokes()
                 self.segment()
             else:
                 self.cancel()

@@ -88,8 +88,10 @@ class AssistTools(QObject):
         self.prelabel = PrelabelController(panel.state, panel)
         self.prelabel.proposalsAdded.connect(self._on_proposals_added)
         self.queue = LabelNext(panel.state, panel.model, panel.browser, panel)
+        self.queue.add_actions(self.actions["score_queue"], self.actions["label_next"])
         self.toolbar = self._build_toolbar(panel)
         panel.state.runsChanged.connect(self._find_segmentation_model)
+        panel.state.projectClosed.connect(self._detach)
         panel.categories.hiddenCategoriesChanged.connect(
             lambda ids: self.review is not None and self.review.set_hidden_categories(set(ids)))
 
@@ -156,9 +158,6 @@ class AssistTools(QObject):
                                   "object's mask edge (Douglas-Peucker); 0 keeps every pixel step")
         self.tolerance.valueChanged.connect(lambda v: self.smart is not None and self.smart.set_tolerance(v))
         bar.addWidget(self.tolerance)
-        bar.addSeparator()
-        bar.addAction(self.actions["score_queue"])
-        bar.addAction(self.actions["label_next"])
         return bar
 
     def menu_actions(self) -> list[QAction | None]:
@@ -170,12 +169,21 @@ class AssistTools(QObject):
     # ------------------------------------------------------------------ hooks of the panel
     def attach(self, canvas) -> None:
         """A new canvas was made (project opened): review and smart tool for it."""
+        self._detach()
         self.review = ProposalReview(canvas, self.score_slider.value() / 100.0)
         self.review.countsChanged.connect(self._on_counts)
         self.review.set_hidden_categories(set(self.panel.categories.hidden_category_ids()))
         self.smart = SmartPolygonTool(canvas, self.tolerance.value())
         self.smart.set_active(self.actions["smart_polygon"].isChecked())
         self._find_segmentation_model()
+
+    def _detach(self) -> None:
+        """The project closed: its canvas goes (deleted later), and with it the review
+        and the smart tool."""
+        if self.smart is not None:
+            self.smart.shutdown()
+        self.review = self.smart = None
+        self._on_counts(0, 0)
 
     def image_shown(self, _image: ImageRecord) -> None:
         """The canvas shows another image: its proposals."""
@@ -235,3 +243,5 @@ class AssistTools(QObject):
         """Stop the background jobs (before the window is destroyed)."""
         self.prelabel.shutdown()
         self.queue.shutdown()
+        if self.smart is not None:
+            self.smart.shutdown()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from vision_studio.core.evaluation.session import checkpoint_choices, checkpoint_file, default_choice
 from vision_studio.core.store.filters import ImageFilter, filter_image_ids
@@ -100,18 +100,30 @@ class LabelNext(QObject):
         self.job: AssistJob | None = None
         self._scored_runs: set[str] = set()
         self.widget = QWidget(parent)
-        row = QHBoxLayout(self.widget)
-        row.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self.widget)
+        rows.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        rows.addLayout(row)
+        self._buttons = QHBoxLayout()
+        rows.addLayout(self._buttons)
         row.addWidget(QLabel("Order", self.widget))
         self.order = QComboBox(self.widget)
         self.order.addItem("Project order", ORDER_PROJECT)
-        self.order.addItem("Label next: most uncertain first", ORDER_SCORE)
+        self.order.addItem("Most uncertain first (Label next)", ORDER_SCORE)
         self.order.setToolTip("Sort the images by the model's uncertainty score (shown on "
                               "each thumbnail); Annotate → Score unlabelled images… computes it")
         self.order.currentIndexChanged.connect(lambda _i: self.apply())
         row.addWidget(self.order, 1)
         state.projectOpened.connect(lambda _s: self._on_project_opened())
         state.runsChanged.connect(self._on_runs_changed)
+
+    def add_actions(self, *actions) -> None:
+        """Buttons of ``actions`` (Score…, Label next) under the Order row."""
+        for act in actions:
+            button = QToolButton(self.widget)
+            button.setDefaultAction(act)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            self._buttons.addWidget(button)
 
     # ------------------------------------------------------------------ browser
     def scores(self) -> dict[int, float]:

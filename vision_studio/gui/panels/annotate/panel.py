@@ -24,6 +24,7 @@ from vision_studio.gui.panels.annotate.browser import BrowserModel, ImageBrowser
 from vision_studio.gui.panels.annotate.categories import CategoryPanel
 from vision_studio.gui.panels.annotate.filters import FilterBar
 from vision_studio.gui.panels.annotate.keys import NEXT_UNLABELLED_KEY, next_unlabelled, number_key
+from vision_studio.gui.panels.annotate.mask_tools import MaskTools
 from vision_studio.gui.panels.annotate.problems import ProblemsPane
 from vision_studio.gui.state import AppState
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
@@ -89,6 +90,8 @@ class AnnotatePanel(QWidget):
         self.assist = AssistTools(self)
         self._canvas_box.insertWidget(1, self.assist.toolbar)
         self.browser.parentWidget().layout().insertWidget(1, self.assist.queue.widget)
+        self.masks = MaskTools(self)  # issue 19 hook: mask brush / eraser / fill (mask_tools.py)
+        self._canvas_box.insertWidget(2, self.masks.toolbar)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -236,6 +239,7 @@ class AnnotatePanel(QWidget):
             self.canvas.set_current_category(cid)
         self.canvas.set_hidden_categories(self.categories.hidden_category_ids())
         self.assist.attach(self.canvas)  # issue 14 hook
+        self.masks.attach(self.canvas)  # issue 19 hook
         self._make_tags(store)
         for name in ("select", "box", "polygon"):
             if self.actions[name].isChecked():
@@ -341,7 +345,8 @@ class AnnotatePanel(QWidget):
     def set_tool(self, tool: str) -> None:
         """Switch the canvas tool: ``"select"``, ``"box"``, ``"polygon"`` or
         ``"smart_polygon"`` (issue 14: the canvas stays in "select" under it)."""
-        if self.assist.set_tool(tool):
+        masked = self.masks.set_tool(tool)  # issue 19: mask tools also keep the canvas in "select"
+        if self.assist.set_tool(tool) or masked:
             tool = "select"
         else:
             self.actions[tool].setChecked(True)
@@ -350,7 +355,10 @@ class AnnotatePanel(QWidget):
             self.canvas.setFocus()
 
     def delete_selection(self) -> None:
-        """Delete the canvas's selected shapes (undoable)."""
+        """Delete the canvas's selected shapes (undoable); with a proposal selected,
+        reject it (issue 14)."""
+        if self.assist.review is not None and self.assist.review.reject_selected():
+            return
         if self.canvas is not None:
             self.canvas.delete_selection()
 

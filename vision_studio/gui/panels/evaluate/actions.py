@@ -41,10 +41,36 @@ class PanelActions:
         self.state.undo_stack.push(cmd)
         for image_id in {a.image_id for a in anns}:
             self.state.annotationsChanged.emit(image_id)
+        self.view.mark_accepted(list(raw_indices), list(cmd.added), self.thresholds)
         what = "1 prediction" if len(anns) == 1 else f"{len(anns)} predictions"
-        self.ui.status.setText(f"Accepted {what} as annotations (Ctrl+Z undoes). The metrics shown still use the "
-                               "ground truth of this evaluation: press Evaluate again to include them.")
+        self.labels_changed(f"Accepted {what} as annotations (Ctrl+Z undoes).")
         return cmd.ids
+
+    def accept_tag(self, row: Any) -> tuple[int, ...] | None:
+        """Classification: make the predicted class of a list row the image's tag (one
+        undo step; tags of categories the model does not know are kept); the row and the
+        viewer's caption update at once. Returns the image's new tags."""
+        from vision_studio.gui.undo import SetImageTagsCommand
+
+        if self.view is None or not hasattr(self.view, "fixed_tag"):
+            return None
+        store = self.state.store
+        cat_id = self.view.category_of(row.pred)
+        evaluated = {int(c["id"]) for c in self.inputs.categories}
+        tags = [t for t in store.image_tags(row.image_id) if t not in evaluated] + [cat_id]
+        self.state.undo_stack.push(SetImageTagsCommand(store, row.image_id, tags))
+        self.state.annotationsChanged.emit(row.image_id)
+        self.view.fixed_tag(row)
+        self.labels_changed(f"Tagged the image as {self.view.ev.names[row.pred]} (Ctrl+Z undoes).")
+        return store.image_tags(row.image_id)
+
+    def labels_changed(self, what: str) -> None:
+        """Labels were fixed from the evaluation: say so and that the metrics are out of
+        date, with the one-click refresh (:attr:`~.layout.EvalWidgets.refresh_btn`)."""
+        self.ui.summary.set_pending(True, "out of date")
+        self.ui.refresh_btn.setVisible(True)
+        self.ui.status.setText(f"{what} The metrics shown are out of date (they use the labels of this "
+                               "evaluation): press Refresh metrics to include the changes.")
 
     def accept_prediction(self, raw_index: int) -> list[int]:
         """Accept one raw detection (see :meth:`accept_predictions`)."""
@@ -59,6 +85,13 @@ class PanelActions:
             if image_id is not None else []
 
     def _accept_clicked(self) -> None:
+        if self.view is not None and hasattr(self.view, "fixed_tag"):
+            row = self.ui.list.currentIndex().row()
+            if 0 <= row < len(self.ui.list_model.payload):
+                self.accept_tag(self.ui.list_model.payload[row])
+            else:
+                self.ui.status.setText("Select an image in the list to accept its predicted class as its tag.")
+            return
         raw = self.ui.viewer.highlighted
         if raw is None:
             self.ui.status.setText("Select a prediction in the list (or right-click it) to accept it.")

@@ -244,9 +244,27 @@ class DetectionView(TaskView):
 
     # ------------------------------------------------------------------ viewer
     def shown_on_image(self, image_id: int, t: Thresholds) -> list[int]:
-        """Raw indices of the detections shown on an image at ``t``."""
+        """Raw indices of the detections drawn on an image at ``t``: kept at the score
+        threshold and NMS IoU, and scoring at least the display threshold."""
         kept = self.session.kept(t.score, t.nms)
-        return [int(i) for i in kept[self.raw.img_index[kept] == self.pos[image_id]]]
+        on = kept[self.raw.img_index[kept] == self.pos[image_id]]
+        return [int(i) for i in on[self.raw.scores[on] >= t.display]]
+
+    def mark_accepted(self, raw_indices: list[int], anns: list[Any], t: Thresholds) -> None:
+        """Predictions were accepted as annotations: their list rows say so and the
+        new annotations are drawn as ground truth at once (the metrics stay those of
+        the evaluation until it is refreshed)."""
+        for a in anns:
+            self.gt_by_image.setdefault(a.image_id, []).append(
+                {"id": a.id, "image_id": a.image_id, "category_id": a.category_id, "bbox": list(a.bbox),
+                 "segmentation": [list(poly) for poly in a.polygons] or None})
+        accepted = set(raw_indices)
+        model = self.ui.list_model
+        for k, row in enumerate(model.payload):
+            if isinstance(row, ErrorRow) and row.raw_index in accepted:
+                model.replace_row(k, ("accepted",) + tuple(model.rows[k][1:]))
+        if self.ui.viewer.image_id in {a.image_id for a in anns}:
+            self.draw(self.ui.viewer.image_id, t)
 
     def draw(self, image_id: int, t: Thresholds, refit: bool = False) -> None:
         """Draw an image's shown predictions and its ground truth."""

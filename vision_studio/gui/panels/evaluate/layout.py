@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                               QSizePolicy, QSlider, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+                               QPushButton, QSizePolicy, QSlider, QSplitter, QTableView, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from vision_studio.gui.panels.evaluate.pr_plot import PRPlot
 from vision_studio.gui.panels.evaluate.tables import ClassTable, ConfusionTable, SummaryTable
@@ -35,6 +36,8 @@ class EvalWidgets:
     nms_slider: QSlider
     nms_label: QLabel
     iou_type: QComboBox
+    display_spin: QDoubleSpinBox
+    det_bar: QWidget
     show_gt: QCheckBox
     summary: SummaryTable
     classes: ClassTable
@@ -49,6 +52,7 @@ class EvalWidgets:
     open_btn: QPushButton
     accept_btn: QPushButton
     accept_all_btn: QPushButton
+    refresh_btn: QPushButton
 
 
 def _tip(w: QWidget, text: str) -> QWidget:
@@ -83,6 +87,13 @@ def _thresholds(parent: QWidget) -> dict:
     w["nms_slider"].setRange(5, 100)
     w["nms_slider"].setToolTip("NMS IoU: a prediction overlapping a better one of the same class by more "
                                "than this is removed (1.00 = no NMS).")
+    spin = w["display_spin"] = QDoubleSpinBox(parent)
+    spin.setRange(0.0, 1.0)
+    spin.setSingleStep(0.05)
+    spin.setDecimals(2)
+    spin.setValue(0.5)
+    spin.setToolTip("Predictions are drawn on the image from this score up, so that low-scoring ones do not "
+                    "bury it; the metrics and the lists use every prediction above the score threshold.")
     w["show_gt"].setChecked(True)
     w["iou_type"].addItem("match by boxes", "bbox")
     w["iou_type"].setToolTip("Instance segmentation: compare boxes or masks (COCO bbox / segm).")
@@ -98,7 +109,11 @@ def _browser(parent: QWidget) -> dict:
                                                                       "project as an annotation (undoable)."),
          "accept_all_btn": _tip(QPushButton("Accept all shown on image", parent),
                                 "Add every prediction above the score threshold on this image as annotations "
-                                "(one undo step).")}
+                                "(one undo step)."),
+         "refresh_btn": _tip(QPushButton("Refresh metrics", parent),
+                             "Labels changed since this evaluation: evaluate again with the new labels (the "
+                             "predictions are cached, so this is quick).")}
+    w["refresh_btn"].setVisible(False)
     w["filter"].setToolTip("What the list shows (errors sorted by score).")
     w["filter"].setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
     table = w["list"]
@@ -136,8 +151,12 @@ def build(panel: QWidget) -> EvalWidgets:
     top.addStretch(1)
     top.addWidget(w["export_btn"])
     top.addWidget(w["png_btn"])
-    thr = _row(panel, ["Score >", w["score_slider"], w["score_label"], "NMS IoU", w["nms_slider"], w["nms_label"],
-                       w["iou_type"], w["show_gt"]], {id(w["score_slider"]): 2, id(w["nms_slider"]): 1})
+    det_bar = w["det_bar"] = QWidget(panel)  # detection only: hidden for the other tasks
+    det = _row(det_bar, ["Score >", w["score_slider"], w["score_label"], "NMS IoU", w["nms_slider"], w["nms_label"],
+                         "Draw ≥", w["display_spin"], w["iou_type"]], {id(w["score_slider"]): 2, id(w["nms_slider"]): 1})
+    det.setContentsMargins(0, 0, 0, 0)
+    det_bar.setLayout(det)
+    thr = _row(panel, [det_bar, w["show_gt"]], {id(det_bar): 1})
     metrics = QSplitter(Qt.Orientation.Horizontal, panel)
     metrics.addWidget(w["summary"])
     metrics.addWidget(w["classes"])
@@ -156,7 +175,7 @@ def build(panel: QWidget) -> EvalWidgets:
     split.addWidget(w["viewer"])
     split.setSizes([220, 520])
     rl.addWidget(split, 1)
-    actions = _row(panel, [w["open_btn"], w["accept_btn"], w["accept_all_btn"]])
+    actions = _row(panel, [w["open_btn"], w["accept_btn"], w["accept_all_btn"], w["refresh_btn"]])
     actions.addStretch(1)
     rl.addLayout(actions)
     main = QSplitter(Qt.Orientation.Horizontal, panel)

@@ -23,10 +23,12 @@ from PySide6.QtWidgets import QWidget
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.evaluation.compute_process import shared_compute_process
 from vision_studio.core.evaluation.detection_base import DEFAULT_NMS, DEFAULT_SCORE, full_key
+from vision_studio.core.evaluation.detection_session import DetectionSession
 from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices, default_choice, split_choices
 from vision_studio.gui.panels.evaluate.actions import PanelActions
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets, build
+from vision_studio.gui.panels.evaluate.view_factory import make_view  # imported here, not in the first open
 from vision_studio.gui.panels.evaluate.views import Thresholds
 from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker
 from vision_studio.gui.state import AppState
@@ -34,6 +36,9 @@ from vision_studio.gui.state import AppState
 log = logging.getLogger(__name__)
 
 RECOMPUTE_MS = 250
+DEFAULT_DISPLAY = 0.5
+"""Predictions are drawn from this score up (the metrics use every score above the
+score threshold): at 0.05, hundreds of false positives buried the image (issue 19)."""
 NO_CHECKPOINT = "No trained checkpoint yet: train a model in the Model tab first."
 PICK = "Pick a checkpoint and a split, then Evaluate."
 
@@ -74,6 +79,7 @@ class EvaluatePanel(PanelActions, QWidget):
         self.inputs: EvalInputs | None = None
         self.worker: PredictWorker | None = None
         self.score, self.nms = DEFAULT_SCORE, DEFAULT_NMS
+        self.display = DEFAULT_DISPLAY
         self.jobs = ComputeQueue(self)
         self.compute = shared_compute_process()  # COCO evaluations: a child process, no GIL of ours
         self.compute.start()
@@ -84,6 +90,7 @@ class EvaluatePanel(PanelActions, QWidget):
         self._cancel_open = False
         self._first_full = False  # view made, its first AP not shown yet: evaluated follows
         self._src = ""
+        self._last: tuple[Any, Any] | None = None  # (checkpoint, split) of the last start()
         self.ui: EvalWidgets = build(self)
         self._connect()
         self._sync_sliders()
@@ -110,6 +117,8 @@ class EvaluatePanel(PanelActions, QWidget):
         ui.score_slider.valueChanged.connect(self._score_moved)
         ui.nms_slider.valueChanged.connect(self._nms_moved)
         ui.show_gt.toggled.connect(ui.viewer.set_gt_visible)
+        ui.display_spin.valueChanged.connect(self.set_display_threshold)
+        ui.refresh_btn.clicked.connect(self.refresh)
         ui.iou_type.currentIndexChanged.connect(self._iou_type_changed)
         ui.filter.currentIndexChanged.connect(lambda _i: self.refresh_list())
         ui.list.selectionModel().currentRowChanged.connect(lambda cur, _p: self._row_chosen(cur.row()))
@@ -123,15 +132,20 @@ class EvaluatePanel(PanelActions, QWidget):
     @property
     def thresholds(self) -> Thresholds:
         """The current thresholds."""
-        return Thresholds(self.score, self.nms)
+        return Thresholds(self.score, self.nms, self.display)
 
     def _detection(self) -> bool:
         return bool(getattr(self.view, "thresholds", False))
 
     def _set_enabled(self, ready: bool) -> None:
         ui, dets = self.ui, ready and self._detection()
-        for w in (ui.score_slider, ui.nms_slider, ui.accept_btn, ui.accept_all_btn):
+        for w in (ui.score_slider, ui.nms_slider, ui.display_spin, ui.accept_all_btn):
             w.setEnabled(bool(dets))
+        tags = ready and hasattr(self.view, "fixed_tag")  # classification: accept the predicted tag
+        ui.accept_btn.setEnabled(bool(dets or tags))
+        ui.accept_btn.setToolTip("Make the predicted class the image's tag (undoable)." if tags else
+                                 "Add the selected prediction to the project as an annotation (undoable).")
+        ui.det_bar.setVisible(self.view is None or self._detection())
         for w in (ui.export_btn, ui.png_btn, ui.open_btn, ui.filter):
             w.setEnabled(ready)
         ui.tabs.setTabEnabled(1, bool(dets))
@@ -172,6 +186,7 @@ class EvaluatePanel(PanelActions, QWidget):
             return False
         self._timer.stop()
         self._opening, self._cancel_open = True, False
+        self._last = (checkpoint, split)
         ui.evaluate_btn.setEnabled(False)
         ui.cancel_btn.setEnabled(True)
         ui.score_slider.setEnabled(False)
@@ -181,6 +196,11 @@ class EvaluatePanel(PanelActions, QWidget):
         project, score, nms = store.path, self.score, self.nms
         self.jobs.submit(lambda report, stale: open_job(self.compute, project, checkpoint, split, score, nms, report, stale))
         return True
+
+    def refresh(self) -> bool:
+        """Evaluate the last checkpoint and split again (labels changed: the cached
+        predictions against the new ground truth)."""
+        return bool(self._last) and self.start(*self._last)
 
     def _start_prediction(self, inputs: EvalInputs) -> None:
         store, ui = self.state.store, self.ui
@@ -281,9 +301,6 @@ class EvaluatePanel(PanelActions, QWidget):
 
     def _opened(self, r: OpenResult) -> None:
         """Inputs loaded (and, for detection, the base evaluation made) in the worker."""
-        from vision_studio.core.evaluation.detection_session import DetectionSession
-        from vision_studio.gui.panels.evaluate.view_factory import make_view
-
         session = None
         if r.source is not None:
             session = DetectionSession(r.source)
@@ -300,6 +317,7 @@ class EvaluatePanel(PanelActions, QWidget):
         src = "cached predictions" if r.inputs.from_cache else "new predictions (cached)"
         self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
         self._end_worker()  # the view is there: thresholds work from now on
+        self.ui.refresh_btn.setVisible(False)
         self._set_enabled(True)
         if not self._detection():
             self.view.fill(self.thresholds)
@@ -339,6 +357,14 @@ class EvaluatePanel(PanelActions, QWidget):
         self.nms = float(value)
         self._sync_sliders()
         self.apply_thresholds()
+
+    def set_display_threshold(self, value: float) -> None:
+        """Draw predictions from ``value`` up (the metrics do not change)."""
+        self.display = float(value)
+        if abs(self.ui.display_spin.value() - self.display) > 1e-9:
+            self.ui.display_spin.setValue(self.display)
+        if self.view is not None and self._detection() and self.ui.viewer.image_id in getattr(self.view, "pos", {}):
+            self.view.draw(self.ui.viewer.image_id, self.thresholds)
 
     def _score_moved(self, v: int) -> None:
         self.score = v / 1000.0

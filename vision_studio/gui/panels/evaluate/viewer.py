@@ -126,7 +126,7 @@ class OverlayViewer(QGraphicsView):
             self.image_item.setPixmap(to_pixmap(arr))
         else:
             dark = QPixmap(max(w, 1), max(h, 1))
-            dark.fill(QColor(60, 60, 60))
+            dark.fill(QColor(40, 40, 40))  # the background: the image is not there yet
             self.image_item.setPixmap(dark)
         self.set_detections([])
         self.set_truth([])

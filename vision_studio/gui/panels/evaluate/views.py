@@ -43,11 +43,13 @@ PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The thresholds a view shows: ``score`` (detections with ``score > score``) and the
-    class-wise NMS IoU (>= 1: no NMS)."""
+    """The thresholds a view shows: ``score`` (detections with ``score > score`` are
+    counted and listed), the class-wise NMS IoU (>= 1: no NMS) and ``display`` (of those,
+    the ones scoring ``>= display`` are drawn on the image)."""
 
     score: float
     nms: float
+    display: float = 0.0
 
 
 def display_path(path: str) -> str:
@@ -200,6 +202,21 @@ class ClassificationView(TaskView):
 
     def cell_chosen(self, r: int, c: int, t: Thresholds) -> None:  # noqa: D102
         self.fill_list("all", t, (r, c))
+
+    def category_of(self, k: int) -> int:
+        """The category id of class index ``k`` (model label order)."""
+        return int(self.inputs.categories[k]["id"])
+
+    def fixed_tag(self, row: Any) -> None:
+        """The predicted class of ``row`` became its image's tag: its list rows and the
+        viewer's caption say so at once (the metrics stay those of the evaluation)."""
+        n, model = self.ev.names, self.ui.list_model
+        for k, p in enumerate(model.payload):
+            if getattr(p, "image_id", None) == row.image_id:
+                model.replace_row(k, (f"{n[row.pred]} (fixed)",) + tuple(model.rows[k][1:]))
+        if self.ui.viewer.image_id == row.image_id:
+            self.ui.viewer.set_caption(f"tagged: {n[row.pred]} (fixed) · predicted: {n[row.pred]} "
+                                       f"{row.confidence:.2f}", "#2e8b57")
 
 
 class SemanticView(TaskView):

@@ -213,6 +213,11 @@ class RowsModel(QAbstractTableModel):
         self.tooltips = tooltips if callable(tooltips) else list(tooltips or [])
         self.endResetModel()
 
+    def replace_row(self, row: int, values: tuple) -> None:
+        """Show new display values in one row (the payload stays)."""
+        self.rows[row] = tuple(values)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, max(len(self.headers) - 1, 0)))
+
     def tooltip(self, row: int) -> str:
         """The hover text of ``row`` ("" when none)."""
         if callable(self.tooltips):

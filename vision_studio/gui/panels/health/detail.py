@@ -125,10 +125,12 @@ class IssueDetail(QWidget):
                                  f"that did not see this image says <b>"
                                  f"{html.escape(issue.suggested or '')}</b>. "
                                  f"{html.escape(issue.detail)}")
-        else:
+        elif pair:
             where = ("in different splits: validation metrics are inflated"
                      if issue.kind == "leak" else "in the same split")
             self.explain.setText(f"Near-copies {where}. {html.escape(issue.detail)}")
+        else:  # box issues (ObjectLab): the finder's own explanation
+            self.explain.setText(html.escape(issue.detail))
 
     @staticmethod
     def _card(card: ImageCard, image_id: int, name: str, now: ProjectNow,

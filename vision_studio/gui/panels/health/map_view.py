@@ -156,6 +156,7 @@ class MapView(QWidget):
         split.addWidget(side)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
+        split.setSizes([1000, 260])  # the map gets the room; the list is for names
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Colour by:", self))
         bar.addWidget(self.colour_by)
@@ -177,6 +178,8 @@ class MapView(QWidget):
         self._colours = dict(colours)
         self.info.setText(f"{len(self.image_ids)} images · {method.upper()}")
         self.selected = []
+        if not now.tags and self.colour_by.currentText() == "label":
+            self.colour_by.setCurrentText("split")  # no labels (detection): splits say more
         self.refresh(now)
         self.view.autoRange()
 

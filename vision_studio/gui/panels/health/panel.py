@@ -106,7 +106,10 @@ class HealthPanel(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col in (3, 4):  # file names: they share the room, elided in the middle
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
         self.table.selectionModel().currentRowChanged.connect(lambda *_a: self._show_current())
         self.table.doubleClicked.connect(lambda _i: self.fix("open"))
         self.detail = IssueDetail(self.thumbs, self)
@@ -156,6 +159,7 @@ class HealthPanel(QWidget):
         w = self.worker
         for signal, slot in ((w.progress, self._on_progress), (w.done, self._on_done),
                              (w.mapped, self._on_mapped), (w.failed, self._on_failed),
+                             (w.mapFailed, self._on_map_failed),
                              (w.ended, self._on_finished)):
             # queued signals of a worker already ended (project closed) are dropped
             signal.connect(lambda *a, w=w, slot=slot: slot(*a) if w is self.worker else None)
@@ -222,6 +226,9 @@ class HealthPanel(QWidget):
         if self.model.rowCount():
             self.table.selectRow(0)
             self.table.setFocus()
+
+    def _on_map_failed(self, message: str) -> None:
+        self._final += f" — UMAP map failed ({message}); PCA shown"
 
     def _on_mapped(self, mapped: tuple) -> None:
         if self.result is not None and self.state.store is not None:

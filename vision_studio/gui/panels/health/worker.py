@@ -21,6 +21,7 @@ from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.health import HealthReport, find_issues
 from vision_studio.core.health.embedding_map import MIN_UMAP, embed_2d
 from vision_studio.core.store import ProjectStore
+from vision_studio.gui.panels.health.map_process import MapCancelled, embed_2d_in_child
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +89,22 @@ def run_health(project: Path, options: HealthOptions,
     return HealthResult(report, xy, method, quality)
 
 
-def refine_map(result: HealthResult, method: str) -> tuple[np.ndarray, str] | None:
-    """The map by ``method`` (``"auto"`` / ``"umap"``), or ``None`` when that is PCA
-    anyway (few images, umap-learn missing) or ``method`` is ``"pca"``.
+def refine_map(result: HealthResult, method: str,
+               cancelled: Callable[[], bool] = lambda: False) -> tuple[np.ndarray, str] | None:
+    """The map by ``method`` (``"auto"`` / ``"umap"``), computed in a child process
+    (:mod:`.map_process`), or ``None`` when that is PCA anyway (few images, umap-learn
+    missing) or ``method`` is ``"pca"``.
 
     Returns:
         ``(xy [N, 2] float32, "umap")`` row-aligned with ``result.report.features``.
+
+    Raises:
+        MapCancelled: ``cancelled()`` became true.
+        VisionStudioError: the child process failed or died.
     """
     if method == "pca" or len(result.report.features.image_ids) < MIN_UMAP:
         return None
-    xy, used = embed_2d(result.report.features.features, method=method)
+    xy, used = embed_2d_in_child(result.report.features.features, method, cancelled)
     return (xy, used) if used != "pca" else None
 
 
@@ -114,6 +121,7 @@ class HealthWorker(QThread):
             ``(xy, method)`` of :func:`refine_map` (UMAP: seconds to a minute, numba
             compiles on first use).
         failed(str): a one-line reason (``"cancelled"`` after :meth:`cancel`).
+        mapFailed(str): the UMAP map could not be made (the PCA map stays).
         ended(): the work is over (after ``done``/``mapped``/``failed``).
     """
 
@@ -121,6 +129,7 @@ class HealthWorker(QThread):
     done = Signal(object)
     mapped = Signal(object)
     failed = Signal(str)
+    mapFailed = Signal(str)
     ended = Signal()
 
     def __init__(self, project: Path, options: HealthOptions, parent: QObject | None = None) -> None:
@@ -146,10 +155,6 @@ class HealthWorker(QThread):
             if self._cancel:  # cancelled after the last progress step (the probes)
                 raise HealthCancelled()
             self.done.emit(result)
-            if not self._cancel:
-                better = refine_map(result, self.options.map_method)
-                if better is not None and not self._cancel:
-                    self.mapped.emit(better)
         except HealthCancelled:
             self.failed.emit("cancelled")
         except VisionStudioError as exc:
@@ -157,5 +162,20 @@ class HealthWorker(QThread):
         except Exception as exc:  # a worker must never take the app down
             log.exception("dataset health failed")
             self.failed.emit(f"dataset health failed: {exc}")
+        else:
+            self._refine(result)
         finally:
             self.ended.emit()
+
+    def _refine(self, result: HealthResult) -> None:
+        """The UMAP map after the issues; a failure only keeps the PCA map."""
+        try:
+            better = refine_map(result, self.options.map_method, lambda: self._cancel)
+        except MapCancelled:
+            return
+        except VisionStudioError as exc:
+            log.warning("dataset health map: %s; the PCA map stays", exc)
+            self.mapFailed.emit(str(exc))
+            return
+        if better is not None and not self._cancel:
+            self.mapped.emit(better)

@@ -26,7 +26,7 @@ from vision_studio.gui.panels.model.preview import AugmentationPreview, augmente
 from vision_studio.gui.panels.model.sections import (ArchSection, HyperSection, StrategySection,
                                                      WheelGuard, guard_wheel, watch_changes)
 from vision_studio.gui.state import AppState
-from vision_studio.gui.widgets.fitlabel import wrapping
+from vision_studio.gui.panels.model.wrap_label import WrapLabel
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ class ModelPanel(QWidget):
         outer.addWidget(self.start_error)
         outer.addLayout(self._buttons())  # outside the scroll areas: always visible
         self.launcher = Launcher(self, self.start_error)
+        from vision_studio.gui.help_texts import apply_model_tooltips  # issue 19: plain words
+
+        apply_model_tooltips(self)
         self._wheel_guard = WheelGuard(self)
         guard_wheel(self, self._wheel_guard)
         self._save_timer = QTimer(self, singleShot=True, interval=400)
@@ -124,7 +127,7 @@ class ModelPanel(QWidget):
     def _split_box(self) -> QGroupBox:
         box = QGroupBox("Train / validation split", self)
         form = QFormLayout(box)
-        self.split_info = wrapping(QLabel(box, objectName="split_info"))
+        self.split_info = WrapLabel(box, objectName="split_info")
         self.val_split = QDoubleSpinBox(box, objectName="val_split", minimum=0.0, maximum=0.5,
                                         decimals=2, singleStep=0.05, value=0.2)
         self.resplit = QPushButton("Stratified re-split", box, objectName="resplit")
@@ -139,7 +142,7 @@ class ModelPanel(QWidget):
     def _checks_box(self) -> QGroupBox:
         box = QGroupBox("Checks before training", self)
         v = QVBoxLayout(box)
-        self.warnings = wrapping(QLabel(box, objectName="warnings"))
+        self.warnings = WrapLabel(box, objectName="warnings")
         self.blocking: list[str] = []  # error messages of the last checks: Start refuses
         v.addWidget(self.warnings)
         return box

@@ -16,11 +16,11 @@ from vision_studio.core.training.config import DEVICES, OPTIMIZERS, SCHEDULERS
 from vision_studio.core.types import Task
 from vision_studio.gui.panels.model import weights_status as ws
 from vision_studio.core.training.checks import STRATEGY_TEXT, TASK_LABELS
-from vision_studio.gui.widgets.fitlabel import wrapping
+from vision_studio.gui.panels.model.wrap_label import WrapLabel
 
 log = logging.getLogger(__name__)
 
-MARK = {ws.DOWNLOADED: "downloaded ✓", ws.DOWNLOADABLE: "downloadable (needs internet)",
+MARK = {ws.DOWNLOADED: "on this computer ✓", ws.DOWNLOADABLE: "downloadable (needs internet)",
         ws.MISSING: "missing"}
 
 
@@ -41,9 +41,9 @@ class ArchSection(QGroupBox):
         self.spec: Any = None
         self.task = QComboBox(self, objectName="task")
         self.arch = QComboBox(self, objectName="arch")
-        self.info = wrapping(QLabel(self, objectName="arch_info"))
+        self.info = WrapLabel(self, objectName="arch_info")
         self.weights = QComboBox(self, objectName="weights")
-        self.weights_note = wrapping(QLabel(self, objectName="weights_note"))
+        self.weights_note = WrapLabel(self, objectName="weights_note")
         self.download = QPushButton("Download", self, objectName="download")
         self.pick_file = QPushButton("Use a weights file…", self, objectName="pick_weights")
         self.progress = QProgressBar(self, objectName="download_progress")
@@ -98,9 +98,9 @@ class ArchSection(QGroupBox):
             self.arch.addItem(f"{spec.name}   ·  {spec.param_count:.1f} M params  ·  {spec.speed}",
                               spec.name)
         self.arch.blockSignals(False)
-        from vision_studio.core.training.config import DEFAULT_ARCH
+        from vision_studio.core.training.defaults import default_arch  # weights on this computer
 
-        self.select_arch(DEFAULT_ARCH[self.current_task()])
+        self.select_arch(default_arch(self.current_task()))
         self.taskChanged.emit(self.current_task())
 
     def select_arch(self, name: str) -> None:
@@ -149,7 +149,9 @@ class ArchSection(QGroupBox):
         for path in self._files:
             if self.weights.findData(path) < 0:
                 self._add_file_item(path)
-        default = spec.default_weights if spec else None
+        from vision_studio.core.models.local_weights import default_weights  # offline first
+
+        default = default_weights(spec) if spec else None
         i = self.weights.findData(keep) if keep is not None or same_arch else -1
         self.weights.setCurrentIndex(i if i >= 0 else max(0, self.weights.findData(default)))
         self._filled_for = spec.name if spec else None
@@ -233,7 +235,7 @@ class StrategySection(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Transfer strategy", parent)
         self.strategy = QComboBox(self, objectName="strategy")
-        self.explain = wrapping(QLabel(self, objectName="strategy_text"))
+        self.explain = WrapLabel(self, objectName="strategy_text")
         self.explain.setMinimumHeight(60)
         self.trainable_stages = QSpinBox(self, minimum=1, maximum=20, value=1)
         self.freeze_epochs = QSpinBox(self, minimum=0, maximum=100, value=1)
@@ -358,6 +360,9 @@ class HyperSection(QGroupBox):
         for key in ("max_steps_per_epoch", "max_val_batches"):
             out[key] = out[key] or None  # 0 shows "all"
         out["grad_clip"] = float(out["grad_clip"])  # 0 = off (None would mean "default")
+        # a short run's default warm-up is long (core.training.defaults.short_run): fewer
+        # epochs chosen afterwards shorten it with them, as the CLI's fill_defaults does
+        out["warmup_epochs"] = min(out["warmup_epochs"], float(out["epochs"]))
         return out
 
     def set_dict(self, data: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """Whether the libraries' pretrained weights of an architecture are on this machine.
 
-``downloaded``: the file torchvision / timm would load is in the torch hub cache
-(``$TORCH_HOME/hub/checkpoints``) or the Hugging Face cache; ``downloadable``: the
+``downloaded``: the file torchvision / timm would load is on this computer: shipped with
+the app (:mod:`vision_studio.core.models.local_weights`), in the torch hub cache
+(``$TORCH_HOME/hub/checkpoints``) or in the Hugging Face cache; ``downloadable``: the
 library knows where to fetch it (needs internet); ``missing``: nowhere to get it from.
 Reads only file names: no network, no model building.
 """
@@ -84,7 +85,9 @@ def availability(spec: ArchSpec, name: str) -> str:
     except Exception as exc:  # a library lookup failing must not break the panel
         log.warning("weights lookup %s/%s failed: %s", spec.name, name, exc)
         return MISSING
-    if url and _hub_file(url).is_file():
+    from vision_studio.core.models.local_weights import on_computer  # shipped or cached
+
+    if (url and _hub_file(url).is_file()) or on_computer(spec, name):
         return DOWNLOADED
     if hf and _in_hf_cache(hf):
         return DOWNLOADED

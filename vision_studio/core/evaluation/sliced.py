@@ -48,6 +48,8 @@ class SliceSettings:
             (greedy merging into the union box).
         match_metric: ``"IOS"`` or ``"IOU"``.
         match_threshold: Overlap above which two boxes of a category match.
+        min_side: Images whose longer side is at most this many pixels get only the
+            whole-image pass (0: every image is sliced).
     """
 
     tile: int = 512
@@ -56,6 +58,7 @@ class SliceSettings:
     merge: str = "nmm"
     match_metric: str = "IOS"
     match_threshold: float = 0.5
+    min_side: int = 0
 
     def __post_init__(self) -> None:
         if self.merge not in MERGES:
@@ -109,7 +112,8 @@ def _predict_one(model: Any, src: Any, categories: Sequence[Mapping[str, Any]],
     """Tiles (+ the whole image) of one image → merged ``(boxes, scores, labels)``."""
     from vision_studio.core.evaluation.predict import predict_detections
 
-    tiles: list[Tile] = tile_grid(src.height, src.width, settings.tile, settings.overlap)
+    small = max(src.height, src.width) <= max(settings.min_side, settings.tile)
+    tiles: list[Tile] = [] if small else tile_grid(src.height, src.width, settings.tile, settings.overlap)
     boxes: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     labels: list[np.ndarray] = []
@@ -122,13 +126,15 @@ def _predict_one(model: Any, src: Any, categories: Sequence[Mapping[str, Any]],
         boxes.append(raw.boxes + offsets[raw.img_index].reshape(-1, 4))
         scores.append(raw.scores)
         labels.append(raw.labels)
-    if settings.include_full:
-        small = src.overview(full_size)
-        full = predict_detections(model, [small], categories, image_size=full_size, **kw)
-        scale = np.array([src.width / small.shape[1], src.height / small.shape[0]] * 2, dtype=np.float32)
+    if settings.include_full or small:
+        small_arr = src.overview(full_size) if not small else src.region(0, 0, src.width, src.height)
+        full = predict_detections(model, [small_arr], categories, image_size=full_size, **kw)
+        scale = np.array([src.width / small_arr.shape[1], src.height / small_arr.shape[0]] * 2, dtype=np.float32)
         boxes.append(full.boxes * scale)
         scores.append(full.scores)
         labels.append(full.labels)
+    if small:  # one pass, nothing to merge: the plain prediction
+        return boxes[0], scores[0], labels[0]
     return merge_detections(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
                             merge=settings.merge, match_metric=settings.match_metric,
                             match_threshold=settings.match_threshold)
@@ -138,8 +144,8 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
                    categories: Sequence[Mapping[str, Any]], *, settings: SliceSettings = SliceSettings(),
                    image_ids: Sequence[int] | None = None, image_size: int | None = None,
                    batch_size: int = 2, device: str = "cpu",
-                   score_floor: float = 0.001, label_offset: int = 1,
-                   progress: Progress | None = None) -> Any:
+                   score_floor: float = 0.001, label_offset: int = 1, raw_max_per_image: int | None = None,
+                   mask_threshold: float = 0.5, progress: Progress | None = None) -> Any:
     """Sliced prediction of a torchvision-style detector on images of any size.
 
     Args:
@@ -155,6 +161,9 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
         device: ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"``.
         score_floor: Lowest score kept before the merge.
         label_offset: Model label of ``categories[0]``.
+        raw_max_per_image: Candidates kept per tile (as in ``predict_detections``).
+        mask_threshold: Unused (sliced inference keeps no masks); accepted so that the
+            options of the plain path can be passed through.
         progress: ``progress(done_images, total_images)``.
 
     Returns:
@@ -167,7 +176,8 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
     from vision_studio.core.evaluation.predictions import RawDetections
 
     ids = np.asarray(image_ids if image_ids is not None else range(1, len(images) + 1), dtype=np.int64)
-    kw = dict(batch_size=batch_size, device=device, score_floor=score_floor, label_offset=label_offset)
+    kw = dict(batch_size=batch_size, device=device, score_floor=score_floor, label_offset=label_offset,
+              raw_max_per_image=raw_max_per_image)
     parts: dict[str, list[np.ndarray]] = {"img": [], "boxes": [], "scores": [], "labels": []}
     sizes = np.zeros((len(images), 2), dtype=np.int64)
     from vision_studio.core.image_regions import open_regions
@@ -188,4 +198,20 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
                          label_offset=label_offset, img_index=cat["img"].astype(np.int64),
                          boxes=cat["boxes"].astype(np.float32).reshape(-1, 4),
                          scores=cat["scores"].astype(np.float32), labels=cat["labels"].astype(np.int64),
-                         masks=None, score_floor=score_floor)
+                         masks=None, score_floor=score_floor, slicing=settings.as_dict())
+
+
+AUTO_MIN_SIDE = 2000
+"""The automatic rule's size: images whose longer side exceeds both this (pixels) and
+twice the model input are predicted by sliced inference."""
+
+
+def auto_slicing(sizes: Sequence[tuple[int, int]], image_size: int) -> SliceSettings | None:
+    """The automatic choice: :class:`SliceSettings` (tiles of the model's ``image_size``,
+    ``min_side`` = :data:`AUTO_MIN_SIDE`) when any image of ``sizes`` (``(height,
+    width)`` pixels) has a longer side above both :data:`AUTO_MIN_SIDE` and twice
+    ``image_size``; else ``None`` (whole-image prediction, as ever)."""
+    limit = max(AUTO_MIN_SIDE, 2 * image_size)
+    if any(max(h, w) > limit for h, w in sizes):
+        return SliceSettings(tile=int(image_size), min_side=limit)
+    return None
