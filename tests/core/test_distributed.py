@@ -82,3 +82,31 @@ def test_two_processes_rank0_outputs_and_resume_with_one(project, tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     with ProjectStore.open(project, readonly=True) as store:
         assert [x.id for x in store.runs()] == [runs[0].id]  # the same record, resumed
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_rank_and_leaves_a_resumable_last_pt(project, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "vision_studio", "train", "--project", str(project), "--task", "classification",
+           "--arch", "timm:test_resnet", "--strategy", "scratch", "--image-size", "32", "--batch-size", "2",
+           "--device", "cpu", "--num-workers", "0", "--epochs", "50", "--quiet", "--out", str(run),
+           "--nproc-per-node", "2"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (run / "metrics.jsonl").is_file() and time.time() < deadline:  # the end of epoch 1
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    print(out, err[-3000:])
+    assert proc.returncode == 130
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["world_size"] == 2 and 1 <= state["epoch"] < 50
+    with ProjectStore.open(project, readonly=True) as store:
+        assert [x.status for x in store.runs()] == ["stopped"]
+    r = _train("--project", str(project), "--resume", str(run), "--epochs", str(state["epoch"] + 1), "--quiet",
+               "--num-workers", "0")
+    assert r.returncode == 0 and f"status: finished after {state['epoch'] + 1} epoch(s)" in r.stdout

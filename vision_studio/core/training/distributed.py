@@ -212,14 +212,19 @@ def launch(argv: Sequence[str], nproc: int, extra: Sequence[str] = ()) -> int:
     launcher on this machine (``--standalone``: a local rendezvous on a free port).
 
     Returns:
-        0 when every worker succeeded, else 1 (torchrun prints which failed).
+        0 when every worker succeeded, 130 when stopped by a signal, else 1 (torchrun
+        prints which failed).
     """
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     args = ["--standalone", "--nproc-per-node", str(nproc), *extra, "-m", "vision_studio", *argv]
     try:
         torchrun.main(args)
+    except SignalException:  # Ctrl-C / SIGTERM: the workers got it too and stopped at the same step
+        print("stopped: the run folder's last.pt resumes it", file=sys.stderr)
+        return 130
     except ChildFailedError as exc:
         print(f"error: a training process failed ({exc.get_first_failure()[1].message})"[:2000], file=sys.stderr)
         return 1
