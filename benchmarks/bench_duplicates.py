@@ -24,6 +24,21 @@ random hashes and 10k random 1280-d features (brute force is O(N^2)). Run::
     python benchmarks/bench_duplicates.py --data ../shared/data/raccoon_voc/images --n 40
 
 The input folder is only read; everything is written to a temporary folder.
+
+Measured on the shared 2-core machine (load average 7-25), hymenoptera, n = 60, seed 0
+(397 originals + 180 copies), recall % (resized / JPEG / cropped / all), false pairs:
+
+=========================  =============================  ===========
+phash <= 6 (baseline)      100 / 100 / 10.0 / 70.0        0
+cosine >= 0.90             95.0 / 98.3 / 93.3 / 95.6      0
+cosine >= 0.80             100 / 100 / 100 / 100          3 (1.8 % of the other images)
+union 6 / 0.90             100 / 100 / 95.0 / 98.3        0
+union 6 / 0.88 (default)   100 / 100 / 96.7 / 98.9        0
+=========================  =============================  ===========
+
+Per 10k images (CPU seconds, all threads): decode + phash 38 s, decode + phash +
+lite0 embedding 1849 s (both extrapolated from 577 images); pairing 1.4 s hash only,
+7.6 s union (measured on 10k random images; wall 6.2 s / 61 s under that load).
 """
 from __future__ import annotations
 

@@ -81,6 +81,7 @@ def test_instance_segmentation_brain_tumor(qtbot, tmp_path, capsys):
         p.ui.filter.setCurrentIndex(0)
         row = p.ui.list_model.payload.index(with_gt[0])
         p.set_score_threshold(float(np.percentile(p.inputs.predictions.scores, 90)))
+        p.set_display_threshold(0.0)  # a 6-step model scores below the default 0.5: draw all shown
         p.ui.list.selectRow(row)
         assert p.ui.viewer.pred_items and not p.ui.viewer.mask_layer.pixmap().isNull()
         assert p.ui.viewer.gt_items

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from vision_studio.core.errors import ConfigError
@@ -51,9 +50,9 @@ def held_out_images(store: Any, checkpoint: str | os.PathLike) -> tuple[list[Any
     Raises:
         CheckpointError: unreadable checkpoint. ConfigError: no such image.
     """
-    from vision_studio.core.training.checkpoints import read_checkpoint
+    from vision_studio.core.checkpoint import checkpoint_file, read_checkpoint
 
-    state = read_checkpoint(_ckpt_file(Path(checkpoint)))
+    state = read_checkpoint(checkpoint_file(checkpoint))
     trained = (state.get("split") or {}).get("train")
     if trained is not None:
         seen = {int(i) for i in trained}
@@ -88,11 +87,11 @@ def checkpoint_issues(store: Any, checkpoint: str | os.PathLike, *, device: str 
         checkpoint (use the out-of-fold probes), or no held-out image.
         ImageDecodeError: an image cannot be read.
     """
-    from vision_studio.core.evaluation.predict import predict_checkpoint
-    from vision_studio.core.training.checkpoints import read_checkpoint
+    from vision_studio.core.checkpoint import checkpoint_file, read_checkpoint
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
 
     images, how = held_out_images(store, checkpoint)
-    p = _ckpt_file(Path(checkpoint))
+    p = checkpoint_file(checkpoint)
     task = read_checkpoint(p)["config"].get("task")
     if task == Task.CLASSIFICATION:
         raise ConfigError(f"{checkpoint}: a classification checkpoint; label errors of "
@@ -118,11 +117,3 @@ def checkpoint_issues(store: Any, checkpoint: str | os.PathLike, *, device: str 
                         splits=splits, source=f" ({source})")
     return CheckpointFindings(issues, task, source, ids)
 
-
-def _ckpt_file(path: Path) -> Path:
-    """A checkpoint file, or a run folder's ``best.pt`` (else ``last.pt``)."""
-    from vision_studio.core.training.checkpoints import BEST, LAST
-
-    if not path.is_dir():
-        return path
-    return path / BEST if (path / BEST).is_file() else path / LAST

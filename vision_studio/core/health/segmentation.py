@@ -61,7 +61,8 @@ def _nearest(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return label_map[rows[:, None], cols[None, :]]
 
 
-def semantic_probabilities(built: Any, config: Any, image: np.ndarray, device: str) -> np.ndarray:
+def semantic_probabilities(built: Any, image_size: int | None, image: np.ndarray,
+                           device: str) -> np.ndarray:
     """[K, h, w] float32 softmax probabilities of one RGB uint8 image (the validation
     transform of training), at the image size shrunk to :data:`MAX_SIDE`."""
     import torch
@@ -70,7 +71,7 @@ def semantic_probabilities(built: Any, config: Any, image: np.ndarray, device: s
     from vision_studio.core.evaluation.predict import _prepare  # the model's eval transform
     from vision_studio.core.types import Task
 
-    x = _prepare(image, Task.SEMANTIC_SEGMENTATION, config.image_size, built.mean, built.std)
+    x = _prepare(image, Task.SEMANTIC_SEGMENTATION, image_size, built.mean, built.std)
     with torch.inference_mode():
         logits = built.model(x[None].to(device))
         logits = logits["out"] if isinstance(logits, dict) else logits
@@ -91,16 +92,16 @@ def segmentation_issues(store: Any, checkpoint: str | os.PathLike, images: Seque
     from vision_studio.core.evaluation.ground_truth import semantic_gt_maps
     from vision_studio.core.evaluation.predict import resolve_device
     from vision_studio.core.images import read_image
-    from vision_studio.core.training.checkpoints import load_checkpoint
+    from vision_studio.core.checkpoint import load_model
 
     dev = resolve_device(device)
-    built, config, categories = load_checkpoint(checkpoint, device=dev)
-    built.model.eval().to(dev)
-    offset = 1 if getattr(config, "unlabelled_as", "ignore") == "background" else 0
+    built, info = load_model(checkpoint, device=dev)
+    categories = list(info.categories)
+    offset = 1 if info.unlabelled_as == "background" else 0
     out = []
     for n, im in enumerate(images):
         arr = read_image(store.resolve(im))
-        probs = semantic_probabilities(built, config, arr, dev)
+        probs = semantic_probabilities(built, info.image_size, arr, dev)
         (gt,) = semantic_gt_maps(store, [im], categories, offset, [arr.shape[:2]])
         lab = _nearest(np.asarray(gt), probs.shape[1:])
         quality, wrong = image_label_quality(lab, probs)

@@ -19,9 +19,9 @@ import logging
 import sqlite3
 from dataclasses import replace
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QResizeEvent, QUndoStack
-from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene,
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen, QPixmap, QResizeEvent, QUndoStack
+from PySide6.QtWidgets import (QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QWidget)
 
 from vision_studio.core.store import ProjectStore
@@ -29,10 +29,10 @@ from vision_studio.core.types import Annotation, Category, ImageRecord
 from vision_studio.gui import undo
 from vision_studio.gui.image_cache import DecodedImage, ImageCache, adjust, display_array
 from vision_studio.gui.qimage import array_to_qimage
-from vision_studio.gui.widgets.detail_tiles import DetailTiles
 from vision_studio.gui.widgets.canvas_items import (Z_IMAGE, Z_PREVIEW, HandleItem, ShapeItem, ShapesLayer,
-                                                    marker_item, weak_slot)
+                                                    configure_view, marker_item, weak_slot)
 from vision_studio.gui.widgets.canvas_tools import CanvasInteraction, box_handles
+from vision_studio.gui.widgets.detail_tiles import DetailTiles
 from vision_studio.gui.widgets.proposal_items import provenance_label
 
 log = logging.getLogger(__name__)
@@ -70,24 +70,13 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self.undo_stack = undo_stack
         self.cache = cache if cache is not None else ImageCache()
         self.setScene(QGraphicsScene(self))
-        self.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
-        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setBackgroundBrush(QColor("#202124"))
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        configure_view(self)
         self._pixmap_item = QGraphicsPixmapItem()
         self._pixmap_item.setZValue(Z_IMAGE)
         self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
         self.scene().addItem(self._pixmap_item)
         self._detail = DetailTiles(self.scene(), Z_IMAGE + 0.5)  # large images: tiles when zoomed in
-        self._detail_timer = QTimer(self, singleShot=True, interval=15, timeout=self._update_detail)
+        self._detail.watch(self)
         self._layer = ShapesLayer()
         self.scene().addItem(self._layer)
         self._edge_marker = marker_item()
@@ -219,7 +208,6 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
             room = LABEL_ROOM_PX / max(self.zoom(), 1e-6)
             self.fitInView(rect.adjusted(0, -room, 0, 0), Qt.AspectRatioMode.KeepAspectRatio)
-            self._schedule_detail()
 
     def zoom_1to1(self) -> None:
         """One image pixel per screen pixel, keeping the view centre."""
@@ -227,7 +215,6 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._fitted = False
         self.resetTransform()
         self.centerOn(centre)
-        self._schedule_detail()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Multiply the zoom by ``factor`` (within 1 % … 6400 %), keeping the scene point
@@ -244,23 +231,10 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         shift = self.mapFromScene(fixed) - at
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + shift.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + shift.y())
-        self._schedule_detail()
 
     def zoom(self) -> float:
         """Screen pixels per image pixel."""
         return self.transform().m11()
-
-    def _schedule_detail(self) -> None:
-        if self._detail.active:
-            self._detail_timer.start()
-
-    def _update_detail(self) -> None:
-        self._detail.update(self.mapToScene(self.viewport().rect()).boundingRect(), self.zoom())
-
-    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
-        """Pans and zooms bring in the detail tiles of a large image."""
-        super().scrollContentsBy(dx, dy)
-        self._schedule_detail()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         """A fitted image stays fitted when the view gets its size (first show, project
@@ -468,7 +442,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._pixmap_item.setPixmap(pm)
         self._pixmap_item.setScale(dec.scale if not dec.error else 1.0)  # a reduced overview spans the full image
         self._detail.set_look(self._display)
-        self._schedule_detail()
+        self._detail.schedule()
         self._layer.set_bounds(QRectF(0, 0, self._image.width, self._image.height))
 
     def _update_handles(self) -> None:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen,
                            QPixmap, QPolygonF)
-from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem,
+from PySide6.QtWidgets import (QFrame, QGraphicsView, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem,
                                QGraphicsRectItem)
 
 from vision_studio.core.types import Annotation
@@ -387,3 +387,21 @@ def marker_item() -> QGraphicsEllipseItem:
     m.setZValue(Z_PREVIEW + 1)
     m.hide()
     return m
+
+
+def configure_view(view: QGraphicsView) -> None:
+    """The annotation canvas's view settings: no antialiasing of the image, zoom about
+    the mouse, full repaints (the shapes layer is cached), no scroll bars (pan by drag),
+    dark background, mouse tracking for hover, keyboard focus, no context menu."""
+    view.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+    view.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+    view.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+    view.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+    view.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setBackgroundBrush(QColor("#202124"))
+    view.setFrameShape(QFrame.Shape.NoFrame)
+    view.setMouseTracking(True)
+    view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)

@@ -20,9 +20,9 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRectF, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from vision_studio.gui.qimage import array_to_qimage
 
@@ -81,6 +81,25 @@ class DetailTiles:
         self._source = None
 
     # ------------------------------------------------------------------ set-up
+    def watch(self, view: QGraphicsView) -> None:
+        """Follow ``view``'s pans and zooms (its scroll bars' values and ranges change
+        with both): the tiles of the visible region are asked for 15 ms after the last
+        change."""
+        self._view = view
+        self._timer = QTimer(view, singleShot=True, interval=15, timeout=self._update_from_view)
+        for bar in (view.horizontalScrollBar(), view.verticalScrollBar()):
+            bar.valueChanged.connect(self.schedule)
+            bar.rangeChanged.connect(self.schedule)
+
+    def schedule(self, *_args: object) -> None:
+        """Ask for the tiles of the watched view's visible region soon (large images only)."""
+        if self.active and getattr(self, "_timer", None) is not None:
+            self._timer.start()
+
+    def _update_from_view(self) -> None:
+        view = self._view
+        self.update(view.mapToScene(view.viewport().rect()).boundingRect(), view.transform().m11())
+
     def set_source(self, path: str, width: int, height: int, overview_scale: float,
                    look: tuple[float, float, tuple[float, float] | None] = (0.0, 1.0, None)) -> None:
         """A new image (or none: ``overview_scale`` 1 disables the layer). ``look`` is

@@ -85,7 +85,7 @@ class AssistJob(QObject):
             self.failed.emit("cancelled" if self.cancelled else str(exc))
         except Exception as exc:  # a worker must never take the app down
             log.exception("%s failed", self.thread.objectName())
-            self.failed.emit(f"{self.thread.objectName()} failed: {exc}")
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished = True
             self.thread.quit()
