@@ -1,4 +1,9 @@
-"""``python -m vision_studio [PROJECT]``: open the desktop app (on a project file)."""
+"""``python -m vision_studio [PROJECT]``: open the desktop app (on a project file).
+
+``python -m vision_studio COMMAND ...`` with a sub-command of the ``vision-studio`` CLI
+(``train``, ``export-model``...) runs that command instead, so that launchers that take
+a module, such as ``torchrun -m vision_studio train ...``, run the CLI.
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     ``--smoke PROJECT`` runs the app's self-test instead (see :mod:`vision_studio.smoke`).
     """
     args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list and _is_command(args_list[0]):
+        from vision_studio.cli import main as cli_main
+
+        return cli_main(args_list)
     if "--smoke" in args_list:
         from vision_studio.smoke import main as smoke_main
 
@@ -27,6 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     from vision_studio.gui.app import run_app
 
     return run_app(args.project)
+
+
+def _is_command(word: str) -> bool:
+    """Whether ``word`` names a CLI sub-command (and is not a project file there)."""
+    if word.startswith("-") or Path(word).exists():
+        return False
+    from vision_studio.cli import build_parser
+
+    sub = next(a for a in build_parser()._subparsers._group_actions)  # noqa: SLF001 - argparse has no API
+    return word in sub.choices
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "vision_studio.commands.evaluate",
     "vision_studio.commands.health",
     "vision_studio.commands.assist",
+    "vision_studio.commands.export",
+    "vision_studio.commands.explain",
 )
 
 
@@ -72,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # e.g. to start it again in more processes
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -44,8 +44,21 @@ def test_every_required_architecture_is_listed_with_its_facts(task):
     assert not missing
     for s in specs.values():
         assert s.task == task and s.description and s.speed in ("fast", "medium", "slow")
+        if s.family == "scratch_cls":  # LeNet-5: 0.15 M parameters with 1000 outputs, our own code
+            assert s.param_count > 0.05 and s.source == "vision_studio" and not s.weights
+            continue
         assert s.param_count > 0.5 and s.source in ("torchvision", "timm", "smp")
         assert s.default_weights is None or s.default_weights in s.weights
+
+
+def test_lenet5_has_the_paper_layer_sizes():
+    """LeNet-5 with 10 outputs on RGB: C1 3*6*25+6, C3 6*16*25+16, C5 400*120+120,
+    F6 120*84+84, output 84*10+10 = 62,006 parameters (the paper's 60k with grey input)."""
+    from vision_studio.core.models._stages import param_count
+
+    built = build_model("lenet5", "classification", 10)
+    assert param_count(built.model) == 456 + 2416 + 48120 + 10164 + 850
+    assert [n for n, _ in built.stages] == ["c1_s2", "c3_s4", "c5_f6"]
 
 
 def test_param_counts_match_torchvision_metadata():

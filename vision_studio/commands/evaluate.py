@@ -28,10 +28,15 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` and ``predict`` sub-commands."""
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split of a project",
-                       description="Evaluate a trained checkpoint; print metrics; write a report folder.")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint (or a COCO results file) on a split of a project",
+                       description="Evaluate a trained checkpoint, or detections made by another tool (a COCO "
+                                   "results file keyed by the ids or file names of 'export --format coco' of the "
+                                   "project); print metrics; write a report folder.")
     p.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
-    p.add_argument("--checkpoint", required=True, type=Path, help="best.pt / last.pt or a run folder")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", type=Path, help="best.pt / last.pt or a run folder")
+    what.add_argument("--results", type=Path, help="COCO results JSON made elsewhere (detection / instance "
+                                                   "segmentation)")
     p.add_argument("--split", default="val", help="split to evaluate (default: val)")
     p.add_argument("--out", type=Path, help="report folder (default: <checkpoint folder>/eval_<split>)")
     p.add_argument("--backend", choices=("faster", "pycocotools"),
@@ -41,9 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlays", type=int, default=12, help="overlay PNGs to write (default 12)")
     p.set_defaults(func=run_evaluate)
 
-    q = sub.add_parser("predict", help="run a checkpoint on image files",
-                       description="Predict with a trained checkpoint; write COCO results JSON.")
-    q.add_argument("--checkpoint", required=True, type=Path, help="best.pt / last.pt or a run folder")
+    q = sub.add_parser("predict", help="run a checkpoint (or an exported model) on image files",
+                       description="Predict with a trained checkpoint or a model written by export-model; "
+                                   "write COCO results JSON.")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="best.pt / last.pt or a run folder")
+    src.add_argument("--model", type=Path, help="an ONNX / TorchScript file written by export-model (run with "
+                                                "onnxruntime on the CPU; its sidecar FILE.json beside it)")
     q.add_argument("images", nargs="+", type=Path, help="image files")
     q.add_argument("--out", required=True, type=Path, help="results JSON file to write")
     q.add_argument("--overlays", type=Path, metavar="DIR", help="also write overlay PNGs here")
@@ -79,13 +88,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if not store.images(split=args.split):
             raise ConfigError(f"{args.project}: split {args.split!r} has no images "
                               f"(splits: {', '.join(f'{k or chr(34) * 2}={v}' for k, v in store.splits().items())})")
-        out = args.out or (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / f"eval_{args.split}"
-        check_output(out, overwrite=args.overwrite, protected=protected_paths(store))  # before the slow part
+        out = args.out or _default_out(args)
+        protected = set(protected_paths(store)) | ({str(args.results)} if args.results else set())
+        check_output(out, overwrite=args.overwrite, protected=protected)  # before the slow part
+        if args.results:
+            from vision_studio.core.evaluation.external_results import results_inputs
+
+            inputs = results_inputs(store, args.results, args.split)
+            head = {"task": inputs.task, "results": str(args.results), "split": args.split}
+        else:
+            # the evaluation session, as the Evaluation panel opens it (a fresh prediction: no cache)
+            inputs = load_inputs(store, args.checkpoint, args.split, progress=progress_printer("predict"),
+                                 use_cache=False, device=args.device, batch_size=args.batch_size)
+            head = {"task": inputs.task, "checkpoint": str(args.checkpoint), "split": args.split}
         out.mkdir(parents=True, exist_ok=True)
-        # the evaluation session, as the Evaluation panel opens it (a fresh prediction: no cache)
-        inputs = load_inputs(store, args.checkpoint, args.split, progress=progress_printer("predict"), use_cache=False,
-                             device=args.device, batch_size=args.batch_size)
-        head = {"task": inputs.task, "checkpoint": str(args.checkpoint), "split": args.split}
         if inputs.is_detection:
             _evaluate_detection(store, inputs, head, args, out)
         elif inputs.task == Task.CLASSIFICATION:
@@ -96,6 +112,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    """``<checkpoint folder>/eval_<split>``, or ``<results folder>/eval_<results stem>_<split>``."""
+    if args.results:
+        return args.results.parent / f"eval_{args.results.stem}_{args.split}"
+    return (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / f"eval_{args.split}"
 
 
 def _evaluate_detection(store: Any, inputs: Any, head: dict, args: argparse.Namespace, out: Path) -> None:

@@ -9,6 +9,10 @@ are written through temporary files renamed into place. With ``--project``, resu
 the ids of ``export --format coco`` of that project
 (:func:`~vision_studio.core.evaluation.export_ids.export_id_maps`): its category ids, and
 the exported image id for an input file that is an image of the project.
+
+``--model FILE.onnx`` (or a TorchScript ``.pt`` written by ``export-model``) runs an
+exported model instead of a checkpoint (:class:`~vision_studio.core.export.runtime.
+ExportedModel`, onnxruntime on the CPU) and writes the same outputs.
 """
 from __future__ import annotations
 
@@ -38,9 +42,11 @@ def _is_sqlite(path: Path) -> bool:
 def _protected(args: argparse.Namespace, store: Any) -> set[str]:
     """The files ``predict`` never writes: checkpoint, input images, any SQLite file
     (a project) and, with a project, its files."""
+    from vision_studio.core.export.sidecar import sidecar_path
     from vision_studio.core.outputs import protected_paths
 
-    paths = {os.fspath(args.checkpoint), *(os.fspath(p) for p in args.images)}
+    source = [args.model, sidecar_path(args.model)] if getattr(args, "model", None) else [args.checkpoint]
+    paths = {*(os.fspath(p) for p in source), *(os.fspath(p) for p in args.images)}
     if _is_sqlite(args.out):
         paths.add(os.fspath(args.out))
     if store is not None:
@@ -88,7 +94,12 @@ def _outputs(args: argparse.Namespace, protected: set[str]) -> None:
     from vision_studio.core.evaluation.session import checkpoint_file
     from vision_studio.core.training.checkpoints import read_checkpoint
 
-    task = read_checkpoint(checkpoint_file(args.checkpoint))["config"]["task"]
+    if getattr(args, "model", None):
+        from vision_studio.core.export.sidecar import read_sidecar
+
+        task = read_sidecar(args.model)["task"]
+    else:
+        task = read_checkpoint(checkpoint_file(args.checkpoint))["config"]["task"]
     check_output(args.out, overwrite=args.overwrite, protected=protected)
     if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
         check_output(args.out.with_suffix(".images.json"), overwrite=args.overwrite, protected=protected)
@@ -124,14 +135,23 @@ def _predict(args: argparse.Namespace, store: Any) -> int:
 
     protected = _protected(args, store)
     _outputs(args, protected)
-    pred, config, categories = predict_checkpoint(args.checkpoint, args.images, device=args.device,
-                                                  batch_size=args.batch_size, progress=progress_printer("predict"),
-                                                  slicing=_slicing(getattr(args, "slice", "auto")))
-    if getattr(pred, "slicing", None):
-        print("sliced inference: " + ", ".join(f"{k}={v}" for k, v in pred.slicing.items()))
-    if config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
+    if getattr(args, "model", None):
+        from vision_studio.core.export.runtime import ExportedModel
+
+        exported = ExportedModel(args.model)
+        task, categories = exported.task, exported.categories
+        pred = exported.predict(list(args.images), batch_size=args.batch_size or 8,
+                                progress=progress_printer("predict"))
+    else:
+        pred, config, categories = predict_checkpoint(args.checkpoint, args.images, device=args.device,
+                                                      batch_size=args.batch_size, progress=progress_printer("predict"),
+                                                      slicing=_slicing(getattr(args, "slice", "auto")))
+        if getattr(pred, "slicing", None):
+            print("sliced inference: " + ", ".join(f"{k}={v}" for k, v in pred.slicing.items()))
+        task = config.task
+    if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
         return _write_detections(args, pred, categories, store, protected)
-    if config.task == Task.CLASSIFICATION:
+    if task == Task.CLASSIFICATION:
         rows = [{"file": str(p), "class": pred.class_names[int(pr.argmax())], "probs": pr.tolist()}
                 for p, pr in zip(args.images, pred.probs)]
         atomic_write_text(args.out, json.dumps({"class_names": list(pred.class_names), "images": rows}, indent=1),

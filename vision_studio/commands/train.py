@@ -4,6 +4,11 @@ progress bar (tqdm, on stderr) and the final metrics on stdout.
 Settings come from ``--config CONFIG.json`` (see ``docs/train_config.md``), or from the
 checkpoint with ``--resume``; the flags override them. Ctrl-C once stops cleanly after the
 current batch (a resumable ``last.pt`` is written); twice aborts.
+
+``--nproc-per-node N`` trains with ``N`` processes (DistributedDataParallel; torchrun's
+launcher starts them, :mod:`vision_studio.core.training.distributed`); a process started
+by ``torchrun ... -m vision_studio train ...`` joins the process group itself. In a
+distributed process Ctrl-C and SIGTERM both stop every process at the same step.
 """
 from __future__ import annotations
 
@@ -48,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-split", type=float, help="validation fraction when the project "
                                                    "has no validation split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc-per-node", type=int, metavar="N",
+                   help="train with N processes on this machine (DistributedDataParallel: one per GPU, "
+                        "or CPU processes with gloo); the learning rate scales with the global batch")
     p.set_defaults(func=_train)
 
 
@@ -81,20 +89,28 @@ def build_config(args: argparse.Namespace) -> Any:
 def _train(args: argparse.Namespace) -> int:
     from vision_studio.core.store import ProjectStore
     from vision_studio.core.training import CancelToken, Trainer
+    from vision_studio.core.training import distributed as D
 
     config = build_config(args)
-    _print_checks(config)
+    if args.nproc_per_node and args.nproc_per_node > 1 and not D.in_launcher_worker():
+        return D.launch(D.strip_nproc(getattr(args, "argv", None) or sys.argv[1:]), args.nproc_per_node)
+    dist = D.init_from_env(config.device)
+    main = dist.rank == 0
+    if main:
+        _print_checks(config)
     cancel = CancelToken()
-    progress = ConsoleProgress(enabled=not args.quiet)
-    previous = _install_sigint(cancel)
+    progress = ConsoleProgress(enabled=not args.quiet and main)
+    previous = _install_sigint(cancel, distributed=dist.world_size > 1)
     try:
-        with ProjectStore.open(args.project) as store:
-            result = Trainer(store).fit(config, callbacks=[progress], cancel=cancel,
+        with ProjectStore.open(args.project, readonly=not main) as store:
+            result = Trainer(store).fit(config, callbacks=[progress] if main else [], cancel=cancel,
                                         resume=args.resume)
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
-    _print_result(result)
+        D.shutdown()
+    if main:
+        _print_result(result)
     return 130 if result.status == "stopped" else 0
 
 
@@ -107,14 +123,20 @@ def _print_checks(config: Any) -> None:
         print(f"check {check.severity}: {check.message}", file=sys.stderr)
 
 
-def _install_sigint(cancel: Any) -> Any:
+def _install_sigint(cancel: Any, distributed: bool = False) -> Any:
+    """Ctrl-C once: stop after this batch; twice: abort. Distributed: SIGINT and SIGTERM
+    (torchrun forwards both) only stop, so that every process reaches the step where they
+    agree to stop and rank 0 writes ``last.pt``."""
     def handler(signum: int, frame: Any) -> None:
-        if cancel.cancelled:
+        if cancel.cancelled and not distributed:
             raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+        if not cancel.cancelled:
+            print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
         cancel.cancel()
 
     try:
+        if distributed:
+            signal.signal(signal.SIGTERM, handler)
         return signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread (tests calling main() from a thread)
         return signal.getsignal(signal.SIGINT)

@@ -32,9 +32,14 @@ _TV_CLS = {
     "efficientnet_b2": ("EfficientNet-B2", "medium", 288),
     "efficientnet_b3": ("EfficientNet-B3", "slow", 300),
     "convnext_tiny": ("ConvNeXt-Tiny: modernised ResNet, strong accuracy", "medium", 224),
+    "alexnet": ("AlexNet (2012): the first deep CNN on ImageNet, large fully connected layers", "medium", 224),
+    "vgg19_bn": ("VGG-19 with BatchNorm: the deepest plain VGG, very large", "slow", 224),
+    "densenet169": ("DenseNet-169: deeper densely connected network", "medium", 224),
 }
+_SCRATCH = {"lenet5": ("LeNet-5 (1998): tiny CNN for 28-32 px inputs (MNIST, CIFAR-10); from scratch",
+                       "fast", 32)}
 _TIMM_CLS = ("tf_efficientnet_lite0", "efficientnet_b0", "mobilenetv3_large_100", "resnet50",
-             "convnext_nano")
+             "convnext_nano", "legacy_xception", "inception_v4")
 _TV_DET = {
     "fasterrcnn_resnet50_fpn": (DET, "Faster R-CNN, ResNet-50-FPN (v1)", "slow", 800),
     "fasterrcnn_resnet50_fpn_v2": (DET, "Faster R-CNN v2, ResNet-50-FPN, better box head",
@@ -49,6 +54,7 @@ _TV_DET = {
     "fcos_resnet50_fpn": (DET, "FCOS (anchor-free one-stage), ResNet-50-FPN", "slow", 800),
     "ssdlite320_mobilenet_v3_large": (DET, "SSDlite 320 px, MobileNet-V3-Large: fast",
                                       "fast", 320),
+    "ssd300_vgg16": (DET, "SSD300 (single-shot multibox), VGG-16 at 300 px", "slow", 300),
     "maskrcnn_resnet50_fpn": (INS, "Mask R-CNN, ResNet-50-FPN (v1)", "slow", 800),
     "maskrcnn_resnet50_fpn_v2": (INS, "Mask R-CNN v2, ResNet-50-FPN", "slow", 800),
 }
@@ -80,6 +86,7 @@ TEMPLATES = {
 
 def _listed() -> dict[str, str]:
     out = {n: CLS for n in _TV_CLS}
+    out.update({n: CLS for n in _SCRATCH})
     out.update({f"timm:{n}": CLS for n in _TIMM_CLS})
     out.update({n: v[0] for n, v in _TV_DET.items() if v[0] == DET})
     for prefix, (task, _, _, bbs) in TEMPLATES.items():
@@ -195,6 +202,9 @@ def draft_spec(name: str) -> ArchSpec | None:
         return ArchSpec(name, CLS, "torchvision_cls", desc, 0.0, weights, "DEFAULT",
                         HALF if half else IMAGENET_MEAN, HALF if half else IMAGENET_STD,
                         size, "torchvision", speed)
+    if name in _SCRATCH:
+        desc, speed, size = _SCRATCH[name]
+        return ArchSpec(name, CLS, "scratch_cls", desc, 0.0, (), None, HALF, HALF, size, "vision_studio", speed)
     if name in _TV_DET:
         task, desc, speed, size = _TV_DET[name]
         weights = _tv_weights(name)

@@ -92,8 +92,9 @@ def body_stages(body: nn.Module) -> list[S.Stage]:
 
 def _layout(model: nn.Module) -> tuple[list[S.Stage], list[S.Stage]]:
     if not hasattr(model.backbone, "body"):  # SSD / SSDlite
-        feats = model.backbone.features
-        stages = S.downsample_stages([m for part in feats for m in part])
+        feats = model.backbone.features  # SSDlite: blocks of layers; SSD300-VGG16: the VGG layers
+        stages = S.downsample_stages([m for part in feats for m in (part if isinstance(part, nn.Sequential)
+                                                                    else [part])])
         return stages, [("extra", [model.backbone.extra]), ("head", [model.head])]
     head = [("fpn", [model.backbone.fpn])] + S.head_from_rest(model, skip=("backbone",))
     return body_stages(model.backbone.body), head

@@ -56,6 +56,9 @@ def _builder(family: str) -> Callable[..., BuiltModel]:
     if family == "torchvision_cls":
         from vision_studio.core.models.classification import build_torchvision_cls
         return build_torchvision_cls
+    if family == "scratch_cls":
+        from vision_studio.core.models.lenet import build_lenet
+        return build_lenet
     if family == "timm_cls":
         from vision_studio.core.models.classification import build_timm_cls
         return build_timm_cls

@@ -15,6 +15,7 @@ from vision_studio.core.data.snapshot import Sample, Snapshot, take_snapshot
 from vision_studio.core.data.split import assign_splits, check_examples
 from vision_studio.core.errors import ConfigError
 from vision_studio.core.training import checkpoints as ck
+from vision_studio.core.training import distributed as D
 from vision_studio.core.training import setup as su
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.defaults import AUTO_FIELDS, fill_defaults
@@ -62,6 +63,7 @@ class Run:
     epoch_state: dict[str, Any] = field(default_factory=_new_epoch_state)
     skipped: set[str] = field(default_factory=set)
     probe_metrics: dict[str, float] = field(default_factory=dict)
+    ddp_model: Any = None  # the DistributedDataParallel wrapper of built.model when distributed
 
     @property
     def num_outputs(self) -> int:
@@ -160,6 +162,7 @@ class Run:
             "split": {"train": [s.image_id for s in self.train_samples],
                       "val": [s.image_id for s in self.val_samples]},
             "saved_at": time.time(),
+            "world_size": D.world_size(),
         }
 
     def result(self, status: str) -> TrainResult:
@@ -217,10 +220,27 @@ def _split(snapshot: Snapshot, config: TrainConfig,
 
 def _run_folder(store: Any, config: TrainConfig, resuming: bool) -> RunFolder:
     path = Path(config.out_dir) if config.out_dir else default_run_dir(store, config)
-    if not resuming and (path / ck.LAST).exists():
+    path = Path(D.from_main(str(path)))  # distributed: rank 0's folder (a default one is timestamped)
+    if D.is_main() and not resuming and (path / ck.LAST).exists():
         raise ConfigError(f"out_dir: {path} already holds a run; resume it or pick another folder")
     config.out_dir = str(path.resolve())
-    return RunFolder(path, store)
+    return RunFolder(path, store) if D.is_main() else NullRunFolder(path)
+
+
+class NullRunFolder(RunFolder):
+    """The run folder of a distributed process other than rank 0: writes nothing."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path, self.store, self.run_id = Path(path), None, None
+
+    def write_config(self, config: TrainConfig) -> None:
+        return None
+
+    def append_metrics(self, line: Any) -> None:
+        return None
+
+    def truncate_metrics(self, epoch: int) -> list[dict[str, Any]]:
+        return []
 
 
 def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLike | None,
@@ -246,6 +266,8 @@ def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLik
     check_examples(snapshot, train)
     device = su.resolve_device(config.device)
     progress = (lambda done, total: emit(WeightsProgress(done, total))) if emit else None
+    if device.type == "cuda" and D.world_size() > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
     model = su.build_model_parts(config, snapshot, device, state, progress, cancel)
     loop = su.build_loop_parts(config, snapshot, model, train, val, device)
     metric = TASK_METRIC[config.task] if val and config.max_val_batches != 0 else "train_loss"
@@ -255,6 +277,8 @@ def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLik
               folder=_run_folder(store, config, state is not None), metric_name=metric)
     if state is not None:
         _restore(run, state)
+    run.ddp_model = D.wrap_model(run.built.model, device, bool(config.model_options.get("sync_bn")),
+                                 find_unused=config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION))
     run.folder.write_config(config)
     run.folder.record(config, run.metric_name, state.get("run_id") if state else None)
     return run
@@ -266,16 +290,17 @@ def _restore(run: Run, state: dict[str, Any]) -> None:
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["lr_scheduler"])
     run.scaler.load_state_dict(state["scaler"])
-    saved_lr = float(state["config"]["lr"])
+    saved_lr, saved_world = float(state["config"]["lr"]), int(state.get("world_size", 1))
     if run.config.lr != saved_lr:  # resuming with another learning rate (e.g. after NaN)
-        f = run.config.lr / saved_lr
-        run.scheduler.base_lrs = [b * f for b in run.scheduler.base_lrs]
-        for g in run.optimizer.param_groups:
-            g["lr"] *= f
-            g["initial_lr"] = g.get("initial_lr", g["lr"]) * f
         log.info("learning rate changed on resume: %g -> %g", saved_lr, run.config.lr)
+    # the optimizer ran at lr x processes (linear scaling rule): rescale to this run's
+    D.rescale_restored_lr(run.optimizer, run.scheduler, run.config.lr * D.world_size() / (saved_lr * saved_world))
     run.epoch, run.step = int(state["epoch"]), int(state["step"])
     run.epoch_state = dict(state["epoch_state"])
+    if run.step and saved_world != D.world_size():  # another sharding of the epoch: start it again
+        log.warning("resuming a mid-epoch checkpoint of %d processes with %d: epoch %d starts again",
+                    saved_world, D.world_size(), run.epoch + 1)
+        run.step, run.epoch_state = 0, _new_epoch_state()
     run.best_metric, run.bad_epochs = state["best_metric"], int(state["bad_epochs"])
     run.metric_name = state["metric_name"] or run.metric_name
     run.history = run.folder.truncate_metrics(run.epoch)

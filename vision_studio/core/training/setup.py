@@ -119,6 +119,10 @@ def make_loader(snapshot: Snapshot, samples: Sequence[Sample], config: TrainConf
                           config.augmentation, normalize=normalize)
     ds = VisionDataset(snapshot, samples, tf)
     sampler = EpochSampler(len(ds), config.seed, shuffle=True)
+    if train:  # one shard per process when distributed (validation runs on rank 0, whole)
+        from vision_studio.core.training.distributed import shard_sampler
+
+        sampler = shard_sampler(sampler)
     drop_last = train and len(ds) > config.batch_size
     workers = resolve_workers(config.num_workers)
     extra: dict[str, Any] = {}
@@ -330,7 +334,11 @@ def build_loop_parts(config: TrainConfig, snapshot: Snapshot, model: ModelParts,
     """Loaders (validation only when ``val`` is not empty), optimizer over the plan's
     groups, per-step schedule, gradient scaler and autocast factory."""
     plan = model.plan
+    from vision_studio.core.training.distributed import world_size
+
     optimizer = make_optimizer(plan.param_groups(config.lr), config)
+    for g in optimizer.param_groups:  # distributed: lr x processes (linear scaling rule, global batch)
+        g["lr"] *= world_size()
     from vision_studio.core.large.tiled_training import tile_samples
 
     tiled = tile_samples(train, config.task, config.image_size, mode=config.tiles, overlap=config.tile_overlap)

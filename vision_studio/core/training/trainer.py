@@ -20,6 +20,7 @@ import torch
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.training import checkpoints as ck
+from vision_studio.core.training import distributed as D
 from vision_studio.core.training.cancel import CancelToken
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.defaults import recommended
@@ -104,7 +105,7 @@ class Trainer:
             if stop:
                 status = "early_stopped"
                 break
-            if cancel.cancelled:
+            if D.any_rank(cancel.cancelled):
                 status = "stopped"
                 break
         run.folder.update(status="stopped" if status == "stopped" else "finished",
@@ -138,7 +139,7 @@ class Trainer:
         batches = iter(loader)
         while run.step < steps:
             cancel.wait_while_paused()
-            if cancel.cancelled:
+            if D.any_rank(cancel.cancelled):  # distributed: every process stops at the same step
                 return False
             batch = next(batches, None)
             if batch is None:
@@ -161,7 +162,7 @@ class Trainer:
         """One optimizer step; raises TrainingError on a non-finite loss."""
         images, targets = to_device(batch, run.device, run.channels_last)
         with run.autocast():
-            loss, parts = compute_loss(run.built.model, run.config.task, images, targets)
+            loss, parts = compute_loss(run.ddp_model or run.built.model, run.config.task, images, targets)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise TrainingError(_diverged_message(run, value, epoch))
@@ -204,10 +205,10 @@ class Trainer:
         run.folder.update(best_metric=run.best_metric)
         emit(EpochEnd(epoch=epoch, metrics=line))
         patience = run.config.early_stopping_patience
-        return bool(patience) and run.bad_epochs >= patience
+        return bool(D.from_main(bool(patience) and run.bad_epochs >= patience))  # rank 0 decides
 
     def _validate(self, run: Run) -> dict[str, float]:
-        if run.val_loader is None or run.config.max_val_batches == 0:
+        if run.val_loader is None or run.config.max_val_batches == 0 or not D.is_main():
             return {}
         run.val_loader.generator.manual_seed(run.config.seed)
         run.val_loader.sampler.set_epoch(0)  # one fixed shuffled order: a capped pass is a fair sample
@@ -216,6 +217,8 @@ class Trainer:
                         run.num_outputs, run.autocast, run.channels_last)
 
     def _save(self, run: Run, emit: Callable[[Any], None], best: bool) -> None:
+        if not D.is_main():  # distributed: rank 0 writes the checkpoints
+            return
         state = run.checkpoint_state()
         path = ck.save_checkpoint(run.folder.path / ck.LAST, state)
         emit(CheckpointSaved(path=str(path), kind="last", epoch=run.epoch))
