@@ -72,29 +72,12 @@ def _slide(path: Path, side: int = 40000, tile: int = 256, levels: int = 5) -> N
                      compression="zlib", subfiletype=1)
 
 
-def _next(app, wait, store, images, prefetch, dwell, full_res: bool) -> list[float]:
+def _next(next_latency, app, store, images, prefetch, dwell, full_res: bool) -> list[float]:
+    """bench_canvas's Next latency, with the full-resolution decode forced for the baseline."""
     old = image_cache.LARGE_SIDE
     image_cache.LARGE_SIDE = 10**9 if full_res else old
     try:
-        canvas = AnnotationCanvas(store, QUndoStack())
-        canvas.resize(1400, 900)
-        canvas.show()
-        app.processEvents()
-        canvas.show_image(images[0])
-        times = []
-        for i in range(1, len(images)):
-            if prefetch:
-                canvas.prefetch([images[i], images[i - 1]])
-            else:
-                canvas.cache.clear()
-            wait(app, dwell)
-            t0 = time.perf_counter()
-            canvas.show_image(images[i])
-            canvas.viewport().repaint()
-            times.append((time.perf_counter() - t0) * 1000)
-        canvas.cache.wait()
-        canvas.close()
-        return times
+        return next_latency(app, store, images, prefetch, dwell)
     finally:
         image_cache.LARGE_SIDE = old
 
@@ -115,7 +98,7 @@ def _pan_1to1(app, canvas, frames: int, centre: QPointF) -> float:
     return frames / (time.perf_counter() - t0)
 
 
-def run_large(app, wait, pct, tmp: Path, n_images: int, dwell: float, frames: int) -> None:
+def run_large(app, wait, pct, next_latency, tmp: Path, n_images: int, dwell: float, frames: int) -> None:
     """Print the three measurements of the module docstring."""
     slide = tmp / "slide.tif"
     t0 = time.perf_counter()
@@ -154,7 +137,7 @@ def run_large(app, wait, pct, tmp: Path, n_images: int, dwell: float, frames: in
                                 ("full decode, pre-decoded", True, True, dwell),
                                 ("reduced decode, cold", False, False, dwell),
                                 ("reduced decode, pre-decoded", False, True, dwell)):
-        t = _next(app, wait, store, images, pre, d, full)
+        t = _next(next_latency, app, store, images, pre, d, full)
         rows[label] = t
         print(f"  {label:30s} p50 {statistics.median(t):6.1f} ms   p95 {pct(t, 95):6.1f} ms   max {max(t):6.1f} ms")
     b_cold, b_pre = rows["full decode, cold (baseline)"], rows["full decode, pre-decoded"]

@@ -171,7 +171,7 @@ def main() -> None:
 
         app = QApplication.instance() or QApplication([])
         with tempfile.TemporaryDirectory() as tmp:
-            run_large(app, wait, pct, Path(tmp), min(args.images, 12), args.dwell, args.frames)
+            run_large(app, wait, pct, next_latency, Path(tmp), min(args.images, 12), args.dwell, args.frames)
         return
     if not DATA.is_dir():
         sys.exit(f"dataset not found: {DATA}")
