@@ -41,6 +41,7 @@ def train(tmp: Path, epochs: int) -> Path:
     from vision_studio.core.training import TrainConfig
     from vision_studio.core.training.trainer import Trainer
 
+    tmp.mkdir(parents=True, exist_ok=True)
     store = ProjectStore.create(tmp / "rbc.vsproj", root=DATA)
     read_coco(store, DATA / "train" / "_annotations.coco.json", split="train", check_images=False)
     cfg = TrainConfig.from_dict(dict(task="detection", arch="fasterrcnn_timm:tf_efficientnet_lite0",
@@ -109,14 +110,13 @@ def coco_ap(gt: dict, results: list[dict]) -> tuple[float, float, float]:
     return float(e.stats[0]) * 100, float(e.stats[1]) * 100, float(e.stats[3]) * 100
 
 
-def results_of(raw, categories) -> list[dict]:
+def results_of(raw, categories, gt: dict) -> list[dict]:
+    """COCO results with the ground truth's category ids (the model's categories are
+    the project's, matched to the JSON's by name)."""
     keep = raw.filter(score_threshold=0.01, nms_iou=0.5, max_per_image=500)
-    ids = [c["id"] for c in categories]
-    out = []
-    for r in raw.to_coco_results(keep, with_masks=False):
-        out.append(dict(r, category_id=int(r["category_id"])))
-    assert all(r["category_id"] in ids for r in out)
-    return out
+    by_name = {c["name"]: c["id"] for c in gt["categories"]}
+    to_gt = {c["id"]: by_name[c["name"]] for c in categories}
+    return [dict(r, category_id=to_gt[int(r["category_id"])]) for r in raw.to_coco_results(keep, with_masks=False)]
 
 
 def main() -> None:
@@ -124,6 +124,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, help="a trained rbc_coco detector (else one is trained)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--grid", type=int, default=4)
+    ap.add_argument("--keep", type=Path, help="train into this folder (kept) instead of a temporary one")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"dataset not found: {DATA}")
@@ -133,7 +134,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        ckpt = args.checkpoint or train(tmp, args.epochs)
+        ckpt = args.checkpoint or train(args.keep or tmp, args.epochs)
         built, config, categories = load_checkpoint(ckpt)
         files, gt, singles, single_gt = mosaics(tmp, args.grid)
         size = config.image_size
@@ -143,16 +144,16 @@ def main() -> None:
         t0 = time.perf_counter()
         one = predict_detections(built.model, singles, categories, image_ids=list(range(1, len(singles) + 1)),
                                  image_size=size, score_floor=0.01)
-        ceiling = coco_ap(single_gt, results_of(one, categories))
+        ceiling = coco_ap(single_gt, results_of(one, categories, single_gt))
         t1 = time.perf_counter()
         whole = predict_detections(built.model, files, categories, image_ids=ids, image_size=size, score_floor=0.01)
-        resized = coco_ap(gt, results_of(whole, categories))
+        resized = coco_ap(gt, results_of(whole, categories, gt))
         t2 = time.perf_counter()
         settings = SliceSettings(tile=size, overlap=0.2, include_full=True, merge="nmm", match_metric="IOS",
                                  match_threshold=0.5)
         sliced_raw = predict_sliced(built.model, files, categories, settings=settings, image_ids=ids,
                                     image_size=size, score_floor=0.01)
-        sliced = coco_ap(gt, results_of(sliced_raw, categories))
+        sliced = coco_ap(gt, results_of(sliced_raw, categories, gt))
         t3 = time.perf_counter()
         print(f"  single 416-px images (ceiling)   AP {ceiling[0]:5.1f}  AP50 {ceiling[1]:5.1f}  APs {ceiling[2]:5.1f}"
               f"   {t1 - t0:5.1f} s")
