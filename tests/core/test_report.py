@@ -131,7 +131,7 @@ def test_predict_slices_a_large_image_and_says_so(rbc_project, tmp_path, capsys)
     out = tmp_path / "sliced.json"
     assert main(["predict", "--checkpoint", str(ckpt), str(big), "--out", str(out), "--score-threshold", "0.01"]) == 0
     text = capsys.readouterr().out
-    assert "sliced inference: tile=320" in text and "merge=nmm" in text
+    assert "sliced inference: tile=320" in text and "merge=nms" in text
     res = json.loads(out.read_text())
     assert all(r["bbox"][0] + r["bbox"][2] <= 2496 + 1e-3 for r in res)
     assert main(["predict", "--checkpoint", str(ckpt), str(big), "--out", str(tmp_path / "whole.json"),
