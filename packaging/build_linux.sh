@@ -65,7 +65,7 @@ log "vision-studio $VERSION, $("$PY" -c 'import torch; print("torch", torch.__ve
 
 # 1b. The curated pretrained weights, shipped as vision_studio/weights by the spec.
 if [ -n "$WEIGHTS" ]; then
-  "$PY" -m vision_studio.core.models.shipped fetch build/weights
+  "$PY" -m vision_studio.commands.fetch_weights fetch build/weights
 fi
 # 2. The icon files are generated (Pillow); regenerate if missing.
 [ -f vision_studio/resources/icon.png ] || "$PY" packaging/make_icons.py

@@ -83,7 +83,7 @@ Log "vision-studio $Version, torch $TorchInfo, flavour $Flavour"
 
 # 1b. The curated pretrained weights (docs/weights.md) into build\weights: the spec ships
 # them as vision_studio\weights, so transfer learning works offline from the first run.
-if (-not $NoWeights) { Invoke-Native $Py @("-m", "vision_studio.core.models.shipped", "fetch", "build\weights") }
+if (-not $NoWeights) { Invoke-Native $Py @("-m", "vision_studio.commands.fetch_weights", "fetch", "build\weights") }
 
 # 2. Icons (generated with Pillow; committed, regenerated only if missing).
 if (-not (Test-Path "vision_studio\resources\icon.ico")) { Invoke-Native $Py @("packaging\make_icons.py") }

@@ -191,7 +191,7 @@ fetch_weights() {
   # offline from the first run; the app finds them by itself. Offline: a warning only.
   [ "$WEIGHTS" -eq 1 ] || { say "weights: skipped (--no-weights)"; return 0; }
   say "weights: the curated ImageNet set (docs/weights.md)"
-  "$VENV/bin/python" -m vision_studio.core.models.shipped fetch ${WEIGHTS_DIR:+"$WEIGHTS_DIR"} \
+  "$VENV/bin/python" -m vision_studio.commands.fetch_weights fetch ${WEIGHTS_DIR:+"$WEIGHTS_DIR"} \
     || say "warning: some pretrained weights could not be fetched (offline?); rerun this script later, or train with weights files of your own"
 }
 

@@ -93,7 +93,10 @@ def _train(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     if args.nproc_per_node and args.nproc_per_node > 1 and not D.in_launcher_worker():
-        return D.launch(D.strip_nproc(getattr(args, "argv", None) or sys.argv[1:]), args.nproc_per_node)
+        status, message = D.launch(D.strip_nproc(getattr(args, "argv", None) or sys.argv[1:]), args.nproc_per_node)
+        if message:
+            print(message, file=sys.stderr)
+        return status
     dist = D.init_from_env(config.device)
     main = dist.rank == 0
     if main:

@@ -15,7 +15,7 @@ Usage::
 from __future__ import annotations
 
 import shutil
-import sys
+from typing import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,12 +87,12 @@ def _fetch_one(item: ShippedWeights, dest: Path) -> Path:
     return weights.download(url, target)  # checks the SHA-256 prefix in the name
 
 
-def fetch(dest: str | Path | None = None, *, out=sys.stdout) -> list[str]:
+def fetch(dest: str | Path | None = None, *, progress: Callable[[str], None] | None = None) -> list[str]:
     """Download every file of :data:`CURATED` missing from ``dest``.
 
     Args:
         dest: The folder (default ``<user data folder>/weights``); created if needed.
-        out: Where progress lines go.
+        progress: Called with one line per file fetched (or already there).
 
     Returns:
         One problem line per file that could not be fetched (empty: all there).
@@ -103,8 +103,8 @@ def fetch(dest: str | Path | None = None, *, out=sys.stdout) -> list[str]:
     for item in CURATED:
         try:
             path = _fetch_one(item, folder)
-            print(f"[weights] {item.arch} {item.tag}: {path} "
-                  f"({path.stat().st_size / 1e6:.1f} MB)", file=out)
+            if progress:
+                progress(f"[weights] {item.arch} {item.tag}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
         except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
             problems.append(f"{item.arch} {item.tag}: {exc}")
     (folder / "LICENCES.md").write_text(markdown_table(), encoding="utf-8")
@@ -119,23 +119,3 @@ def markdown_table() -> str:
              f"| {w.used_by} |" for w in CURATED]
     total = sum(w.size_mb for w in CURATED)
     return "\n".join(rows) + f"\n\nTotal: {total:.0f} MB.\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``fetch [DIR]`` or ``list``; exit status 1 when a file could not be fetched."""
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["list"]:
-        print(markdown_table())
-        return 0
-    if args[:1] != ["fetch"] or len(args) > 2:
-        print("usage: python -m vision_studio.core.models.shipped fetch [DIR] | list",
-              file=sys.stderr)
-        return 2
-    problems = fetch(args[1] if len(args) > 1 else None)
-    for line in problems:
-        print(f"error: {line}", file=sys.stderr)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

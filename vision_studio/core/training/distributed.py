@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -207,13 +206,14 @@ def rescale_restored_lr(optimizer: Any, scheduler: Any, factor: float) -> None:
         g["initial_lr"] = g.get("initial_lr", g["lr"]) * factor
 
 
-def launch(argv: Sequence[str], nproc: int, extra: Sequence[str] = ()) -> int:
+def launch(argv: Sequence[str], nproc: int, extra: Sequence[str] = ()) -> tuple[int, str]:
     """Run ``python -m vision_studio ARGV`` in ``nproc`` processes with torchrun's elastic
     launcher on this machine (``--standalone``: a local rendezvous on a free port).
 
     Returns:
-        0 when every worker succeeded, 130 when stopped by a signal, else 1 (torchrun
-        prints which failed).
+        ``(status, message)``: 0 and ``""`` when every worker succeeded, 130 when
+        stopped by a signal, else 1 (torchrun prints which failed); the message is the
+        line the command shows.
     """
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -223,12 +223,10 @@ def launch(argv: Sequence[str], nproc: int, extra: Sequence[str] = ()) -> int:
     try:
         torchrun.main(args)
     except SignalException:  # Ctrl-C / SIGTERM: the workers got it too and stopped at the same step
-        print("stopped: the run folder's last.pt resumes it", file=sys.stderr)
-        return 130
+        return 130, "stopped: the run folder's last.pt resumes it"
     except ChildFailedError as exc:
-        print(f"error: a training process failed ({exc.get_first_failure()[1].message})"[:2000], file=sys.stderr)
-        return 1
-    return 0
+        return 1, f"error: a training process failed ({exc.get_first_failure()[1].message})"[:2000]
+    return 0, ""
 
 
 def strip_nproc(argv: Sequence[str]) -> list[str]:
