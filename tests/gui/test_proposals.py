@@ -161,3 +161,44 @@ def test_keys_fall_through_without_proposals(main_window, project, qtbot):
     canvas.set_selection([first])
     key(qtbot, canvas, Qt.Key.Key_Backspace)
     assert first not in {a.id for a in on_disk(project, image_id)[0]}
+
+
+def test_number_key_accepts_the_selected_proposal_under_that_category(main_window, project, qtbot):
+    """1-9 on a selected proposal: accepted as category n (edited when the model said
+    another), the next one selected, one undo command, in the file at once."""
+    panel, canvas, review, image_id = opened(main_window, project)
+    cat, dog, bird = (c.id for c in main_window.state.store.categories())
+    best = review.items[review.selected_id].proposal
+    assert best.category_id == cat
+    key(qtbot, canvas, Qt.Key.Key_2)  # dog
+    anns, props, _ = on_disk(project, image_id)
+    assert [(a.category_id, a.bbox, a.source) for a in anns] == [(dog, (10, 8, 20, 12), "model:r1:edited")]
+    assert best.id not in {p.id for p in props}
+    assert review.items[review.selected_id].label.text == "cat 0.80"  # the next one
+    assert canvas.shape_items[anns[0].id].label.text == "dog · model, edited"
+    assert main_window.state.undo_stack.undoText() == "Accept cat 0.90 as dog (edited)"
+    key(qtbot, canvas, Qt.Key.Key_1)  # the polygon is a cat: accepted as it is
+    anns, props, _ = on_disk(project, image_id)
+    assert sorted((a.category_id, a.source) for a in anns) == sorted(
+        [(dog, "model:r1:edited"), (cat, "model:r1")])
+    assert main_window.state.undo_stack.count() == 2
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    anns, props, _ = on_disk(project, image_id)
+    assert anns == [] and best in props and len(props) == 4  # back under its own category
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL | SHIFT)
+    assert [(a.category_id, a.source) for a in on_disk(project, image_id)[0]] == [(dog, "model:r1:edited")]
+
+
+def test_number_key_with_a_shape_selected_recategorises_the_shape(main_window, project, qtbot):
+    panel, canvas, review, image_id = opened(main_window, project)
+    cat, dog, bird = (c.id for c in main_window.state.store.categories())
+    key(qtbot, canvas, Qt.Key.Key_Return)  # the cat box becomes an annotation
+    ann = on_disk(project, image_id)[0][0]
+    assert review.selected_id  # the next proposal
+    qtbot.mouseClick(canvas.viewport(), LEFT, NOMOD, canvas.mapFromScene(QPointF(12, 19)))
+    assert canvas.selected_ids == [ann.id] and review.selected_id == 0  # one thing selected
+    key(qtbot, canvas, Qt.Key.Key_3)
+    anns, props, _ = on_disk(project, image_id)
+    assert [(a.id, a.category_id) for a in anns] == [(ann.id, bird)]
+    assert len(props) == 3 and all(p.category_id != bird or p.score == 0.3 for p in props)

@@ -39,6 +39,8 @@ class AcceptProposalsCommand(StoreCommand):
             resized first (their annotations get ``source = "model:<run>:edited"``).
         review_threshold: Proposals below this score do not count as "left to review"
             when deciding whether an image is done.
+        categories: ``{proposal id: category id}`` for proposals the reviewer gave
+            another category (the number keys); those become ``model:<run>:edited``.
         text: Undo text (default "Accept N proposal(s)").
 
     Attributes:
@@ -48,13 +50,14 @@ class AcceptProposalsCommand(StoreCommand):
 
     def __init__(self, store: ProjectStore, proposals: Sequence[Proposal],
                  edits: Mapping[int, Edit] | None = None, *, review_threshold: float = 0.0,
-                 text: str | None = None) -> None:
+                 categories: Mapping[int, int] | None = None, text: str | None = None) -> None:
         props = list(proposals)
-        edited = " (edited)" if edits else ""
+        edited = " (edited)" if edits or categories else ""
         super().__init__(store, text or f"Accept {len(props)} proposal(s){edited}",
                          {p.image_id for p in props})
         self._props = props
         self._edits = dict(edits or {})
+        self._categories = dict(categories or {})
         self._threshold = float(review_threshold)
         self.created: list[Annotation] = []
         self._tags_before: dict[int, tuple[int, ...]] = {}
@@ -72,7 +75,8 @@ class AcceptProposalsCommand(StoreCommand):
         for p in self._props:
             if self._first or p.kind == "tag":  # a tag has no id: accept it again
                 bbox, seg = self._edits.get(p.id, (None, None))
-                made = self.store.accept_proposal(p.id, bbox=bbox, segmentation=seg)
+                made = self.store.accept_proposal(p.id, bbox=bbox, segmentation=seg,
+                                                  category_id=self._categories.get(p.id))
                 if isinstance(made, Annotation):
                     self.created.append(made)
         self._first = False

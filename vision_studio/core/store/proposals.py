@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from dataclasses import replace
 from typing import Iterable, Mapping, Sequence
 
 from vision_studio.core.geometry import polygons_bbox
@@ -99,12 +100,17 @@ class ProposalsMixin:
                 raise StoreError(f"proposal refers to an unknown image or category ({exc})") from exc
         return [_proposal((first + i, *row)) for i, row in enumerate(params)]
 
-    def proposals(self, image_id: int | None = None, *, min_score: float = 0.0) -> list[Proposal]:
-        """Proposals ordered by id, optionally of one image, with ``score >= min_score``."""
+    def proposals(self, image_id: int | None = None, *, min_score: float = 0.0,
+                  category_id: int | None = None) -> list[Proposal]:
+        """Proposals ordered by id, optionally of one image and/or one category, with
+        ``score >= min_score``."""
         sql, params = f"SELECT {_PROP_COLS} FROM proposals WHERE score >= ?", [float(min_score)]
         if image_id is not None:
             sql += " AND image_id = ?"
             params.append(int(image_id))
+        if category_id is not None:
+            sql += " AND category_id = ?"
+            params.append(int(category_id))
         return [_proposal(r) for r in self._read(sql + " ORDER BY id", params)]
 
     def proposal_counts(self) -> dict[int, int]:
@@ -140,8 +146,8 @@ class ProposalsMixin:
                 raise StoreError(f"cannot restore proposals ({exc})") from exc
 
     def accept_proposal(self, proposal_id: int, *, bbox: Sequence[float] | None = None,
-                        segmentation: Sequence[Sequence[float]] | None = None
-                        ) -> Annotation | tuple[int, ...]:
+                        segmentation: Sequence[Sequence[float]] | None = None,
+                        category_id: int | None = None) -> Annotation | tuple[int, ...]:
         """Turn a proposal into an annotation (or, for a ``"tag"``, an image tag) and
         delete the proposal, in one transaction.
 
@@ -151,6 +157,9 @@ class ProposalsMixin:
             segmentation: The reviewer's polygons, replacing the proposed ones. Given
                 either, the result's source is ``model:<run>:edited``, else
                 ``model:<run>``. A polygon edited without a bbox gets its polygons' bbox.
+            category_id: The reviewer's category, replacing the proposed one (the number
+                keys of the review); a category other than the proposal's makes the
+                source ``model:<run>:edited`` too.
 
         Returns:
             The new :class:`~vision_studio.core.types.Annotation` (``bbox``, ``polygons``
@@ -159,7 +168,8 @@ class ProposalsMixin:
             the image's others with ``image_tags.source = model:<run>``.
 
         Raises:
-            StoreError: unknown proposal id, or an invalid edited geometry.
+            StoreError: unknown proposal id or category, or an invalid edited geometry;
+                the proposal is then kept.
         """
         with self._write() as c:
             rows = c.execute(f"SELECT {_PROP_COLS} FROM proposals WHERE id = ?",
@@ -167,7 +177,12 @@ class ProposalsMixin:
             if not rows:
                 raise StoreError(f"unknown proposal id {proposal_id}")
             p = _proposal(rows[0])
-            edited = bbox is not None or segmentation is not None
+            recategorised = category_id is not None and int(category_id) != p.category_id
+            if recategorised:
+                if not c.execute("SELECT 1 FROM categories WHERE id = ?", (int(category_id),)).fetchone():
+                    raise StoreError(f"unknown category id {category_id}")
+                p = replace(p, category_id=int(category_id))
+            edited = bbox is not None or segmentation is not None or recategorised
             source = f"model:{p.run}:edited" if edited else f"model:{p.run}"
             c.execute("DELETE FROM proposals WHERE id = ?", (p.id,))
             if p.kind == "tag":

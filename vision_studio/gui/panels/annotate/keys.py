@@ -4,6 +4,10 @@ A number key ``n`` means category ``n`` of the category list, and
 
 * with shapes selected on the canvas: gives them that category (one undo command) —
   right after a box or polygon is closed it is selected, so ``1``–``9`` recategorise it;
+* else, with a model proposal selected (issue 14): accepts it under that category, as
+  edited when the model proposed another one (one undo command, saved at once), and
+  the next proposal is selected; a tag proposal with "then show the next image" on
+  moves to the next image once the image has no proposal left to review;
 * else, when the tags widget's "number keys tag the image" is on (the default in a
   classification project: tags and no shapes): tags the current image — single-label
   replaces its tag, multi-label toggles that one — then, with "then show the next image"
@@ -28,8 +32,9 @@ def number_key(panel: AnnotatePanel, n: int) -> str:
     """Handle number key ``n`` (1–9) as the module docstring says.
 
     Returns:
-        What was done: ``"recategorised"``, ``"tagged"``, ``"category"`` or ``""`` when
-        there is no ``n``-th category.
+        What was done: ``"recategorised"``, ``"proposal"``, ``"tagged"``,
+        ``"category"`` or ``""`` when there is no ``n``-th category (or the proposal
+        could not be accepted: the status bar says why).
     """
     cats = panel.categories.categories()
     if not 1 <= n <= len(cats):
@@ -41,6 +46,14 @@ def number_key(panel: AnnotatePanel, n: int) -> str:
         panel.categories.set_current_category(cid)  # the next shape gets it too
         canvas.set_selection_category(cid)
         return "recategorised"
+    review = panel.assist.review
+    if review is not None and review.selected_id:
+        tag = review.items[review.selected_id].proposal.kind == "tag"
+        if not review.recategorise_selected(cid):
+            return ""
+        if tag and tags is not None and tags.advance and not review.shown_ids():
+            panel.step(1)
+        return "proposal"
     if tags is not None and tags.keys_tag and panel.state.current_image is not None:
         tags.tag_by_key(cid)
         if tags.advance:

@@ -122,8 +122,10 @@ class AnnotatePanel(QWidget):
             act = QAction(f"Category {n}", self)
             act.setShortcut(QKeySequence(str(n)))
             act.setToolTip(f"Category number {n} of the list: for the selected shapes, else "
-                           f"the image's tag (when number keys tag), else the next shape ({n})")
-            act.setStatusTip(f"Category number {n}: selected shapes, image tag or next shape")
+                           f"accept the selected proposal as it, else the image's tag (when "
+                           f"number keys tag), else the next shape ({n})")
+            act.setStatusTip(f"Category number {n}: selected shapes, selected proposal, image tag "
+                             "or next shape")
             act.triggered.connect(lambda _c=False, k=n: number_key(self, k))
             self.actions[f"category_{n}"] = act
         for act in self.actions.values():

@@ -10,6 +10,10 @@ and turns the reviewer's keys and drags into undo commands of
   first; the best one is selected when an image is shown);
 * Enter: accept the selected proposal; Shift+Enter: accept every shown one of the image;
 * Backspace (or Del): reject the selected proposal;
+* 1–9 (through :func:`~vision_studio.gui.panels.annotate.keys.number_key`): accept the
+  selected proposal under category number n of the list, as edited
+  (``source = "model:<run>:edited"``) when that is not the proposed category — one key
+  per proposal: Enter (right), Backspace (wrong), a number (right object, wrong class);
 * drag a proposal (body, box handle or polygon vertex): it is accepted as edited
   (``source = "model:<run>:edited"``) with the new geometry.
 
@@ -85,6 +89,13 @@ class ProposalReview(QObject):
         canvas.installEventFilter(self)
         self._viewport.installEventFilter(self)
         canvas.undo_stack.indexChanged.connect(weak_slot(self, "reload"))
+        canvas.selectionChanged.connect(weak_slot(self, "_on_shapes_selected"))
+
+    def _on_shapes_selected(self, ids: list) -> None:
+        """Shapes selected on the canvas: no proposal stays selected, so that the keys
+        (Enter, 1–9, Del) act on one thing only."""
+        if ids and self._selected:
+            self.select(0)
 
     # ------------------------------------------------------------------ state
     @property
@@ -183,6 +194,17 @@ class ProposalReview(QObject):
             return len(ids)
         return 0
 
+    def recategorise_selected(self, category_id: int) -> bool:
+        """Accept the selected proposal as category ``category_id`` (edited when that is
+        not its own); the next one is selected. False when none is selected."""
+        if not self._selected:
+            return False
+        item = self._items[self._selected]
+        name = next((c.name for c in self.store.categories() if c.id == int(category_id)), "?")
+        text = f"Accept {item.label.text} as {name}" + (
+            " (edited)" if int(category_id) != item.proposal.category_id else "")
+        return self._push_accept([self._selected], {}, {self._selected: int(category_id)}, text)
+
     def reject_selected(self) -> bool:
         """Reject (delete) the selected proposal; the next one is selected."""
         if not self._selected:
@@ -192,10 +214,11 @@ class ProposalReview(QObject):
         self.select(nxt)
         return ok
 
-    def _push_accept(self, ids: list[int], edits: dict) -> bool:
+    def _push_accept(self, ids: list[int], edits: dict, categories: dict | None = None,
+                     text: str | None = None) -> bool:
         nxt = self._next_after(ids)
         cmd = AcceptProposalsCommand(self.store, [self._items[i].proposal for i in ids], edits,
-                                     review_threshold=self.threshold)
+                                     review_threshold=self.threshold, categories=categories, text=text)
         ok = self._push(cmd)
         self.select(nxt)
         if ok and cmd.done_images:
