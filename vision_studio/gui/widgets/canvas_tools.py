@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QMenu
 
@@ -32,6 +32,31 @@ GRAB_PX = 7.0
 
 MIN_BOX_PX = 2.0
 """Smallest box side, in image pixels, that a drag creates."""
+
+_OVERLAY_MOUSE = {QEvent.Type.MouseButtonPress: "_press", QEvent.Type.MouseMove: "_move",
+                  QEvent.Type.MouseButtonRelease: "_release",
+                  QEvent.Type.MouseButtonDblClick: "_double_click"}
+
+
+def route_overlay_event(handler: object, obj: QObject, event: QEvent, canvas, active: bool) -> bool:
+    """Dispatch an event seen by the event filter of a canvas *overlay* (the proposal
+    review, the smart polygon tool): one filter on the canvas (keys) and on its viewport
+    (mouse), acting only while ``active`` and an image is shown.
+
+    Key presses on the canvas go to ``handler._key(event)``; mouse presses, moves,
+    releases and double-clicks on the viewport to ``handler._press`` / ``_move`` /
+    ``_release`` / ``_double_click`` (each optional). Returns True when the handler took
+    the event (the canvas does not see it), False to let it through.
+    """
+    et = event.type()
+    if et != QEvent.Type.KeyPress and et not in _OVERLAY_MOUSE:
+        return False  # (checked first: a canvas being destroyed still sends events)
+    if not active or canvas.image is None:
+        return False
+    if et == QEvent.Type.KeyPress:
+        return obj is canvas and bool(handler._key(event))
+    method = getattr(handler, _OVERLAY_MOUSE[et], None)
+    return obj is canvas.viewport() and method is not None and bool(method(event))
 
 
 @dataclass

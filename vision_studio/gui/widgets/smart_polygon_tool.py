@@ -30,11 +30,9 @@ from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.types import Annotation
 from vision_studio.gui import undo
 from vision_studio.gui.widgets.canvas_items import Z_PREVIEW
+from vision_studio.gui.widgets.canvas_tools import route_overlay_event
 
 log = logging.getLogger(__name__)
-
-_EVENTS = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove,
-           QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick)
 
 DEFAULT_TOLERANCE_PX = 1.5
 """Default simplification tolerance of the outline (pixels)."""
@@ -292,22 +290,10 @@ class SmartPolygonTool(QObject):
     # ------------------------------------------------------------------ events
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """Mouse and keys while active (see the module docstring)."""
-        et = event.type()
-        if et not in _EVENTS or not self.active or self.canvas.image is None:
-            return False  # (checked first: a canvas being destroyed still sends events)
-        if obj is self.canvas and et == QEvent.Type.KeyPress:
-            return self._key(event)
-        if obj is not self._viewport:
-            return False
-        if et == QEvent.Type.MouseButtonPress:
-            return self._press(event)
-        if et == QEvent.Type.MouseMove:
-            return self._drag is not None and self._move(event)
-        if et == QEvent.Type.MouseButtonRelease:
-            return self._release(event)
-        if et == QEvent.Type.MouseButtonDblClick:
-            return True
-        return False
+        return route_overlay_event(self, obj, event, self.canvas, self.active)
+
+    def _double_click(self, _event: QMouseEvent) -> bool:
+        return True
 
     def _key(self, event: QKeyEvent) -> bool:
         key = event.key()
@@ -349,6 +335,8 @@ class SmartPolygonTool(QObject):
         return True
 
     def _move(self, event: QMouseEvent) -> bool:
+        if self._drag is None:
+            return False
         kind, points, start = self._drag
         p = self._scene(event)
         if kind == "box":

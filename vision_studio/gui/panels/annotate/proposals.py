@@ -36,13 +36,10 @@ from PySide6.QtWidgets import QToolTip
 from vision_studio.gui.undo_proposals import AcceptProposalsCommand, RejectProposalsCommand
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
 from vision_studio.gui.widgets.canvas_items import HandleItem, weak_slot
-from vision_studio.gui.widgets.canvas_tools import GRAB_PX, box_handles, resize_rect
+from vision_studio.gui.widgets.canvas_tools import GRAB_PX, box_handles, resize_rect, route_overlay_event
 from vision_studio.gui.widgets.proposal_items import ProposalItem, provenance_text
 
 log = logging.getLogger(__name__)
-
-_EVENTS = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove,
-           QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick)
 
 LEFT = Qt.MouseButton.LeftButton
 ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -246,20 +243,8 @@ class ProposalReview(QObject):
     # ------------------------------------------------------------------ events
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """Keys on the canvas, mouse on its viewport (see the module docstring)."""
-        et = event.type()
-        if et not in _EVENTS or self.canvas.tool != "select" or self.canvas.image is None:
-            return False  # (checked first: a canvas being destroyed still sends events)
-        if obj is self.canvas and et == QEvent.Type.KeyPress:
-            return self._key(event)
-        if obj is not self._viewport:
-            return False
-        if et == QEvent.Type.MouseButtonPress:
-            return self._press(event)
-        if et == QEvent.Type.MouseMove:
-            return self._move(event)
-        if et == QEvent.Type.MouseButtonRelease:
-            return self._release(event)
-        return False
+        return route_overlay_event(self, obj, event, self.canvas,
+                                   self.canvas.tool == "select")
 
     def _key(self, event: QKeyEvent) -> bool:
         key, shift = event.key(), bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
