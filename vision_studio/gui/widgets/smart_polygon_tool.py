@@ -3,7 +3,10 @@
 Drag a box around an object (or click an existing box annotation) and the tool asks
 :mod:`vision_studio.core.assist.grabcut` for the object's outline inside it: OpenCV
 GrabCut initialised from the box, or the project's own instance-segmentation model when
-one is given. The outline shows as a yellow preview; paint strokes to correct it — left
+one is given (the mask of its best detection in the box). The model is loaded once per
+checkpoint file in a worker thread (:class:`LoadJob`, cached in :data:`MODELS`) when
+the tool is first used with it; until it is ready — or when it cannot be loaded —
+GrabCut outlines the boxes, and the status bar says so. The outline shows as a yellow preview; paint strokes to correct it — left
 drag marks object (green), Shift+left or right drag marks background (red) — and it is
 recomputed with them. The outline is simplified to the tolerance (pixels,
 Douglas-Peucker). Enter keeps it: a new polygon annotation of the current category, or,
@@ -17,20 +20,19 @@ Scene coordinates are image pixels (COCO convention).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPointF, QRectF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
-from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.types import Annotation
 from vision_studio.gui import undo
 from vision_studio.gui.widgets.canvas_items import Z_PREVIEW
 from vision_studio.gui.widgets.canvas_tools import route_overlay_event
+from vision_studio.gui.widgets.smart_polygon_jobs import MODELS, LoadJob, Relay, SegmentJob, model_key
 
 log = logging.getLogger(__name__)
 
@@ -54,35 +56,6 @@ def _path_item(color: str, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidL
     return item
 
 
-class _Relay(QObject):
-    done = Signal(int, object)  # generation, (seconds, SmartPolygon) or an error message
-
-
-class _SegmentJob(QRunnable):
-    """One :func:`~vision_studio.core.assist.grabcut.smart_polygon` call in a worker
-    thread (plain numpy in, a frozen result out)."""
-
-    def __init__(self, relay: _Relay, generation: int, image: np.ndarray, box, model, fg, bg,
-                 tolerance: float) -> None:
-        super().__init__()
-        self.relay, self.generation, self.image, self.box = relay, generation, image, box
-        self.model, self.fg, self.bg, self.tolerance = model, fg, bg, tolerance
-
-    def run(self) -> None:  # worker thread
-        from vision_studio.core.assist.grabcut import smart_polygon  # cv2: loaded on first use
-
-        t0 = time.perf_counter()
-        try:
-            found = smart_polygon(self.image, self.box, model=self.model, foreground=self.fg,
-                                  background=self.bg, tolerance=self.tolerance)
-            self.relay.done.emit(self.generation, (time.perf_counter() - t0, found))
-        except VisionStudioError as exc:
-            self.relay.done.emit(self.generation, str(exc))
-        except Exception as exc:  # a worker must never take the app down
-            log.exception("smart polygon failed")
-            self.relay.done.emit(self.generation, f"failed: {exc}")
-
-
 class SmartPolygonTool(QObject):
     """Box → polygon with GrabCut (or the own model), refined by strokes.
 
@@ -98,6 +71,9 @@ class SmartPolygonTool(QObject):
         fg_strokes / bg_strokes: The strokes painted (lists of ``(x, y)`` points).
         seconds: Time of the last segmentation.
         method: ``"grabcut"`` or ``"model"``: what made the outline.
+        model_state: ``"none"`` (no checkpoint: GrabCut), ``"unloaded"`` (set, loaded
+            when the tool is first active), ``"loading"``, ``"ready"`` or ``"failed"``
+            (GrabCut; :attr:`model_error` says why).
 
     Signals:
         polygonChanged(int): the outline was recomputed; its number of points (0: none).
@@ -120,13 +96,17 @@ class SmartPolygonTool(QObject):
         self.seconds = 0.0
         self.method = ""
         self._mask: np.ndarray | None = None
-        self._loaded: tuple[Path, object] | None = None
+        self.model_state, self.model_error = "none", ""
+        self._model_key: tuple | None = None
         self.busy = False
         self._generation = 0
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._relay = _Relay(self)
+        self._loader = QThreadPool(self)  # loading a model never waits for a segmentation
+        self._loader.setMaxThreadCount(1)
+        self._relay = Relay(self)
         self._relay.done.connect(self._on_segmented)
+        self._relay.loaded.connect(self._on_loaded)
         self._order: list[bool] = []  # foreground? of each stroke, in painting order
         self._drag: tuple[str, list[tuple[float, float]], QPointF] | None = None
         self._image_cache: tuple[int, np.ndarray] | None = None
@@ -150,6 +130,8 @@ class SmartPolygonTool(QObject):
         self.active = bool(active)
         if not active:
             self.cancel()
+        else:
+            self._load_model()
         self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor if active else Qt.CursorShape.ArrowCursor)
 
     def set_tolerance(self, tolerance: float) -> None:
@@ -162,8 +144,46 @@ class SmartPolygonTool(QObject):
             self._set_polygons(mask_to_polygons(self._mask, self.tolerance))
 
     def set_checkpoint(self, checkpoint: Path | None) -> None:
-        """Segment with this instance-segmentation checkpoint (None: GrabCut)."""
-        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        """Segment with this instance-segmentation checkpoint (None: GrabCut). It is
+        loaded in the background when the tool is (or becomes) active."""
+        checkpoint = None if checkpoint is None else Path(checkpoint)
+        if checkpoint != self.checkpoint or checkpoint is None:  # else: a load under way goes on
+            self.checkpoint = checkpoint
+            self._model_key, self.model_error = None, ""
+            self.model_state = "none" if checkpoint is None else "unloaded"
+        if self.active:
+            self._load_model()
+
+    def _load_model(self) -> None:
+        """Start loading :attr:`checkpoint` in the worker (unless cached or under way)."""
+        if self.checkpoint is None:
+            return
+        key = model_key(self.checkpoint)
+        if key == self._model_key and self.model_state in ("loading", "failed"):
+            return  # under way, or failed for this very file
+        self._model_key = key
+        if key in MODELS:
+            self.model_state = "ready"
+            return
+        self.model_state, self.model_error = "loading", ""
+        self.canvas.statusMessage.emit(f"Smart polygon: loading model {self.checkpoint.parent.name}… "
+                                       "(GrabCut until it is ready)")
+        self._loader.start(LoadJob(self._relay, key, self.canvas.store.path, self.checkpoint))
+
+    def _on_loaded(self, key: tuple, found: object) -> None:
+        if isinstance(found, str):
+            if key == self._model_key:
+                self.model_state, self.model_error = "failed", found
+                self.canvas.statusMessage.emit(f"Smart polygon: the model cannot be used ({found}); "
+                                               "using GrabCut")
+            return
+        MODELS[key] = found
+        if key != self._model_key:
+            return  # another checkpoint was chosen meanwhile
+        self.model_state = "ready"
+        self.canvas.statusMessage.emit(f"Smart polygon: model {found.run} ready")
+        if self.box is not None and not self._order:
+            self.segment()  # the GrabCut outline of the box is redone by the model
 
     def cancel(self) -> None:
         """Forget the box, strokes and outline."""
@@ -197,7 +217,7 @@ class SmartPolygonTool(QObject):
             return
         b = self.box
         self._generation += 1
-        job = _SegmentJob(self._relay, self._generation, image, (b.x(), b.y(), b.width(), b.height()),
+        job = SegmentJob(self._relay, self._generation, image, (b.x(), b.y(), b.width(), b.height()),
                           self._model(), self._stroke_mask(self.fg_strokes, image.shape),
                           self._stroke_mask(self.bg_strokes, image.shape), self.tolerance)
         self.busy = True
@@ -209,10 +229,11 @@ class SmartPolygonTool(QObject):
             QCoreApplication.processEvents()
 
     def shutdown(self) -> None:
-        """Drop queued segmentations and wait for the running one."""
+        """Drop queued segmentations and wait for the running one and a model load."""
         self._generation += 1
         self._pool.clear()
         self._pool.waitForDone(30_000)
+        self._loader.waitForDone(60_000)
 
     def _on_segmented(self, generation: int, found: object) -> None:
         if generation != self._generation or self.box is None:
@@ -232,7 +253,7 @@ class SmartPolygonTool(QObject):
     def _set_polygons(self, polys: list[list[float]]) -> None:
         self.polygons = [list(map(float, p)) for p in polys if len(p) >= 6]
         n = sum(len(p) // 2 for p in self.polygons)
-        by = "the project's model" if self.method == "model" else "GrabCut"
+        by = "the project's model" if self.method == "model" else "GrabCut" + self._why_grabcut()
         self.canvas.statusMessage.emit(
             f"Smart polygon ({by}): {n} points in {self.seconds * 1000:.0f} ms — paint strokes to "
             "refine (left: object, Shift/right: background), Enter keeps it, Esc cancels" if n else
@@ -255,19 +276,21 @@ class SmartPolygonTool(QObject):
         return mask
 
     def _model(self):
-        """The instance-segmentation model of :attr:`checkpoint` (loaded once), or None."""
-        if self.checkpoint is None:
+        """The loaded model of :attr:`checkpoint`, or None (not set, loading, failed)."""
+        if self.checkpoint is None or self.model_state != "ready":
             return None
-        if self._loaded is None or self._loaded[0] != self.checkpoint:
-            from vision_studio.core.assist.inference import load_model
+        model = MODELS.get(self._model_key)
+        if model is None:  # pushed out of the cache by another checkpoint
+            self._load_model()
+        return model
 
-            try:
-                self._loaded = (self.checkpoint, load_model(self.canvas.store, self.checkpoint))
-            except VisionStudioError as exc:
-                self.canvas.statusMessage.emit(f"Smart polygon: {exc}; using GrabCut")
-                self.checkpoint = None
-                return None
-        return self._loaded[1]
+    def _why_grabcut(self) -> str:
+        """Why an outline came from GrabCut although a model is set ('' when none is)."""
+        if self.checkpoint is None:
+            return ""
+        return {"loading": ": the model is still loading", "unloaded": ": the model is not loaded yet",
+                "failed": ": the model cannot be used"}.get(
+            self.model_state, ": refined by strokes" if self._order else ": the model found nothing in the box")
 
     def commit(self) -> int | None:
         """Keep the outline: a new polygon annotation (or the picked box becomes it);
