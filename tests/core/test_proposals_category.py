@@ -59,3 +59,14 @@ def test_proposals_of_one_category(store):
     assert store.proposals(category_id=1) == [box, tag]
     assert store.proposals(1, category_id=2) == [poly]
     assert store.proposals(category_id=2, min_score=0.5) == []
+
+
+def test_tag_sources_read_and_set(store):
+    *_, tag = _three(store)
+    store.accept_proposal(tag.id)
+    store.set_image_tags(1, [1])  # by hand: source ''
+    assert store.tag_sources(1) == {(2, 1): "model:run2"}
+    store.set_image_tags(2, [1])  # what an undo of a merge does: the source is lost...
+    assert store.tag_sources(1) == {}
+    store.set_tag_sources({(2, 1): "model:run2", (2, 2): "model:x"})  # ...and put back
+    assert store.tag_sources(1) == {(2, 1): "model:run2"} and store.image_tags(2) == (1,)

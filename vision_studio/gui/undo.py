@@ -31,7 +31,7 @@ from vision_studio.core import geometry
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.store.removal import RemovedImages, remove_images, restore_images
-from vision_studio.core.types import Annotation, BBox, Category, Polygon, Problem
+from vision_studio.core.types import Annotation, BBox, Category, Polygon, Problem, Proposal
 
 log = logging.getLogger(__name__)
 
@@ -344,8 +344,9 @@ class RecolourCategoryCommand(UpdateCategoryCommand):
 
 
 class MergeCategoriesCommand(StoreCommand):
-    """Merge ``source_ids`` into ``target_id`` (annotations and tags move, sources are
-    deleted); undo restores the sources, their annotations' categories and the tags."""
+    """Merge ``source_ids`` into ``target_id`` (annotations, tags and model proposals
+    move, sources are deleted); undo restores the sources, their annotations' and
+    proposals' categories, the tags and the tags' provenance."""
 
     def __init__(self, store: ProjectStore, source_ids: Iterable[int], target_id: int) -> None:
         self._target = target_id
@@ -354,37 +355,54 @@ class MergeCategoriesCommand(StoreCommand):
         super().__init__(store, f"Merge {len(self._sources)} category(ies) into {target.name}")
         self._moved: list[tuple[int, int]] = []
         self._tags: dict[int, tuple[int, ...]] = {}
+        self._proposals: list[Proposal] = []
+        self._tag_sources: dict[tuple[int, int], str] = {}
 
     def _redo(self) -> None:
         src = {c.id for c in self._sources}
         anns = [a for c in src for a in self.store.annotations(category_id=c)]
         self._moved = [(a.id, a.category_id) for a in anns]
-        self._tags = {i: t for i, t in self.store.all_image_tags().items() if src & set(t)}
-        self.store.merge_categories(src, self._target)
-        self.image_ids = {a.image_id for a in anns} | set(self._tags)
+        all_tags = self.store.all_image_tags()
+        self._tags = {i: t for i, t in all_tags.items() if src & set(t)}
+        self._tag_sources = {k: v for c in sorted(src | {self._target}) for k, v in self.store.tag_sources(c).items()}
+        self._proposals = [p for c in src for p in self.store.proposals(category_id=c)]
+        self.store.merge_categories(src, self._target)  # (the sources' proposals go with them)
+        self.store.restore_proposals([replace(p, category_id=self._target) for p in self._proposals])
+        had_target = {i for i, t in all_tags.items() if self._target in t}
+        self.store.set_tag_sources({(i, self._target): v for (i, c), v in self._tag_sources.items()
+                                    if c != self._target and i not in had_target})
+        self.image_ids = {a.image_id for a in anns} | set(self._tags) | {p.image_id for p in self._proposals}
 
     def _undo(self) -> None:
+        self.store.delete_proposals([p.id for p in self._proposals])
         for c in self._sources:
             self.store.restore_category(c)
         for ann_id, cat in self._moved:
             self.store.update_annotation(replace(self.store.annotation(ann_id), category_id=cat))
         for image_id, tags in self._tags.items():
             self.store.set_image_tags(image_id, tags)
+        self.store.set_tag_sources(self._tag_sources)
+        self.store.restore_proposals(self._proposals)
 
 
 class DeleteCategoryCommand(StoreCommand):
-    """Delete a category with its annotations and tags; undo restores all three."""
+    """Delete a category with its annotations, tags and model proposals; undo restores
+    all of them (the same ids, the tags' provenance)."""
 
     def __init__(self, store: ProjectStore, category_id: int) -> None:
         cat = store.category(category_id)
         super().__init__(store, f"Delete category {cat.name}")
         self._id = category_id
         self._deleted: tuple[Category, list[Annotation], list[tuple[int, int]]] | None = None
+        self._proposals: list[Proposal] = []
+        self._tag_sources: dict[tuple[int, int], str] = {}
 
     def _redo(self) -> None:
+        self._proposals = self.store.proposals(category_id=self._id)  # the delete cascades to them
+        self._tag_sources = self.store.tag_sources(self._id)
         self._deleted = self.store.delete_category(self._id)
         _, anns, tags = self._deleted
-        self.image_ids = {a.image_id for a in anns} | {i for i, _ in tags}
+        self.image_ids = {a.image_id for a in anns} | {i for i, _ in tags} | {p.image_id for p in self._proposals}
 
     def _undo(self) -> None:
         assert self._deleted is not None
@@ -392,6 +410,8 @@ class DeleteCategoryCommand(StoreCommand):
         self.store.restore_category(cat)
         self.store.restore_annotations(anns)
         self.store.add_image_tags(tags)
+        self.store.set_tag_sources(self._tag_sources)
+        self.store.restore_proposals(self._proposals)
 
 
 # ---------------------------------------------------------------------- images

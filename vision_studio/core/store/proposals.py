@@ -219,6 +219,20 @@ class ProposalsMixin:
         return dict(self._read("SELECT category_id, source FROM image_tags WHERE image_id = ?",
                                (int(image_id),)))
 
+    def tag_sources(self, category_id: int) -> dict[tuple[int, int], str]:
+        """``{(image_id, category_id): source}`` of the tags of one category that came
+        from a model (source not ``''``): what a category delete or merge would lose."""
+        return {(int(i), int(c)): str(src) for i, c, src in self._read(
+            "SELECT image_id, category_id, source FROM image_tags WHERE category_id = ? "
+            "AND source != ''", (int(category_id),))}
+
+    def set_tag_sources(self, sources: Mapping[tuple[int, int], str]) -> None:
+        """Set the ``source`` of existing image tags (``{(image_id, category_id):
+        source}``; tags that do not exist are skipped), in one transaction (undo)."""
+        with self._write() as c:
+            c.executemany("UPDATE image_tags SET source = ? WHERE image_id = ? AND category_id = ?",
+                          [(str(src), int(i), int(cid)) for (i, cid), src in sources.items()])
+
     # ------------------------------------------------------------------ queue scores
     def set_queue_scores(self, strategy: str, run: str, scores: Mapping[int, float]) -> None:
         """Replace the Label-next scores of ``strategy`` (higher = label sooner) by
