@@ -24,14 +24,20 @@ CTRL = Qt.KeyboardModifier.ControlModifier
 TIMEOUT = 60_000
 
 
+def first_tumour() -> tuple[Path, dict, dict]:
+    """``(folder, COCO image, COCO annotation)`` of the first tumour polygon of
+    ``brain_tumor_coco_seg/valid`` (skips without the shared data)."""
+    src = shared_data("brain_tumor_coco_seg") / "valid"
+    coco = json.loads((src / "_annotations.coco.json").read_text())
+    gt = next(a for a in coco["annotations"] if a.get("segmentation"))
+    return src, next(i for i in coco["images"] if i["id"] == gt["image_id"]), gt
+
+
 @pytest.fixture
 def brain(tmp_path) -> tuple[Path, dict]:
     """A project of the first validation slice with a tumour polygon (category "Tumor",
     no annotation yet); returns ``(project, its COCO ground-truth annotation)``."""
-    src = shared_data("brain_tumor_coco_seg") / "valid"
-    coco = json.loads((src / "_annotations.coco.json").read_text())
-    gt = next(a for a in coco["annotations"] if a.get("segmentation"))
-    im = next(i for i in coco["images"] if i["id"] == gt["image_id"])
+    src, im, gt = first_tumour()
     path = tmp_path / "brain.vsproj"
     with ProjectStore.create(path, root=src) as s:
         s.add_category("Tumor", "#e6194b")

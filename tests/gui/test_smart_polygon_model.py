@@ -7,15 +7,13 @@ detection in the box, cut to the box, and Enter stores it; a checkpoint that can
 loaded leaves GrabCut, and the status bar says why."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
 from _assist_fixtures import drag
-from _eval_fixtures import shared_data
+from test_smart_polygon import first_tumour
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord, RunRecord, Task
 from vision_studio.gui.widgets.smart_polygon_jobs import MODELS, clear_model_cache
@@ -39,10 +37,7 @@ def brain(tmp_path_factory):
     from vision_studio.core.images import read_image
 
     folder = tmp_path_factory.mktemp("brain_model")
-    src = shared_data("brain_tumor_coco_seg") / "valid"
-    coco = json.loads((src / "_annotations.coco.json").read_text())
-    gt = next(a for a in coco["annotations"] if a.get("segmentation"))
-    im = next(i for i in coco["images"] if i["id"] == gt["image_id"])
+    src, im, gt = first_tumour()
     path = folder / "brain.vsproj"
     with ProjectStore.create(path, root=src) as s:
         cat = s.add_category("Tumor", "#e6194b")

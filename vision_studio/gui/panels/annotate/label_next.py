@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QToolButton,
+                               QVBoxLayout, QWidget)
 
-from vision_studio.core.evaluation.session import checkpoint_choices, checkpoint_file, default_choice
+from vision_studio.core.evaluation.session import checkpoint_file
 from vision_studio.core.store.filters import ImageFilter, filter_image_ids
-from vision_studio.gui.panels.annotate.assist_job import AssistJob
+from vision_studio.gui.panels.annotate.assist_job import AssistController, AssistJob, checkpoint_combo, dialog_buttons
 from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,7 @@ class QueueDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Score unlabelled images")
         form = QFormLayout(self)
-        self.choices = checkpoint_choices(store)
-        self.checkpoint = QComboBox(self)
-        for c in self.choices:
-            self.checkpoint.addItem(c.label, str(c.path))
-        if self.choices:
-            self.checkpoint.setCurrentIndex(default_choice(self.choices))
+        self.checkpoint, self.choices = checkpoint_combo(store, self)
         form.addRow("Checkpoint", self.checkpoint)
         self.strategy = QComboBox(self)
         for s in STRATEGIES:
@@ -65,15 +60,10 @@ class QueueDialog(QDialog):
         self.auto = QCheckBox("Score again after every finished training run", self)
         self.auto.setChecked(auto)
         form.addRow(self.auto)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Score")
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.choices))
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(dialog_buttons(self, "Score", bool(self.choices)))
 
 
-class LabelNext(QObject):
+class LabelNext(AssistController):
     """Label-next scores in the image browser, the scoring job, and the jump.
 
     Args:
@@ -93,11 +83,9 @@ class LabelNext(QObject):
     scored = Signal(int)
 
     def __init__(self, state: AppState, model, browser, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.state, self.model, self.browser = state, model, browser
-        self.parent_widget = parent
+        super().__init__(state, parent)
+        self.model, self.browser = model, browser
         self.auto = True
-        self.job: AssistJob | None = None
         self._scored_runs: set[str] = set()
         self.widget = QWidget(parent)
         rows = QVBoxLayout(self.widget)
@@ -163,11 +151,6 @@ class LabelNext(QObject):
         return True
 
     # ------------------------------------------------------------------ scoring
-    @property
-    def running(self) -> bool:
-        """Whether a scoring job runs."""
-        return self.job is not None and not self.job.finished
-
     def ask(self) -> None:
         """The dialog, then :meth:`start`."""
         store = self.state.store
@@ -180,20 +163,11 @@ class LabelNext(QObject):
 
     def start(self, checkpoint: Path, strategy: str = DEFAULT_STRATEGY) -> AssistJob | None:
         """Score the unlabelled images with ``checkpoint`` in the background."""
-        store = self.state.store
-        if store is None or self.running:
+        if self._launch(queue_job(Path(checkpoint), strategy), "label-next") is None:
             return None
-        self.job = AssistJob(store.path, queue_job(Path(checkpoint), strategy), "label-next")
-        self.job.done.connect(self._on_done)
-        self.job.failed.connect(self._on_failed)
         self.state.statusMessage.emit(f"Scoring the unlabelled images ({strategy}) in the background…")
         self.job.start()
         return self.job
-
-    def shutdown(self) -> None:
-        """Stop and wait for a running job."""
-        if self.job is not None:
-            self.job.stop()
 
     def _on_done(self, count: int) -> None:
         self.set_ordered(True)

@@ -14,12 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
-                               QMessageBox, QProgressDialog, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QDialog, QDoubleSpinBox, QFormLayout, QLabel, QMessageBox, QProgressDialog, QWidget
 
-from vision_studio.core.evaluation.session import checkpoint_choices, default_choice
-from vision_studio.gui.panels.annotate.assist_job import AssistJob
+from vision_studio.gui.panels.annotate.assist_job import AssistController, AssistJob, checkpoint_combo, dialog_buttons
 from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
@@ -55,12 +53,7 @@ class PrelabelDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Pre-label with model")
         form = QFormLayout(self)
-        self.choices = checkpoint_choices(store)
-        self.checkpoint = QComboBox(self)
-        for c in self.choices:
-            self.checkpoint.addItem(c.label, str(c.path))
-        if self.choices:
-            self.checkpoint.setCurrentIndex(default_choice(self.choices))
+        self.checkpoint, self.choices = checkpoint_combo(store, self)
         self.checkpoint.setToolTip("A checkpoint of one of the project's runs")
         form.addRow("Checkpoint", self.checkpoint)
         self.images = QComboBox(self)
@@ -80,12 +73,7 @@ class PrelabelDialog(QDialog):
         if not self.choices:
             form.addRow(QLabel("The project has no trained checkpoint yet: train a model "
                                "(Model tab) first.", self))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Pre-label")
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.choices))
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(dialog_buttons(self, "Pre-label", bool(self.choices)))
 
     def request(self) -> PrelabelRequest | None:
         """The choices made, or None without a checkpoint."""
@@ -107,7 +95,7 @@ def prelabel_job(request: PrelabelRequest):
     return job
 
 
-class PrelabelController(QObject):
+class PrelabelController(AssistController):
     """Asks (:meth:`ask`), runs (:meth:`start`) and reports one pre-labelling job at a time.
 
     Signals:
@@ -119,16 +107,8 @@ class PrelabelController(QObject):
     failed = Signal(str)
 
     def __init__(self, state: AppState, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.parent_widget = parent
-        self.job: AssistJob | None = None
+        super().__init__(state, parent)
         self.progress: QProgressDialog | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether a job runs."""
-        return self.job is not None and not self.job.finished
 
     def ask(self) -> None:
         """The dialog, then :meth:`start` with its choices."""
@@ -144,10 +124,8 @@ class PrelabelController(QObject):
 
     def start(self, request: PrelabelRequest) -> AssistJob | None:
         """Run ``request`` in the background with a progress dialog (Cancel stops it)."""
-        store = self.state.store
-        if store is None or self.running:
+        if self._launch(prelabel_job(request), "prelabel") is None:
             return None
-        self.job = AssistJob(store.path, prelabel_job(request), "prelabel")
         self.progress = QProgressDialog("Pre-labelling: loading the model…", "Cancel", 0, 0,
                                         self.parent_widget)
         self.progress.setWindowTitle("Pre-label with model")
@@ -157,8 +135,6 @@ class PrelabelController(QObject):
         self.progress.setAutoReset(False)
         self.progress.canceled.connect(self.cancel)  # a GUI-thread slot: the job's thread is busy
         self.job.progress.connect(self._on_progress)
-        self.job.done.connect(self._on_done)
-        self.job.failed.connect(self._on_failed)
         self.progress.show()
         self.job.start()
         return self.job
@@ -167,11 +143,6 @@ class PrelabelController(QObject):
         """Stop the running job (at its next batch)."""
         if self.job is not None:
             self.job.cancel()
-
-    def shutdown(self) -> None:
-        """Stop and wait for a running job (before the window is destroyed)."""
-        if self.job is not None:
-            self.job.stop()
 
     def _on_progress(self, done: int, total: int) -> None:
         if self.progress is not None:
