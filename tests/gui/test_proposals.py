@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 from _assist_fixtures import drag
 from vision_studio.core.store import ProjectStore
@@ -202,3 +202,23 @@ def test_number_key_with_a_shape_selected_recategorises_the_shape(main_window, p
     anns, props, _ = on_disk(project, image_id)
     assert [(a.id, a.category_id) for a in anns] == [(ann.id, bird)]
     assert len(props) == 3 and all(p.category_id != bird or p.score == 0.3 for p in props)
+
+
+def test_moving_the_score_slider_leaves_the_keys_on_the_canvas(main_window, project, qtbot):
+    """A reviewer drags the slider, then presses Enter: the proposal is accepted (the
+    slider used to keep the keyboard focus and swallow Enter)."""
+    from PySide6.QtWidgets import QApplication
+
+    panel, canvas, review, image_id = opened(main_window, project)
+    canvas.setFocus()
+    slider = panel.assist.score_slider
+    main_window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is canvas)
+    qtbot.mouseClick(slider, LEFT, NOMOD, slider.rect().center())
+    qtbot.keyClick(QApplication.focusWidget() or main_window, Qt.Key.Key_Return)
+    assert len(on_disk(project, image_id)[0]) == 1
+    before = slider.value()  # a click on the groove: a page step down, then Enter again
+    qtbot.mouseClick(slider, LEFT, NOMOD, slider.rect().center() - QPoint(slider.width() // 3, 0))
+    assert slider.value() < before
+    qtbot.keyClick(QApplication.focusWidget() or main_window, Qt.Key.Key_Return)
+    assert len(on_disk(project, image_id)[0]) == 2

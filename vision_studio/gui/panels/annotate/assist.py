@@ -13,7 +13,9 @@
 
 The review keys are handled by the canvas's event filter (they only act when there is
 a proposal to act on, so Enter still closes a polygon and Backspace still deletes a
-shape); the menu entries show the keys and run the same code.
+shape); the menu entries show the keys and run the same code. The number keys 1–9 are
+the panel's category actions (:mod:`~.keys`): with a proposal selected (and no shape)
+they accept it under category n, as edited when the model proposed another.
 """
 from __future__ import annotations
 
@@ -54,8 +56,9 @@ SPECS: tuple[tuple[str, str, str, str, str], ...] = (
      "Drag a box around an object (or click a box) to get its polygon; paint strokes to "
      "refine (left: object, Shift+left: background); Enter keeps it, Esc cancels"),
     ("smart_model", "Smart polygon by the project's model", "", "",
-     "Outline with the project's newest instance-segmentation checkpoint (falls back to "
-     "GrabCut where it finds nothing in the box); off: GrabCut"),
+     "Outline with the project's newest instance-segmentation checkpoint, loaded in the "
+     "background when the smart polygon is first used (GrabCut until it is ready, and "
+     "where it finds nothing in the box); off: GrabCut"),
     ("score_queue", "Score unlabelled images…", "", "",
      "Rank the unlabelled images by how unsure the model is about them (background)"),
     ("label_next", "Label next", "", "L",
@@ -137,6 +140,10 @@ class AssistTools(QObject):
         self.score_slider.setValue(round(DEFAULT_SCORE * 100))
         self.score_slider.setFixedWidth(110)
         self.score_slider.setToolTip("Hide proposals scoring below this")
+        # after a click or drag on it the keys (Enter, 1-9, Backspace) go to the canvas again
+        self.score_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.score_slider.sliderReleased.connect(self.panel.focus_canvas)
+        self.score_slider.actionTriggered.connect(lambda _a: self.panel.focus_canvas())
         self.score_slider.valueChanged.connect(self._on_score)
         bar.addWidget(self.score_slider)
         self.score_label = QLabel(f"{DEFAULT_SCORE:.2f}", bar)

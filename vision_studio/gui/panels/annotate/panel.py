@@ -151,6 +151,9 @@ class AnnotatePanel(QWidget):
         s.setRange(lo, hi)
         s.setValue(value)
         s.setFixedWidth(80)
+        s.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the canvas gets the keys again after a drag
+        s.sliderReleased.connect(self.focus_canvas)
+        s.actionTriggered.connect(lambda _a: self.focus_canvas())
         s.setToolTip(f"{name} of the displayed image (double-click the label area to reset: "
                      "View → Reset display)")
         s.valueChanged.connect(self._apply_display)
@@ -367,6 +370,12 @@ class AnnotatePanel(QWidget):
             self.actions[tool].setChecked(True)
         if self.canvas is not None:
             self.canvas.set_tool(tool)
+            self.canvas.setFocus()
+
+    def focus_canvas(self) -> None:
+        """Give the keyboard to the canvas (after a click on a tool-bar slider: a widget
+        without focus hands a click's focus to the scroll area around it)."""
+        if self.canvas is not None:
             self.canvas.setFocus()
 
     def delete_selection(self) -> None:
