@@ -67,7 +67,9 @@ class CategoryPanel(QWidget):
         self.selection_count: Callable[[], int] = lambda: 0
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(3)
-        self.tree.setHeaderLabels(["Category", "Objects", "Tagged"])
+        self.tree.setHeaderLabels(["Category", "Obj.", "Tags"])  # short: the panel is narrow
+        self.tree.headerItem().setToolTip(COL_OBJECTS, "Objects (boxes, polygons, masks) of the category")
+        self.tree.headerItem().setToolTip(COL_TAGS, "Images tagged with the category")
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setToolTip("Click: the category for the next shapes you draw (existing shapes "
@@ -75,9 +77,11 @@ class CategoryPanel(QWidget):
                              "right-click: give it to the selected shapes.\nDouble-click with "
                              "nothing selected: rename. Untick to hide its shapes on the image.")
         self.tree.header().setStretchLastSection(False)
-        self.tree.setColumnWidth(COL_OBJECTS, 60)
-        self.tree.setColumnWidth(COL_TAGS, 55)
-        self.tree.header().setSectionResizeMode(COL_NAME, self.tree.header().ResizeMode.Stretch)
+        header = self.tree.header()
+        header.setSectionResizeMode(COL_NAME, header.ResizeMode.Stretch)
+        for col in (COL_OBJECTS, COL_TAGS):  # the counts as narrow as their numbers: room for the names
+            header.setSectionResizeMode(col, header.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(28)
         self.tree.currentItemChanged.connect(self._on_current)
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
@@ -124,13 +128,15 @@ class CategoryPanel(QWidget):
         self._updating = self.reloading = True
         self.tree.clear()
         names = [c.name for c in self._categories]
-        for cat in self._categories:
+        for n, cat in enumerate(self._categories, 1):
             objects, tags = usage.get(cat.id, (0, 0))
             # real datasets repeat names (brain_tumor has two "Tumor"): show the id then
             label = cat.name if names.count(cat.name) == 1 else f"{cat.name} (id {cat.id})"
             item = QTreeWidgetItem([label, str(objects), str(tags)])
             item.setData(COL_NAME, Qt.ItemDataRole.UserRole, cat.id)
             item.setIcon(COL_NAME, color_icon(cat.color))
+            if n <= 9:
+                item.setToolTip(COL_NAME, f"{label}: number key {n}")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(COL_NAME, Qt.CheckState.Unchecked if cat.id in hidden
                                else Qt.CheckState.Checked)
