@@ -16,7 +16,7 @@ from _assist_fixtures import drag
 from test_smart_polygon import first_tumour
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord, RunRecord, Task
-from vision_studio.gui.widgets.smart_polygon_jobs import MODELS, clear_model_cache
+from vision_studio.gui.widgets.smart_polygon_jobs import DETECTIONS, MODELS, clear_model_cache
 
 
 TIMEOUT = 120_000
@@ -106,6 +106,13 @@ def test_model_loads_in_the_background_then_outlines_the_box(main_window, brain,
     # the outline traces the model's mask of that detection (cut to the box), not GrabCut's
     assert mask_iou(polygons_mask(tool.polygons, im.height, im.width), expected) > 0.8
     assert "the project's model" in seen[-1]
+    # the model's detections of this image are kept: the same box again needs no new run
+    assert len(DETECTIONS) == 1
+    entry, first = next(iter(DETECTIONS.values())), [list(p) for p in tool.polygons]
+    tool.start_box(box.x(), box.y(), box.width(), box.height())
+    qtbot.waitUntil(lambda: not tool.busy, timeout=TIMEOUT)
+    assert tool.method == "model" and tool.polygons == first
+    assert len(DETECTIONS) == 1 and next(iter(DETECTIONS.values())) is entry
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_Return)
     with ProjectStore.open(path) as s:

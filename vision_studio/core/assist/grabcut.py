@@ -163,22 +163,17 @@ def _box_iou(a: Sequence[float], b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def model_polygon(model: Any, image: np.ndarray, box: Sequence[float], *, tolerance: float = 1.0,
-                  min_iou: float = 0.5, min_score: float = 0.05) -> SmartPolygon | None:
-    """The outline from an instance-segmentation checkpoint, or ``None`` when none of its
-    detections (score > ``min_score``) overlaps ``box`` by IoU >= ``min_iou``.
-
-    Args:
-        model: A :class:`~vision_studio.core.assist.inference.LoadedModel` of task
-            ``instance_segmentation``.
-        image: [H, W, 3] uint8 RGB.
-        box: COCO ``[x, y, w, h]`` pixels.
+def model_detections(model: Any, image: np.ndarray, *, min_score: float = 0.05) -> tuple[Any, np.ndarray]:
+    """The instance-segmentation model's detections on the whole image, as
+    :func:`model_polygon` reads them: ``(raw, keep)``, the
+    :class:`~vision_studio.core.evaluation.predictions.RawDetections` and the indices
+    kept (score > ``min_score``, NMS at IoU 0.5, at most 100). They do not depend on the
+    box: compute them once per image and pass them to every box of it.
 
     Raises:
         ConfigError: the model is not an instance-segmentation model.
     """
     from vision_studio.core.evaluation.predict import predict_detections
-    from vision_studio.core.geometry import xywh_to_xyxy
     from vision_studio.core.types import Task
 
     if model.task != Task.INSTANCE_SEGMENTATION:
@@ -187,7 +182,29 @@ def model_polygon(model: Any, image: np.ndarray, box: Sequence[float], *, tolera
     raw = predict_detections(model.built.model, [np.asarray(image)], model.categories,
                              image_size=model.config.image_size, device=model.device,
                              score_floor=min_score, raw_max_per_image=100)
-    keep = raw.filter(score_threshold=min_score, nms_iou=0.5, max_per_image=100)
+    return raw, raw.filter(score_threshold=min_score, nms_iou=0.5, max_per_image=100)
+
+
+def model_polygon(model: Any, image: np.ndarray, box: Sequence[float], *, tolerance: float = 1.0,
+                  min_iou: float = 0.5, min_score: float = 0.05,
+                  detections: tuple[Any, np.ndarray] | None = None) -> SmartPolygon | None:
+    """The outline from an instance-segmentation checkpoint, or ``None`` when none of its
+    detections (score > ``min_score``) overlaps ``box`` by IoU >= ``min_iou``.
+
+    Args:
+        model: A :class:`~vision_studio.core.assist.inference.LoadedModel` of task
+            ``instance_segmentation``.
+        image: [H, W, 3] uint8 RGB.
+        box: COCO ``[x, y, w, h]`` pixels.
+        detections: :func:`model_detections` of this image, when known (else the
+            model runs).
+
+    Raises:
+        ConfigError: the model is not an instance-segmentation model.
+    """
+    from vision_studio.core.geometry import xywh_to_xyxy
+
+    raw, keep = detections if detections is not None else model_detections(model, image, min_score=min_score)
     if keep.size == 0 or raw.masks is None:
         return None
     xyxy = xywh_to_xyxy(box)
@@ -208,12 +225,14 @@ def model_polygon(model: Any, image: np.ndarray, box: Sequence[float], *, tolera
 
 def smart_polygon(image: np.ndarray, box: Sequence[float], *, model: Any = None,
                   foreground: np.ndarray | None = None, background: np.ndarray | None = None,
-                  tolerance: float = 1.0) -> SmartPolygon:
+                  tolerance: float = 1.0, detections: tuple[Any, np.ndarray] | None = None
+                  ) -> SmartPolygon:
     """The object's outline in ``box``: from ``model`` (an instance-segmentation
-    :class:`~vision_studio.core.assist.inference.LoadedModel`) when given, no strokes
-    were painted and it finds the object; else GrabCut with the strokes."""
+    :class:`~vision_studio.core.assist.inference.LoadedModel`; ``detections``: its
+    :func:`model_detections` of this image when known) when given, no strokes were
+    painted and it finds the object; else GrabCut with the strokes."""
     if model is not None and foreground is None and background is None:
-        found = model_polygon(model, image, box, tolerance=tolerance)
+        found = model_polygon(model, image, box, tolerance=tolerance, detections=detections)
         if found is not None:
             return found
     return grabcut_polygon(image, box, foreground=foreground, background=background, tolerance=tolerance)

@@ -24,6 +24,13 @@ MODELS: LRUCache = LRUCache(MODEL_CACHE_SIZE)
 (a retrained file has another key), shared by the canvases of one session."""
 
 
+DETECTIONS: LRUCache = LRUCache(8)
+"""``{(model key, project file, image id): (raw, keep)}``: the model's detections of an image
+(:func:`~vision_studio.core.assist.grabcut.model_detections`; they do not depend on the
+box), so that a second box on the same image costs no second run of the model. Used by
+the segmentation worker thread only."""
+
+
 def model_key(checkpoint: Path) -> tuple[str, int, int]:
     """The cache key of a checkpoint file: its resolved path, size and mtime."""
     try:
@@ -34,8 +41,9 @@ def model_key(checkpoint: Path) -> tuple[str, int, int]:
 
 
 def clear_model_cache() -> None:
-    """Forget the loaded models (tests; memory)."""
+    """Forget the loaded models and their detections (tests; memory)."""
     MODELS.clear()
+    DETECTIONS.clear()
 
 
 class Relay(QObject):
@@ -73,10 +81,24 @@ class SegmentJob(QRunnable):
     thread (plain numpy in, a frozen result out)."""
 
     def __init__(self, relay: Relay, generation: int, image: np.ndarray, box, model, fg, bg,
-                 tolerance: float) -> None:
+                 tolerance: float, cache_key: tuple | None = None) -> None:
         super().__init__()
         self.relay, self.generation, self.image, self.box = relay, generation, image, box
         self.model, self.fg, self.bg, self.tolerance = model, fg, bg, tolerance
+        self.cache_key = cache_key  # (model key, image id): where its detections are cached
+
+    def _detections(self):
+        """The model's detections of the image (cached), or None when it is not asked."""
+        from vision_studio.core.assist.grabcut import model_detections
+
+        if self.model is None or self.fg is not None or self.bg is not None:
+            return None
+        found = DETECTIONS.get(self.cache_key) if self.cache_key is not None else None
+        if found is None:
+            found = model_detections(self.model, self.image)
+            if self.cache_key is not None:
+                DETECTIONS[self.cache_key] = found
+        return found
 
     def run(self) -> None:  # worker thread
         from vision_studio.core.assist.grabcut import smart_polygon  # cv2: loaded on first use
@@ -84,7 +106,8 @@ class SegmentJob(QRunnable):
         t0 = time.perf_counter()
         try:
             found = smart_polygon(self.image, self.box, model=self.model, foreground=self.fg,
-                                  background=self.bg, tolerance=self.tolerance)
+                                  background=self.bg, tolerance=self.tolerance,
+                                  detections=self._detections())
             self.relay.done.emit(self.generation, (time.perf_counter() - t0, found))
         except VisionStudioError as exc:
             self.relay.done.emit(self.generation, str(exc))

@@ -217,9 +217,12 @@ class SmartPolygonTool(QObject):
             return
         b = self.box
         self._generation += 1
+        model = self._model()
         job = SegmentJob(self._relay, self._generation, image, (b.x(), b.y(), b.width(), b.height()),
-                          self._model(), self._stroke_mask(self.fg_strokes, image.shape),
-                          self._stroke_mask(self.bg_strokes, image.shape), self.tolerance)
+                         model, self._stroke_mask(self.fg_strokes, image.shape),
+                         self._stroke_mask(self.bg_strokes, image.shape), self.tolerance,
+                         cache_key=None if model is None else (self._model_key, str(self.canvas.store.path),
+                                                               self.canvas.image.id))
         self.busy = True
         self.canvas.statusMessage.emit("Smart polygon: segmenting…")
         self.canvas.viewport().setCursor(Qt.CursorShape.BusyCursor)
