@@ -68,6 +68,9 @@ def test_export_writes_config_and_commands_and_refuses_to_overwrite(tmp_path):
     assert text == out.text and "Copy the project folder too: " + str(project.parent) in text
     assert shlex.join(out.lines.local) in text and "--nproc-per-node 2" in text
     assert "--nnodes 3" in text and "w.pth" in text  # the weights file must be copied too
+    assert "lr x 6" in text  # 2 GPUs x 3 machines: the learning rate scales
+    library = export_remote(cfg.replace(weights="DEFAULT"), tmp_path / "lib", "l", project).text
+    assert "library weights DEFAULT" in library and "lr x" not in library
     before = out.config.read_bytes()
     with pytest.raises(OutputExistsError):
         export_remote(cfg.replace(epochs=9), tmp_path / "export", "ssd try", project)

@@ -110,3 +110,12 @@ def test_classification_disables_tiling_with_the_reason(panel):
     assert panel.tiles.hint.text().startswith("Classification trains on whole images")
     task.setCurrentIndex(task.findData("detection"))
     assert panel.tiles.mode.isEnabled() and "1 of 2" in panel.tiles.hint.text()
+
+
+def test_hint_names_large_images_left_whole():
+    from vision_studio.gui.panels.model.tiles_section import hint_text
+
+    text = hint_text(tt.TilingPlan(total=40, tiled=8, tiles=48, larger=12), "auto", 1300, 0.2, 2000)
+    assert text.startswith("8 of 40 images are larger than 2000 px") and "(48 tiles in all)" in text
+    assert "4 more larger than 2000 px but not 2 × 1300 px are resized whole" in text
+    assert hint_text(tt.TilingPlan(0, 0, 0, 0), "auto", 512, 0.2, 2000) == "No images in the project yet."

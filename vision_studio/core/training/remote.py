@@ -114,11 +114,10 @@ def commands_text(cfg: TrainConfig, lines: CommandLines, project_path: str | Pat
            f"2. Copy the project folder too: {project_path.parent}",
            f"   (the project file {project_path.name} with its images, keeping the folder layout:",
            "   image paths are relative to the project folder).",
-           f"3. Put {config_name} inside that folder and run the commands below from it.",
+           f"3. Put {config_name} inside that folder (if it is not there already) and run the commands\n"
+           "   below from it.",
            ""]
-    if cfg.weights and (Path(cfg.weights).suffix or "/" in cfg.weights or "\\" in cfg.weights):
-        out += [f"Note: the starting weights are a file on this machine ({cfg.weights}).",
-                "Copy it too and change \"weights\" in the config to its path there.", ""]
+    out += _notes(cfg, nproc_per_node * nnodes)
     sections = [("Check that it runs (one GPU, 5 steps):", lines.check),
                 ("Train on one GPU:", lines.single),
                 (f"Train on {nproc_per_node} GPUs of this machine:", lines.local),
@@ -133,6 +132,22 @@ def commands_text(cfg: TrainConfig, lines: CommandLines, project_path: str | Pat
         out += ["Several machines: export again with more than one node, or see docs/distributed.md.", ""]
     out.append("Details: docs/distributed.md (learning rate scaling, resuming, Slurm).")
     return "\n".join(out) + "\n"
+
+
+def _notes(cfg: TrainConfig, processes: int) -> list[str]:
+    """Notes on the weights (a local file to copy, library weights to download) and the
+    learning rate of a distributed run."""
+    out: list[str] = []
+    if cfg.weights and (Path(cfg.weights).suffix or "/" in cfg.weights or "\\" in cfg.weights):
+        out += [f"Note: the starting weights are a file on this machine ({cfg.weights}).",
+                "Copy it too and change \"weights\" in the config to its path there.", ""]
+    elif cfg.weights:
+        out += [f"Note: the run starts from the library weights {cfg.weights} of {cfg.arch}: the other",
+                "machine downloads them on first use (needs internet) unless they are in its cache.", ""]
+    if processes > 1:
+        out += [f"Note: \"lr\" is the rate for one process's batch; with {processes} processes the optimizer "
+                f"runs at lr x {processes}", "(the linear scaling rule, docs/distributed.md).", ""]
+    return out
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class ExportDialog(QDialog):
         self.cfg, self.project, self.protected = cfg, Path(project), protected
         self.exported: remote.Exported | None = None
         self.confirm: Callable[[Path], bool] = lambda path: ask_replace(self, path)
-        self.folder = QLineEdit(str(self.project.parent / "export"), self, objectName="export_folder")
+        self.folder = QLineEdit(str(self.project.parent), self, objectName="export_folder")
         browse = QPushButton("Choose…", self, objectName="export_browse")
         browse.clicked.connect(self._browse)
         self.name = QLineEdit(remote.safe_name(cfg.name or f"{self.project.stem}-{cfg.task}"), self,

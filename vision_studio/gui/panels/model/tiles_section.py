@@ -46,8 +46,11 @@ def hint_text(plan: tt.TilingPlan, mode: str, tile: int, overlap: float, auto_mi
             return f"None of the {plan.total} images is larger than one tile ({tile} px): nothing is tiled."
         return f"{of} are larger than one tile: they will be trained as {how}."
     if plan.tiled:
-        return f"{of} are larger than {auto_min_side} px and {tt.AUTO_FACTOR:g} × {tile} px: " \
-               f"they will be trained as {how}."
+        rest = plan.larger - plan.tiled
+        more = (f"; {rest} more larger than {auto_min_side} px but not {tt.AUTO_FACTOR:g} × {tile} px "
+                f"are resized whole") if rest > 0 else ""
+        return (f"{of} are larger than {auto_min_side} px and {tt.AUTO_FACTOR:g} × {tile} px: "
+                f"they will be trained as {how}{more}.")
     if plan.larger:
         return (f"{plan.larger} of {plan.total} images are larger than {auto_min_side} px but not "
                 f"{tt.AUTO_FACTOR:g} × {tile} px: none is tiled.")
