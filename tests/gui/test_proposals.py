@@ -222,3 +222,21 @@ def test_moving_the_score_slider_leaves_the_keys_on_the_canvas(main_window, proj
     assert slider.value() < before
     qtbot.keyClick(QApplication.focusWidget() or main_window, Qt.Key.Key_Return)
     assert len(on_disk(project, image_id)[0]) == 2
+
+
+def test_number_key_on_a_tag_proposal_tags_the_image_and_moves_on(main_window, small_project, qtbot):
+    """A classification project (tags, no shapes: number keys tag images): the model's
+    tag of the image is selected; a number key accepts it as that class (edited when
+    another) and, with nothing left to review, the next image is shown."""
+    with ProjectStore.open(small_project) as s:
+        s.delete_annotations([a.id for a in s.annotations()])
+        cat, dog, bird = (c.id for c in s.categories())
+        im3, im4 = s.images()[3].id, s.images()[4].id
+        s.add_proposals([Proposal(0, im3, dog, "tag", None, None, 0.8, "r1")])
+    panel, canvas, review, image_id = opened(main_window, small_project)
+    assert image_id == im3 and panel.tags.keys_tag and panel.tags.advance
+    assert review.items[review.selected_id].proposal.kind == "tag"
+    key(qtbot, canvas, Qt.Key.Key_3)  # bird, not dog
+    with ProjectStore.open(small_project) as s:
+        assert s.image_tag_sources(im3) == {bird: "model:r1:edited"} and s.proposals() == []
+    assert main_window.state.current_image.id == im4  # moved on
