@@ -123,26 +123,161 @@ def classification(tmp: Path) -> None:
           f"images; CPU ms per image PyTorch {c['pytorch_ms']:.1f}, ONNX {c['exported_ms']:.1f}")
 
 
-def archs(tmp: Path) -> None:
+SURVEY_TASKS = ("detection", "instance_segmentation", "semantic_segmentation")
+REASONS = (  # (text in the exception, the reason in plain words); filled from what the survey saw
+)
+
+
+def _reason(text: str) -> str:
+    for key, why in REASONS:
+        if key in text:
+            return why
+    return "(not classified yet: read the exception)"
+
+
+def _survey_samples(task: str) -> list:
+    """Two images of a real dataset as uint8 arrays of different shapes (the second
+    cropped to a 4:3 non-square; both whole ones calibrate BatchNorm), so that the check also runs the graph at a size other
+    than the one it was traced at (dynamic height / width)."""
+    from vision_studio.core.evaluation.predict import _load
+
+    folder = DATA / ("camvid_small/train" if task == "semantic_segmentation" else "rbc_coco/valid")
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".jpg", ".png"))[:2]
+    a, b = _load(files[0]), _load(files[1])
+    return [a, b, b[: b.shape[0] * 3 // 4]]
+
+
+def _dense_resized_diff(ckpt: Path, onnx_file: Path, sample) -> float:
+    """Classification / semantic exports take the prepared square input; run both
+    paths once more at a non-square size (H = 3/4 W) to exercise the dynamic axes."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from vision_studio.core.export.runtime import ExportedModel
+    from vision_studio.core.training.checkpoints import load_checkpoint
+
+    em = ExportedModel(onnx_file)
+    x = em.prepare(sample)[None]
+    x = F.interpolate(x, size=(x.shape[-2] * 3 // 4 // 32 * 32, x.shape[-1]), mode="bilinear")
+    built, _, _ = load_checkpoint(ckpt, device="cpu")
+    with torch.inference_mode():
+        y = built.model.eval()(x)
+    y = y["out"] if isinstance(y, dict) else y
+    return float(np.abs(y.numpy() - em.run(x.numpy())[0]).max())
+
+
+def _nearest_candidate_diff(ckpt: Path, onnx_file: Path, samples: list) -> tuple[float, float]:
+    """Tie-proof comparison of the raw candidates (before the sidecar's NMS): for every
+    PyTorch candidate with score >= 0.05, the exported candidate of the same label
+    nearest by ``max |Δbox| + 100 |Δscore|`` (px of the input; a score unit weighs as
+    100 px, so that a box twin with another score is not taken); returns the largest such |Δbox| (px of the input) and
+    the largest |Δscore| of those pairs. Random weights give many near-equal scores, so
+    after NMS a 1e-6 score change can swap which of two overlapping boxes survives (the
+    check's count mismatches); this tells that apart from a graph that computes
+    something else."""
+    import numpy as np
+    import torch
+
+    from vision_studio.core.export import graphs as G
+    from vision_studio.core.export.runtime import ExportedModel
+    from vision_studio.core.training.checkpoints import load_checkpoint
+
+    em = ExportedModel(onnx_file)
+    built, _, _ = load_checkpoint(ckpt, device="cpu")
+    model = built.model.eval()
+    G.relax(model)
+    dbox = dscore = 0.0
+    for a in samples:
+        x = em.prepare(a)
+        with torch.inference_mode():
+            y = model([x])[0]
+        ob, ol, os_ = em.run(x.numpy())[:3]
+        keep = y["scores"].numpy() >= 0.05
+        for box, lab, sc in zip(y["boxes"].numpy()[keep], y["labels"].numpy()[keep], y["scores"].numpy()[keep]):
+            same = ol == lab
+            if not same.any():
+                return float("inf"), float("inf")
+            d, ds = np.abs(ob[same] - box).max(axis=1), np.abs(os_[same] - sc)
+            k = int((d + 100 * ds).argmin())
+            dbox, dscore = max(dbox, float(d[k])), max(dscore, float(ds[k]))
+    return dbox, dscore
+
+
+def _survey_one(tmp: Path, task: str, name: str, size: int) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from tests.core._checkpoints import make_checkpoint
 
     from vision_studio.core.export.model_export import export_model
+
+    full_a, full_b, cropped = _survey_samples(task)
+    samples = [full_a, cropped]
+    stamps: dict[str, float] = {}
+    slug = name.replace(":", "_")
+    try:
+        ckpt = make_checkpoint(tmp / slug, task, name, ["a", "b"], image_size=size, images=[full_a, full_b])
+    except Exception as exc:  # noqa: BLE001 - the survey reports every failure
+        return {"status": "FAILED", "error": f"building it: {type(exc).__name__}: {_first_line(exc)}"[:240],
+                "reason": _reason(str(exc))}
+    try:
+        rep = export_model(ckpt, "onnx", tmp / f"{slug}.onnx", samples,
+                           progress=lambda m: stamps.setdefault(m.split()[0], time.perf_counter()))
+    except Exception as exc:  # noqa: BLE001 - the survey reports every failure
+        return {"status": "FAILED", "error": f"{type(exc).__name__}: {_first_line(exc)}"[:240],
+                "reason": _reason(str(exc))}
+    c = rep.check
+    row = {"status": "OK" if c["passed"] else "MISMATCH", "export_s": stamps["checking"] - stamps["exporting"],
+           "diff": dict(c["max_abs_diff"]), "check": c}
+    if task == "semantic_segmentation":
+        row["diff"]["logits@4:3"] = _dense_resized_diff(ckpt, rep.model_file, samples[1])
+    else:
+        row["diff"]["nearest-candidate boxes"], row["diff"]["its scores"] = _nearest_candidate_diff(
+            ckpt, rep.model_file, samples)
+    return row
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _fmt_diff(row: dict) -> str:
+    d = ", ".join(f"{k} {v:.1e}" for k, v in row["diff"].items())
+    c = row["check"]
+    if "count_mismatch" in c:
+        d += f"; {c['detections']} dets, {c['count_mismatch']} img mismatch"
+    if "mask_iou_pooled" in c:
+        d += f"; mask IoU pooled {c['mask_iou_pooled']:.4f}"
+    return d
+
+
+def archs(tmp: Path, only: str = "", det_size: int = 256, seg_size: int = 128) -> None:
+    """The ``--archs`` survey: every registry detection / instance / semantic
+    architecture, ``weights=None``, ONNX opset 17 with dynamic height / width."""
+    import torch
+
+    from vision_studio.core.export.graphs import ONNX_OPSET
     from vision_studio.core.models.registry import architectures
 
-    images = sorted((DATA / "rbc_coco" / "valid").glob("*.jpg"))[:2]
-    for task in ("detection", "instance_segmentation"):
+    print(f"torch {torch.__version__}, opset {ONNX_OPSET}, detectors {det_size} px, semantic {seg_size} px, ssd300 300 px, "
+          f"{torch.get_num_threads()} threads; 2 images each (the second cropped to 4:3)", flush=True)
+    print(f"| task | architecture | result | max abs diff vs PyTorch (2 images) | export s | total s |")
+    print("|---|---|---|---|---|---|", flush=True)
+    t_all = time.perf_counter()
+    for task in SURVEY_TASKS:
         for spec in architectures(task):
+            if only and only not in spec.name:
+                continue
             t = time.perf_counter()
-            try:
-                ckpt = make_checkpoint(tmp / spec.name.replace(":", "_"), task, spec.name, ["rbc", "wbc"],
-                                       image_size=256, images=images)
-                rep = export_model(ckpt, "onnx", tmp / f"{spec.name.replace(':', '_')}.onnx", images)
-                c = rep.check
-                print(f"{spec.name:42s} exported; passed {c['passed']}; {c['max_abs_diff']}; "
-                      f"mismatch {c['count_mismatch']}; {time.perf_counter() - t:.0f} s", flush=True)
-            except Exception as exc:  # noqa: BLE001 - a benchmark reports every failure
-                print(f"{spec.name:42s} FAILED: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+            size = seg_size if task == "semantic_segmentation" else 300 if "ssd300" in spec.name else det_size
+            row = _survey_one(tmp, task, spec.name, size)
+            total = time.perf_counter() - t
+            if row["status"] == "FAILED":
+                print(f"| {task} | {spec.name} | FAILED: {row['error']} — {row['reason']} | - | - | {total:.0f} |",
+                      flush=True)
+            else:
+                print(f"| {task} | {spec.name} | {row['status']} | {_fmt_diff(row)} | {row['export_s']:.1f} | "
+                      f"{total:.0f} |", flush=True)
+    print(f"survey: {time.perf_counter() - t_all:.0f} s", flush=True)
 
 
 def main() -> None:
@@ -152,12 +287,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60, help="training steps when no checkpoint is given")
     ap.add_argument("--limit", type=int, default=0, help="val images (0 = all)")
     ap.add_argument("--cls", action="store_true", help="the classification comparison only")
-    ap.add_argument("--archs", action="store_true", help="try every registry detector")
+    ap.add_argument("--archs", action="store_true", help="survey: ONNX export of every detection / "
+                    "instance / semantic architecture")
+    ap.add_argument("--only", default="", help="--archs: only names containing this")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.archs:
-            archs(tmp)
+            archs(tmp, args.only)
         elif args.cls:
             classification(tmp)
         else:
