@@ -30,13 +30,21 @@ per-step sets are compared.
 the single process reports for the same 16 images. The table lists both, step by step,
 with max |Δ|.
 
-**Tolerance.** ``feature_extraction`` (the default; a linear probe trained by SGD: the
-backbone frozen, in eval mode, so BatchNorm uses its ImageNet statistics; lite0 has no
-dropout) makes the two runs the same computation up to the order of float32 sums
-(the mean over 16 vs two means over 8 averaged; DDP's gradient all-reduce): stated
-tolerance ``1e-4`` on every step's loss. ``fine_tune`` trains BatchNorm: each process
-normalises its 8 images with their own batch statistics (no ``SyncBatchNorm``), so the
-losses differ by that — stated tolerance ``5e-2`` (looser; ``--sync-bn`` would remove it).
+**Tolerance.** ``fine_tune`` (the default) trains BatchNorm: each process normalises
+its 8 images with their own batch statistics (DDP without ``SyncBatchNorm``), while the
+single process normalises 16 — the one difference between the two computations (lite0
+has no dropout; order, images and augmentation are the same), visible already at step
+1, where the weights are still equal. Stated tolerance for the first ``--first`` steps:
+``5e-2`` on the loss; later steps drift further apart (SGD amplifies the difference), so
+the end is compared by accuracy. ``feature_extraction`` (a linear probe trained by SGD:
+backbone frozen in eval mode, so BatchNorm uses its ImageNet statistics) would make the
+two the same computation up to float32 summation order (tolerance ``1e-4``), but the
+core's DDP wrapper cannot train it yet: ``DistributedDataParallel`` is built before the
+strategy freezes the backbone, without ``find_unused_parameters``, and the first
+backward fails ("Expected to have finished reduction in the prior iteration ...
+parameters that were not used in producing loss"); ``SyncBatchNorm`` cannot be asked
+for either (``model_options={"sync_bn": true}``, read by ``prepare.py``, is rejected by
+``build_model``: "unknown model option(s) sync_bn", and it needs CUDA anyway).
 
 **Accuracy** is the validation accuracy on all 153 val images after the last epoch
 (rank 0 validates the whole set itself); target: within 1 point. **Throughput**: training
@@ -115,7 +123,7 @@ def _worker(args: argparse.Namespace) -> None:
     VisionDataset.__getitem__ = spy
     cfg = TrainConfig(task="classification", arch="timm:tf_efficientnet_lite0", weights=str(LITE0),
                       strategy={"name": args.strategy}, epochs=args.epochs, batch_size=args.batch,
-                      lr=args.lr / dist.world_size, scheduler="none",
+                      lr=args.lr / dist.world_size, scheduler="none", warmup_epochs=0.0,
                       image_size=args.image_size, device="cpu", amp=False, seed=0, num_workers=0,
                       out_dir=args.out, max_steps_per_epoch=args.steps or None,
                       )
@@ -160,19 +168,21 @@ def _throughput(steps: list[dict]) -> float:
 
 def _report(one: dict, two: dict, args: argparse.Namespace) -> None:
     tol = TOLERANCE[args.strategy]
-    print("| epoch | step | 1 x 16 loss | 2 x 8 loss (all-reduced) | abs diff | same 16 images |")
+    print("| epoch | step | 1 x 16 loss | 2 x 8 loss (all-reduced over ranks) | abs diff | same 16 images |")
     print("|---|---|---|---|---|---|")
-    worst, same = 0.0, 0
-    for a, b in zip(one["steps"], two["steps"]):
-        d = abs(a["loss"] - b["loss"])
-        worst = max(worst, d)
-        same += a["ids"] == b["ids"]
-        if a["step"] <= args.show or d == worst:
+    pairs = list(zip(one["steps"], two["steps"]))
+    diffs = [abs(a["loss"] - b["loss"]) for a, b in pairs]
+    same = sum(a["ids"] == b["ids"] for a, b in pairs)
+    for k, ((a, b), d) in enumerate(zip(pairs, diffs)):
+        last_of_epoch = k + 1 == len(pairs) or pairs[k + 1][0]["epoch"] != a["epoch"]
+        if a["step"] <= args.show or last_of_epoch:
             print(f"| {a['epoch']} | {a['step']} | {a['loss']:.6f} | {b['loss']:.6f} | {d:.2e} | "
                   f"{'yes' if a['ids'] == b['ids'] else 'NO'} |")
-    n = min(len(one["steps"]), len(two["steps"]))
-    print(f"steps compared: {n} (1p {len(one['steps'])}, 2p {len(two['steps'])}); same images in {same} of {n}; "
-          f"max |loss diff| {worst:.2e}, stated tolerance {tol:g}: {'within' if worst <= tol else 'NOT within'}")
+    first = max(diffs[:args.first], default=float("nan"))
+    print(f"steps compared: {len(pairs)} (1p {len(one['steps'])}, 2p {len(two['steps'])}); the same 16 images in "
+          f"{same} of {len(pairs)}; max |loss diff| over the first {args.first} steps {first:.2e}, stated tolerance "
+          f"{tol:g}: {'within' if first <= tol else 'NOT within'}; over all steps {max(diffs, default=0):.2e} "
+          f"(mean {sum(diffs) / max(len(diffs), 1):.2e})")
     print("| epoch | 1x16 train_loss | 2x8 train_loss (rank 0's half) | 1x16 accuracy | 2x8 accuracy |")
     print("|---|---|---|---|---|")
     for a, b in zip(one["metrics"], two["metrics"]):
@@ -196,7 +206,8 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.01, help="optimizer learning rate at global batch 16")
     ap.add_argument("--threads", type=int, default=2, help="threads per run, shared by its processes")
-    ap.add_argument("--show", type=int, default=5, help="steps per epoch printed (and the worst)")
+    ap.add_argument("--show", type=int, default=5, help="steps per epoch printed (and each new worst)")
+    ap.add_argument("--first", type=int, default=5, help="the first steps held to the stated tolerance")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--project", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

@@ -17,9 +17,62 @@ Run by hand::
    threads; ratio ONNX / PyTorch).
 2. **Classification** (``--cls``, hymenoptera val, ResNet-18 64 px, weights=None with
    BatchNorm statistics from the images): max |Δ| of logits and latency of both.
-3. **``--archs``**: every listed detection / instance-segmentation architecture
-   (``weights=None``, BatchNorm statistics from 2 rbc images, ``image_size`` 256) is
-   exported to ONNX and checked on 2 images; prints exported / failed and why.
+3. **``--archs``** (``--only TEXT`` for names containing it): every registry detection,
+   instance- and semantic-segmentation architecture, ``weights=None`` (BatchNorm
+   statistics from 2 real images), detectors at ``image_size`` 256 (SSD300: 300),
+   semantic at 128, exported to ONNX (opset 17, dynamic height / width) and checked by
+   ``export_model`` on 2 images of different shapes (rbc_coco valid / camvid_small; the
+   second cropped to 4:3, so the graph runs at a size it was not traced at). Printed per
+   architecture: OK (the export check passed) / MISMATCH (exported and ran, the check's
+   tolerance not met) / FAILED (the exception's first line and the reason); the check's
+   max |Δ|; for detectors also the tie-proof ``nearest-candidate`` |Δ| (see
+   :func:`_nearest_candidate_diff`); semantic also ``logits@4:3`` (a non-square input);
+   the export time (``torch.onnx.export`` only) and the total (build + export + check).
+
+Survey run 2026-12-01 (``python benchmarks/bench_export.py --archs`` through
+``/work/heavy``, 1 thread, the 2-core machine shared with ~10 other jobs: times
+inflated; 926 s in all) — no architecture FAILED; every MISMATCH is explained in
+``docs/export.md`` ("Which architectures export": NMS order swaps and ties of
+random-weight scores — the nearest candidates agree within 5.3e-2 px and 3.6e-4 in
+score — and float32 rounding of deep random networks' logits)::
+
+    | task | architecture | result | max abs diff vs PyTorch (2 images) | export s | total s |
+    |---|---|---|---|---|---|
+    | detection | fasterrcnn_resnet50_fpn | MISMATCH | boxes 3.2e-03, scores 1.4e-05, nearest-candidate boxes 8.5e-03, its scores 7.0e-05; 100 dets, 1 img mismatch | 5.7 | 40 |
+    | detection | fasterrcnn_resnet50_fpn_v2 | OK | boxes 1.2e-03, scores 8.3e-06, nearest-candidate boxes 1.1e-03, its scores 1.1e-05; 200 dets, 0 img mismatch | 13.4 | 91 |
+    | detection | fasterrcnn_mobilenet_v3_large_fpn | MISMATCH | boxes 7.7e-01, scores 1.8e-07, nearest-candidate boxes 8.9e-04, its scores 1.6e-06; 100 dets, 1 img mismatch | 4.0 | 20 |
+    | detection | fasterrcnn_mobilenet_v3_large_320_fpn | OK | boxes 1.0e-03, scores 1.1e-06, nearest-candidate boxes 8.9e-04, its scores 2.5e-06; 200 dets, 0 img mismatch | 2.6 | 7 |
+    | detection | retinanet_resnet50_fpn | OK | boxes 0.0e+00, scores 0.0e+00, nearest-candidate boxes 0.0e+00, its scores 0.0e+00; 0 dets, 0 img mismatch | 3.9 | 17 |
+    | detection | retinanet_resnet50_fpn_v2 | OK | boxes 8.7e-03, scores 4.3e-06, nearest-candidate boxes 5.6e-03, its scores 4.3e-06; 36 dets, 0 img mismatch | 5.3 | 20 |
+    | detection | fcos_resnet50_fpn | MISMATCH | boxes 6.5e+01, scores 3.6e-06, nearest-candidate boxes 4.7e-03, its scores 5.1e-06; 200 dets, 0 img mismatch | 3.7 | 13 |
+    | detection | ssdlite320_mobilenet_v3_large | OK | boxes 8.5e-04, scores 1.7e-06, nearest-candidate boxes 5.3e-04, its scores 1.7e-06; 200 dets, 0 img mismatch | 1.2 | 3 |
+    | detection | ssd300_vgg16 | OK | boxes 2.5e-04, scores 2.4e-07, nearest-candidate boxes 3.5e-04, its scores 1.5e-06; 200 dets, 0 img mismatch | 2.5 | 28 |
+    | detection | fasterrcnn_fpn:resnet18 | OK | boxes 2.7e-04, scores 9.5e-07, nearest-candidate boxes 2.8e-04, its scores 2.9e-06; 200 dets, 0 img mismatch | 4.3 | 24 |
+    | detection | fasterrcnn_fpn:resnet34 | OK | boxes 1.2e-03, scores 4.5e-06, nearest-candidate boxes 7.2e-04, its scores 6.6e-06; 200 dets, 0 img mismatch | 5.2 | 26 |
+    | detection | fasterrcnn_fpn:resnet101 | MISMATCH | boxes 1.2e+02, scores 3.2e-04, nearest-candidate boxes 5.3e-02, its scores 3.6e-04; 100 dets, 1 img mismatch | 7.0 | 32 |
+    | detection | fasterrcnn_fpn:resnext50_32x4d | MISMATCH | boxes 1.1e+02, scores 3.7e-05, nearest-candidate boxes 6.9e-03, its scores 4.0e-05; 200 dets, 0 img mismatch | 3.7 | 17 |
+    | detection | fasterrcnn_fpn:mobilenet_v2 | MISMATCH | boxes 3.2e-03, scores 3.6e-06, nearest-candidate boxes 5.9e-03, its scores 4.9e-06; 200 dets, 0 img mismatch | 1.7 | 10 |
+    | detection | fasterrcnn_timm:tf_efficientnet_lite0 | MISMATCH | boxes 3.5e+02, scores 7.3e-06, nearest-candidate boxes 1.4e-03, its scores 1.4e-05; 200 dets, 0 img mismatch | 2.4 | 13 |
+    | detection | fasterrcnn_timm:resnet50 | OK | boxes 6.1e-05, scores 4.2e-07, nearest-candidate boxes 7.6e-05, its scores 4.8e-07; 200 dets, 0 img mismatch | 2.6 | 15 |
+    | instance_segmentation | maskrcnn_fpn:resnet18 | OK | boxes 4.6e-04, scores 1.4e-06, masks 1.6e-04, nearest-candidate boxes 2.7e-04, its scores 1.9e-06; 200 dets, 0 img mismatch; mask IoU pooled 1.0000 | 10.6 | 68 |
+    | instance_segmentation | maskrcnn_fpn:resnet34 | MISMATCH | boxes 1.0e-03, scores 8.3e-06, masks 7.5e-04, nearest-candidate boxes 6.4e-04, its scores 8.4e-06; 200 dets, 0 img mismatch; mask IoU pooled 0.9999 | 12.2 | 71 |
+    | instance_segmentation | maskrcnn_fpn:resnext50_32x4d | OK | boxes 5.0e-03, scores 2.1e-05, masks 7.1e-01, nearest-candidate boxes 5.2e-03, its scores 2.4e-05; 200 dets, 0 img mismatch; mask IoU pooled 0.9984 | 11.1 | 71 |
+    | instance_segmentation | maskrcnn_fpn:mobilenet_v3_large | MISMATCH | boxes 6.1e-04, scores 1.3e-06, masks 1.1e-04, nearest-candidate boxes 4.1e-04, its scores 1.3e-06; 98 dets, 1 img mismatch; mask IoU pooled 0.9999 | 11.2 | 65 |
+    | instance_segmentation | maskrcnn_timm:tf_efficientnet_lite0 | MISMATCH | boxes 2.8e-03, scores 7.1e-06, masks 2.1e-03, nearest-candidate boxes 1.7e-03, its scores 8.1e-06; 200 dets, 0 img mismatch; mask IoU pooled 1.0000 | 11.0 | 68 |
+    | instance_segmentation | maskrcnn_resnet50_fpn | MISMATCH | boxes 3.1e+02, scores 2.7e-05, masks 1.0e+00, nearest-candidate boxes 4.7e-03, its scores 2.7e-05; 200 dets, 0 img mismatch; mask IoU pooled 0.9436 | 11.1 | 70 |
+    | instance_segmentation | maskrcnn_resnet50_fpn_v2 | MISMATCH | boxes 9.2e-04, scores 6.8e-06, masks 4.0e-04, nearest-candidate boxes 1.0e-03, its scores 9.3e-06; 200 dets, 0 img mismatch; mask IoU pooled 1.0000 | 14.8 | 96 |
+    | semantic_segmentation | deeplabv3_resnet50 | MISMATCH | logits 1.2e-04, logits@4:3 1.0e-04 | 1.4 | 5 |
+    | semantic_segmentation | deeplabv3_resnet101 | MISMATCH | logits 1.1e-03, logits@4:3 1.1e-03 | 2.3 | 8 |
+    | semantic_segmentation | deeplabv3_mobilenet_v3_large | OK | logits 3.4e-05, logits@4:3 9.5e-06 | 0.5 | 2 |
+    | semantic_segmentation | fcn_resnet50 | MISMATCH | logits 1.1e-04, logits@4:3 1.3e-04 | 1.2 | 5 |
+    | semantic_segmentation | fcn_resnet101 | MISMATCH | logits 8.4e-04, logits@4:3 4.0e-04 | 2.1 | 8 |
+    | semantic_segmentation | lraspp_mobilenet_v3_large | OK | logits 7.2e-06, logits@4:3 4.5e-06 | 0.3 | 1 |
+    | semantic_segmentation | unet:resnet18 | OK | logits 5.3e-05, logits@4:3 3.3e-05 | 0.4 | 2 |
+    | semantic_segmentation | unet:resnet34 | OK | logits 8.9e-05, logits@4:3 8.6e-05 | 0.8 | 3 |
+    | semantic_segmentation | unet:resnet50 | MISMATCH | logits 3.1e-04, logits@4:3 1.3e-04 | 1.0 | 3 |
+    | semantic_segmentation | unet:mobilenet_v2 | MISMATCH | logits 9.8e-04, logits@4:3 6.3e-04 | 0.5 | 1 |
+    | semantic_segmentation | unet_timm:tf_efficientnet_lite0 | MISMATCH | logits 1.1e-03, logits@4:3 4.8e-04 | 0.5 | 1 |
+    | semantic_segmentation | fpn_timm:tf_efficientnet_lite0 | MISMATCH | logits 4.4e-04, logits@4:3 1.7e-04 | 0.5 | 2 |
 """
 from __future__ import annotations
 
