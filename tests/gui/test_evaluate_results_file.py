@@ -137,9 +137,13 @@ def test_a_bad_file_is_one_dialog_and_the_previous_review_stays(panel, rbc, qtbo
     view, values, status = panel.view, dict(panel.ui.summary.values), panel.ui.status.text()
     not_json = tmp_path / "broken.json"
     not_json.write_text("[{'image_id': 1")
-    for path, words in ((bad, "image id 987654"), (not_json, "not valid JSON")):
+    files = {im["id"]: im["file_name"] for im in _gt["images"]}  # keyed by file name (the ids of train and
+    by_name = tmp_path / "by_name.json"  # val overlap in rbc_coco): results of val, opened on train
+    by_name.write_text(json.dumps([{**r, "image_id": files[r["image_id"]]} for r in json.loads(good.read_text())]))
+    for path, split, words in ((bad, "val", "image id 987654"), (not_json, "val", "not valid JSON"),
+                               (by_name, "train", "these results are of the images of split 'val': choose 'val'")):
         with qtbot.waitSignal(panel.failed, timeout=TIMEOUT) as failed:
-            assert panel.open_results(path, "val")
+            assert panel.open_results(path, split)
         boxes = _error_boxes(panel)
         assert len(boxes) == 1 and words in boxes[0].text() and path.name in boxes[0].text(), failed.args
         assert words in failed.args[0]
@@ -148,6 +152,10 @@ def test_a_bad_file_is_one_dialog_and_the_previous_review_stays(panel, rbc, qtbo
         assert panel.ui.evaluate_btn.isEnabled() and panel.ui.results_btn.isEnabled()
         assert panel.ui.score_slider.isEnabled()
         boxes[0].close()
+    assert panel.open_results(good, "val")
+    panel.cancel()  # reading a file is dropped at once: no dialog, the review stays
+    assert not panel._opening and not _error_boxes(panel) and panel.view is view
+    assert panel.ui.status.text() == status and panel.ui.evaluate_btn.isEnabled()
     names = [panel.ui.checkpoint.itemText(i) for i in range(panel.ui.checkpoint.count())]
     assert not any("other_dataset" in n or "broken" in n for n in names)  # only reviewed files are kept
 
@@ -186,3 +194,18 @@ def test_results_for_a_classification_project_are_refused(qtbot, tmp_path, rbc):
     finally:
         p.shutdown()
         p.state.close_project()
+
+
+def test_the_report_names_the_results_file_and_never_replaces_it(panel, rbc, qtbot, tmp_path):
+    from vision_studio.core.errors import VisionStudioError
+
+    own = tmp_path / "results.json"  # what the report folder's own results file is called
+    own.write_bytes(rbc[1].read_bytes())
+    _open(panel, qtbot, own)
+    with pytest.raises(VisionStudioError, match="would replace the predictions file"):
+        panel.export_report(tmp_path, overwrite=True)
+    assert own.read_bytes() == rbc[1].read_bytes()
+    out = panel.export_report(tmp_path / "report")
+    meta = json.loads((out / "metrics.json").read_text())
+    assert meta["results"] == str(own) and "checkpoint" not in meta
+    assert meta["bbox"]["stats"]["AP"] == pytest.approx(panel.ui.summary.values["AP"], abs=1e-12)
