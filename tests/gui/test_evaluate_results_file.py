@@ -153,8 +153,10 @@ def test_a_bad_file_is_one_dialog_and_the_previous_review_stays(panel, rbc, qtbo
         assert panel.ui.score_slider.isEnabled()
         boxes[0].close()
     assert panel.open_results(good, "val")
-    panel.cancel()  # reading a file is dropped at once: no dialog, the review stays
+    assert panel.ui.cancel_btn.isVisible() and not panel.ui.evaluate_btn.isVisible()  # in Evaluate's place
+    panel.ui.cancel_btn.click()  # reading a file is dropped at once: no dialog, the review stays
     assert not panel._opening and not _error_boxes(panel) and panel.view is view
+    assert panel.ui.evaluate_btn.isVisible() and not panel.ui.cancel_btn.isVisible()
     assert panel.ui.status.text() == status and panel.ui.evaluate_btn.isEnabled()
     names = [panel.ui.checkpoint.itemText(i) for i in range(panel.ui.checkpoint.count())]
     assert not any("other_dataset" in n or "broken" in n for n in names)  # only reviewed files are kept

@@ -1,7 +1,7 @@
 """Widgets and layout of the Evaluation panel (:class:`~.panel.EvaluatePanel`): a top bar
-(checkpoint or predictions file, split, Evaluate / Open predictions file… / Cancel,
-progress, export), a threshold bar, metrics tabs
-on the left and the list + image viewer on the right, and a status line below.
+(source — a checkpoint or a predictions file —, split, Evaluate (Cancel while opening),
+Open predictions file…, export), a threshold bar, metrics tabs on the left and the list +
+image viewer on the right, and a status line with the progress bar below.
 
 :func:`build` returns them as one :class:`EvalWidgets` object (nothing is set on the
 panel); the panel connects their signals, the task views fill them."""
@@ -75,10 +75,10 @@ def _top(parent: QWidget) -> dict:
     w["checkpoint"].setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     w["checkpoint"].setMinimumContentsLength(24)  # its preferred width; it may shrink to:
     w["checkpoint"].setMinimumWidth(100)  # the top bar fits a 800 px window (was 983 px)
-    w["checkpoint"].setToolTip("What to evaluate: a trained checkpoint (runs of this project) or a predictions "
-                               "file opened before.")
+    w["checkpoint"].setToolTip("What to evaluate: a trained checkpoint (runs of this project), or a predictions "
+                               "file made elsewhere that was opened before (Open predictions file…).")
     w["split"].setToolTip("The images to evaluate on; use a split the model did not train on.")
-    w["cancel_btn"].setEnabled(False)
+    w["cancel_btn"].setVisible(False)  # shown instead of Evaluate while an evaluation opens
     w["progress"].setMaximumWidth(200)
     w["progress"].setMinimumWidth(40)
     return w
@@ -154,8 +154,10 @@ def build(panel: QWidget) -> EvalWidgets:
     w = {**_top(panel), **_thresholds(panel), **_browser(panel), "status": status,
          "summary": SummaryTable(panel), "classes": ClassTable(panel), "pr": PRPlot(panel),
          "confusion": ConfusionTable(panel), "tabs": QTabWidget(panel)}
-    top = _row(panel, ["Predictions of", w["checkpoint"], "Split", w["split"], w["evaluate_btn"],
-                       w["results_btn"], w["cancel_btn"], w["progress"]])
+    # Cancel takes Evaluate's place while an evaluation opens; the progress bar is on the
+    # status line: the top bar fits a 800 px window with "Open predictions file…"
+    top = _row(panel, ["Source", w["checkpoint"], "Split", w["split"], w["evaluate_btn"], w["cancel_btn"],
+                       w["results_btn"]])
     top.addStretch(1)
     top.addWidget(w["export_btn"])
     top.addWidget(w["png_btn"])
@@ -194,5 +196,5 @@ def build(panel: QWidget) -> EvalWidgets:
     lay.addLayout(top)
     lay.addLayout(thr)
     lay.addWidget(main, 1)
-    lay.addWidget(status)
+    lay.addLayout(_row(panel, [status, w["progress"]], {id(status): 1}))
     return EvalWidgets(**w)

@@ -142,7 +142,8 @@ class PanelOpening:
         self._pending, self._before = what, ui.status.text()
         for w in (ui.evaluate_btn, ui.results_btn, ui.score_slider, ui.nms_slider):
             w.setEnabled(False)
-        ui.cancel_btn.setEnabled(True)
+        ui.evaluate_btn.setVisible(False)
+        ui.cancel_btn.setVisible(True)
         ui.status.setText("Opening the evaluation…")
         ui.progress.setRange(0, 0)  # busy
         return True
@@ -202,9 +203,10 @@ class PanelOpening:
         if keep_opening:
             return
         self._opening = False
+        self.ui.cancel_btn.setVisible(False)
         self.ui.evaluate_btn.setEnabled(True)
+        self.ui.evaluate_btn.setVisible(True)
         self.ui.results_btn.setEnabled(self.state.store is not None)
-        self.ui.cancel_btn.setEnabled(False)
 
     def _fail(self, message: str) -> None:
         what, self._pending = self._pending, None
