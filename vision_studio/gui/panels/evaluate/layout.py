@@ -149,7 +149,9 @@ def build(panel: QWidget) -> EvalWidgets:
     status = QLabel("Pick a checkpoint and a split, then Evaluate (or open a predictions file made elsewhere).",
                     panel)
     status.setWordWrap(True)  # long messages wrap instead of being cut or widening the window
-    status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    policy.setHeightForWidth(True)  # its height from the row's width (beside the progress bar), not 5 lines
+    status.setSizePolicy(policy)
     status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     w = {**_top(panel), **_thresholds(panel), **_browser(panel), "status": status,
          "summary": SummaryTable(panel), "classes": ClassTable(panel), "pr": PRPlot(panel),
