@@ -91,6 +91,23 @@ def _image_of(r: Mapping[str, Any], k: int, by_id: Mapping[int, int], by_name: M
                       f"of 'vision-studio export --format coco --split {split}')")
 
 
+def _other_split_hint(store: Any, results: Sequence[Mapping[str, Any]], split: str) -> str:
+    """``"; these results are of split 'train' …"`` when every result names an image of
+    one other split of the project (ids of that split's export), else ``""``."""
+    splits = [s for s in store.splits() if s != split] + ["all"]
+    for other in dict.fromkeys(splits) if split != "all" else ():
+        images = split_images(store, other)
+        by_id, by_name = _image_keys(store, images, other)
+        try:
+            for k, r in enumerate(results):
+                _image_of(r, k, by_id, by_name, Path(), other)
+        except ConfigError:
+            continue
+        name = "several splits" if other == "all" else f"split {other!r}"
+        return f"; these results are of the images of {name}: choose {'all' if other == 'all' else other!r}"
+    return ""
+
+
 def _categories(store: Any, path: Path) -> tuple[list[dict[str, Any]], dict[int, int], dict[str, int]]:
     """Categories evaluated (those with annotations in the project, store order), and
     ``{exported id: store id}``, ``{name: store id}`` of every category."""
@@ -157,7 +174,11 @@ def results_inputs(store: Any, results_file: str | os.PathLike, split: str = "va
     by_id, by_name = _image_keys(store, images, split)
     cats, cat_by_id, cat_by_name = _categories(store, path)
     index = {im.id: k for k, im in enumerate(images)}
-    img_idx = np.array([index[_image_of(r, k, by_id, by_name, path, split)] for k, r in enumerate(results)], np.int64)
+    try:
+        img_idx = np.array([index[_image_of(r, k, by_id, by_name, path, split)] for k, r in enumerate(results)],
+                           np.int64)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}{_other_split_hint(store, results, split)}") from None
     store_cat = [_category_of(r, k, cat_by_id, cat_by_name, path) for k, r in enumerate(results)]
     for c in sorted(set(store_cat) - {c["id"] for c in cats}):  # named by results, no annotations
         cats.append({"id": c, "name": store.category(c).name})

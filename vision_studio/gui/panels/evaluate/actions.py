@@ -4,6 +4,7 @@ save the view as PNG. A mixin of :class:`~.panel.EvaluatePanel` (its ``state``, 
 ``view``, ``inputs`` and thresholds)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ class PanelActions:
     nms: float
     thresholds: Any
     _detection: Any
+    _last: Any
 
     # ------------------------------------------------------------------ accept
     def accept_predictions(self, raw_indices: list[int]) -> list[int]:
@@ -36,6 +38,8 @@ class PanelActions:
         anns = annotations_from_detections(self.view.raw, raw_indices, self.view.images, str(self.inputs.checkpoint))
         if not anns:
             return []
+        source = self.accept_source()
+        anns = [dataclasses.replace(a, source=source) for a in anns]
         text = "Accept prediction" if len(anns) == 1 else f"Accept {len(anns)} predictions"
         cmd = AddAnnotationsCommand(self.state.store, anns, text=text)
         self.state.undo_stack.push(cmd)
@@ -45,6 +49,15 @@ class PanelActions:
         what = "1 prediction" if len(anns) == 1 else f"{len(anns)} predictions"
         self.labels_changed(f"Accepted {what} as annotations (Ctrl+Z undoes).")
         return cmd.ids
+
+    def accept_source(self) -> str:
+        """``Annotation.source`` of accepted predictions: ``"model:<file name>"`` for a
+        predictions file, ``"model:<run folder>"`` for a checkpoint (the core's
+        ``attributes`` keep the full path as ``"checkpoint"``, and the score)."""
+        ckpt = Path(str(self.inputs.checkpoint))
+        if getattr(self, "_last", None) and self._last[0] == "results":
+            return f"model:{ckpt.name}"
+        return f"model:{(ckpt if ckpt.is_dir() else ckpt.parent).name}"
 
     def accept_tag(self, row: Any) -> tuple[int, ...] | None:
         """Classification: make the predicted class of a list row the image's tag (one
@@ -116,8 +129,12 @@ class PanelActions:
 
         if self.view is None:
             raise VisionStudioError("nothing evaluated yet")
+        results = bool(getattr(self, "_last", None)) and self._last[0] == "results"
+        if results and Path(folder, "results.json").resolve() == Path(str(self.inputs.checkpoint)).resolve():
+            raise VisionStudioError(f"{folder}: the report's results.json would replace the predictions file "
+                                    "under review; choose another folder")
         folder = check_output(folder, overwrite=overwrite, protected=protected_paths(self.state.store))
-        out = export_report(self.view, self.state.store, self.score, self.nms, folder)
+        out = export_report(self.view, self.state.store, self.score, self.nms, folder, results=results)
         self.save_view_png(out / "view.png")
         self.ui.status.setText(f"Report written to {out}")
         return out

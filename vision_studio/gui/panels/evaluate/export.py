@@ -10,8 +10,10 @@ from typing import Any
 OVERLAYS = 12
 
 
-def export_report(view: Any, store: Any, score: float, nms: float, out: Path) -> Path:
-    """Write the report of a task view's evaluation into ``out`` (created).
+def export_report(view: Any, store: Any, score: float, nms: float, out: Path, results: bool = False) -> Path:
+    """Write the report of a task view's evaluation into ``out`` (created); with
+    ``results``, the evaluated predictions came from a COCO results file (``metrics.json``
+    names it as ``"results"``, as ``vision-studio evaluate --results`` does).
 
     Raises:
         OSError: the folder cannot be written.
@@ -22,7 +24,7 @@ def export_report(view: Any, store: Any, score: float, nms: float, out: Path) ->
     from vision_studio.core.images import read_image
 
     inputs = view.inputs
-    head = {"task": inputs.task, "checkpoint": str(inputs.checkpoint), "split": inputs.split}
+    head = {"task": inputs.task, "results" if results else "checkpoint": str(inputs.checkpoint), "split": inputs.split}
     if inputs.is_detection:
         session = view.session
         R.write_detection_report(out, inputs, score, nms, head=head, iou_types=(session.iou_type,),

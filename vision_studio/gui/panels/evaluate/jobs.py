@@ -13,6 +13,8 @@ results (plain values and read-only numpy arrays, never a Qt object, a tensor or
   truth from the store, and (detection) the base evaluation at the NMS IoU, reported
   first so the live counts show at once, then AP and the confusion matrix;
 * :func:`predicted_job` — the same after a fresh prediction;
+* :func:`results_job` — the same for a COCO results file made by another tool
+  (:func:`~vision_studio.core.evaluation.external_results.results_inputs`);
 * :func:`step_job` — a threshold change that rested: a base for a new NMS IoU (reported
   first), then AP and the confusion matrix at the thresholds.
 
@@ -88,6 +90,24 @@ def predicted_job(compute: InThread, project: Path, inputs: EvalInputs, predicti
     """:func:`open_job` after a fresh prediction (``predictions`` are cached on disk)."""
     with ProjectStore.open(project) as store:
         inputs = finish_inputs(store, inputs, predictions)
+        backend = store.get_setting("evaluation_backend", "faster")
+    return _evaluate(compute, inputs, backend, score, nms, report, stale)
+
+
+def results_job(compute: InThread, project: Path, results_file: Path, split: str, score: float, nms: float,
+                report: Report, stale: Stale) -> StepResult | None:
+    """:func:`open_job` for predictions made elsewhere: the COCO results file
+    ``results_file`` read against ``split`` of the project (no model, no cache).
+
+    Raises:
+        ConfigError: unreadable / not JSON / not a list of results, a result naming an
+            image outside the split or an unknown category, a project without boxes or
+            masks (the core's one-line message, naming the file).
+    """
+    from vision_studio.core.evaluation.external_results import results_inputs
+
+    with ProjectStore.open(project) as store:
+        inputs = results_inputs(store, results_file, split)
         backend = store.get_setting("evaluation_backend", "faster")
     return _evaluate(compute, inputs, backend, score, nms, report, stale)
 

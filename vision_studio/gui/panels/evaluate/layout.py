@@ -1,6 +1,7 @@
 """Widgets and layout of the Evaluation panel (:class:`~.panel.EvaluatePanel`): a top bar
-(checkpoint, split, Evaluate / Cancel, progress, export), a threshold bar, metrics tabs
-on the left and the list + image viewer on the right, and a status line below.
+(source — a checkpoint or a predictions file —, split, Evaluate (Cancel while opening),
+Open predictions file…, export), a threshold bar, metrics tabs on the left and the list +
+image viewer on the right, and a status line with the progress bar below.
 
 :func:`build` returns them as one :class:`EvalWidgets` object (nothing is set on the
 panel); the panel connects their signals, the task views fill them."""
@@ -26,6 +27,7 @@ class EvalWidgets:
     checkpoint: QComboBox
     split: QComboBox
     evaluate_btn: QPushButton
+    results_btn: QPushButton
     cancel_btn: QPushButton
     progress: QProgressBar
     status: QLabel
@@ -64,14 +66,19 @@ def _top(parent: QWidget) -> dict:
     w = {"checkpoint": QComboBox(parent), "split": QComboBox(parent),
          "evaluate_btn": _tip(QPushButton("Evaluate", parent), "Run the model on the split (cached: reopening "
                                                                "is instant)."),
+         "results_btn": _tip(QPushButton("Open predictions file…", parent),
+                             "Review detections made by another tool (YOLO, Detectron2, MMDetection…): a COCO "
+                             "results JSON [{image_id, category_id, bbox, score}] keyed by the image ids or file "
+                             "names of this project's COCO export, on the chosen split."),
          "cancel_btn": QPushButton("Cancel", parent), "progress": QProgressBar(parent),
          "export_btn": QPushButton("Export report…", parent), "png_btn": QPushButton("Save view as PNG…", parent)}
     w["checkpoint"].setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     w["checkpoint"].setMinimumContentsLength(24)  # its preferred width; it may shrink to:
     w["checkpoint"].setMinimumWidth(100)  # the top bar fits a 800 px window (was 983 px)
-    w["checkpoint"].setToolTip("The trained checkpoint to evaluate (runs of this project).")
+    w["checkpoint"].setToolTip("What to evaluate: a trained checkpoint (runs of this project), or a predictions "
+                               "file made elsewhere that was opened before (Open predictions file…).")
     w["split"].setToolTip("The images to evaluate on; use a split the model did not train on.")
-    w["cancel_btn"].setEnabled(False)
+    w["cancel_btn"].setVisible(False)  # shown instead of Evaluate while an evaluation opens
     w["progress"].setMaximumWidth(200)
     w["progress"].setMinimumWidth(40)
     return w
@@ -139,15 +146,20 @@ def _row(parent: QWidget, items: list, stretch: dict | None = None) -> QHBoxLayo
 
 def build(panel: QWidget) -> EvalWidgets:
     """Create the widgets as children of ``panel`` and lay them out (no connections)."""
-    status = QLabel("Pick a checkpoint and a split, then Evaluate.", panel)
+    status = QLabel("Pick a checkpoint and a split, then Evaluate (or open a predictions file made elsewhere).",
+                    panel)
     status.setWordWrap(True)  # long messages wrap instead of being cut or widening the window
-    status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    policy.setHeightForWidth(True)  # its height from the row's width (beside the progress bar), not 5 lines
+    status.setSizePolicy(policy)
     status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     w = {**_top(panel), **_thresholds(panel), **_browser(panel), "status": status,
          "summary": SummaryTable(panel), "classes": ClassTable(panel), "pr": PRPlot(panel),
          "confusion": ConfusionTable(panel), "tabs": QTabWidget(panel)}
-    top = _row(panel, ["Checkpoint", w["checkpoint"], "Split", w["split"], w["evaluate_btn"], w["cancel_btn"],
-                       w["progress"]])
+    # Cancel takes Evaluate's place while an evaluation opens; the progress bar is on the
+    # status line: the top bar fits a 800 px window with "Open predictions file…"
+    top = _row(panel, ["Source", w["checkpoint"], "Split", w["split"], w["evaluate_btn"], w["cancel_btn"],
+                       w["results_btn"]])
     top.addStretch(1)
     top.addWidget(w["export_btn"])
     top.addWidget(w["png_btn"])
@@ -186,5 +198,5 @@ def build(panel: QWidget) -> EvalWidgets:
     lay.addLayout(top)
     lay.addLayout(thr)
     lay.addWidget(main, 1)
-    lay.addWidget(status)
+    lay.addLayout(_row(panel, [status, w["progress"]], {id(status): 1}))
     return EvalWidgets(**w)

@@ -1,4 +1,5 @@
-"""The Evaluation panel: pick a checkpoint and a split, predict in the background (cached),
+"""The Evaluation panel: pick a checkpoint and a split, predict in the background (cached)
+— or open a COCO results file made by another tool ("Open predictions file…") —
 then read the metrics, PR curves and confusion matrix, browse the errors over the images
 with live score / NMS thresholds, open an image in the Annotate panel, and accept
 predictions as annotations (undoable).
@@ -7,28 +8,26 @@ The widgets are built by :mod:`.layout` (one :class:`~.layout.EvalWidgets` objec
 task's display lives in :mod:`.views` / :mod:`.detection_view` (one view per
 evaluation); everything they show comes from the core evaluation session
 (:mod:`vision_studio.core.evaluation.session`), whose slow steps run as the plain
-functions of :mod:`.jobs` in :class:`~.worker.ComputeQueue`'s worker thread. This module
-holds the state and wires signals.
+functions of :mod:`.jobs` in :class:`~.worker.ComputeQueue`'s worker thread. Opening
+(the source choice, a checkpoint, a predictions file) is :mod:`.opening`'s mixin; this
+module holds the state and wires signals, thresholds, list and viewer.
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QWidget
 
-from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.evaluation.compute_process import shared_compute_process
 from vision_studio.core.evaluation.detection_base import DEFAULT_NMS, DEFAULT_SCORE, full_key
-from vision_studio.core.evaluation.detection_session import DetectionSession
-from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices, default_choice, split_choices
+from vision_studio.core.evaluation.session import EvalInputs
 from vision_studio.gui.panels.evaluate.actions import PanelActions
-from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, open_job, predicted_job, step_job
+from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, step_job
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets, build
-from vision_studio.gui.panels.evaluate.view_factory import make_view  # imported here, not in the first open
+from vision_studio.gui.panels.evaluate.opening import NO_CHECKPOINT, PICK, PanelOpening
 from vision_studio.gui.panels.evaluate.views import Thresholds
 from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker
 from vision_studio.gui.state import AppState
@@ -39,11 +38,10 @@ RECOMPUTE_MS = 250
 DEFAULT_DISPLAY = 0.5
 """Predictions are drawn from this score up (the metrics use every score above the
 score threshold): at 0.05, hundreds of false positives buried the image (issue 19)."""
-NO_CHECKPOINT = "No trained checkpoint yet: train a model in the Model tab first."
-PICK = "Pick a checkpoint and a split, then Evaluate."
+__all__ = ["DEFAULT_DISPLAY", "NO_CHECKPOINT", "PICK", "EvaluatePanel"]
 
 
-class EvaluatePanel(PanelActions, QWidget):
+class EvaluatePanel(PanelOpening, PanelActions, QWidget):
     """The Evaluate tab.
 
     Signals:
@@ -86,11 +84,7 @@ class EvaluatePanel(PanelActions, QWidget):
         self.jobs.partial.connect(self._job_partial)
         self.jobs.done.connect(self._job_done)
         self.jobs.failed.connect(self._job_failed)
-        self._opening = False  # from start() until the view is made
-        self._cancel_open = False
-        self._first_full = False  # view made, its first AP not shown yet: evaluated follows
-        self._src = ""
-        self._last: tuple[Any, Any] | None = None  # (checkpoint, split) of the last start()
+        self._init_opening()
         self.ui: EvalWidgets = build(self)
         self._connect()
         self._sync_sliders()
@@ -108,6 +102,7 @@ class EvaluatePanel(PanelActions, QWidget):
     def _connect(self) -> None:
         ui = self.ui
         ui.evaluate_btn.clicked.connect(lambda: self.start())
+        ui.results_btn.clicked.connect(self._results_clicked)
         ui.cancel_btn.clicked.connect(self.cancel)
         ui.export_btn.clicked.connect(self._export_clicked)
         ui.png_btn.clicked.connect(self._png_clicked)
@@ -148,112 +143,8 @@ class EvaluatePanel(PanelActions, QWidget):
         ui.det_bar.setVisible(self.view is None or self._detection())
         for w in (ui.export_btn, ui.png_btn, ui.open_btn, ui.filter):
             w.setEnabled(ready)
+        ui.results_btn.setEnabled(self.state.store is not None and not self._opening)
         ui.tabs.setTabEnabled(1, bool(dets))
-
-    # ------------------------------------------------------------------ choices
-    def refresh_choices(self) -> None:
-        """Re-read the project's checkpoints and splits; the newest finished run's
-        ``best.pt`` is chosen unless the user's choice is still there."""
-        store, ui = self.state.store, self.ui
-        cur = ui.checkpoint.currentData()
-        ui.checkpoint.clear()
-        ui.split.clear()
-        if store is None:
-            return
-        choices = checkpoint_choices(store)
-        for c in choices:
-            ui.checkpoint.addItem(c.label, str(c.path))
-        i = ui.checkpoint.findData(cur) if cur else -1
-        ui.checkpoint.setCurrentIndex(i if i >= 0 else default_choice(choices))
-        for s in split_choices(store):
-            ui.split.addItem(s, s)
-        if not choices:
-            ui.status.setText(NO_CHECKPOINT)
-        elif ui.status.text() == NO_CHECKPOINT:
-            ui.status.setText(PICK)
-
-    # ------------------------------------------------------------------ evaluation
-    def start(self, checkpoint: str | Path | None = None, split: str | None = None) -> bool:
-        """Evaluate ``checkpoint`` on ``split`` (default: the chosen ones). Predictions
-        come from the cache when there (read, with the ground truth and the first
-        evaluations, in the worker thread, over its own store connection), else from a
-        background run; :attr:`evaluated` is emitted when everything is shown. False
-        when it could not start."""
-        store, ui = self.state.store, self.ui
-        checkpoint = checkpoint or ui.checkpoint.currentData()
-        split = split or ui.split.currentData()
-        if store is None or not checkpoint or not split or self.worker is not None or self._opening:
-            return False
-        self._timer.stop()
-        self._opening, self._cancel_open = True, False
-        self._last = (checkpoint, split)
-        ui.evaluate_btn.setEnabled(False)
-        ui.cancel_btn.setEnabled(True)
-        ui.score_slider.setEnabled(False)
-        ui.nms_slider.setEnabled(False)
-        ui.status.setText("Opening the evaluation…")
-        ui.progress.setRange(0, 0)  # busy
-        project, score, nms = store.path, self.score, self.nms
-        self.jobs.submit(lambda report, stale: open_job(self.compute, project, checkpoint, split, score, nms, report, stale))
-        return True
-
-    def refresh(self) -> bool:
-        """Evaluate the last checkpoint and split again (labels changed: the cached
-        predictions against the new ground truth)."""
-        return bool(self._last) and self.start(*self._last)
-
-    def _start_prediction(self, inputs: EvalInputs) -> None:
-        store, ui = self.state.store, self.ui
-        if store is None or self._cancel_open:
-            self._fail("cancelled")
-            return
-        ui.status.setText(f"Predicting {len(inputs.images)} images…")
-        ui.progress.setRange(0, len(inputs.images))
-        ui.progress.setValue(0)
-        self.worker = PredictWorker(inputs, [store.resolve(im) for im in inputs.images], self.device)
-        # bound methods of this (GUI-thread) object: queued to the GUI thread
-        self.worker.progress.connect(self._on_progress)
-        self.worker.done.connect(self._on_done)
-        self.worker.failed.connect(self._fail)
-        self.worker.start()
-
-    def _on_progress(self, done: int, _total: int) -> None:
-        self.ui.progress.setValue(done)
-
-    def _on_done(self, pred: Any) -> None:
-        store = self.state.store
-        if self.worker is None or store is None:
-            return
-        inputs = self.worker.inputs
-        self._end_worker(keep_opening=True)
-        self.ui.status.setText("Evaluating the predictions…")
-        self.ui.progress.setRange(0, 0)
-        project, score, nms = store.path, self.score, self.nms
-        self.jobs.submit(lambda report, stale: predicted_job(self.compute, project, inputs, pred, score, nms, report, stale))
-
-    def cancel(self) -> None:
-        """Stop a running prediction (or an opening that has not reached it yet)."""
-        self._cancel_open = True
-        if self.worker is not None:
-            self.worker.cancel()
-
-    def _end_worker(self, keep_opening: bool = False) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker.deleteLater()
-            self.worker = None
-        if keep_opening:
-            return
-        self._opening = False
-        self.ui.evaluate_btn.setEnabled(True)
-        self.ui.cancel_btn.setEnabled(False)
-
-    def _fail(self, message: str) -> None:
-        self._end_worker()
-        self.ui.progress.setRange(0, 1)
-        self.ui.status.setText(f"Not evaluated: {message}")
-        self._set_enabled(self.view is not None)
-        self.failed.emit(message)
 
     # ------------------------------------------------------------------ worker results
     def _mine(self, source: Any) -> bool:
@@ -298,41 +189,6 @@ class EvaluatePanel(PanelActions, QWidget):
             else:
                 self._busy(None)
                 self.ui.status.setText(f"Evaluation failed: {message}")
-
-    def _opened(self, r: OpenResult) -> None:
-        """Inputs loaded (and, for detection, the base evaluation made) in the worker."""
-        session = None
-        if r.source is not None:
-            session = DetectionSession(r.source)
-            session.put_base(r.base)
-        try:
-            self.inputs = r.inputs
-            if self.view is not None:
-                self.view.close()
-            self.view = make_view(self.ui, self.state.store, r.inputs, session)
-        except VisionStudioError as exc:
-            self._fail(str(exc))
-            return
-        n = len(r.inputs.images)
-        src = "cached predictions" if r.inputs.from_cache else "new predictions (cached)"
-        self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
-        self._end_worker()  # the view is there: thresholds work from now on
-        self.ui.refresh_btn.setVisible(False)
-        self._set_enabled(True)
-        if not self._detection():
-            self.view.fill(self.thresholds)
-            self.liveShown.emit()
-            self._finish_open()
-        else:
-            self._first_full = True
-            self._busy(" — computing AP…")
-            self.view.fill(self.thresholds, done=self.liveShown.emit)  # in short passes
-
-    def _finish_open(self) -> None:
-        self.view.flush()
-        self._first_full = False
-        self._busy(None)
-        self.evaluated.emit()
 
     # ------------------------------------------------------------------ thresholds
     def _sync_sliders(self) -> None:
@@ -489,6 +345,7 @@ class EvaluatePanel(PanelActions, QWidget):
             self.view.close()
         self.view = None
         self.inputs = None
+        self._last, self._pending, self._results_files = None, None, []
         self.ui.checkpoint.clear()
         self.ui.split.clear()
         self._set_enabled(False)
