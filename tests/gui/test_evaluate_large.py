@@ -153,3 +153,49 @@ def test_tiled_tiff_beyond_the_pixel_limit_opens_from_its_pyramid(opened, qtbot)
     assert min(r, g, b) > 200
     r, g, b = _color_at(v, SLIDE_BOX[0] - 5, y)
     assert max(r, g, b) < 90
+
+
+def test_label_maps_and_masks_line_up_on_a_reduced_image(qtbot):
+    """Semantic label maps and instance masks at full resolution, over a reduced image:
+    subsampled to the overview's resolution and stretched over the full scene, so a
+    class region is drawn where it is; the wheel zooms in and Fit returns."""
+    from pycocotools import mask as mask_utils
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    from vision_studio.gui.panels.evaluate.viewer import DrawnDetection, OverlayViewer
+
+    v = OverlayViewer()
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    h, w = 4000, 6000
+    v.show_image(None, 7, (h, w))
+    assert v.set_pixels(np.full((h // 4, w // 4, 3), 128, np.uint8), 7, scale=4.0, path="")
+    pred = np.zeros((h, w), np.uint8)
+    x1, y1, x2, y2 = (int(b) for b in BOX)
+    pred[y1:y2, x1:x2] = 1  # class 1 (green) on the object only
+    v.set_label_maps(pred, pred.copy(), ["#000000", "#00ff00"])
+    rect = v.mask_layer.sceneBoundingRect()
+    assert (rect.width(), rect.height()) == pytest.approx((w, h), abs=1)
+    assert max(v.mask_layer.pixmap().width(), v.mask_layer.pixmap().height()) <= OVERVIEW_SIDE
+    inside, outside = _color_at(v, *_center(BOX)), _color_at(v, BOX[0] - 150, _center(BOX)[1])
+    assert inside[1] > inside[0] + 30 and abs(outside[1] - outside[0]) < 10  # green on the object only
+
+    v.set_label_maps(None, None, ())
+    rle = mask_utils.encode(np.asfortranarray(pred))
+    rle["counts"] = rle["counts"].decode("ascii")
+    v.set_detections([DrawnDetection(0, BOX, "object", "#0000ff", 0.9, rle)])
+    assert max(v.mask_layer.pixmap().width(), v.mask_layer.pixmap().height()) <= OVERVIEW_SIDE
+    inside, outside = _color_at(v, *_center(BOX)), _color_at(v, BOX[0] - 150, _center(BOX)[1])
+    assert inside[2] > inside[0] + 30 and abs(outside[2] - outside[0]) < 10
+
+    fit = v.zoom
+    center = v.mapFromScene(QPointF(*_center(BOX)))
+    ev = QWheelEvent(QPointF(center), QPointF(v.viewport().mapToGlobal(center)), QPoint(0, 0), QPoint(0, 240),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    v.wheelEvent(ev)
+    assert v.zoom == pytest.approx(fit * 1.25 ** 2)
+    v.fit_btn.click()
+    assert v.zoom == pytest.approx(fit)

@@ -148,8 +148,6 @@ class CamOverlay(QObject):
     def set_inputs(self, inputs: Any) -> None:
         """A new evaluation (``None``: none): enable the toggle when its model can be
         explained, else disable it with the reason as tooltip."""
-        self.generation += 1
-        self.pending = self.shown = None
         reason = NOTHING_YET if inputs is None else unavailable(inputs)
         self.checkpoint = "" if reason else str(inputs.checkpoint)
         self.task = "" if inputs is None else str(inputs.task)
@@ -159,6 +157,13 @@ class CamOverlay(QObject):
         if reason:
             self.toggle.setChecked(False)
         self.target.setVisible(self.task == Task.CLASSIFICATION)
+        self.forget()
+        self.refresh()  # the toggle stays on: the shown image's heatmap by the new model
+
+    def forget(self) -> None:
+        """Drop the shown heatmap and ignore what is being computed."""
+        self.generation += 1
+        self.pending = self.shown = None
         self.status.setText("")
         self.viewer.set_heatmap(None)
 
@@ -183,7 +188,7 @@ class CamOverlay(QObject):
     def key(self) -> tuple | None:
         """What identifies the heatmap of the shown image (``None``: no pixels yet)."""
         v = self.viewer
-        if v.pixels is None or not self.checkpoint:
+        if v.pixels is None or v.image_id is None or not self.checkpoint:
             return None
         st = os.stat(self.checkpoint) if os.path.exists(self.checkpoint) else None
         return (self.checkpoint, st.st_mtime_ns if st else 0, v.pixels_path, v.image_id, v.pixels.shape,
@@ -195,7 +200,7 @@ class CamOverlay(QObject):
         if not self.toggle.isChecked() or not self.toggle.isEnabled():
             return
         key = self.key()
-        if key is None or key == self.shown or key == self.pending:
+        if key is None or key == self.pending or (key == self.shown and self.viewer.heat_layer.isVisible()):
             return
         self.viewer.set_heatmap(None)
         self.shown = None

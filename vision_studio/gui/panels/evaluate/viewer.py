@@ -204,6 +204,12 @@ class OverlayViewer(QGraphicsView):
         self.pixelsShown.emit(image_id)
         return True
 
+    def drop_layers(self) -> None:
+        """Forget the full-resolution tiles and the heatmap (the evaluation they belong
+        to ends; the image and the other overlays stay until replaced)."""
+        self.tiles.set_source("", 1, 1, 1.0)
+        self.cam.forget()
+
     # ------------------------------------------------------------------ zoom
     def fit(self) -> None:
         """Fit the image in the view (and keep it fitted when the view is resized)."""

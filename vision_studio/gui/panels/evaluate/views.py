@@ -154,6 +154,7 @@ class TaskView:
         """The view is replaced: pending passes and decoded images are dropped."""
         self.closed = True
         self._later.clear()
+        self.ui.viewer.drop_layers()
 
     def path(self, image_id: int) -> str:
         """The image's path as lists show it."""
