@@ -191,6 +191,15 @@ def test_label_maps_and_masks_line_up_on_a_reduced_image(qtbot):
     inside, outside = _color_at(v, *_center(BOX)), _color_at(v, BOX[0] - 150, _center(BOX)[1])
     assert inside[2] > inside[0] + 30 and abs(outside[2] - outside[0]) < 10
 
+    small = (100.0, 100.0, 120.0, 118.0)  # 20 px wide: ~3 screen pixels at fit, its tag would bury it
+    v.set_detections([DrawnDetection(0, BOX, "object", "#0000ff", 0.9), DrawnDetection(1, small, "cell", "#00ff00", 0.8)])
+    tags = {k: it.childItems()[0] for k, it in v.pred_items.items()}
+    assert tags[0].isVisible() and not tags[1].isVisible()
+    v.zoom_to(QRectF(0, 0, 400, 300))
+    assert tags[1].isVisible()
+    v.fit()
+    assert not tags[1].isVisible()
+
     fit = v.zoom
     center = v.mapFromScene(QPointF(*_center(BOX)))
     ev = QWheelEvent(QPointF(center), QPointF(v.viewport().mapToGlobal(center)), QPoint(0, 0), QPoint(0, 240),

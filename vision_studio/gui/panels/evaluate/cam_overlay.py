@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSlider, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSizePolicy, QSlider, QWidget
 
 from vision_studio.core.types import Task
 
@@ -132,8 +132,10 @@ class CamOverlay(QObject):
         self.target.addItem("true class", "true")
         self.target.setToolTip("The class whose Grad-CAM is shown.")
         self.status = QLabel(bar)
-        for w in (self.toggle, self.opacity, self.target, self.status):
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the bar
+        for w in (self.toggle, self.opacity, self.target):
             viewer.add_tool(w)
+        viewer.add_tool(self.status, 1)
         self.checkpoint, self.task, self.generation = "", "", 0
         self.classes: tuple[int | None, int | None] = (None, None)
         self.pending: tuple | None = None
@@ -234,9 +236,13 @@ class CamOverlay(QObject):
         if gen != self.generation or result is None or not self.toggle.isChecked():
             return
         if isinstance(result, Exception):
-            self.status.setText(f"no heatmap: {str(result)[:80]}")
+            from vision_studio.core.errors import VisionStudioError
+
+            why = str(result) if isinstance(result, VisionStudioError) else \
+                f"the checkpoint's model could not be explained ({type(result).__name__}: {result})"
+            self.status.setText(f"no heatmap: {why}")
             self.status.setStyleSheet("color: #c0392b")
-            self.status.setToolTip(f"The heatmap could not be computed: {result}")
+            self.status.setToolTip(f"The heatmap could not be computed: {why}")
             return
         if key == self.key():
             self._show(key, result)

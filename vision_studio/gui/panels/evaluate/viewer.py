@@ -32,6 +32,10 @@ from vision_studio.gui.widgets.canvas_items import label_pixmap
 from vision_studio.gui.widgets.detail_tiles import DetailTiles
 
 MASK_ALPHA = 110
+MIN_TAG_BOX = 24
+"""Boxes narrower than this many screen pixels have their tag hidden (the highlighted
+one excepted): zoomed out on a large image with thousands of objects, tags would bury
+it. Zooming in brings them back."""
 
 
 @dataclass(frozen=True)
@@ -141,15 +145,16 @@ class OverlayViewer(QGraphicsView):
         self.fit_btn.clicked.connect(self.fit)
         self.zoom_label = QLabel(self.bar)
         self.zoom_label.setToolTip("Screen pixels per full-resolution image pixel.")
+        self.zoom_label.setMinimumWidth(self.zoom_label.fontMetrics().horizontalAdvance("1600 %"))
         self.bar_layout.addWidget(self.fit_btn)
         self.bar_layout.addWidget(self.zoom_label)
-        self.bar_layout.addStretch(1)
         self.setViewportMargins(0, self.bar.sizeHint().height(), 0, 0)
 
-    def add_tool(self, widget: QWidget) -> None:
-        """Add a control to the viewer's tool bar (right of the zoom controls)."""
+    def add_tool(self, widget: QWidget, stretch: int = 0) -> None:
+        """Add a control to the viewer's tool bar (right of the zoom controls; the
+        last one given a ``stretch`` takes the free width)."""
         widget.setParent(self.bar)
-        self.bar_layout.addWidget(widget)
+        self.bar_layout.addWidget(widget, stretch)
         self.setViewportMargins(0, self.bar.sizeHint().height(), 0, 0)
 
     # ------------------------------------------------------------------ image
@@ -250,6 +255,17 @@ class OverlayViewer(QGraphicsView):
 
     def _zoom_changed(self) -> None:
         self.zoom_label.setText(f"{100 * self.zoom:.0f} %")
+        self._update_tags()
+
+    def _update_tags(self) -> None:
+        """Show the tags of boxes at least :data:`MIN_TAG_BOX` screen pixels wide."""
+        z = self.zoom
+        for k, item in self.pred_items.items():
+            for tag in item.childItems():
+                tag.setVisible(k == self.highlighted or item.rect().width() * z >= MIN_TAG_BOX)
+        for item in self.gt_items:
+            for tag in item.childItems():
+                tag.setVisible(item.path().boundingRect().width() * z >= MIN_TAG_BOX)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -289,10 +305,11 @@ class OverlayViewer(QGraphicsView):
             item.setData(0, d.raw_index)
             tag = _Label(f"{d.name} {d.score:.2f}", d.color, item)
             tag.setPos(x1, y1)
-            tag.setOffset(0, -label_pixmap(tag.text, QColor(d.color)).height())
+            tag.setOffset(0, -tag.pixmap().height())
             self.scene().addItem(item)
             self.pred_items[d.raw_index] = item
         self._draw_masks(dets)
+        self._update_tags()
 
     def _draw_masks(self, dets: Sequence[DrawnDetection]) -> None:
         """One translucent layer of the masks, reduced for a large image (the masks
@@ -326,6 +343,7 @@ class OverlayViewer(QGraphicsView):
             pen = it.pen()
             pen.setWidthF(3.5 if k == raw_index else 1.6)
             it.setPen(pen)
+        self._update_tags()
         if raw_index in self.pred_items:
             self.ensureVisible(self.pred_items[raw_index])
 
@@ -355,6 +373,7 @@ class OverlayViewer(QGraphicsView):
             self.scene().addItem(item)
             item.setVisible(self.gt_visible)
             self.gt_items.append(item)
+        self._update_tags()
 
     def set_gt_visible(self, visible: bool) -> None:
         """Show or hide every ground-truth layer."""
