@@ -1,12 +1,18 @@
 """The image viewer of the Evaluation view: one image with the model's predictions over it.
 
-Scene coordinates are image pixels (COCO convention: origin top-left, x right, y down).
+Scene coordinates are full-resolution image pixels (COCO convention: origin top-left, x
+right, y down), whatever resolution the image is shown at: a large image is shown from
+its reduced decode or pyramid overview stretched over the full-resolution rectangle, and
+full-resolution tiles of the visible region (:class:`~vision_studio.gui.widgets.
+detail_tiles.DetailTiles`) replace it when the user zooms in (wheel; "Fit" returns);
+raster overlays are reduced alike (:mod:`.big_view`).
 Predictions: solid boxes in the category colour with a "category score" tag, instance
 masks as one translucent colour layer, semantic label maps as a translucent colour
 layer. Ground truth (toggle): dashed boxes / polygon outlines with a "GT category" tag
 below the box, semantic ground truth as class-coloured boundaries. Hovering a prediction
 shows its outcome and the IoU of its match. Labels ignore the view's zoom so they stay
-legible.
+legible. The viewer's own tool bar (above the image) holds the zoom controls and the
+class-activation heatmap toggle (:mod:`.cam_overlay`).
 """
 from __future__ import annotations
 
@@ -15,13 +21,21 @@ from typing import Any, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsRectItem,
-                               QGraphicsScene, QGraphicsView, QMenu, QWidget)
+                               QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget)
 
+from vision_studio.gui.panels.evaluate.big_view import MAX_ZOOM, place_raster, raster_step, reduce_raster
+from vision_studio.gui.panels.evaluate.cam_overlay import CamOverlay
+from vision_studio.gui.qimage import array_to_qimage
 from vision_studio.gui.widgets.canvas_items import label_pixmap
+from vision_studio.gui.widgets.detail_tiles import DetailTiles
 
 MASK_ALPHA = 110
+MIN_TAG_BOX = 24
+"""Boxes narrower than this many screen pixels have their tag hidden (the highlighted
+one excepted): zoomed out on a large image with thousands of objects, tags would bury
+it. Zooming in brings them back."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +64,8 @@ class DrawnTruth:
 
 
 def to_pixmap(arr: np.ndarray) -> QPixmap:
-    """HxWx3 uint8 RGB or HxWx4 RGBA → QPixmap (copied)."""
-    arr = np.ascontiguousarray(arr)
-    h, w = arr.shape[:2]
-    fmt = QImage.Format.Format_RGBA8888 if arr.shape[2] == 4 else QImage.Format.Format_RGB888
-    return QPixmap.fromImage(QImage(arr.data, w, h, arr.strides[0], fmt).copy())
+    """HxW grey, HxWx3 uint8 RGB or HxWx4 RGBA → QPixmap (copied)."""
+    return QPixmap.fromImage(array_to_qimage(arr))
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
@@ -84,6 +95,7 @@ class OverlayViewer(QGraphicsView):
 
     acceptRequested = Signal(int)
     acceptAllRequested = Signal()
+    pixelsShown = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,12 +105,17 @@ class OverlayViewer(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.image_item = QGraphicsPixmapItem()
         self.image_item.setZValue(-10)
+        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.scene().addItem(self.image_item)
+        self.tiles = DetailTiles(self.scene(), -9.0)  # large images: full-resolution tiles when zoomed in
+        self.tiles.watch(self)
+        self.heat_layer = QGraphicsPixmapItem()  # the class-activation heatmap (cam_overlay)
+        self.heat_layer.setZValue(-6)
         self.mask_layer = QGraphicsPixmapItem()
         self.mask_layer.setZValue(-5)
         self.gt_layer = QGraphicsPixmapItem()
         self.gt_layer.setZValue(-4)
-        for it in (self.mask_layer, self.gt_layer):
+        for it in (self.heat_layer, self.mask_layer, self.gt_layer):
             self.scene().addItem(it)
         self.pred_items: dict[int, QGraphicsRectItem] = {}
         self.gt_items: list[QGraphicsItem] = []
@@ -108,58 +125,168 @@ class OverlayViewer(QGraphicsView):
         self.scene().addItem(self.caption)
         self.image_id: int | None = None
         self.size_hw = (0, 0)
+        self.pixels: np.ndarray | None = None
+        self.pixels_path = ""
         self._mask_cache: dict[int, np.ndarray] = {}
         self.gt_visible = True
         self.highlighted: int | None = None
+        self._fitted = True
+        self._build_bar()
+        self.cam = CamOverlay(self)
+
+    def _build_bar(self) -> None:
+        """The viewer's tool bar, in a strip above the image (viewport margin)."""
+        self.bar = QWidget(self)
+        self.bar_layout = QHBoxLayout(self.bar)
+        self.bar_layout.setContentsMargins(4, 1, 4, 1)
+        self.fit_btn = QToolButton(self.bar)
+        self.fit_btn.setText("Fit")
+        self.fit_btn.setToolTip("Show the whole image (the mouse wheel zooms).")
+        self.fit_btn.clicked.connect(self.fit)
+        self.zoom_label = QLabel(self.bar)
+        self.zoom_label.setToolTip("Screen pixels per full-resolution image pixel.")
+        self.zoom_label.setMinimumWidth(self.zoom_label.fontMetrics().horizontalAdvance("1600 %"))
+        self.bar_layout.addWidget(self.fit_btn)
+        self.bar_layout.addWidget(self.zoom_label)
+        self.setViewportMargins(0, self.bar.sizeHint().height(), 0, 0)
+
+    def add_tool(self, widget: QWidget, stretch: int = 0) -> None:
+        """Add a control to the viewer's tool bar (right of the zoom controls; the
+        last one given a ``stretch`` takes the free width)."""
+        widget.setParent(self.bar)
+        self.bar_layout.addWidget(widget, stretch)
+        self.setViewportMargins(0, self.bar.sizeHint().height(), 0, 0)
 
     # ------------------------------------------------------------------ image
     def show_image(self, arr: np.ndarray | None, image_id: int, size_hw: tuple[int, int] | None = None) -> None:
-        """Show an HxWx3 uint8 RGB image; clears every overlay. With ``arr`` ``None``
-        the image's place (``size_hw`` pixels) is shown dark until :meth:`set_pixels`
-        brings the decoded image (overlays can be drawn meanwhile)."""
+        """Show a new image; clears every overlay. ``arr`` (HxWx3 uint8 RGB at full
+        resolution) is shown at once; with ``None`` the image's place (``size_hw``
+        full-resolution pixels) is shown dark until :meth:`set_pixels` brings the
+        decoded image (overlays can be drawn meanwhile)."""
         if image_id != self.image_id:
             self._mask_cache.clear()
         self.image_id = image_id
         self.size_hw = tuple(arr.shape[:2]) if arr is not None else tuple(size_hw or (1, 1))
         h, w = self.size_hw
-        if arr is not None:
-            self.image_item.setPixmap(to_pixmap(arr))
-        else:
-            dark = QPixmap(max(w, 1), max(h, 1))
-            dark.fill(QColor(40, 40, 40))  # the background: the image is not there yet
-            self.image_item.setPixmap(dark)
+        self.pixels, self.pixels_path = None, ""
+        self.tiles.set_source("", w, h, 1.0)
+        place_raster(self.image_item, None, self.size_hw)  # the background shows until the pixels come
         self.set_detections([])
         self.set_truth([])
-        self.mask_layer.setPixmap(QPixmap())
-        self.gt_layer.setPixmap(QPixmap())
+        for layer in (self.mask_layer, self.gt_layer, self.heat_layer):
+            place_raster(layer, None, self.size_hw)
         self.caption.setPixmap(QPixmap())
         self.scene().setSceneRect(QRectF(0, 0, w, h))
         self.fit()
+        if arr is not None:
+            self.set_pixels(arr, image_id)
 
-    def set_pixels(self, arr: np.ndarray, image_id: int) -> bool:
+    def set_pixels(self, arr: np.ndarray, image_id: int, *, scale: float = 1.0, path: str = "",
+                   full_hw: tuple[int, int] | None = None) -> bool:
         """Put the decoded image under the overlays of ``image_id`` (ignored, False, when
-        the viewer shows another image by now)."""
+        the viewer shows another image by now).
+
+        Args:
+            arr: ``h x w`` grey or ``h x w x 3`` RGB uint8 display pixels, possibly reduced.
+            scale: Full-resolution pixels per pixel of ``arr`` (> 1: a reduced decode;
+                full-resolution tiles of ``path`` then appear when zoomed in).
+            path: The image file (for the tiles).
+            full_hw: Full-resolution ``(height, width)``; default ``arr``'s size times
+                ``scale``. When it differs from the shown size, the scene follows it.
+        """
         if image_id != self.image_id:
             return False
-        if tuple(arr.shape[:2]) != tuple(self.size_hw):
-            self.size_hw = tuple(arr.shape[:2])
-            self.scene().setSceneRect(QRectF(0, 0, arr.shape[1], arr.shape[0]))
+        if full_hw is None:
+            full_hw = (round(arr.shape[0] * scale), round(arr.shape[1] * scale)) if scale != 1.0 else arr.shape[:2]
+        if tuple(full_hw) != tuple(self.size_hw):
+            self.size_hw = tuple(int(v) for v in full_hw)
+            self.scene().setSceneRect(QRectF(0, 0, self.size_hw[1], self.size_hw[0]))
             self.fit()
-        self.image_item.setPixmap(to_pixmap(arr))
+        place_raster(self.image_item, arr, self.size_hw)
+        self.pixels, self.pixels_path = arr, path
+        self.tiles.set_source(path, self.size_hw[1], self.size_hw[0], float(scale))
+        self.tiles.schedule()
+        self.pixelsShown.emit(image_id)
         return True
 
+    def drop_layers(self) -> None:
+        """Forget the full-resolution tiles and the heatmap (the evaluation they belong
+        to ends; the image and the other overlays stay until replaced)."""
+        self.tiles.set_source("", 1, 1, 1.0)
+        self.cam.forget()
+
+    # ------------------------------------------------------------------ zoom
     def fit(self) -> None:
-        """Fit the image in the view."""
+        """Fit the image in the view (and keep it fitted when the view is resized)."""
         self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = True
+        self._zoom_changed()
+
+    def zoom_to(self, rect: QRectF) -> None:
+        """Show the scene rectangle ``rect`` (full-resolution pixels) as large as fits."""
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = False
+        self._zoom_changed()
+
+    @property
+    def zoom(self) -> float:
+        """Screen pixels per full-resolution image pixel."""
+        return float(self.transform().m11())
+
+    def zoom_by(self, factor: float) -> None:
+        """Zoom by ``factor`` around the mouse (between the fitted view and
+        :data:`~.big_view.MAX_ZOOM`)."""
+        r = self.scene().sceneRect()
+        vp = self.viewport().rect()
+        fit = min(vp.width() / max(r.width(), 1.0), vp.height() / max(r.height(), 1.0))
+        new = min(max(self.zoom * factor, fit), max(MAX_ZOOM, fit))
+        if abs(new - self.zoom) < 1e-9:
+            return
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.scale(new / self.zoom, new / self.zoom)
+        self._fitted = new <= fit * 1.0001
+        self._zoom_changed()
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.25 ** steps)
+        event.accept()
+
+    def _zoom_changed(self) -> None:
+        self.zoom_label.setText(f"{100 * self.zoom:.0f} %")
+        self._update_tags()
+
+    def _update_tags(self) -> None:
+        """Show the tags of boxes at least :data:`MIN_TAG_BOX` screen pixels wide."""
+        z = self.zoom
+        for k, item in self.pred_items.items():
+            for tag in item.childItems():
+                tag.setVisible(k == self.highlighted or item.rect().width() * z >= MIN_TAG_BOX)
+        for item in self.gt_items:
+            for tag in item.childItems():
+                tag.setVisible(item.path().boundingRect().width() * z >= MIN_TAG_BOX)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
-        self.fit()
+        f = self.frameWidth()
+        self.bar.setGeometry(f, f, self.width() - 2 * f, self.bar.sizeHint().height())
+        if self._fitted:
+            self.fit()
 
     def set_caption(self, text: str, color: str = "#202020") -> None:
         """A tag at the top-left corner (classification: true and predicted class)."""
         self.caption.setPixmap(label_pixmap(text, QColor(color)) if text else QPixmap())
         self.caption.setPos(0, 0)
+
+    # ------------------------------------------------------------------ heatmap
+    def set_heatmap(self, rgb: np.ndarray | None, opacity: float = 0.5) -> None:
+        """The class-activation heatmap (``h x w x 3`` uint8 colours, any resolution,
+        stretched over the full-resolution image) at ``opacity`` in [0, 1]; ``None``
+        removes it."""
+        place_raster(self.heat_layer, rgb, self.size_hw)
+        self.heat_layer.setOpacity(opacity)
+        self.heat_layer.setVisible(rgb is not None)
 
     # ------------------------------------------------------------------ detections
     def set_detections(self, dets: Sequence[DrawnDetection]) -> None:
@@ -178,31 +305,36 @@ class OverlayViewer(QGraphicsView):
             item.setData(0, d.raw_index)
             tag = _Label(f"{d.name} {d.score:.2f}", d.color, item)
             tag.setPos(x1, y1)
-            tag.setOffset(0, -label_pixmap(tag.text, QColor(d.color)).height())
+            tag.setOffset(0, -tag.pixmap().height())
             self.scene().addItem(item)
             self.pred_items[d.raw_index] = item
         self._draw_masks(dets)
+        self._update_tags()
 
     def _draw_masks(self, dets: Sequence[DrawnDetection]) -> None:
+        """One translucent layer of the masks, reduced for a large image (the masks
+        are cached reduced: a full-resolution mask per detection would not fit)."""
         with_masks = [d for d in dets if d.mask is not None]
         if not with_masks:
-            self.mask_layer.setPixmap(QPixmap())
+            place_raster(self.mask_layer, None, self.size_hw)
             return
         from pycocotools import mask as mask_utils
 
         h, w = self.size_hw
-        rgba = np.zeros((h, w, 4), np.uint8)
+        step = raster_step(self.size_hw)
+        rgba = np.zeros((-(-h // step), -(-w // step), 4), np.uint8)
         for d in sorted(with_masks, key=lambda d: d.score):  # best on top
+            if tuple(d.mask["size"]) != (h, w):
+                continue
             m = self._mask_cache.get(d.raw_index)
             if m is None:
                 rle = {"size": d.mask["size"], "counts": d.mask["counts"].encode("ascii")
                        if isinstance(d.mask["counts"], str) else d.mask["counts"]}
-                m = mask_utils.decode(rle).astype(bool)
+                m = reduce_raster(mask_utils.decode(rle).astype(bool), step)
                 self._mask_cache[d.raw_index] = m
-            if m.shape != (h, w):
-                continue
-            rgba[m] = (*_rgb(d.color), MASK_ALPHA)
-        self.mask_layer.setPixmap(to_pixmap(rgba))
+            if m.shape == rgba.shape[:2]:
+                rgba[m] = (*_rgb(d.color), MASK_ALPHA)
+        place_raster(self.mask_layer, rgba, self.size_hw)
 
     def set_highlight(self, raw_index: int | None) -> None:
         """Draw one prediction thicker and centre the view on it."""
@@ -211,6 +343,7 @@ class OverlayViewer(QGraphicsView):
             pen = it.pen()
             pen.setWidthF(3.5 if k == raw_index else 1.6)
             it.setPen(pen)
+        self._update_tags()
         if raw_index in self.pred_items:
             self.ensureVisible(self.pred_items[raw_index])
 
@@ -240,6 +373,7 @@ class OverlayViewer(QGraphicsView):
             self.scene().addItem(item)
             item.setVisible(self.gt_visible)
             self.gt_items.append(item)
+        self._update_tags()
 
     def set_gt_visible(self, visible: bool) -> None:
         """Show or hide every ground-truth layer."""
@@ -252,14 +386,18 @@ class OverlayViewer(QGraphicsView):
     def set_label_maps(self, pred: np.ndarray | None, gt: np.ndarray | None,
                        colors: Sequence[str], ignore: int = 255) -> None:
         """Semantic segmentation: the predicted label map as a translucent colour layer,
-        the true one as class-coloured boundaries (void pixels transparent)."""
+        the true one as class-coloured boundaries (void pixels transparent). The maps
+        (uint8 model labels, any resolution) are stretched over the full-resolution
+        image; for a large image they are subsampled first (:func:`.big_view.raster_step`)."""
         lut = np.zeros((256, 4), np.uint8)
         for k, c in enumerate(colors):
             lut[k] = (*_rgb(c), MASK_ALPHA)
-        self.mask_layer.setPixmap(to_pixmap(lut[pred]) if pred is not None else QPixmap())
+        step = raster_step(self.size_hw)
+        place_raster(self.mask_layer, lut[reduce_raster(pred, step)] if pred is not None else None, self.size_hw)
         if gt is None:
-            self.gt_layer.setPixmap(QPixmap())
+            place_raster(self.gt_layer, None, self.size_hw)
             return
+        gt = reduce_raster(gt, step)
         edge = np.zeros(gt.shape, bool)
         edge[:-1] |= gt[:-1] != gt[1:]
         edge[:, :-1] |= gt[:, :-1] != gt[:, 1:]
@@ -268,7 +406,7 @@ class OverlayViewer(QGraphicsView):
         solid = lut.copy()
         solid[:, 3] = 255
         out[edge] = solid[gt[edge]]
-        self.gt_layer.setPixmap(to_pixmap(out))
+        place_raster(self.gt_layer, out, self.size_hw)
         self.gt_layer.setVisible(self.gt_visible)
 
     # ------------------------------------------------------------------ accept

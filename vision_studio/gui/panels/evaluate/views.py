@@ -24,7 +24,12 @@ log = logging.getLogger(__name__)
 
 _DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate-image")
 """Decodes the viewer's images (Pillow releases the GIL for most of it): a large image
-decoded on the GUI thread froze it for ~100 ms (``benchmarks/bench_eval_sliders.py``)."""
+decoded on the GUI thread froze it for ~100 ms (``benchmarks/bench_eval_sliders.py``).
+Large images are decoded reduced (:func:`vision_studio.gui.image_cache.decode`: longer
+side above ``LARGE_SIDE``, every tiled TIFF from its pyramid), so neither a 24-megapixel
+photo nor a slide beyond the decoding pixel limit is decoded in full."""
+DECODED_BYTES = 256 * 2**20
+"""Memory for decoded images kept per view (least recently shown out)."""
 
 
 class _Relay(QObject):
@@ -73,36 +78,54 @@ class TaskView:
         self.names = {int(c["id"]): str(c["name"]) for c in inputs.categories}
         self.colors = {cid: (cats[cid].color if cid in cats else PALETTE[k % len(PALETTE)])
                        for k, cid in enumerate(self.names)}
-        self._images: LRUCache = LRUCache(maxsize=8)
+        self._images: LRUCache = LRUCache(maxsize=DECODED_BYTES, getsizeof=lambda d: d.nbytes)
         self._relay = _Relay()
         self._later: dict[str, Callable[[], None]] = {}
         self.closed = False
+        ui.viewer.cam.set_inputs(inputs)
 
     def show(self, image_id: int) -> None:
-        """Show an image in the viewer: at once when decoded before; else its place
-        (dark) now, so that overlays can be drawn, and its pixels when the decoding
-        thread has them."""
+        """Show an image in the viewer: its place (full-resolution size, dark) now, so
+        that overlays can be drawn, and its pixels at once when decoded before, else
+        when the decoding thread has them (reduced for a large image: the viewer
+        stretches them over the full-resolution scene)."""
         im = self.images[image_id]
-        arr = self._images.get(image_id)
-        self.ui.viewer.show_image(arr, image_id, (im.height, im.width))
-        if arr is None:
-            from vision_studio.core.images import read_image
+        self.ui.viewer.show_image(None, image_id, (im.height, im.width))
+        dec = self._images.get(image_id)
+        if dec is not None:
+            self._put(image_id, dec)
+            return
+        from vision_studio.gui.image_cache import decode
 
-            fut = _DECODER.submit(read_image, self.store.resolve(im))
-            fut.add_done_callback(lambda f: self._relay.call.emit(lambda: self._decoded(image_id, f)))
+        fut = _DECODER.submit(decode, self.store.resolve(im))
+        fut.add_done_callback(lambda f: self._relay.call.emit(lambda: self._decoded(image_id, f)))
 
     def _decoded(self, image_id: int, fut: Future) -> None:
         if self.closed:
             return
         try:
-            arr = fut.result()
-        except Exception as exc:  # an unreadable file: the viewer keeps the dark place
-            log.warning("cannot show image %s: %s", image_id, exc)
-            self.ui.viewer.set_caption(f"cannot read this image: {exc}", "#c0392b")
+            dec = fut.result()
+        except Exception as exc:  # decode() reports errors in .error; anything else lands here
+            dec = None
+            error = str(exc)
+        else:
+            error = dec.error
+        if error:  # an unreadable file: the viewer keeps the dark place
+            log.warning("cannot show image %s: %s", image_id, error)
+            if self.ui.viewer.image_id == image_id:
+                self.ui.viewer.set_caption(f"cannot read this image: {error}", "#c0392b")
             return
-        self._images[image_id] = arr
-        resized = tuple(arr.shape[:2]) != tuple(self.ui.viewer.size_hw)
-        if self.ui.viewer.set_pixels(arr, image_id) and resized:
+        if dec.nbytes <= DECODED_BYTES:
+            self._images[image_id] = dec
+        self._put(image_id, dec)
+
+    def _put(self, image_id: int, dec: Any) -> None:
+        """Put decoded pixels (a :class:`~vision_studio.gui.image_cache.DecodedImage`)
+        in the viewer at their full-resolution size."""
+        full_hw = (dec.full_size[1], dec.full_size[0]) if dec.full_size else tuple(dec.display.shape[:2])
+        resized = tuple(full_hw) != tuple(self.ui.viewer.size_hw)
+        if self.ui.viewer.set_pixels(dec.display, image_id, scale=dec.scale, path=dec.path, full_hw=full_hw) \
+                and resized:
             self.pixels_resized(image_id)
 
     def pixels_resized(self, image_id: int) -> None:
@@ -131,6 +154,7 @@ class TaskView:
         """The view is replaced: pending passes and decoded images are dropped."""
         self.closed = True
         self._later.clear()
+        self.ui.viewer.drop_layers()
 
     def path(self, image_id: int) -> str:
         """The image's path as lists show it."""
@@ -195,6 +219,7 @@ class ClassificationView(TaskView):
 
     def row_chosen(self, payload: Any, t: Thresholds) -> None:  # noqa: D102
         v, n = self.ui.viewer, self.ev.names
+        v.cam.set_classes(payload.true, payload.pred)
         self.show(payload.image_id)
         ok = payload.true == payload.pred
         v.set_caption(f"true: {n[payload.true]} · predicted: {n[payload.pred]} {payload.confidence:.2f}",
