@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from vision_studio.core.errors import ConfigError
+from vision_studio.core.types import Task
 
 STRATEGIES = ("entropy", "margin", "least_confident", "coreset", "random")
 
@@ -35,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accept", action="store_true",
                    help="accept every proposal at once (annotations with source model:<run>)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, mps")
+    p.add_argument("--slice", default="auto", metavar="auto|off|TILE",
+                   help="detectors: sliced inference over overlapping tiles for large images (SAHI). 'auto' "
+                        "(default) slices images above 2000 px and twice the model input; 'off' resizes every "
+                        "image whole; a number slices every image larger than tiles of that many pixels")
     p.set_defaults(func=run_prelabel)
 
     q = sub.add_parser("queue", help="order images to label next by model uncertainty",
@@ -65,16 +70,26 @@ def _check_files(args: argparse.Namespace) -> None:
 def run_prelabel(args: argparse.Namespace) -> int:
     """Run ``prelabel``; returns the exit code."""
     from vision_studio.commands._console import progress_printer
+    from vision_studio.core.assist.inference import slice_settings
     from vision_studio.core.assist.prelabel import prelabel
     from vision_studio.core.store import ProjectStore
 
     _check_files(args)
     if not 0.0 <= args.score <= 1.0:
         raise ConfigError(f"--score: a score is in [0, 1], got {args.score}")
+    try:
+        slicing = slice_settings(args.slice)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("slicing:", "--slice:", 1)) from None
     with ProjectStore.open(args.project) as store:
         result = prelabel(store, args.checkpoint, images=args.images, score=args.score,
                           tolerance=args.tolerance, accept=args.accept, device=args.device,
-                          progress=progress_printer("prelabel"))
+                          progress=progress_printer("prelabel"), slicing=slicing)
+    if result.slicing:
+        print(f"sliced inference on {result.sliced} of {result.images} images: "
+              + ", ".join(f"{k}={v}" for k, v in result.slicing.items()))
+    elif result.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
+        print(f"whole-image inference (--slice {args.slice})")
     kinds = Counter(p.kind for p in result.proposals)
     detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
     verb = "accepted as annotations" if args.accept else "stored as proposals"

@@ -8,6 +8,11 @@ segmentation needs the per-pixel probabilities, which the evaluation does not ke
 image, only the label map, the mean probability of each predicted class over its pixels
 and the mean pixel uncertainties.
 
+Large images: detectors predict images much larger than their input by the evaluation's
+sliced inference (:mod:`vision_studio.core.evaluation.sliced`), chosen per image by
+:func:`slice_plan` (``slicing="auto"``: the automatic rule of ``vision-studio predict``);
+the other images are predicted whole, as before.
+
 GPU: ``device="auto"`` picks CUDA (or MPS) when present
 (:func:`~vision_studio.core.evaluation.predict.resolve_device`).
 """
@@ -84,20 +89,181 @@ def _paths(store: Any, images: Sequence[ImageRecord]) -> list[str]:
     return [str(store.resolve(im)) for im in images]
 
 
-def run_detections(model: LoadedModel, store: Any, images: Sequence[ImageRecord], *,
-                   progress: Progress | None = None, cancel: Cancel = None) -> Any:
-    """:class:`~vision_studio.core.evaluation.predictions.RawDetections` of ``images``
-    (image ids = store ids; score floor 0.001; masks as RLE for instance segmentation).
+SLICE_CHOICES = ("auto", "off")
+"""The named ``slicing`` values; a tile size in pixels (>= :data:`MIN_TILE`) or a
+:class:`~vision_studio.core.evaluation.sliced.SliceSettings` is the third choice."""
+MIN_TILE = 32
+
+
+def slice_settings(slicing: Any) -> Any:
+    """Check a ``slicing`` choice: ``"auto"`` stays ``"auto"``; ``"off"`` / ``None``
+    become ``None``; a tile size (int, or digits) becomes
+    :class:`~vision_studio.core.evaluation.sliced.SliceSettings` of that tile (its other
+    defaults: overlap 0.2, the whole-image pass, NMS by IoU 0.5); settings pass through.
 
     Raises:
-        Cancelled: ``cancel`` was set (checked after every batch).
+        ConfigError: anything else, or a tile below :data:`MIN_TILE` pixels.
+    """
+    from vision_studio.core.errors import ConfigError
+    from vision_studio.core.evaluation.sliced import SliceSettings
+
+    if slicing is None or isinstance(slicing, SliceSettings):
+        return slicing
+    if slicing in SLICE_CHOICES:
+        return None if slicing == "off" else "auto"
+    try:
+        if isinstance(slicing, (bool, float)):
+            raise ValueError
+        tile = int(slicing)
+        if tile < MIN_TILE:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"slicing: {slicing!r} is not auto, off or a tile size of at least "
+                          f"{MIN_TILE} pixels") from None
+    return SliceSettings(tile=tile)
+
+
+def _sizes(store: Any, images: Sequence[ImageRecord]) -> list[tuple[int, int]]:
+    """``(height, width)`` of each image: the store's, else the file header's."""
+    from vision_studio.core.images import image_size
+
+    out = []
+    for im in images:
+        if im.width > 0 and im.height > 0:
+            out.append((int(im.height), int(im.width)))
+        else:
+            w, h = image_size(store.resolve(im))
+            out.append((int(h), int(w)))
+    return out
+
+
+def slice_plan(model: LoadedModel, store: Any, images: Sequence[ImageRecord],
+               slicing: Any = "auto") -> tuple[Any, list[bool]]:
+    """Which images sliced inference predicts, and with what settings.
+
+    ``"auto"`` is the rule of ``vision-studio predict`` and the evaluation
+    (:func:`~vision_studio.core.evaluation.sliced.auto_slicing`): tiles of the model's
+    input size when an image's longer side is above both 2000 px and twice that size.
+    An image is sliced when its longer side exceeds both the settings' ``tile`` and
+    ``min_side`` (what :func:`~vision_studio.core.evaluation.sliced.predict_sliced`
+    itself would cut); the others are predicted whole, which keeps instance masks.
+
+    Returns:
+        ``(settings or None, [len(images)] bool: sliced)``.
+
+    Raises:
+        ConfigError: a bad ``slicing`` (see :func:`slice_settings`).
+    """
+    from vision_studio.core.evaluation.sliced import auto_slicing
+
+    settings = slice_settings(slicing)
+    if settings is None or model.task not in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):
+        return None, [False] * len(images)
+    sizes = _sizes(store, images)
+    if settings == "auto":
+        settings = auto_slicing(sizes, int(model.config.image_size))
+        if settings is None:
+            return None, [False] * len(images)
+    limit = max(settings.tile, settings.min_side)
+    return settings, [max(h, w) > limit for h, w in sizes]
+
+
+@dataclass
+class DetectionParts:
+    """The detections of a set of images, predicted whole or by sliced inference.
+
+    Attributes:
+        parts: ``(positions, raw)`` pairs: positions (indices into the images given) and
+            their :class:`~vision_studio.core.evaluation.predictions.RawDetections`
+            (``raw.slicing`` set for the sliced part, which has no masks).
+        settings: The :class:`~vision_studio.core.evaluation.sliced.SliceSettings` of
+            the sliced images, or ``None`` when none was sliced.
+        sliced: How many images were sliced.
+    """
+
+    parts: list[tuple[list[int], Any]]
+    settings: Any = None
+    sliced: int = 0
+
+
+def run_detection_parts(model: LoadedModel, store: Any, images: Sequence[ImageRecord], *,
+                        slicing: Any = "auto", progress: Progress | None = None,
+                        cancel: Cancel = None) -> DetectionParts:
+    """Predict ``images`` whole or sliced (:func:`slice_plan`), score floor 0.001.
+
+    Raises:
+        ConfigError: a bad ``slicing``. Cancelled: ``cancel`` was set (checked after every
+        batch of whole images and after every sliced image).
+        ImageDecodeError: an image cannot be read.
     """
     from vision_studio.core.evaluation.predict import predict_detections
+    from vision_studio.core.evaluation.sliced import predict_sliced
 
-    return predict_detections(model.built.model, _paths(store, images), model.categories,
-                              image_ids=[im.id for im in images], image_size=model.config.image_size,
-                              device=model.device, batch_size=2,
-                              progress=checked_progress(progress, cancel))
+    settings, sliced = slice_plan(model, store, images, slicing)
+    report = checked_progress(progress, cancel)
+    groups = [[k for k, s in enumerate(sliced) if not s], [k for k, s in enumerate(sliced) if s]]
+    out = DetectionParts([], settings if groups[1] else None, len(groups[1]))
+    done = 0
+    for use_slices, pos in zip((False, True), groups):
+        if not pos:
+            continue
+        chosen = [images[k] for k in pos]
+        kw = dict(image_ids=[im.id for im in chosen], image_size=model.config.image_size,
+                  device=model.device, batch_size=2,
+                  progress=lambda d, _t, base=done: report(base + d, len(images)))
+        raw = predict_sliced(model.built.model, _paths(store, chosen), model.categories,
+                             settings=settings, **kw) if use_slices else \
+            predict_detections(model.built.model, _paths(store, chosen), model.categories, **kw)
+        out.parts.append((pos, raw))
+        done += len(pos)
+    return out
+
+
+def run_detections(model: LoadedModel, store: Any, images: Sequence[ImageRecord], *,
+                   slicing: Any = "auto", progress: Progress | None = None, cancel: Cancel = None) -> Any:
+    """:class:`~vision_studio.core.evaluation.predictions.RawDetections` of ``images``
+    in their order (image ids = store ids; score floor 0.001; masks as RLE for instance
+    segmentation when no image was sliced), large images by sliced inference
+    (``slicing``: see :func:`slice_plan`; ``raw.slicing`` records the settings).
+
+    Raises:
+        ConfigError: a bad ``slicing``. Cancelled: ``cancel`` was set (checked after
+        every batch). ImageDecodeError: an image cannot be read.
+    """
+    got = run_detection_parts(model, store, images, slicing=slicing, progress=progress, cancel=cancel)
+    if len(got.parts) == 1:
+        return got.parts[0][1]
+    return _combine(got, len(images))
+
+
+def _combine(got: DetectionParts, n: int) -> Any:
+    """One RawDetections of the parts, images in their original order (masks only when
+    every part has them)."""
+    from vision_studio.core.evaluation.predictions import RawDetections
+
+    first = got.parts[0][1]
+    ids = np.zeros(n, np.int64)
+    sizes = np.zeros((n, 2), np.int64)
+    paths = [""] * n
+    img, cols = [], {"boxes": [], "scores": [], "labels": []}
+    for pos, raw in got.parts:
+        where = np.asarray(pos, np.int64)
+        ids[where], sizes[where] = raw.image_ids, raw.image_sizes
+        for k, p in zip(pos, raw.paths):
+            paths[k] = p
+        img.append(where[raw.img_index])
+        for name in cols:
+            cols[name].append(getattr(raw, name))
+    masks = None
+    if all(raw.masks is not None for _, raw in got.parts):
+        masks = [m for _, raw in got.parts for m in raw.masks]
+    return RawDetections(image_ids=ids, image_sizes=sizes, paths=tuple(paths), categories=first.categories,
+                         label_offset=first.label_offset, img_index=np.concatenate(img).astype(np.int64),
+                         boxes=np.concatenate(cols["boxes"]).reshape(-1, 4).astype(np.float32),
+                         scores=np.concatenate(cols["scores"]).astype(np.float32),
+                         labels=np.concatenate(cols["labels"]).astype(np.int64), masks=masks,
+                         score_floor=first.score_floor,
+                         slicing=got.settings.as_dict() if got.settings is not None else None)
 
 
 def run_classification(model: LoadedModel, store: Any, images: Sequence[ImageRecord], *,

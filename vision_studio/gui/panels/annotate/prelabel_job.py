@@ -90,7 +90,7 @@ def prelabel_job(request: PrelabelRequest):
         from vision_studio.core.assist.prelabel import prelabel  # torch: loaded on first use
 
         result = prelabel(store, request.checkpoint, images=request.images, score=request.score,
-                          progress=progress, cancel=cancelled)
+                          progress=progress, cancel=cancelled, slicing="auto")
         return len(result.proposals)
     return job
 
