@@ -55,11 +55,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vision_studio.core.assist.uncertainty import (STRATEGIES, UNCERTAINTY, k_center_greedy,  # noqa: E402
-                                                   softmax_uncertainty)
+                                                   softmax_uncertainty, typiclust, uncertain_k_center)
 from vision_studio.core.store import ProjectStore  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "tf_efficientnet_lite0_in1k_converted.pth"
+HYBRID = tuple(f"{u}_kcenter" for u in UNCERTAINTY)
+"""Uncertainty + diversity: k-center greedy over the ``--beta`` x query most uncertain."""
+ALL = STRATEGIES[:-1] + HYBRID + ("typiclust", "random")
 
 
 def open_project(data: Path, work: Path, weights: Path):
@@ -81,66 +84,95 @@ def open_project(data: Path, work: Path, weights: Path):
     return store, oracle, feats
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray):
-    """The linear probe's recipe on features (see the module docstring)."""
+def fit_probe(x: np.ndarray, y: np.ndarray, C: float = 1.0):
+    """The linear probe's recipe on features (see the module docstring); ``C`` its inverse
+    L2 strength (the product's is 1)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
     scaler.scale_[scaler.scale_ == 0] = 1.0
-    clf = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(x), y)
+    clf = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(x), y)
     return lambda z: clf.predict_proba(scaler.transform(z)), clf.classes_
 
 
 def query(store: ProjectStore, strategy: str, pool: list[int], labelled: list[int], x: np.ndarray,
-          rows: dict[int, int], predict, n: int, rng: np.random.Generator, round_: int) -> list[int]:
+          rows: dict[int, int], predict, n: int, rng: np.random.Generator, round_: int,
+          beta: float = 3.0) -> list[int]:
     """Score the pool, store the scores as the queue, return its first ``n`` ids."""
     px = x[[rows[i] for i in pool]]
+    lx = x[[rows[i] for i in labelled]]
     if strategy in UNCERTAINTY:
         scores = softmax_uncertainty(predict(px), strategy)
+    elif strategy in HYBRID:
+        u = softmax_uncertainty(predict(px), strategy.removesuffix("_kcenter"))
+        scores = uncertain_k_center(u, px, lx, n, beta)
+    elif strategy == "typiclust":
+        scores = typiclust(px, lx, n, seed=round_)
     elif strategy == "coreset":
-        order, dist = k_center_greedy(px, x[[rows[i] for i in labelled]])
+        order, dist = k_center_greedy(px, lx)
         scores = np.empty(len(pool))
         scores[order] = dist
     else:
         scores = rng.random(len(pool))
+    scores = np.where(np.isfinite(scores), scores, -1e300)  # SQLite REAL has no -inf guarantee
     store.set_queue_scores(strategy, f"bench-round-{round_}", dict(zip(pool, scores.tolist())))
     return list(store.queue_scores(strategy))[:n]
 
 
-def simulate(store, oracle, feats, strategy: str, seed: int, per_class: int, n_query: int,
-             rounds: int) -> list[float]:
-    """Val accuracy after each round 0..rounds of one labelling loop."""
+def simulate(store, oracle, feats, strategy: str, seed: int, args) -> tuple[list[float], list[float]]:
+    """Val accuracy after each round 0..rounds of one labelling loop, and the largest class
+    share of each round's query (1 / classes = balanced)."""
     rows = feats.index_of()
     x = feats.features
     train = [int(i) for i, s in zip(feats.image_ids, feats.splits) if s == "train"]
     val = [int(i) for i, s in zip(feats.image_ids, feats.splits) if s == "val"]
     rng = np.random.default_rng(seed)
     seeds = [i for c in sorted(set(oracle[t] for t in train))
-             for i in rng.choice([t for t in train if oracle[t] == c], per_class, replace=False).tolist()]
+             for i in rng.choice([t for t in train if oracle[t] == c], args.seed_per_class,
+                                 replace=False).tolist()]
     with store.transaction():
         for i in train:
             store.set_image_tags(i, [oracle[i]] if i in seeds else [])
     xv, yv = x[[rows[i] for i in val]], np.array([oracle[i] for i in val])
-    acc = []
-    for r in range(rounds + 1):
+    acc, share = [], []
+    for r in range(args.rounds + 1):
         tags = store.all_image_tags()
         labelled = [i for i in train if i in tags]
-        predict, classes = fit_probe(x[[rows[i] for i in labelled]], np.array([tags[i][0] for i in labelled]))
+        predict, classes = fit_probe(x[[rows[i] for i in labelled]], np.array([tags[i][0] for i in labelled]),
+                                     args.C)
         acc.append(float(np.mean(classes[predict(xv).argmax(1)] == yv)))
-        if r == rounds:
+        if r == args.rounds:
             break
         pool = [i for i in train if i not in tags]
-        picked = query(store, strategy, pool, labelled, x, rows, predict, n_query, rng, r)
+        picked = query(store, strategy, pool, labelled, x, rows, predict, args.query, rng, r, args.beta)
+        share.append(max(np.bincount([oracle[i] for i in picked]).tolist()) / len(picked))
         with store.transaction():
             for i in picked:
                 store.set_image_tags(i, [oracle[i]])
-    return acc
+    return acc, share
 
 
-def labels_to_reach(mean: np.ndarray, target: float, labels: list[int]) -> int | None:
-    hit = np.flatnonzero(mean >= target - 1e-12)
-    return labels[int(hit[0])] if hit.size else None
+def ceiling(oracle, feats, C: float) -> float:
+    """Val accuracy of the probe on the whole pool labelled."""
+    rows, x = feats.index_of(), feats.features
+    tr = [int(i) for i, s in zip(feats.image_ids, feats.splits) if s == "train"]
+    va = [int(i) for i, s in zip(feats.image_ids, feats.splits) if s == "val"]
+    predict, classes = fit_probe(x[[rows[i] for i in tr]], np.array([oracle[i] for i in tr]), C)
+    return float(np.mean(classes[predict(x[[rows[i] for i in va]]).argmax(1)] == np.array([oracle[i] for i in va])))
+
+
+def labels_to_reach(curve: np.ndarray, target: float, labels: list[int], interpolate: bool = False) -> float | None:
+    """Labels at which ``curve`` (accuracy per round) first reaches ``target``: the round's
+    labels, or (``interpolate``) linearly interpolated between it and the round before."""
+    hit = np.flatnonzero(curve >= target - 1e-12)
+    if not hit.size:
+        return None
+    i = int(hit[0])
+    if not interpolate or i == 0:
+        return float(labels[i])
+    a0, a1 = float(curve[i - 1]), float(curve[i])
+    return labels[i - 1] + (target - a0) / (a1 - a0) * (labels[i] - labels[i - 1])
 
 
 def main() -> None:
@@ -150,55 +182,72 @@ def main() -> None:
     ap.add_argument("--query", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--C", type=float, default=1.0, help="the probe's inverse L2 strength (product: 1)")
+    ap.add_argument("--beta", type=float, default=3.0, help="*_kcenter: candidates as a multiple of --query")
     ap.add_argument("--weights", type=Path, default=WEIGHTS, help="lite0 ImageNet weights (.pth)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vs-bench-active-learning",
                     help="folder of the project and its feature cache (reused)")
-    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--strategies", default=",".join(ALL), help=f"comma-separated, of {', '.join(ALL)}")
     args = ap.parse_args()
+    names = args.strategies.split(",")
+    bad = [n for n in names if n not in ALL]
+    if bad or "random" not in names:
+        sys.exit(f"error: --strategies: {', '.join(bad) or 'random is needed'} (of {', '.join(ALL)})")
     store, oracle, feats = open_project(args.data.resolve(), args.work, args.weights)
     labels = [args.seed_per_class * len(set(oracle.values())) + r * args.query for r in range(args.rounds + 1)]
     curves: dict[str, np.ndarray] = {}
+    shares: dict[str, float] = {}
     t = time.perf_counter()
     try:
-        for strategy in args.strategies.split(","):
-            curves[strategy] = np.array([simulate(store, oracle, feats, strategy, s, args.seed_per_class,
-                                                  args.query, args.rounds) for s in range(args.seeds)])
+        for strategy in names:
+            runs = [simulate(store, oracle, feats, strategy, s, args) for s in range(args.seeds)]
+            curves[strategy] = np.array([a for a, _ in runs])
+            shares[strategy] = float(np.mean([sh for _, sh in runs]))
     finally:
         with store.transaction():  # leave the project fully labelled again
             for i, c in oracle.items():
                 store.set_image_tags(i, [c])
         store.close()
-    print(f"{len(curves)} strategies x {args.seeds} seeds in {time.perf_counter() - t:.1f} s")
-    report(curves, labels)
+    print(f"{len(curves)} strategies x {args.seeds} seeds in {time.perf_counter() - t:.1f} s; probe C={args.C}; "
+          f"whole pool labelled: val accuracy {ceiling(oracle, feats, args.C):.3f}")
+    report(curves, shares, labels)
 
 
-def report(curves: dict[str, np.ndarray], labels: list[int]) -> None:
+def report(curves: dict[str, np.ndarray], shares: dict[str, float], labels: list[int]) -> None:
     print("val accuracy, mean ± std over seeds, by labels: " + "  ".join(f"{n:>11}" for n in labels))
     for name, c in curves.items():
         cells = "  ".join(f"{m:.3f}±{s:.3f}" for m, s in zip(c.mean(0), c.std(0)))
-        print(f"  {name:<16} {cells}")
-    base = curves["random"].mean(0)
+        print(f"  {name:<22} {cells}")
+    rnd = curves["random"]
+    base = rnd.mean(0)
     target = float(base[-1])
-    need_random = labels_to_reach(base, target, labels)
-    budget = labels[-1]
-    print(f"random's final mean accuracy {target:.3f} (at {budget} labels); random's mean curve first "
-          f"reaches it at {need_random} labels")
+    grid_r = labels_to_reach(base, target, labels)
+    lin_r = labels_to_reach(base, target, labels, interpolate=True)
+    print(f"random's final mean accuracy {target:.3f} (budget {labels[-1]} labels); random's mean curve first "
+          f"reaches it at {grid_r:.0f} labels (interpolated {lin_r:.1f}); query class share (max) random "
+          f"{shares['random']:.2f}")
+    print(f"  {'strategy':<22} {'labels':>6} {'interp':>7} {'vs random':>10} {'per seed':>9} {'deficit':>8} "
+          f"{'share':>6}")
     for name, c in curves.items():
         if name == "random":
             continue
-        need = labels_to_reach(c.mean(0), target, labels)
-        deficit = float(np.max(base - c.mean(0)))
-        if need is None:
-            saving = f"never reaches it within {budget} labels"
-        else:
-            saving = (f"reaches it at {need} labels: {_fewer(need, budget)} than random's budget, "
-                      f"{_fewer(need, need_random)} than random's first arrival")
-        print(f"  {name:<16} {saving}; largest deficit below random {100 * max(deficit, 0):.1f} points")
-
-
-def _fewer(need: int, other: int) -> str:
-    frac = 1 - need / other
-    return f"{frac:.0%} fewer" if frac >= 0 else f"{-frac:.0%} more"
+        grid = labels_to_reach(c.mean(0), target, labels)
+        lin = labels_to_reach(c.mean(0), target, labels, interpolate=True)
+        per_seed = []  # per seed: its own random run's final accuracy and first arrival
+        for s in range(len(c)):
+            mine = labels_to_reach(c[s], float(rnd[s, -1]), labels, interpolate=True)
+            theirs = labels_to_reach(rnd[s], float(rnd[s, -1]), labels, interpolate=True)
+            per_seed.append(1 - (mine if mine is not None else 2 * labels[-1]) / theirs)
+        deficit = 100 * max(float(np.max(base - c.mean(0))), 0.0)
+        fmt = (lambda v: "never" if v is None else f"{v:.0f}")
+        saving = "" if lin is None else f"{1 - lin / lin_r:+.0%}"
+        print(f"  {name:<22} {fmt(grid):>6} {'never' if lin is None else f'{lin:.1f}':>7} {saving:>10} "
+              f"{np.median(per_seed):+9.0%} {deficit:7.1f}p {shares[name]:6.2f}")
+    print("  labels/interp: labels to reach random's final mean accuracy on the mean curve (round grid / "
+          "linear between rounds); vs random: interpolated saving against random's own first arrival "
+          "(+ = fewer); per seed: median over seeds of that saving against the same seed's random run "
+          "(never = counted as twice the budget); deficit: largest mean shortfall below random at any round, "
+          "points; share: mean largest class share of a query")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,12 @@ Semantic segmentation: the same three quantities per pixel, averaged over the im
 (mean pixel entropy for ``entropy``).
 
 Diversity: :func:`k_center_greedy` (Sener & Savarese, *Active Learning for Convolutional
-Neural Networks: A Core-Set Approach*, ICLR 2018, Algorithm 1).
+Neural Networks: A Core-Set Approach*, ICLR 2018, Algorithm 1); uncertainty with
+diversity: :func:`uncertain_k_center` (k-center greedy over the ``beta * n`` most
+uncertain, the filter-then-diversify scheme of Zhdanov, *Diverse mini-batch Active
+Learning*, 2019, with k-center in place of its weighted k-means); typicality for low
+budgets: :func:`typiclust` (Hacohen, Dekel & Weinshall, *Active Learning on a Budget:
+Opposite Strategies Suit High and Low Budgets*, ICML 2022, "TypiClust").
 """
 from __future__ import annotations
 
@@ -163,3 +168,96 @@ def k_center_greedy(pool: np.ndarray, labelled: np.ndarray | None = None,
         d2 = np.minimum(d2, np.maximum(sq - 2.0 * x @ x[j] + sq[j], 0.0))
         d2[j] = -1.0  # picked: never again
     return order, dist
+
+
+def _rank_scores(order: np.ndarray, n_total: int) -> np.ndarray:
+    """[n_total] scores that sort as ``order`` (first pick highest), the rest -inf."""
+    scores = np.full(n_total, -np.inf)
+    scores[order] = np.arange(len(order), 0, -1, dtype=np.float64)
+    return scores
+
+
+def uncertain_k_center(uncertainty: np.ndarray, pool: np.ndarray, labelled: np.ndarray | None,
+                       n: int, beta: float = 3.0) -> np.ndarray:
+    """Scores of a batch of ``n``: k-center greedy (:func:`k_center_greedy`, labelled
+    points as centres) among the ``ceil(beta * n)`` pool points of highest uncertainty.
+
+    Args:
+        uncertainty: [N] pool uncertainties (higher = less sure).
+        pool: [N, D] pool features.
+        labelled: [M, D] labelled features, or ``None``.
+        n: Batch size.
+        beta: Candidate pool as a multiple of ``n`` (``beta <= 1``: plain uncertainty).
+
+    Returns:
+        [N] float64: the batch in pick order scores ``n .. 1``; every other point
+        scores ``-1, -2, ...`` in descending uncertainty (the queue stays total).
+    """
+    u = np.asarray(uncertainty, dtype=np.float64)
+    by_u = np.lexsort((np.arange(u.size), -u))
+    n = min(n, u.size)
+    cand = by_u[:max(int(np.ceil(beta * n)), n)]
+    picked = cand[k_center_greedy(np.asarray(pool)[cand], labelled, n=n)[0]] if n else cand
+    rest = by_u[~np.isin(by_u, picked)]
+    scores = np.empty(u.size, dtype=np.float64)
+    scores[rest] = -1.0 - np.arange(rest.size)
+    scores[picked] = np.arange(len(picked), 0, -1, dtype=np.float64)
+    return scores
+
+
+def typicality(x: np.ndarray, k: int = 20) -> np.ndarray:
+    """[N] typicality ``1 / mean distance to the k nearest other points`` (Hacohen et al.
+    2022, eq. 3), Euclidean; ``k`` is capped at ``N - 1`` (a single point scores 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] < 2:
+        return np.ones(x.shape[0])
+    k = min(k, x.shape[0] - 1)
+    sq = (x * x).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] - 2.0 * x @ x.T + sq[None, :], 0.0))
+    np.fill_diagonal(d, np.inf)
+    knn = np.partition(d, k - 1, axis=1)[:, :k]
+    return 1.0 / np.maximum(knn.mean(1), 1e-12)
+
+
+def typiclust(pool: np.ndarray, labelled: np.ndarray | None, n: int, *, seed: int = 0,
+              k: int = 20, max_clusters: int = 500) -> np.ndarray:
+    """TypiClust (Hacohen et al. 2022, Algorithm 1) scores of a batch of ``n``.
+
+    All points (labelled and pool, features L2-normalised) are clustered by k-means into
+    ``min(M + n, max_clusters)`` clusters; ``n`` times, the cluster with the fewest
+    labelled-or-picked points (ties: the largest) gives its most typical pool point
+    (:func:`typicality` within the cluster).
+
+    Args:
+        pool: [N, D] pool features. labelled: [M, D] labelled features or ``None``.
+        n: Batch size. seed: k-means seed. k: neighbours of the typicality.
+        max_clusters: Cap on the clusters (the paper's 500).
+
+    Returns:
+        [N] float64: the batch in pick order scores ``n .. 1``, the rest ``-inf``.
+    """
+    from sklearn.cluster import KMeans
+
+    px = np.asarray(pool, dtype=np.float64)
+    lx = np.zeros((0, px.shape[1])) if labelled is None else np.asarray(labelled, dtype=np.float64)
+    allx = np.concatenate([lx, px])
+    allx = allx / np.maximum(np.linalg.norm(allx, axis=1, keepdims=True), 1e-12)
+    n = min(n, px.shape[0])
+    n_clusters = max(1, min(lx.shape[0] + n, max_clusters, allx.shape[0]))
+    assign = KMeans(n_clusters, n_init=1, random_state=seed).fit_predict(allx)
+    covered = np.bincount(assign[:lx.shape[0]], minlength=n_clusters)
+    pool_assign = assign[lx.shape[0]:]
+    size = np.bincount(pool_assign, minlength=n_clusters)
+    free = np.ones(px.shape[0], dtype=bool)
+    order: list[int] = []
+    for _ in range(n):
+        avail = np.bincount(pool_assign[free], minlength=n_clusters)
+        cand = np.flatnonzero(avail > 0)
+        c = cand[np.lexsort((-size[cand], covered[cand]))[0]]
+        members = np.flatnonzero((pool_assign == c) & free)
+        typ = typicality(allx[lx.shape[0] + members], k)
+        j = int(members[int(np.argmax(typ))])
+        order.append(j)
+        free[j] = False
+        covered[c] += 1
+    return _rank_scores(np.asarray(order, dtype=np.int64), px.shape[0])
