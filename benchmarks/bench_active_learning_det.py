@@ -121,7 +121,8 @@ def simulate(store: ProjectStore, test: list[int], pool_ids: list[int], gt: dict
             break
         pool = [store.get_image(i) for i in pool_ids if i not in labelled]
         result = score_images(store, strategy, model=model if strategy in UNCERTAINTY else None,
-                              image_records=pool, seed=seed * 100 + r, device="cpu")
+                              image_records=pool, seed=seed * 100 + r, device="cpu", weights=str(args.weights),
+                              batch=args.query)
         picked = [i for i, _ in result.top(args.query)]
         labelled |= set(picked)
         store.set_splits({i: "train" for i in picked})
@@ -143,10 +144,9 @@ def main() -> None:
     ap.add_argument("--strategies", default="entropy,random")
     args = ap.parse_args()
     names = args.strategies.split(",")
-    bad = [n for n in names if n not in STRATEGIES or n == "coreset"]
+    bad = [n for n in names if n not in STRATEGIES]
     if bad or "random" not in names:
-        sys.exit(f"error: --strategies: {', '.join(bad) or 'random is needed'} "
-                 f"(of {', '.join(s for s in STRATEGIES if s != 'coreset')})")
+        sys.exit(f"error: --strategies: {', '.join(bad) or 'random is needed'} (of {', '.join(STRATEGIES)})")
     if not (args.data / "annotations").is_dir():
         sys.exit(f"error: {args.data}: no annotations/ folder (a VOC root is needed)")
     logging.disable(logging.WARNING)

@@ -19,6 +19,7 @@ def test_typicality_is_the_inverse_mean_knn_distance():
     t2 = typicality(x, k=5)  # capped at N - 1 = 2 neighbours
     np.testing.assert_allclose(t2, [1 / 2.0, 1 / 1.5, 1 / 2.5])
     assert typicality(np.zeros((1, 3))).tolist() == [1.0]
+    assert typicality(x, k=1)[0] == typicality(x[[2, 0, 1]], k=1)[1]  # order does not matter
 
 
 def test_typiclust_takes_one_typical_point_from_each_uncovered_cluster():
@@ -29,7 +30,7 @@ def test_typiclust_takes_one_typical_point_from_each_uncovered_cluster():
     labelled = np.array([[1.0, 0.0, 0.0]])  # blob 0 already covered
     scores = typiclust(pool, labelled, 3, seed=0)
     picked = np.argsort(-scores)[:3]
-    assert np.isfinite(scores).sum() == 3
+    assert (scores >= 1).sum() == 120 and scores.max() == 121  # a total order: every pool point is picked
     assert sorted(blob[picked].tolist()) == [1, 2, 3]  # the three uncovered blobs, not blob 0
     for j in picked:  # each the most typical of its blob (densest, near the blob's centre)
         members = np.flatnonzero(blob == blob[j])
@@ -44,6 +45,9 @@ def test_typiclust_more_picks_than_clusters_revisits_the_least_covered():
     picked = np.argsort(-scores)[:4]
     assert np.bincount(picked // 20, minlength=2).tolist() == [2, 2]
     assert len(set(picked.tolist())) == 4
+    capped = typiclust(pool, None, 4, seed=0, max_clusters=2, max_picks=4)
+    assert np.argsort(-capped)[:4].tolist() == picked.tolist()
+    assert (capped >= 1).sum() == 4 and (capped[capped < 1] >= 0).all()  # the rest by typicality
 
 
 def test_uncertain_k_center_diversifies_among_the_most_uncertain():
@@ -64,6 +68,7 @@ def test_batch_strategies_cope_with_any_batch_size(n):
     rng = np.random.default_rng(2)
     pool = rng.normal(size=(12, 4))
     s = typiclust(pool, rng.normal(size=(2, 4)), n)
-    assert s.shape == (12,) and np.isfinite(s).sum() == min(n, 12)
+    assert s.shape == (12,) and sorted(np.argsort(-s).tolist()) == list(range(12))
+    assert typiclust(pool[:0], None, n).shape == (0,)
     s = uncertain_k_center(rng.random(12), pool, None, n)
     assert s.shape == (12,) and np.isfinite(s).all()

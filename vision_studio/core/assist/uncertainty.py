@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 UNCERTAINTY = ("entropy", "margin", "least_confident")
-STRATEGIES = UNCERTAINTY + ("coreset", "random")
+STRATEGIES = UNCERTAINTY + ("coreset", "typiclust", "random")
 DEFAULT_STRATEGY = "entropy"
 TOP_K = 10
 """Detections per image whose uncertainties are averaged."""
@@ -206,58 +206,70 @@ def uncertain_k_center(uncertainty: np.ndarray, pool: np.ndarray, labelled: np.n
 
 
 def typicality(x: np.ndarray, k: int = 20) -> np.ndarray:
-    """[N] typicality ``1 / mean distance to the k nearest other points`` (Hacohen et al.
-    2022, eq. 3), Euclidean; ``k`` is capped at ``N - 1`` (a single point scores 1)."""
+    """[N] typicality ``1 / mean Euclidean distance to the k nearest other points``
+    (Hacohen et al. 2022, eq. 3); ``k`` is capped at ``N - 1`` (a single point scores 1).
+    Neighbours by scikit-learn's ``NearestNeighbors`` (memory linear in N)."""
+    from sklearn.neighbors import NearestNeighbors
+
     x = np.asarray(x, dtype=np.float64)
     if x.shape[0] < 2:
         return np.ones(x.shape[0])
     k = min(k, x.shape[0] - 1)
-    sq = (x * x).sum(1)
-    d = np.sqrt(np.maximum(sq[:, None] - 2.0 * x @ x.T + sq[None, :], 0.0))
-    np.fill_diagonal(d, np.inf)
-    knn = np.partition(d, k - 1, axis=1)[:, :k]
-    return 1.0 / np.maximum(knn.mean(1), 1e-12)
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    return 1.0 / np.maximum(dist[:, 1:].mean(1), 1e-12)  # column 0: the point itself
 
 
-def typiclust(pool: np.ndarray, labelled: np.ndarray | None, n: int, *, seed: int = 0,
-              k: int = 20, max_clusters: int = 500) -> np.ndarray:
-    """TypiClust (Hacohen et al. 2022, Algorithm 1) scores of a batch of ``n``.
+def typiclust(pool: np.ndarray, labelled: np.ndarray | None, n: int, *, seed: int = 0, k: int = 20,
+              max_clusters: int = 500, max_picks: int | None = None) -> np.ndarray:
+    """TypiClust (Hacohen et al. 2022, Algorithm 1) scores of the pool, for batches of ``n``.
 
     All points (labelled and pool, features L2-normalised) are clustered by k-means into
-    ``min(M + n, max_clusters)`` clusters; ``n`` times, the cluster with the fewest
-    labelled-or-picked points (ties: the largest) gives its most typical pool point
-    (:func:`typicality` within the cluster).
+    ``min(M + n, max_clusters)`` clusters and each point gets its :func:`typicality`
+    within its cluster; then, pick after pick, the cluster with the fewest labelled or
+    picked points (ties: the most pool points) gives its most typical unpicked pool point.
+    The first ``n`` picks are the paper's batch; later picks continue the same rounds
+    over the same clusters, so the queue is total.
 
     Args:
-        pool: [N, D] pool features. labelled: [M, D] labelled features or ``None``.
-        n: Batch size. seed: k-means seed. k: neighbours of the typicality.
+        pool: [N, D] pool features.
+        labelled: [M, D] labelled features, or ``None``.
+        n: Batch size the clusters are made for (``M + n`` clusters).
+        seed: k-means seed.
+        k: Neighbours of the typicality.
         max_clusters: Cap on the clusters (the paper's 500).
+        max_picks: Greedy picks (default all N); the rest follow by typicality.
 
     Returns:
-        [N] float64: the batch in pick order scores ``n .. 1``, the rest ``-inf``.
+        [N] float64, higher = label sooner: picks score ``1 + picks left`` (>= 1) in pick
+        order, the rest their typicality scaled into ``[0, 1)``.
     """
     from sklearn.cluster import KMeans
 
     px = np.asarray(pool, dtype=np.float64)
+    n_pool = px.shape[0]
     lx = np.zeros((0, px.shape[1])) if labelled is None else np.asarray(labelled, dtype=np.float64)
     allx = np.concatenate([lx, px])
+    if n_pool == 0:
+        return np.zeros(0)
     allx = allx / np.maximum(np.linalg.norm(allx, axis=1, keepdims=True), 1e-12)
-    n = min(n, px.shape[0])
-    n_clusters = max(1, min(lx.shape[0] + n, max_clusters, allx.shape[0]))
+    n_clusters = max(1, min(lx.shape[0] + max(n, 1), max_clusters, allx.shape[0]))
     assign = KMeans(n_clusters, n_init=1, random_state=seed).fit_predict(allx)
+    typ = np.zeros(allx.shape[0])
+    for c in range(n_clusters):
+        members = np.flatnonzero(assign == c)
+        typ[members] = typicality(allx[members], k)
     covered = np.bincount(assign[:lx.shape[0]], minlength=n_clusters)
-    pool_assign = assign[lx.shape[0]:]
+    pool_assign, pool_typ = assign[lx.shape[0]:], typ[lx.shape[0]:]
     size = np.bincount(pool_assign, minlength=n_clusters)
-    free = np.ones(px.shape[0], dtype=bool)
+    queues = {c: list(np.flatnonzero(pool_assign == c)[np.argsort(-pool_typ[pool_assign == c], kind="stable")])
+              for c in range(n_clusters)}
+    picks = n_pool if max_picks is None else min(int(max_picks), n_pool)
     order: list[int] = []
-    for _ in range(n):
-        avail = np.bincount(pool_assign[free], minlength=n_clusters)
-        cand = np.flatnonzero(avail > 0)
-        c = cand[np.lexsort((-size[cand], covered[cand]))[0]]
-        members = np.flatnonzero((pool_assign == c) & free)
-        typ = typicality(allx[lx.shape[0] + members], k)
-        j = int(members[int(np.argmax(typ))])
-        order.append(j)
-        free[j] = False
+    for _ in range(picks):
+        cand = np.array([c for c in range(n_clusters) if queues[c]])
+        c = int(cand[np.lexsort((-size[cand], covered[cand]))[0]])
+        order.append(int(queues[c].pop(0)))
         covered[c] += 1
-    return _rank_scores(np.asarray(order, dtype=np.int64), px.shape[0])
+    scores = pool_typ / (pool_typ.max() * (1 + 1e-9))
+    scores[order] = 1.0 + np.arange(len(order), 0, -1)
+    return scores
