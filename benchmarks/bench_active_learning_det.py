@@ -6,7 +6,9 @@ The loop, per seed and strategy, runs through the product's importer, store, tra
 and queue: the data set is imported with the VOC importer into a project; a fixed
 ``--test`` images (seed 1234) get the split ``test`` and are never trained on; of the
 others, ``--seed-images`` random ones get the split ``train`` (labelled), the rest the
-split ``pool`` (the trainer reads only ``train``). Each round trains a fresh
+split ``pool`` (the trainer reads only ``train``), and every image not labelled has its
+boxes removed from the store (kept aside: the queue and its feature-based strategies see
+it as unlabelled, as in a real project) until it is "labelled". Each round trains a fresh
 ``fasterrcnn_timm:tf_efficientnet_lite0`` from the ImageNet weights (``--weights``) with
 the product's :class:`~vision_studio.core.training.trainer.Trainer` (``--steps`` SGD
 steps of batch 4 at ``--size`` px, no validation), measures its COCO mAP / AP50 on the
@@ -14,7 +16,7 @@ test images (:func:`vision_studio.core.training.coco_gt.coco_metrics`, pycocotoo
 scores the pool with :func:`vision_studio.core.assist.queue.score_images` — for the
 uncertainties the mean binary entropy (``entropy``) / margin of the image's top-10
 detection scores after class-wise NMS — and "labels" the queue's first ``--query``
-images: their split becomes ``train`` (their VOC boxes are in the store all along).
+images: their VOC boxes are restored and their split becomes ``train``.
 
 Run by hand (through /work/heavy on the shared machine)::
 
@@ -46,10 +48,13 @@ from vision_studio.core.store import ProjectStore  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "tf_efficientnet_lite0_in1k_converted.pth"
 ARCH = "fasterrcnn_timm:tf_efficientnet_lite0"
+"""Trained with the ``feature_extraction`` transfer strategy (frozen ImageNet backbone:
+FPN, RPN and box head learn), the cheapest on a CPU."""
 
 
-def open_project(data: Path, work: Path, n_test: int) -> tuple[ProjectStore, list[int], list[int]]:
-    """The project of ``data`` in ``work`` (imported once): ``(store, test ids, pool ids)``."""
+def open_project(data: Path, work: Path, n_test: int, n_pool: int) -> tuple[ProjectStore, list[int], list[int]]:
+    """The project of ``data`` in ``work`` (imported once): ``(store, test ids, pool ids)``;
+    both drawn with seed 1234, the pool at most ``n_pool`` of the other images."""
     from vision_studio.core.io.voc import read_voc
 
     work.mkdir(parents=True, exist_ok=True)
@@ -57,8 +62,13 @@ def open_project(data: Path, work: Path, n_test: int) -> tuple[ProjectStore, lis
     if store.image_count() == 0:
         read_voc(store, data / "annotations", data / "images", split="train")
     ids = sorted(im.id for im in store.images())
-    test = sorted(np.random.default_rng(1234).choice(ids, n_test, replace=False).tolist())
-    return store, test, [i for i in ids if i not in set(test)]
+    drawn = np.random.default_rng(1234).permutation(ids).tolist()
+    return store, sorted(drawn[:n_test]), sorted(drawn[n_test:n_test + n_pool])
+
+
+def store_ids(store: ProjectStore) -> list[int]:
+    """Every image id of the project."""
+    return [im.id for im in store.images()]
 
 
 def ground_truth(store: ProjectStore, ids: list[int]) -> dict:
@@ -79,7 +89,8 @@ def train(store: ProjectStore, out: Path, args, seed: int, n_labelled: int) -> P
     epochs = max(1, math.ceil(args.steps / math.ceil(n_labelled / 4)))
     cfg = TrainConfig.from_dict(dict(task="detection", arch=ARCH, weights=str(args.weights), epochs=epochs,
                                      batch_size=4, image_size=args.size, val_split=0, max_val_batches=0,
-                                     device="cpu", tiles="off", include_empty=False, seed=seed, amp=False,
+                                     strategy={"name": "feature_extraction"}, device="cpu", tiles="off",
+                                     include_empty=False, seed=seed, amp=False,
                                      num_workers=0, out_dir=str(out)))
     result = Trainer(store).fit(cfg)
     if result.last_checkpoint is None:
@@ -92,7 +103,7 @@ def evaluate(store: ProjectStore, model, test: list[int], gt: dict) -> tuple[flo
     from vision_studio.core.assist.inference import run_detections
     from vision_studio.core.training.coco_gt import coco_metrics
 
-    records = [store.get_image(i) for i in test]
+    records = [store.image(i) for i in test]
     raw = run_detections(model, store, records)
     keep = raw.filter(score_threshold=0.001, nms_iou=0.5, max_per_image=100)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -108,25 +119,39 @@ def simulate(store: ProjectStore, test: list[int], pool_ids: list[int], gt: dict
 
     rng = np.random.default_rng(seed)
     labelled = set(rng.choice(pool_ids, args.seed_images, replace=False).tolist())
-    store.set_splits({**{i: "test" for i in test}, **{i: ("train" if i in labelled else "pool") for i in pool_ids}})
+    store.set_splits({**{i: "test" for i in store_ids(store) if i not in set(pool_ids)},
+                      **{i: ("train" if i in labelled else "pool") for i in pool_ids}})
+    hidden = hide(store, [i for i in store_ids(store) if i not in labelled])
     out = []
-    for r in range(args.rounds + 1):
-        t = time.perf_counter()
-        ckpt = train(store, tmp / f"{strategy}-{seed}-{r}", args, seed, len(labelled))
-        model = load_model(store, ckpt, "cpu")
-        out.append(evaluate(store, model, test, gt))
-        print(f"    {strategy} seed {seed} round {r}: {len(labelled)} labels, mAP {out[-1][0]:.3f} "
-              f"AP50 {out[-1][1]:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
-        if r == args.rounds:
-            break
-        pool = [store.get_image(i) for i in pool_ids if i not in labelled]
-        result = score_images(store, strategy, model=model if strategy in UNCERTAINTY else None,
-                              image_records=pool, seed=seed * 100 + r, device="cpu", weights=str(args.weights),
-                              batch=args.query)
-        picked = [i for i, _ in result.top(args.query)]
-        labelled |= set(picked)
-        store.set_splits({i: "train" for i in picked})
+    try:
+        for r in range(args.rounds + 1):
+            t = time.perf_counter()
+            ckpt = train(store, tmp / f"{strategy}-{seed}-{r}", args, seed, len(labelled))
+            model = load_model(store, ckpt, "cpu")
+            out.append(evaluate(store, model, test, gt))
+            print(f"    {strategy} seed {seed} round {r}: {len(labelled)} labels, mAP {out[-1][0]:.3f} "
+                  f"AP50 {out[-1][1]:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
+            if r == args.rounds:
+                break
+            pool = [store.image(i) for i in pool_ids if i not in labelled]
+            result = score_images(store, strategy, model=model if strategy in UNCERTAINTY else None,
+                                  image_records=pool, seed=seed * 100 + r, device="cpu",
+                                  weights=str(args.weights), batch=args.query)
+            picked = [i for i, _ in result.top(args.query)]
+            labelled |= set(picked)
+            store.restore_annotations([a for i in picked for a in hidden.pop(i)])  # "label" them
+            store.set_splits({i: "train" for i in picked})
+    finally:
+        store.restore_annotations([a for anns in hidden.values() for a in anns])
     return out
+
+
+def hide(store: ProjectStore, ids: list[int]) -> dict[int, list]:
+    """Delete the annotations of ``ids`` (the images become unlabelled, as the queue
+    sees them); returns them by image, to restore when an image is "labelled"."""
+    by_image = store.annotations_by_image(ids)
+    store.delete_annotations([a.id for i in ids for a in by_image.get(i, [])])
+    return {i: list(by_image.get(i, [])) for i in ids}
 
 
 def main() -> None:
@@ -136,7 +161,8 @@ def main() -> None:
     ap.add_argument("--query", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--test", type=int, default=50, help="held-out test images")
+    ap.add_argument("--test", type=int, default=40, help="held-out test images")
+    ap.add_argument("--pool", type=int, default=100, help="pool images (seed images included)")
     ap.add_argument("--steps", type=int, default=40, help="SGD steps (batch 4) per round, rounded up to epochs")
     ap.add_argument("--size", type=int, default=256, help="longer image side, px")
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
@@ -150,7 +176,8 @@ def main() -> None:
     if not (args.data / "annotations").is_dir():
         sys.exit(f"error: {args.data}: no annotations/ folder (a VOC root is needed)")
     logging.disable(logging.WARNING)
-    store, test, pool_ids = open_project(args.data.resolve(), args.work, args.test)
+    store, test, pool_ids = open_project(args.data.resolve(), args.work, args.test, args.pool)
+    unused = [i for i in store_ids(store) if i not in set(test) | set(pool_ids)]
     gt = ground_truth(store, test)
     labels = [args.seed_images + r * args.query for r in range(args.rounds + 1)]
     curves: dict[str, np.ndarray] = {}
@@ -161,7 +188,7 @@ def main() -> None:
                 curves[strategy] = np.array([simulate(store, test, pool_ids, gt, strategy, s, args, Path(tmp))
                                              for s in range(args.seeds)])
     finally:
-        store.set_splits({i: "train" for i in pool_ids + test})
+        store.set_splits({i: "train" for i in pool_ids + test + unused})
         store.close()
     print(f"{len(names)} strategies x {args.seeds} seeds x {args.rounds + 1} trainings in "
           f"{time.perf_counter() - t:.0f} s ({args.steps} steps at {args.size} px each; {len(test)} test images)")
