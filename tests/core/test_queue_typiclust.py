@@ -54,3 +54,18 @@ def test_typiclust_queue_scores_the_pool_from_the_feature_cache(small_hym, lite0
     assert result.image_ids.tolist() == np.asarray(pool)[np.lexsort((pool, -want))].tolist()
     again = score_images(store, "typiclust", weights=str(lite0_weights), batch=3, seed=0, save=False)
     assert again.image_ids.tolist() == result.image_ids.tolist()  # deterministic for a seed
+
+
+def test_the_queue_command_defaults_to_typiclust_without_a_checkpoint(small_hym, lite0_weights, capsys):
+    from vision_studio.cli import main
+
+    store, labelled = small_hym
+    path = store.path
+    store.close()
+    assert main(["queue", "--project", str(path), "--n", "3", "--weights", str(lite0_weights)]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3
+    assert f"{16 - len(labelled)} images scored by {DEFAULT_STRATEGY}" in captured.err
+    assert DEFAULT_STRATEGY == "typiclust"
+    with ProjectStore.open(path) as again:
+        assert len(again.queue_scores("typiclust")) == 16 - len(labelled)

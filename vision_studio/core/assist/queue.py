@@ -1,9 +1,9 @@
-"""The Label-next queue: score images by what a checkpoint is unsure of (or by diversity)
-and store the scores in the project (``queue_scores``; higher = label sooner).
+"""The Label-next queue: score images by what a checkpoint is unsure of (or by diversity,
+or typicality) and store the scores in the project (``queue_scores``; higher = label sooner).
 
 Strategies (formulas and sources in :mod:`vision_studio.core.assist.uncertainty`):
 
-* ``entropy`` (default), ``margin``, ``least_confident`` — classification: of the
+* ``entropy``, ``margin``, ``least_confident`` — classification: of the
   image's softmax; detection / instance segmentation: the mean binary uncertainty of
   the image's top-10 detection scores after class-wise NMS (IoU 0.5, score floor 0.001);
   semantic segmentation: the mean over pixels;
@@ -14,11 +14,13 @@ Strategies (formulas and sources in :mod:`vision_studio.core.assist.uncertainty`
   (``weights``), from the dataset-health feature cache
   (:func:`vision_studio.core.health.features.compute_features`) — the same features
   for every task, whatever the checkpoint's architecture;
-* ``typiclust`` — TypiClust (Hacohen, Dekel & Weinshall, *Active Learning on a Budget*,
-  ICML 2022): k-means of the labelled + pool features (the same cache) into
-  ``labelled + batch`` clusters; the queue takes, round after round, the most typical
-  image (densest neighbourhood) of the cluster with the fewest labelled images — a
-  model-free choice of representative images, the paper's answer for small budgets;
+* ``typiclust`` (the default,
+  :data:`~vision_studio.core.assist.uncertainty.DEFAULT_STRATEGY`) — TypiClust (Hacohen,
+  Dekel & Weinshall, *Active Learning on a Budget*, ICML 2022): k-means of the labelled
+  + pool features (the same cache) into ``labelled + batch`` clusters; the queue takes,
+  round after round, the most typical image (densest neighbourhood) of the cluster with
+  the fewest labelled images — a model-free choice of representative images, the
+  paper's answer for small budgets;
 * ``random`` — uniform random scores from ``seed`` (the baseline).
 """
 from __future__ import annotations
