@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -36,41 +37,61 @@ DATA = HERE.parents[2] / "shared" / "data" / "rbc_coco"
 WEIGHTS = HERE.parents[2] / "shared" / "weights" / "tf_efficientnet_lite0_in1k_converted.pth"
 
 
-def train(tmp: Path, epochs: int) -> Path:
+def train(tmp: Path, epochs: int, *, coco: Path | None = None, tiles: str = "off", name: str = "run") -> Path:
+    """Train the detector on ``coco`` (default rbc_coco's train split) with ``tiles``."""
     from vision_studio.core.io.coco import read_coco
     from vision_studio.core.store import ProjectStore
     from vision_studio.core.training import TrainConfig
     from vision_studio.core.training.trainer import Trainer
 
+    coco = coco or DATA / "train" / "_annotations.coco.json"
     tmp.mkdir(parents=True, exist_ok=True)
-    store = ProjectStore.create(tmp / "rbc.vsproj", root=DATA)
-    read_coco(store, DATA / "train" / "_annotations.coco.json", split="train", check_images=False)
+    store = ProjectStore.create(tmp / f"{name}.vsproj", root=coco.parent)
+    read_coco(store, coco, split="train", check_images=False)
     cfg = TrainConfig.from_dict(dict(task="detection", arch="fasterrcnn_timm:tf_efficientnet_lite0",
                                      weights=str(WEIGHTS), epochs=epochs, batch_size=4, image_size=416,
-                                     val_split=0, max_val_batches=0, device="auto", tiles="off",
-                                     out_dir=str(tmp / "run")))
+                                     val_split=0, max_val_batches=0, device="auto", tiles=tiles,
+                                     tile_overlap=0.2, out_dir=str(tmp / name)))
     t0 = time.perf_counter()
-    result = Trainer(store).fit(cfg, callbacks=[lambda e: print("  ", e) if type(e).__name__ == "EpochEnd" else None])
-    print(f"trained {epochs} epochs in {time.perf_counter() - t0:.0f} s: {result.status}")
+    steps = []
+
+    def on_event(e) -> None:
+        if type(e).__name__ == "EpochEnd":
+            print("  ", e)
+        elif type(e).__name__ == "BatchEnd":
+            steps.append(1)
+
+    result = Trainer(store).fit(cfg, callbacks=[on_event])
+    print(f"trained {name} (tiles={tiles}) {epochs} epochs, {len(steps)} steps, in {time.perf_counter() - t0:.0f} s: "
+          f"{result.status}")
     store.close()
     return Path(result.last_checkpoint)
 
 
-def mosaics(tmp: Path, grid: int) -> tuple[list[str], dict, list[str], dict]:
-    """Mosaic files + COCO GT, and the single images + their COCO GT."""
-    from vision_studio.core.images import read_image
-
-    imgs, anns, cats = [], [], None
-    for split in ("test", "valid"):
+def _read_splits(splits: Sequence[str]) -> tuple[list[str], list[dict], list[dict]]:
+    """The image files, annotations (image_id = index into the files) and categories."""
+    imgs: list[str] = []
+    anns: list[dict] = []
+    cats: list[dict] = []
+    for split in splits:
         d = json.loads((DATA / split / "_annotations.coco.json").read_text())
         cats = d["categories"]
         off = len(imgs)
         by = {im["id"]: off + k for k, im in enumerate(d["images"])}
         imgs += [str(DATA / split / im["file_name"]) for im in d["images"]]
         anns += [dict(a, image_id=by[a["image_id"]]) for a in d["annotations"]]
-    single = {"images": [{"id": i + 1, "width": 416, "height": 416, "file_name": f} for i, f in enumerate(imgs)],
-              "annotations": [dict(a, id=k + 1, image_id=a["image_id"] + 1, iscrowd=0) for k, a in enumerate(anns)],
-              "categories": cats}
+    return imgs, anns, cats
+
+
+def build_mosaics(folder: Path, grid: int, splits: Sequence[str]) -> tuple[list[str], dict]:
+    """Mosaics of ``grid x grid`` images of ``splits`` written to ``folder`` (objects keep
+    their pixel size) and their COCO ground truth (``file_name`` relative to ``folder``)."""
+    from PIL import Image
+
+    from vision_studio.core.images import read_image
+
+    imgs, anns, cats = _read_splits(splits)
+    folder.mkdir(parents=True, exist_ok=True)
     n = grid * grid
     files, gt_imgs, gt_anns = [], [], []
     for m in range(len(imgs) // n + (1 if len(imgs) % n else 0)):
@@ -84,13 +105,21 @@ def mosaics(tmp: Path, grid: int) -> tuple[list[str], dict, list[str], dict]:
                     bx, by_, bw, bh = a["bbox"]
                     gt_anns.append({"id": len(gt_anns) + 1, "image_id": m + 1, "category_id": a["category_id"],
                                     "bbox": [bx + x, by_ + y, bw, bh], "area": bw * bh, "iscrowd": 0})
-        path = tmp / f"mosaic_{m}.png"
-        from PIL import Image
-
+        path = folder / f"mosaic_{m}.png"
         Image.fromarray(canvas).save(path)
         files.append(str(path))
         gt_imgs.append({"id": m + 1, "width": 416 * grid, "height": 416 * grid, "file_name": path.name})
-    return files, {"images": gt_imgs, "annotations": gt_anns, "categories": cats}, imgs, single
+    return files, {"images": gt_imgs, "annotations": gt_anns, "categories": cats}
+
+
+def mosaics(tmp: Path, grid: int) -> tuple[list[str], dict, list[str], dict]:
+    """Test mosaic files + COCO GT, and the single test images + their COCO GT."""
+    imgs, anns, cats = _read_splits(("test", "valid"))
+    single = {"images": [{"id": i + 1, "width": 416, "height": 416, "file_name": f} for i, f in enumerate(imgs)],
+              "annotations": [dict(a, id=k + 1, image_id=a["image_id"] + 1, iscrowd=0) for k, a in enumerate(anns)],
+              "categories": cats}
+    files, gt = build_mosaics(tmp, grid, ("test", "valid"))
+    return files, gt, imgs, single
 
 
 def coco_ap(gt: dict, results: list[dict]) -> tuple[float, float, float]:
@@ -126,55 +155,94 @@ def results_of(raw, categories, gt: dict) -> list[dict]:
     return [dict(r, category_id=to_gt[int(r["category_id"])]) for r in raw.to_coco_results(keep, with_masks=False)]
 
 
+def score(ckpt: Path, files: list[str], gt: dict, settings: Any = None) -> tuple[float, float, float, float]:
+    """AP, AP50, APs of a checkpoint on ``files`` (whole image resized when ``settings``
+    is None, else sliced), and the seconds it took."""
+    from vision_studio.core.evaluation.predict import predict_detections
+    from vision_studio.core.evaluation.sliced import predict_sliced
+    from vision_studio.core.training.checkpoints import load_checkpoint
+
+    built, config, categories = load_checkpoint(ckpt)
+    ids = list(range(1, len(files) + 1))
+    t0 = time.perf_counter()
+    if settings is None:
+        raw = predict_detections(built.model, files, categories, image_ids=ids, image_size=config.image_size,
+                                 score_floor=0.01)
+    else:
+        raw = predict_sliced(built.model, files, categories, settings=settings, image_ids=ids,
+                             image_size=config.image_size, score_floor=0.01)
+    return (*coco_ap(gt, results_of(raw, categories, gt)), time.perf_counter() - t0)
+
+
+def show(label: str, got: tuple[float, ...]) -> None:
+    print(f"  {label:<44} AP {got[0]:5.1f}  AP50 {got[1]:5.1f}  APs {got[2]:5.1f}   {got[3]:6.1f} s")
+
+
+def tiled_comparison(tmp: Path, grid: int, epochs: int, files: list[str], gt: dict, keep: Path | None) -> None:
+    """Train on 4x4 mosaics of the train split twice with the same number of optimiser
+    steps: whole mosaics resized to 416 px (tiles off) and 416-px tiles (tiles on), then
+    score both on the test mosaics, resized and sliced."""
+    from vision_studio.core.evaluation.sliced import SliceSettings
+    from vision_studio.core.large.tiles import tile_grid
+
+    folder = (keep or tmp) / "train_mosaics"
+    train_files, train_gt = build_mosaics(folder, grid, ("train",))
+    coco = folder / "_annotations.coco.json"
+    coco.write_text(json.dumps(train_gt))
+    per = len(tile_grid(416 * grid, 416 * grid, 416, 0.2))
+    print(f"\ntrain mosaics: {len(train_files)} of {416 * grid} px, {per} tiles of 416 px each; "
+          f"tiles on {epochs} epochs = tiles off {epochs * per} epochs (same steps)")
+    on = train(keep or tmp, epochs, coco=coco, tiles="on", name="tiles_on")
+    off = train(keep or tmp, epochs * per, coco=coco, tiles="off", name="tiles_off")
+    nms = SliceSettings(tile=416, overlap=0.2, include_full=True, merge="nms", match_metric="IOU", match_threshold=0.5)
+    rows = {}
+    for name, ckpt in (("trained on whole mosaics", off), ("trained on tiles", on)):
+        rows[name, "resized"] = score(ckpt, files, gt)
+        show(f"{name}, predicted resized", rows[name, "resized"])
+        rows[name, "sliced"] = score(ckpt, files, gt, nms)
+        show(f"{name}, predicted sliced (NMS)", rows[name, "sliced"])
+    base = rows["trained on whole mosaics", "resized"]
+    best = rows["trained on tiles", "sliced"]
+    print(f"  tiles + sliced vs whole + resized: AP {best[0] - base[0]:+.1f}, APs {best[2] - base[2]:+.1f}; "
+          f"tiles vs whole, both sliced: AP {best[0] - rows['trained on whole mosaics', 'sliced'][0]:+.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, help="a trained rbc_coco detector (else one is trained)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--grid", type=int, default=4)
     ap.add_argument("--keep", type=Path, help="train into this folder (kept) instead of a temporary one")
+    ap.add_argument("--tiled", type=int, metavar="EPOCHS", default=0,
+                    help="also train on train-split mosaics, tiled (EPOCHS) vs whole (same steps), and compare")
+    ap.add_argument("--skip-single", action="store_true", help="with --tiled: skip the single-image detector")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"dataset not found: {DATA}")
-    from vision_studio.core.evaluation.predict import predict_detections
-    from vision_studio.core.evaluation.sliced import SliceSettings, predict_sliced
-    from vision_studio.core.training.checkpoints import load_checkpoint
+    from vision_studio.core.evaluation.sliced import SliceSettings
 
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        ckpt = args.checkpoint or train(args.keep or tmp, args.epochs)
-        built, config, categories = load_checkpoint(ckpt)
         files, gt, singles, single_gt = mosaics(tmp, args.grid)
-        size = config.image_size
         print(f"{len(files)} mosaics of {args.grid}x{args.grid} images ({416 * args.grid} px), "
-              f"{len(gt['annotations'])} boxes; model input {size} px")
-        ids = list(range(1, len(files) + 1))
-        t0 = time.perf_counter()
-        one = predict_detections(built.model, singles, categories, image_ids=list(range(1, len(singles) + 1)),
-                                 image_size=size, score_floor=0.01)
-        ceiling = coco_ap(single_gt, results_of(one, categories, single_gt))
-        t1 = time.perf_counter()
-        whole = predict_detections(built.model, files, categories, image_ids=ids, image_size=size, score_floor=0.01)
-        resized = coco_ap(gt, results_of(whole, categories, gt))
-        t2 = time.perf_counter()
-        print(f"  single 416-px images (ceiling)   AP {ceiling[0]:5.1f}  AP50 {ceiling[1]:5.1f}  APs {ceiling[2]:5.1f}"
-              f"   {t1 - t0:5.1f} s")
-        print(f"  mosaic, whole image resized      AP {resized[0]:5.1f}  AP50 {resized[1]:5.1f}  APs {resized[2]:5.1f}"
-              f"   {t2 - t1:5.1f} s")
-        best = None
-        for merge, metric in (("nmm", "IOS"), ("nms", "IOU")):
-            settings = SliceSettings(tile=size, overlap=0.2, include_full=True, merge=merge, match_metric=metric,
-                                     match_threshold=0.5)
-            t2 = time.perf_counter()
-            sliced_raw = predict_sliced(built.model, files, categories, settings=settings, image_ids=ids,
-                                        image_size=size, score_floor=0.01)
-            got = coco_ap(gt, results_of(sliced_raw, categories, gt))
-            print(f"  mosaic, sliced ({merge} by {metric} 0.5)   AP {got[0]:5.1f}  AP50 {got[1]:5.1f}  "
-                  f"APs {got[2]:5.1f}   {time.perf_counter() - t2:5.1f} s")
-            best = got if best is None or got[0] > best[0] else best
-        sliced = best
-        gain = sliced[0] - resized[0]
-        print(f"  gain of sliced inference (better merge): AP {gain:+.1f}, AP50 {sliced[1] - resized[1]:+.1f}, "
-              f"APs {sliced[2] - resized[2]:+.1f}   target >= +5 AP: {'met' if gain >= 5 else 'NOT met'}")
+              f"{len(gt['annotations'])} boxes; model input 416 px")
+        if not args.skip_single:
+            ckpt = args.checkpoint or train(args.keep or tmp, args.epochs)
+            show("single 416-px images (ceiling)", score(ckpt, singles, single_gt))
+            resized = score(ckpt, files, gt)
+            show("mosaic, whole image resized", resized)
+            best = None
+            for merge, metric in (("nmm", "IOS"), ("nms", "IOU")):
+                settings = SliceSettings(tile=416, overlap=0.2, include_full=True, merge=merge, match_metric=metric,
+                                         match_threshold=0.5)
+                got = score(ckpt, files, gt, settings)
+                show(f"mosaic, sliced ({merge} by {metric} 0.5)", got)
+                best = got if best is None or got[0] > best[0] else best
+            gain = best[0] - resized[0]
+            print(f"  gain of sliced inference (better merge): AP {gain:+.1f}, AP50 {best[1] - resized[1]:+.1f}, "
+                  f"APs {best[2] - resized[2]:+.1f}   target >= +5 AP: {'met' if gain >= 5 else 'NOT met'}")
+        if args.tiled:
+            tiled_comparison(tmp, args.grid, args.tiled, files, gt, args.keep)
 
 
 if __name__ == "__main__":

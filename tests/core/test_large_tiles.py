@@ -276,3 +276,27 @@ def test_auto_slicing_rule_and_the_recorded_settings(detector, tmp_path):
 
     plain = predict_detections(detector, [parts[0]], [{"id": 1}, {"id": 2}], image_size=128, score_floor=0.05)
     assert (out.img_index == 0).sum() == len(plain)
+
+
+def test_import_records_the_full_size_of_a_slide_pillow_refuses(tmp_path, monkeypatch):
+    """A slide too large for Pillow to open (its decompression-bomb limit, here lowered
+    to make a small file count as a slide) is imported with the size of its header."""
+    from PIL import Image
+
+    from vision_studio.core.images import ImageDecodeError, image_size
+    from vision_studio.core.io.imagefolder import read_images
+    from vision_studio.core.store import ProjectStore
+
+    arr = np.random.default_rng(1).integers(0, 255, (1024, 1536, 3), dtype=np.uint8)
+    (tmp_path / "imgs").mkdir()
+    _pyramid(tmp_path / "imgs" / "slide.tif", arr, levels=2)
+    Image.fromarray(arr).save(tmp_path / "imgs" / "flat.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # Pillow refuses > 2 x this
+    with pytest.raises(ImageDecodeError, match="too large"):
+        image_size(tmp_path / "imgs" / "flat.png")  # not a TIFF: still refused
+    assert image_size(tmp_path / "imgs" / "slide.tif") == (1536, 1024)
+    store = ProjectStore.create(tmp_path / "p.vsproj")
+    read_images(store, tmp_path / "imgs")
+    sizes = {Path(im.path).name: (im.width, im.height) for im in store.images()}
+    assert sizes.get("slide.tif") == (1536, 1024)
+    store.close()

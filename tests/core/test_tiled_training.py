@@ -31,16 +31,19 @@ def boxes_project(tmp_path):
     store.close()
 
 
-@pytest.mark.parametrize("tiles,steps", [("on", 3), ("off", 1)])
-def test_detection_trains_on_tiles(boxes_project, tmp_path, tiles, steps):
+@pytest.mark.parametrize("tiles,min_side,steps", [("on", 2000, 3), ("off", 2000, 1), ("auto", 2000, 1),
+                                                   ("auto", 280, 3)])
+def test_detection_trains_on_tiles(boxes_project, tmp_path, tiles, min_side, steps):
     torch.set_num_threads(1)
     cfg = TrainConfig.from_dict(dict(
         task="detection", arch="fasterrcnn_mobilenet_v3_large_320_fpn", weights=None, strategy="scratch",
         epochs=1, batch_size=4, image_size=128, device="cpu", val_split=0, tiles=tiles, tile_overlap=0.2,
+        tile_auto_min_side=min_side,
         num_workers=0, out_dir=str(tmp_path / f"run_{tiles}")))
     events = []
     result = Trainer(boxes_project).fit(cfg, callbacks=[events.append])
     assert result.status == "finished", result
     # 300 x 200 images in 128-px tiles at 0.2 overlap: 3 x 2 = 6 tiles each, 12 tiles,
-    # batches of 4 → 3 steps; whole images: 2 images → 1 step
+    # batches of 4 → 3 steps; whole images: 2 images → 1 step. "auto" tiles them only when
+    # their 300-px side exceeds tile_auto_min_side (and 2 x 128 px)
     assert sum(isinstance(e, BatchEnd) for e in events) == steps

@@ -11,7 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from vision_studio.core.store import ProjectStore
-from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog
+from vision_studio.gui.dialogs.export_dialog import ExportDialog
+from vision_studio.gui.dialogs.import_export import ImportDialog
 
 
 def test_import_coco_reports_skipped_and_problems_clickable(new_store, coco_dir, qtbot):

@@ -316,7 +316,7 @@ def test_the_image_fits_the_canvas_on_first_show_and_on_every_open(main_window, 
 
 
 def test_ctrl_e_exports_even_while_the_search_box_has_focus(main_window, small_project, qtbot):
-    from vision_studio.gui.dialogs.import_export import ExportDialog
+    from vision_studio.gui.dialogs.export_dialog import ExportDialog
 
     win = main_window
     win.open_project(small_project)

@@ -204,14 +204,25 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         ``(width, height)`` in pixels after EXIF orientation (swapped for orientations
         5-8, the 90-degree rotations), as COCO ``width``/``height`` expect.
 
+    A tiled TIFF too large for Pillow to open (a slide of tens of thousands of pixels a
+    side) is measured from its TIFF header (:func:`vision_studio.core.tiff_check.tiled_tiff_size`).
+
     Raises:
         ImageDecodeError: missing file, not an image, corrupt header.
     """
-    with _opened(path) as img:
-        w, h = img.size
-        if _orientation(img) in _SWAPS_AXES:
-            w, h = h, w
-        return int(w), int(h)
+    try:
+        with _opened(path) as img:
+            w, h = img.size
+            if _orientation(img) in _SWAPS_AXES:
+                w, h = h, w
+            return int(w), int(h)
+    except ImageDecodeError:
+        from vision_studio.core.tiff_check import TIFF_SUFFIXES, tiled_tiff_size
+
+        size = tiled_tiff_size(Path(path)) if Path(path).suffix.lower() in TIFF_SUFFIXES else None
+        if size is None:
+            raise
+        return size
 
 
 def _limit() -> int:

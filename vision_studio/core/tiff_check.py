@@ -1,4 +1,6 @@
-"""Verification of slide-sized tiled TIFFs without decoding them whole (used by
+"""Slide-sized tiled TIFFs without decoding them whole: their size from the header
+(:func:`tiled_tiff_size`, used by :func:`vision_studio.core.images.image_size` where
+Pillow refuses to open an image that large) and their verification (used by
 :func:`vision_studio.core.images.verify_image` above the decoding pixel limit)."""
 from __future__ import annotations
 
@@ -6,6 +8,22 @@ from pathlib import Path
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 """File suffixes of TIFF and BigTIFF files."""
+
+
+def tiled_tiff_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` of a tiled TIFF's full-resolution image from its first page's
+    header (``tifffile``; no pixel is decoded), or ``None`` when ``path`` is not a
+    readable tiled TIFF."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if not page.is_tiled:
+                return None
+            return int(page.imagewidth), int(page.imagelength)
+    except (OSError, ValueError, IndexError, KeyError, tifffile.TiffFileError):
+        return None
 
 
 def verify_large_tiff(path: Path, limit: int) -> str | None | bool:

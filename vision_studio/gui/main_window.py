@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QApplication, QFrame, QMainWindow, QMessageBox, Q
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui import settings
 from vision_studio.gui.dialogs.help import ABOUT_TEXT, PreferencesDialog, ShortcutsDialog
-from vision_studio.gui.dialogs.import_export import ExportDialog, ImportDialog, ProblemsDialog
+from vision_studio.gui.dialogs.export_dialog import ExportDialog
+from vision_studio.gui.dialogs.import_export import ImportDialog, ProblemsDialog
 from vision_studio.gui.menus import build_menus
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
 from vision_studio.gui.panels.evaluate.panel import EvaluatePanel

@@ -12,8 +12,9 @@ clamped into the tile, RLE masks cropped. Tiles with no annotation left are kept
 (they teach the model what background looks like) unless ``keep_empty`` is False.
 
 Modes (``TrainConfig.tiles``): ``"off"``; ``"on"`` (every image larger than one tile);
-``"auto"`` (images whose longer side exceeds both ``AUTO_MIN_SIDE`` = 2000 px, about a
-4-megapixel photo, and ``AUTO_FACTOR`` = 2 x the tile, see
+``"auto"`` (images whose longer side exceeds both ``auto_min_side`` — default
+``AUTO_MIN_SIDE`` = 2000 px, about a 4-megapixel photo, ``TrainConfig.tile_auto_min_side``
+— and ``AUTO_FACTOR`` = 2 x the tile, see
 :func:`~vision_studio.core.large.tiles.needs_tiling`; ordinary datasets of 300-1000 px
 images therefore train as before). Classification never tiles.
 Validation always uses whole images as they are predicted by the plain path.
@@ -34,12 +35,14 @@ AUTO_FACTOR = 2.0
 AUTO_MIN_SIDE = 2000
 
 
-def _should_tile(mode: str, height: int, width: int, tile: int) -> bool:
+def should_tile(mode: str, height: int, width: int, tile: int, auto_min_side: int = AUTO_MIN_SIDE) -> bool:
+    """Whether the rule of ``mode`` trains an image of ``width x height`` pixels as tiles
+    of ``tile`` pixels (``auto_min_side``: the ``"auto"`` threshold in pixels)."""
     if mode == "off":
         return False
     if mode == "on":
         return max(height, width) > tile
-    return max(height, width) > AUTO_MIN_SIDE and needs_tiling(height, width, tile, AUTO_FACTOR)
+    return max(height, width) > auto_min_side and needs_tiling(height, width, tile, AUTO_FACTOR)
 
 
 def _crop_rle(rle: dict[str, Any], height: int, width: int, tile: Tile) -> dict[str, Any] | None:
@@ -77,7 +80,7 @@ def _clip_annotations(anns: Sequence[Any], height: int, width: int, tile: Tile, 
 
 def tile_samples(samples: Sequence[Any], task: str, tile: int, *, mode: str = "auto", overlap: float = 0.2,
                  min_visible: float = DEFAULT_MIN_VISIBLE, min_side: float = DEFAULT_MIN_SIDE,
-                 keep_empty: bool = True) -> list[Any]:
+                 keep_empty: bool = True, auto_min_side: int = AUTO_MIN_SIDE) -> list[Any]:
     """Training samples with every large image replaced by its tiles.
 
     Args:
@@ -89,6 +92,8 @@ def tile_samples(samples: Sequence[Any], task: str, tile: int, *, mode: str = "a
         overlap: Fraction of ``tile`` shared by neighbouring tiles.
         min_visible, min_side: The clipping rule of ``clip_to_tile``.
         keep_empty: Keep tiles that hold no annotation.
+        auto_min_side: ``"auto"`` tiles only images whose longer side exceeds this
+            (pixels; ``TrainConfig.tile_auto_min_side``).
 
     Returns:
         The samples, tiled ones as several samples with ``window`` set and
@@ -103,7 +108,7 @@ def tile_samples(samples: Sequence[Any], task: str, tile: int, *, mode: str = "a
         return list(samples)
     out: list[Any] = []
     for s in samples:
-        if not _should_tile(mode, s.height, s.width, tile):
+        if not should_tile(mode, s.height, s.width, tile, auto_min_side):
             out.append(s)
             continue
         for t in tile_grid(s.height, s.width, tile, overlap):
@@ -114,8 +119,53 @@ def tile_samples(samples: Sequence[Any], task: str, tile: int, *, mode: str = "a
     return out
 
 
-def tiled_count(samples: Sequence[Any], task: str, tile: int, mode: str = "auto", overlap: float = 0.2) -> int:
-    """How many images of ``samples`` the rule tiles (for the pre-training checks)."""
+def tiled_count(samples: Sequence[Any], task: str, tile: int, mode: str = "auto", overlap: float = 0.2,
+                auto_min_side: int = AUTO_MIN_SIDE) -> int:
+    """How many images of ``samples`` (anything with ``height`` and ``width`` in pixels:
+    samples, ``ImageRecord``) the rule tiles (for the pre-training checks)."""
     if task == Task.CLASSIFICATION or mode == "off":
         return 0
-    return sum(1 for s in samples if _should_tile(mode, s.height, s.width, tile))
+    return sum(1 for s in samples if should_tile(mode, s.height, s.width, tile, auto_min_side))
+
+
+@dataclasses.dataclass(frozen=True)
+class TilingPlan:
+    """What the tiling rule does to a set of images (shown before training).
+
+    Attributes:
+        total: Images considered.
+        tiled: Images the rule cuts into tiles.
+        tiles: Tiles those images give (each ``tile x tile`` pixels).
+        larger: Images whose longer side exceeds ``auto_min_side`` (whatever the mode).
+    """
+
+    total: int
+    tiled: int
+    tiles: int
+    larger: int
+
+
+def tiling_plan(sizes: Sequence[tuple[int, int]], task: str, tile: int, mode: str = "auto",
+                overlap: float = 0.2, auto_min_side: int = AUTO_MIN_SIDE) -> TilingPlan:
+    """Count the images and tiles the rule gives for images of ``sizes``.
+
+    Args:
+        sizes: ``(width, height)`` of each image in pixels.
+        task, tile, mode, overlap, auto_min_side: As for :func:`tile_samples`.
+
+    Returns:
+        The :class:`TilingPlan` (tiles counted with :func:`tile_grid`, once per distinct
+        image size).
+    """
+    from collections import Counter
+
+    counts = Counter((int(w), int(h)) for w, h in sizes)
+    larger = sum(n for (w, h), n in counts.items() if max(w, h) > auto_min_side)
+    if task == Task.CLASSIFICATION or mode == "off":
+        return TilingPlan(sum(counts.values()), 0, 0, larger)
+    tiled = tiles = 0
+    for (w, h), n in counts.items():
+        if w > 0 and h > 0 and should_tile(mode, h, w, tile, auto_min_side):
+            tiled += n
+            tiles += n * len(tile_grid(h, w, tile, overlap))
+    return TilingPlan(sum(counts.values()), tiled, tiles, larger)

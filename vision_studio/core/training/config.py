@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from vision_studio.core.data.transforms_options import parse_augmentation
 from vision_studio.core.errors import ConfigError
+from vision_studio.core.large.tiled_training import AUTO_MIN_SIDE, MODES as TILE_MODES
 from vision_studio.core.types import Task
 
 STRATEGIES = ("scratch", "feature_extraction", "linear_probe", "fine_tune", "partial",
@@ -50,7 +51,8 @@ class TrainConfig:
     ``tiles`` (``"auto"``, ``"on"``, ``"off"``) and ``tile_overlap`` (fraction of the
     tile): detection and segmentation train on overlapping ``image_size`` tiles of large
     images (:mod:`vision_studio.core.large.tiled_training`; ``"auto"`` tiles images
-    whose longer side exceeds twice ``image_size``).
+    whose longer side exceeds both ``tile_auto_min_side`` pixels and twice
+    ``image_size``).
     """
 
     task: str = Task.CLASSIFICATION
@@ -85,6 +87,7 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     tiles: str = "auto"
     tile_overlap: float = 0.2
+    tile_auto_min_side: int = AUTO_MIN_SIDE
     name: str = ""
 
     # ------------------------------------------------------------------ JSON
@@ -172,8 +175,9 @@ class TrainConfig:
             _range("grad_clip", self.grad_clip, 0, 1e9)
         _range("early_stopping_patience", self.early_stopping_patience, 0, 10**6)
         _range("image_size", self.image_size, 16, 4096)
-        _choice("tiles", self.tiles, ("auto", "on", "off"))
+        _choice("tiles", self.tiles, TILE_MODES)
         _range("tile_overlap", self.tile_overlap, 0, 0.9)
+        _range("tile_auto_min_side", self.tile_auto_min_side, 0, 10**6)
         self.augmentation = {k: v for k, v in self.augmentation.items()}
         parse_augmentation(self.task, self.augmentation)
         _choice("device", self.device, DEVICES)

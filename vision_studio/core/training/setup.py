@@ -341,7 +341,8 @@ def build_loop_parts(config: TrainConfig, snapshot: Snapshot, model: ModelParts,
         g["lr"] *= world_size()
     from vision_studio.core.large.tiled_training import tile_samples
 
-    tiled = tile_samples(train, config.task, config.image_size, mode=config.tiles, overlap=config.tile_overlap)
+    tiled = tile_samples(train, config.task, config.image_size, mode=config.tiles, overlap=config.tile_overlap,
+                         auto_min_side=config.tile_auto_min_side)
     train_loader = make_loader(snapshot, tiled, config, model.built, True, device)
     val_loader = make_loader(snapshot, val, config, model.built, False, device) if val else None
     steps = max(1, min(len(train_loader), config.max_steps_per_epoch or len(train_loader)))

@@ -1,4 +1,4 @@
-"""Import… and Export… dialogs over the core formats (:mod:`vision_studio.gui.formats`).
+"""The Import… dialog over the core formats (:mod:`vision_studio.gui.formats`).
 
 An import runs in a :class:`~vision_studio.gui.dialogs.worker.StoreTask` thread with a
 progress bar and a Cancel button (a cancelled import is rolled back). When it ends the
@@ -7,13 +7,10 @@ the problems recorded for images — double-click one to show that image.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
-                               QProgressBar, QPushButton, QStackedWidget, QTabWidget,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
+                               QMessageBox, QProgressBar, QStackedWidget, QTabWidget, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
@@ -22,7 +19,8 @@ from vision_studio.gui import import_undo
 from vision_studio.gui.dialogs.mask_values import MAX_SCAN_FILES, MaskValuesDialog, classes_text
 from vision_studio.gui.dialogs.verify import VerifyResult, verify_images
 from vision_studio.gui.dialogs.worker import StoreTask
-from vision_studio.gui.formats import EXPORT_FORMATS, IMPORT_FORMATS, ExportFormat, Field
+from vision_studio.gui.dialogs.path_edit import PathEdit
+from vision_studio.gui.formats import IMPORT_FORMATS
 
 SPLITS = ("", "train", "val", "test")
 EXISTING_CHOICES = (("add their labels", "add"), ("replace their annotations", "replace"),
@@ -30,39 +28,6 @@ EXISTING_CHOICES = (("add their labels", "add"), ("replace their annotations", "
 """What an import does with labels for images already in the project (label, core value)."""
 PARTLY_IMPORTED = frozenset({"unknown_value"})
 """Report kinds of items that were imported in part (listed apart from the skipped)."""
-
-
-class PathEdit(QWidget):
-    """A line edit with a Browse… button for a :class:`Field` of kind file/dir/save_file."""
-
-    def __init__(self, field: Field, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.field = field
-        self.edit = QLineEdit(field.default, self)
-        self.edit.setToolTip(field.tip)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.edit, 1)
-        if field.kind in ("file", "dir", "save_file"):
-            button = QPushButton("Browse…", self)
-            button.setToolTip(f"Choose the {field.label.lower()}")
-            button.clicked.connect(self._browse)
-            layout.addWidget(button)
-
-    def _browse(self) -> None:
-        start = self.edit.text()
-        if self.field.kind == "file":
-            path, _ = QFileDialog.getOpenFileName(self, self.field.label, start, self.field.filter)
-        elif self.field.kind == "save_file":
-            path, _ = QFileDialog.getSaveFileName(self, self.field.label, start, self.field.filter)
-        else:
-            path = QFileDialog.getExistingDirectory(self, self.field.label, start)
-        if path:
-            self.edit.setText(path)
-
-    def text(self) -> str:
-        """The entered value, stripped."""
-        return self.edit.text().strip()
 
 
 class ReportView(QWidget):
@@ -184,45 +149,9 @@ class ImportDialog(QDialog):
         self.task: StoreTask | None = None
         self.report: ImportReport | None = None
         self.error = ""
-        self.format = QComboBox(self)
-        self.forms = QStackedWidget(self)
-        self.inputs: list[dict[str, PathEdit]] = []
-        for fmt in IMPORT_FORMATS:
-            self.format.addItem(fmt.label, fmt.name)
-            self.format.setItemData(self.format.count() - 1, fmt.help, Qt.ItemDataRole.ToolTipRole)
-            page, edits = QWidget(self), {}
-            form = QFormLayout(page)
-            for f in fmt.fields:
-                edits[f.key] = PathEdit(f, page)
-                form.addRow(f.label + ("" if not f.optional else " (optional)"), edits[f.key])
-            self.forms.addWidget(page)
-            self.inputs.append(edits)
-        self.format.currentIndexChanged.connect(self.forms.setCurrentIndex)
-        self.split = QComboBox(self)
-        self.split.setEditable(True)
-        self.split.addItems(["(from the data)", "train", "val", "test"])
-        self.split.setToolTip("Split given to every imported image; '(from the data)' keeps the format's own")
-        self.on_existing = QComboBox(self, objectName="on_existing")
-        for label, value in EXISTING_CHOICES:
-            self.on_existing.addItem(label, value)
-        self.on_existing.setToolTip("Labels for an image the project already has (matched by "
-                                    "its path in the project, then by its file name)")
-        self.format.currentIndexChanged.connect(lambda _i: self._format_changed())
-        self.strict = QCheckBox("Strict: import nothing if anything is wrong", self)
-        self.progress = QProgressBar(self)
-        self.progress.setVisible(False)
-        self.report_view = ReportView(self)
-        self.report_view.setVisible(False)
-        self.report_view.imageRequested.connect(self.imageRequested)
-        self.buttons = QDialogButtonBox(self)
-        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.import_button.clicked.connect(self.start)
-        self.undo_button = self.buttons.addButton("Undo this import", QDialogButtonBox.ButtonRole.ActionRole)
-        self.undo_button.setToolTip("Remove everything this import added (also Edit → Undo)")
-        self.undo_button.setVisible(False)
-        self.undo_button.clicked.connect(self.undo_import)
-        self.close_button.clicked.connect(self._close_or_cancel)
+        self._build_formats()
+        self._build_options()
+        self._build_buttons()
         top = QFormLayout()
         top.addRow("Format", self.format)
         top.addRow("Split", self.split)
@@ -239,6 +168,51 @@ class ImportDialog(QDialog):
         self.verified_result: VerifyResult | None = None
         self._format_changed()
         self.resize(720, 360)
+
+    def _build_formats(self) -> None:
+        self.format = QComboBox(self)
+        self.forms = QStackedWidget(self)
+        self.inputs: list[dict[str, PathEdit]] = []
+        for fmt in IMPORT_FORMATS:
+            self.format.addItem(fmt.label, fmt.name)
+            self.format.setItemData(self.format.count() - 1, fmt.help, Qt.ItemDataRole.ToolTipRole)
+            page, edits = QWidget(self), {}
+            form = QFormLayout(page)
+            for f in fmt.fields:
+                edits[f.key] = PathEdit(f, page)
+                form.addRow(f.label + ("" if not f.optional else " (optional)"), edits[f.key])
+            self.forms.addWidget(page)
+            self.inputs.append(edits)
+        self.format.currentIndexChanged.connect(self.forms.setCurrentIndex)
+
+    def _build_options(self) -> None:
+        self.split = QComboBox(self)
+        self.split.setEditable(True)
+        self.split.addItems(["(from the data)", "train", "val", "test"])
+        self.split.setToolTip("Split given to every imported image; '(from the data)' keeps the format's own")
+        self.on_existing = QComboBox(self, objectName="on_existing")
+        for label, value in EXISTING_CHOICES:
+            self.on_existing.addItem(label, value)
+        self.on_existing.setToolTip("Labels for an image the project already has (matched by "
+                                    "its path in the project, then by its file name)")
+        self.format.currentIndexChanged.connect(lambda _i: self._format_changed())
+        self.strict = QCheckBox("Strict: import nothing if anything is wrong", self)
+        self.progress = QProgressBar(self)
+        self.progress.setVisible(False)
+        self.report_view = ReportView(self)
+        self.report_view.setVisible(False)
+        self.report_view.imageRequested.connect(self.imageRequested)
+
+    def _build_buttons(self) -> None:
+        self.buttons = QDialogButtonBox(self)
+        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.import_button.clicked.connect(self.start)
+        self.undo_button = self.buttons.addButton("Undo this import", QDialogButtonBox.ButtonRole.ActionRole)
+        self.undo_button.setToolTip("Remove everything this import added (also Edit → Undo)")
+        self.undo_button.setVisible(False)
+        self.undo_button.clicked.connect(self.undo_import)
+        self.close_button.clicked.connect(self._close_or_cancel)
 
     def _format_changed(self) -> None:
         fmt = IMPORT_FORMATS[self.format.currentIndex()]
@@ -395,130 +369,4 @@ class ImportDialog(QDialog):
             if t is not None and t.isRunning():
                 t.cancel()
                 t.wait()
-        super().done(result)
-
-
-class ExportDialog(QDialog):
-    """Export the project (or one split) to COCO JSON, Pascal VOC or label PNGs.
-
-    Signals:
-        exported(str): the output path of a finished export.
-    """
-
-    exported = Signal(str)
-
-    def __init__(self, store: ProjectStore, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Export annotations")
-        self.store = store
-        self.task: StoreTask | None = None
-        self.error = ""
-        self.result_value: object = None
-        self.format = QComboBox(self)
-        for fmt in EXPORT_FORMATS:
-            self.format.addItem(fmt.label, fmt.name)
-        self.split = QComboBox(self)
-        self.split.addItem("All images", None)
-        for name, n in store.splits().items():
-            self.split.addItem(f"{name or 'unassigned'} ({n} images)", name)
-        self.target = QStackedWidget(self)
-        self.targets = [PathEdit(f.target, self) for f in EXPORT_FORMATS]
-        for t in self.targets:
-            self.target.addWidget(t)
-        self.format.currentIndexChanged.connect(self.target.setCurrentIndex)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.buttons = QDialogButtonBox(self)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        close = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.export_button.clicked.connect(self.start)
-        close.clicked.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow("Format", self.format)
-        form.addRow("Images", self.split)
-        form.addRow("Save to", self.target)
-        form.addRow(self.status)
-        form.addRow(self.buttons)
-        self.resize(560, 180)
-
-    def current_format(self) -> ExportFormat:
-        """The chosen :class:`ExportFormat`."""
-        return EXPORT_FORMATS[self.format.currentIndex()]
-
-    def set_format(self, name: str) -> None:
-        """Select the export format called ``name``."""
-        self.format.setCurrentIndex(self.format.findData(name))
-
-    def set_target(self, path: str | Path) -> None:
-        """Set the output file/folder of the current format."""
-        self.targets[self.format.currentIndex()].edit.setText(str(path))
-
-    def start(self) -> None:
-        """Export in a worker thread (non-blocking)."""
-        fmt, out = self.current_format(), self.targets[self.format.currentIndex()].text()
-        if not out:
-            self.status.setText("Choose where to save first.")
-            return
-        allowed = self.may_write(out)
-        if allowed is None:
-            return
-        kw = {"overwrite": True} if allowed == "replace" else {}
-        split = self.split.currentData()
-        self.error, self.result_value = "", None
-        self.task = StoreTask(self.store.path, lambda s, _p: fmt.call(s, out, split, kw), self)
-        self.task.succeeded.connect(lambda r: self._on_done(out, r))
-        self.task.failed.connect(self._on_failed)
-        self.task.finished.connect(lambda: self.export_button.setEnabled(True))
-        self.export_button.setEnabled(False)
-        self.status.setText("Exporting…")
-        self.task.start()
-
-    def may_write(self, out: str) -> str | None:
-        """Whether the export may write ``out``: ``"new"`` (nothing there), ``"replace"``
-        (the user agreed, asked by name, to replace the existing file or fill the
-        non-empty folder) or ``None`` (refused: the project file or one of its images,
-        or the user said no; shown in the dialog)."""
-        from vision_studio.core.errors import OutputExistsError, ProtectedPathError
-        from vision_studio.core.outputs import check_output, protected_paths
-
-        protected = protected_paths(self.store)
-        try:
-            check_output(out, overwrite=False, protected=protected)
-            return "new"
-        except ProtectedPathError as exc:
-            self._refuse(str(exc))
-            return None
-        except OutputExistsError:
-            what = "folder and its files" if Path(out).is_dir() else "file"
-            if QMessageBox.question(
-                    self, "Replace?", f"{Path(out).name} already exists:\n{out}\n\n"
-                    f"Replace this {what} with the export?") != QMessageBox.StandardButton.Yes:
-                self.status.setText(f"Not exported: {Path(out).name} was kept.")
-                return None
-        try:
-            check_output(out, overwrite=True, protected=protected)
-        except ProtectedPathError as exc:
-            self._refuse(str(exc))
-            return None
-        return "replace"
-
-    def _refuse(self, message: str) -> None:
-        self.error = message
-        self.status.setText(f"Not exported: {message}")
-        QMessageBox.warning(self, "Export refused", message)
-
-    def _on_done(self, out: str, result: object) -> None:
-        self.result_value = result
-        self.status.setText(f"Saved to {out}")
-        self.exported.emit(out)
-
-    def _on_failed(self, message: str) -> None:
-        self.error = message
-        self.status.setText(f"Export failed: {message}")
-        QMessageBox.warning(self, "Export failed", message)
-
-    def done(self, result: int) -> None:  # noqa: D102
-        if self.task is not None and self.task.isRunning():
-            self.task.wait()
         super().done(result)

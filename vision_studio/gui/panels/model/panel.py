@@ -1,9 +1,10 @@
 """The Model panel: configure a training run and start it on the shared engine.
 
-Left: task, architecture and weights, transfer strategy, hyperparameters. Right:
-augmentation with a live preview on a real project image, the train/validation split
-(with a stratified re-split), the checks shown before a run starts, and the buttons to
-save / load the settings (a ``TrainConfig`` JSON the CLI accepts) and to start training.
+Left: task, architecture and weights, transfer strategy, hyperparameters, tiled training
+of large images. Right: augmentation with a live preview on a real project image, the
+train/validation split (with a stratified re-split), the checks shown before a run
+starts. Below, the buttons to save / load the settings (a ``TrainConfig`` JSON the CLI
+accepts), to export them with the command lines for another machine, and to start.
 """
 from __future__ import annotations
 
@@ -13,18 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QMessageBox, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from vision_studio.core.errors import ConfigError, VisionStudioError
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Task
 from vision_studio.core.training import checks as advice
+from vision_studio.gui.panels.model.buttons import button_row
 from vision_studio.gui.panels.model.launch import Launcher, error_label
 from vision_studio.gui.panels.model.preview import AugmentationPreview, augmented_samples
 from vision_studio.gui.panels.model.sections import (ArchSection, HyperSection, StrategySection,
                                                      WheelGuard, guard_wheel, watch_changes)
+from vision_studio.gui.panels.model.tiles_section import TilesSection
 from vision_studio.gui.state import AppState
 from vision_studio.gui.panels.model.wrap_label import WrapLabel
 
@@ -50,9 +52,12 @@ class ModelPanel(QWidget):
         self.strategy = StrategySection(self)
         self.hyper = HyperSection(self)
         self.hyper.set_dict(TrainConfig().to_dict())
+        self.tiles = TilesSection(self)
+        self.tiles.set_image_size(self.hyper.w["image_size"].value())
+        self.hyper.w["image_size"].valueChanged.connect(self.tiles.set_image_size)
         left = QWidget(self)
         lv = QVBoxLayout(left)
-        for w in (self.arch, self.strategy, self.hyper):
+        for w in (self.arch, self.strategy, self.hyper, self.tiles):
             lv.addWidget(w)
         lv.addStretch(1)
         right = QWidget(self)
@@ -73,7 +78,7 @@ class ModelPanel(QWidget):
         outer.addLayout(row, 1)
         self.start_error = error_label(self, "start_error")
         outer.addWidget(self.start_error)
-        outer.addLayout(self._buttons())  # outside the scroll areas: always visible
+        outer.addLayout(button_row(self))  # outside the scroll areas: always visible
         self.launcher = Launcher(self, self.start_error)
         from vision_studio.gui.help_texts import apply_model_tooltips  # issue 19: plain words
 
@@ -147,21 +152,6 @@ class ModelPanel(QWidget):
         v.addWidget(self.warnings)
         return box
 
-    def _buttons(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.save_btn = QPushButton("Save settings…", self, objectName="save_config")
-        self.load_btn = QPushButton("Load settings…", self, objectName="load_config")
-        self.start = QPushButton("Start training ▶", self, objectName="start")
-        self.start.setDefault(True)
-        self.save_btn.clicked.connect(self._ask_save)
-        self.load_btn.clicked.connect(self._ask_load)
-        self.start.clicked.connect(lambda: self.start_training())
-        for b in (self.save_btn, self.load_btn):
-            row.addWidget(b)
-        row.addStretch(1)
-        row.addWidget(self.start)
-        return row
-
     # ------------------------------------------------------------------ project
     def _project_opened(self) -> None:
         self.refresh(reset=True)
@@ -183,6 +173,7 @@ class ModelPanel(QWidget):
             return
         self._pending = None
         self.setEnabled(True)
+        self.tiles.set_sizes([(im.width, im.height) for im in store.images()])
         if reset:
             self.arch.forget_choice()
             self._restoring = True
@@ -276,6 +267,7 @@ class ModelPanel(QWidget):
 
     def _on_task(self, task: str) -> None:
         self.strategy.set_task(task)
+        self.tiles.set_task(task)
         if self.state.store is None:
             return
         self._load_snapshot()
@@ -400,6 +392,7 @@ class ModelPanel(QWidget):
                     weights=self.arch.current_weights(), strategy=self.strategy.to_dict(),
                     augmentation=self.augmentation(), val_split=self.val_split.value())
         data.update(self.hyper.to_dict())
+        data.update(self.tiles.to_dict())
         return TrainConfig.from_dict(data)
 
     def set_config(self, cfg: TrainConfig) -> None:
@@ -410,6 +403,7 @@ class ModelPanel(QWidget):
         self.arch.set_weights(cfg.weights)
         self.strategy.set_dict(cfg.strategy)
         self.hyper.set_dict(cfg.to_dict())
+        self.tiles.set_dict(cfg.to_dict())
         self.val_split.setValue(cfg.val_split)
         self.set_augmentation(cfg.augmentation)
 
@@ -425,23 +419,6 @@ class ModelPanel(QWidget):
         cfg = TrainConfig.load(path)
         self.set_config(cfg)
         return cfg
-
-    def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save training settings", "train.json",
-                                              "JSON (*.json)")
-        if path:
-            try:
-                self.save_config(path)
-            except (VisionStudioError, OSError) as exc:
-                QMessageBox.warning(self, "Save settings", str(exc))
-
-    def _ask_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load training settings", "", "JSON (*.json)")
-        if path:
-            try:
-                self.load_config(path)
-            except VisionStudioError as exc:
-                QMessageBox.warning(self, "Load settings", str(exc))
 
     # ------------------------------------------------------------------ actions
     def use_checkpoint(self, path: str) -> None:
