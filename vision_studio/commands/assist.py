@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--checkpoint", type=Path,
                    help="best.pt / last.pt or a run folder (needed by entropy, margin, least_confident)")
     q.add_argument("--n", type=int, default=20, help="images to list (20)")
-    q.add_argument("--strategy", choices=STRATEGIES, default="entropy", help="ordering (entropy)")
+    q.add_argument("--strategy", choices=STRATEGIES + ("typiclust",), default="typiclust", help="ordering (typiclust)")
     q.add_argument("--images", default="unlabelled", help="unlabelled (default), all, or a split name")
     q.add_argument("--weights", default="in1k",
                    help="coreset: backbone weights of the feature cache, timm tag (in1k) or a .pth file")

@@ -1,9 +1,9 @@
-"""The Label-next queue: score images by what a checkpoint is unsure of (or by diversity)
-and store the scores in the project (``queue_scores``; higher = label sooner).
+"""The Label-next queue: score images by what a checkpoint is unsure of (or by diversity,
+or typicality) and store the scores in the project (``queue_scores``; higher = label sooner).
 
 Strategies (formulas and sources in :mod:`vision_studio.core.assist.uncertainty`):
 
-* ``entropy`` (default), ``margin``, ``least_confident`` — classification: of the
+* ``entropy``, ``margin``, ``least_confident`` — classification: of the
   image's softmax; detection / instance segmentation: the mean binary uncertainty of
   the image's top-10 detection scores after class-wise NMS (IoU 0.5, score floor 0.001);
   semantic segmentation: the mean over pixels;
@@ -14,6 +14,13 @@ Strategies (formulas and sources in :mod:`vision_studio.core.assist.uncertainty`
   (``weights``), from the dataset-health feature cache
   (:func:`vision_studio.core.health.features.compute_features`) — the same features
   for every task, whatever the checkpoint's architecture;
+* ``typiclust`` (the default,
+  :data:`~vision_studio.core.assist.uncertainty.DEFAULT_STRATEGY`) — TypiClust (Hacohen,
+  Dekel & Weinshall, *Active Learning on a Budget*, ICML 2022): k-means of the labelled
+  + pool features (the same cache) into ``labelled + batch`` clusters; the queue takes,
+  round after round, the most typical image (densest neighbourhood) of the cluster with
+  the fewest labelled images — a model-free choice of representative images, the
+  paper's answer for small budgets;
 * ``random`` — uniform random scores from ``seed`` (the baseline).
 """
 from __future__ import annotations
@@ -30,12 +37,15 @@ from vision_studio.core.assist.inference import (LoadedModel, load_model, run_cl
                                                  run_detections, run_semantic)
 from vision_studio.core.assist.uncertainty import (STRATEGIES, UNCERTAINTY, detection_image_scores,
                                                    k_center_greedy, nearest_sq_distance,
-                                                   softmax_uncertainty)
+                                                   softmax_uncertainty, typiclust)
 from vision_studio.core.errors import ConfigError
 from vision_studio.core.types import ImageRecord, Task
 
 MAX_PICKS = 2000
-"""Greedy picks of ``coreset`` (the queue's head; the rest is ordered by distance)."""
+"""Greedy picks of ``coreset`` and ``typiclust`` (the queue's head; the rest is ordered
+by distance, or by typicality)."""
+BATCH = 20
+"""``typiclust``: the labelling batch its clusters are made for (``labelled + BATCH``)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,24 @@ def model_uncertainty(model: LoadedModel, store: Any, images: Sequence[ImageReco
     return np.array([s.uncertainty[strategy] for s in sem], dtype=np.float64)
 
 
+def _features(store: Any, images: Sequence[ImageRecord], weights: str | os.PathLike,
+              progress: Progress | None, cancel: Cancel) -> tuple[list[int], np.ndarray, np.ndarray | None]:
+    """``(pool ids, [N, D] pool features, [M, D] labelled features or None)`` from the
+    dataset-health feature cache (images whose features fail are left out)."""
+    from vision_studio.core.health.features import compute_features
+
+    labelled = store.labelled_image_ids()
+    wanted = {im.id for im in images} | labelled
+    feats = compute_features(store, weights=weights, image_ids=sorted(wanted),
+                             progress=checked_progress(progress, cancel))
+    rows = feats.index_of()
+    pool = [im.id for im in images if im.id in rows]
+    in_pool = set(pool)
+    centres = [i for i in labelled if i in rows and i not in in_pool]
+    x = feats.features
+    return pool, x[[rows[i] for i in pool]], (x[[rows[i] for i in centres]] if centres else None)
+
+
 def coreset_scores(store: Any, images: Sequence[ImageRecord], *, weights: str | os.PathLike = "in1k",
                    progress: Progress | None = None, cancel: Cancel = None,
                    max_picks: int = MAX_PICKS) -> tuple[list[int], np.ndarray]:
@@ -99,19 +127,7 @@ def coreset_scores(store: Any, images: Sequence[ImageRecord], *, weights: str | 
     Returns:
         ``(image_ids, scores)`` of the images whose features could be computed.
     """
-    from vision_studio.core.health.features import compute_features
-
-    labelled = store.labelled_image_ids()
-    wanted = {im.id for im in images} | labelled
-    feats = compute_features(store, weights=weights, image_ids=sorted(wanted),
-                             progress=checked_progress(progress, cancel))
-    rows = feats.index_of()
-    pool = [im.id for im in images if im.id in rows]
-    in_pool = set(pool)
-    centres = [i for i in labelled if i in rows and i not in in_pool]
-    x = feats.features
-    px = x[[rows[i] for i in pool]]
-    cx = x[[rows[i] for i in centres]] if centres else None
+    pool, px, cx = _features(store, images, weights, progress, cancel)
     order, dist = k_center_greedy(px, cx, n=max_picks)
     scores = np.empty(len(pool), dtype=np.float64)
     scores[order] = dist
@@ -122,11 +138,26 @@ def coreset_scores(store: Any, images: Sequence[ImageRecord], *, weights: str | 
     return pool, scores
 
 
+def typiclust_scores(store: Any, images: Sequence[ImageRecord], *, weights: str | os.PathLike = "in1k",
+                     batch: int = BATCH, seed: int = 0, progress: Progress | None = None,
+                     cancel: Cancel = None, max_picks: int = MAX_PICKS) -> tuple[list[int], np.ndarray]:
+    """TypiClust scores (:func:`~vision_studio.core.assist.uncertainty.typiclust`) of
+    ``images`` against the project's labelled images, clusters made for ``batch``.
+
+    Returns:
+        ``(image_ids, scores)`` of the images whose features could be computed.
+    """
+    pool, px, cx = _features(store, images, weights, progress, cancel)
+    if not pool:
+        return pool, np.zeros(0)
+    return pool, typiclust(px, cx, batch, seed=seed, max_picks=max_picks)
+
+
 def score_images(store: Any, strategy: str, checkpoint: str | Path | None = None, *,
                  images: str = UNLABELLED, image_records: Sequence[ImageRecord] | None = None,
                  device: str = "auto", weights: str | os.PathLike = "in1k", seed: int = 0,
                  progress: Progress | None = None, cancel: Cancel = None,
-                 model: LoadedModel | None = None, save: bool = True) -> QueueResult:
+                 model: LoadedModel | None = None, save: bool = True, batch: int = BATCH) -> QueueResult:
     """Score images for the Label-next queue and (``save``) store the scores with
     :meth:`~vision_studio.core.store.ProjectStore.set_queue_scores`, replacing the
     strategy's earlier ones.
@@ -134,18 +165,20 @@ def score_images(store: Any, strategy: str, checkpoint: str | Path | None = None
     Args:
         store: The open project.
         strategy: One of ``entropy``, ``margin``, ``least_confident``, ``coreset``,
-            ``random``.
+            ``typiclust``, ``random`` (default :data:`~vision_studio.core.assist.uncertainty.DEFAULT_STRATEGY`).
         checkpoint: The checkpoint (needed by the uncertainties; names the run of
             ``coreset`` scores when given).
         images: ``"unlabelled"`` (default), ``"all"`` or a split name.
         image_records: These images instead of ``images``.
         device: ``"auto"`` = GPU when present.
-        weights: ``coreset``: backbone weights of the feature cache (timm tag or .pth).
-        seed: ``random``: the generator's seed.
+        weights: ``coreset`` / ``typiclust``: backbone weights of the feature cache
+            (timm tag or .pth).
+        seed: ``random``: the generator's seed; ``typiclust``: the k-means seed.
         progress: ``progress(done, total)`` images.
         cancel: Checked after every batch (:class:`~vision_studio.core.assist.common.Cancelled`).
         model: An already loaded checkpoint.
         save: Store the scores.
+        batch: ``typiclust``: images labelled before the queue is scored again.
 
     Raises:
         ConfigError: unknown strategy, an uncertainty without a checkpoint, unknown split.
@@ -171,6 +204,10 @@ def score_images(store: Any, strategy: str, checkpoint: str | Path | None = None
         result = _ranked(strategy, run, [im.id for im in chosen], scores)
     elif strategy == "coreset":
         ids, scores = coreset_scores(store, chosen, weights=weights, progress=progress, cancel=cancel)
+        result = _ranked(strategy, run, ids, scores)
+    elif strategy == "typiclust":
+        ids, scores = typiclust_scores(store, chosen, weights=weights, batch=batch, seed=seed,
+                                       progress=progress, cancel=cancel)
         result = _ranked(strategy, run, ids, scores)
     else:
         rng = np.random.default_rng(seed)

@@ -1,0 +1,208 @@
+"""Benchmark: the Label-next queue for detection in a simulated labelling loop on a Pascal
+VOC data set (``raccoon_voc``), queue strategies against ``random`` in the same run, on a
+tiny CPU budget.
+
+The loop, per seed and strategy, runs through the product's importer, store, trainer
+and queue: the data set is imported with the VOC importer into a project; a fixed
+``--test`` images (seed 1234) get the split ``test`` and are never trained on; of the
+others, ``--seed-images`` random ones get the split ``train`` (labelled), the rest the
+split ``pool`` (the trainer reads only ``train``), and every image not labelled has its
+boxes removed from the store (kept aside: the queue and its feature-based strategies see
+it as unlabelled, as in a real project) until it is "labelled". Each round trains a fresh
+``fasterrcnn_timm:tf_efficientnet_lite0`` from the ImageNet weights (``--weights``) with
+the product's :class:`~vision_studio.core.training.trainer.Trainer` (``--steps`` SGD
+steps of batch 4 at ``--size`` px, no validation), measures its COCO mAP / AP50 on the
+test images (:func:`vision_studio.core.training.coco_gt.coco_metrics`, pycocotools),
+scores the pool with :func:`vision_studio.core.assist.queue.score_images` — for the
+uncertainties the mean binary entropy (``entropy``) / margin of the image's top-10
+detection scores after class-wise NMS — and "labels" the queue's first ``--query``
+images: their VOC boxes are restored and their split becomes ``train``.
+
+Run by hand (through /work/heavy on the shared machine)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_active_learning_det.py
+        --data ../shared/data/raccoon_voc [--seed-images 10] [--query 10] [--rounds 3]
+        [--seeds 1] [--steps 40] [--size 256] [--strategies entropy,random]
+
+Measured: see the report of issue 14 (figures are filled in below when measured).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vision_studio.core.assist.uncertainty import STRATEGIES, UNCERTAINTY  # noqa: E402
+from vision_studio.core.store import ProjectStore  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = SHARED / "weights" / "tf_efficientnet_lite0_in1k_converted.pth"
+ARCH = "fasterrcnn_timm:tf_efficientnet_lite0"
+"""Trained with the ``feature_extraction`` transfer strategy (frozen ImageNet backbone:
+FPN, RPN and box head learn), the cheapest on a CPU."""
+
+
+def open_project(data: Path, work: Path, n_test: int, n_pool: int) -> tuple[ProjectStore, list[int], list[int]]:
+    """The project of ``data`` in ``work`` (imported once): ``(store, test ids, pool ids)``;
+    both drawn with seed 1234, the pool at most ``n_pool`` of the other images."""
+    from vision_studio.core.io.voc import read_voc
+
+    work.mkdir(parents=True, exist_ok=True)
+    store = ProjectStore.open_or_create(work / f"{data.name}.vsproj", root=data)
+    if store.image_count() == 0:
+        read_voc(store, data / "annotations", data / "images", split="train")
+    ids = sorted(im.id for im in store.images())
+    drawn = np.random.default_rng(1234).permutation(ids).tolist()
+    return store, sorted(drawn[:n_test]), sorted(drawn[n_test:n_test + n_pool])
+
+
+def store_ids(store: ProjectStore) -> list[int]:
+    """Every image id of the project."""
+    return [im.id for im in store.images()]
+
+
+def ground_truth(store: ProjectStore, ids: list[int]) -> dict:
+    """COCO ground truth (xywh pixels) of the images ``ids``."""
+    by_image = store.annotations_by_image(ids)
+    images = {im.id: im for im in store.images()}
+    anns = [dict(id=a.id, image_id=i, category_id=a.category_id, bbox=list(a.bbox), iscrowd=0,
+                 area=float(a.bbox[2] * a.bbox[3])) for i in ids for a in by_image.get(i, []) if a.bbox]
+    return dict(images=[dict(id=i, width=images[i].width, height=images[i].height) for i in ids],
+                annotations=anns, categories=[dict(id=c.id, name=c.name) for c in store.categories()])
+
+
+def train(store: ProjectStore, out: Path, args, seed: int, n_labelled: int) -> Path:
+    """Train a fresh detector on the ``train`` images: ``--steps`` steps (whole epochs)."""
+    from vision_studio.core.training import TrainConfig
+    from vision_studio.core.training.trainer import Trainer
+
+    epochs = max(1, math.ceil(args.steps / math.ceil(n_labelled / 4)))
+    cfg = TrainConfig.from_dict(dict(task="detection", arch=ARCH, weights=str(args.weights), epochs=epochs,
+                                     batch_size=4, image_size=args.size, val_split=0, max_val_batches=0,
+                                     strategy={"name": "feature_extraction"}, device="cpu", tiles="off",
+                                     include_empty=False, seed=seed, amp=False,
+                                     num_workers=0, out_dir=str(out)))
+    result = Trainer(store).fit(cfg)
+    if result.last_checkpoint is None:
+        raise RuntimeError(f"training failed: {result.status}")
+    return Path(result.last_checkpoint)
+
+
+def evaluate(store: ProjectStore, model, test: list[int], gt: dict) -> tuple[float, float]:
+    """(mAP, AP50) of ``model`` on the test images."""
+    from vision_studio.core.assist.inference import run_detections
+    from vision_studio.core.training.coco_gt import coco_metrics
+
+    records = [store.image(i) for i in test]
+    raw = run_detections(model, store, records)
+    keep = raw.filter(score_threshold=0.001, nms_iou=0.5, max_per_image=100)
+    with contextlib.redirect_stdout(io.StringIO()):
+        m = coco_metrics(gt, raw.to_coco_results(keep, with_masks=False), "detection")
+    return m.get("mAP", 0.0), m.get("AP50", 0.0)
+
+
+def simulate(store: ProjectStore, test: list[int], pool_ids: list[int], gt: dict, strategy: str,
+             seed: int, args, tmp: Path) -> list[tuple[float, float]]:
+    """(mAP, AP50) after each round 0..rounds of one labelling loop."""
+    from vision_studio.core.assist.inference import load_model
+    from vision_studio.core.assist.queue import score_images
+
+    rng = np.random.default_rng(seed)
+    labelled = set(rng.choice(pool_ids, args.seed_images, replace=False).tolist())
+    store.set_splits({**{i: "test" for i in store_ids(store) if i not in set(pool_ids)},
+                      **{i: ("train" if i in labelled else "pool") for i in pool_ids}})
+    hidden = hide(store, [i for i in store_ids(store) if i not in labelled])
+    out = []
+    try:
+        for r in range(args.rounds + 1):
+            t = time.perf_counter()
+            ckpt = train(store, tmp / f"{strategy}-{seed}-{r}", args, seed, len(labelled))
+            model = load_model(store, ckpt, "cpu")
+            out.append(evaluate(store, model, test, gt))
+            print(f"    {strategy} seed {seed} round {r}: {len(labelled)} labels, mAP {out[-1][0]:.3f} "
+                  f"AP50 {out[-1][1]:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
+            if r == args.rounds:
+                break
+            pool = [store.image(i) for i in pool_ids if i not in labelled]
+            result = score_images(store, strategy, model=model if strategy in UNCERTAINTY else None,
+                                  image_records=pool, seed=seed * 100 + r, device="cpu",
+                                  weights=str(args.weights), batch=args.query)
+            picked = [i for i, _ in result.top(args.query)]
+            labelled |= set(picked)
+            store.restore_annotations([a for i in picked for a in hidden.pop(i)])  # "label" them
+            store.set_splits({i: "train" for i in picked})
+    finally:
+        store.restore_annotations([a for anns in hidden.values() for a in anns])
+    return out
+
+
+def hide(store: ProjectStore, ids: list[int]) -> dict[int, list]:
+    """Delete the annotations of ``ids`` (the images become unlabelled, as the queue
+    sees them); returns them by image, to restore when an image is "labelled"."""
+    by_image = store.annotations_by_image(ids)
+    store.delete_annotations([a.id for i in ids for a in by_image.get(i, [])])
+    return {i: list(by_image.get(i, [])) for i in ids}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, type=Path, help="VOC root with annotations/ and images/")
+    ap.add_argument("--seed-images", type=int, default=10)
+    ap.add_argument("--query", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--test", type=int, default=40, help="held-out test images")
+    ap.add_argument("--pool", type=int, default=100, help="pool images (seed images included)")
+    ap.add_argument("--steps", type=int, default=40, help="SGD steps (batch 4) per round, rounded up to epochs")
+    ap.add_argument("--size", type=int, default=256, help="longer image side, px")
+    ap.add_argument("--weights", type=Path, default=WEIGHTS)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vs-bench-active-learning-det")
+    ap.add_argument("--strategies", default="entropy,random")
+    args = ap.parse_args()
+    names = args.strategies.split(",")
+    bad = [n for n in names if n not in STRATEGIES]
+    if bad or "random" not in names:
+        sys.exit(f"error: --strategies: {', '.join(bad) or 'random is needed'} (of {', '.join(STRATEGIES)})")
+    if not (args.data / "annotations").is_dir():
+        sys.exit(f"error: {args.data}: no annotations/ folder (a VOC root is needed)")
+    logging.disable(logging.WARNING)
+    store, test, pool_ids = open_project(args.data.resolve(), args.work, args.test, args.pool)
+    unused = [i for i in store_ids(store) if i not in set(test) | set(pool_ids)]
+    gt = ground_truth(store, test)
+    labels = [args.seed_images + r * args.query for r in range(args.rounds + 1)]
+    curves: dict[str, np.ndarray] = {}
+    t = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for strategy in names:
+                curves[strategy] = np.array([simulate(store, test, pool_ids, gt, strategy, s, args, Path(tmp))
+                                             for s in range(args.seeds)])
+    finally:
+        store.set_splits({i: "train" for i in pool_ids + test + unused})
+        store.close()
+    print(f"{len(names)} strategies x {args.seeds} seeds x {args.rounds + 1} trainings in "
+          f"{time.perf_counter() - t:.0f} s ({args.steps} steps at {args.size} px each; {len(test)} test images)")
+    for k, metric in enumerate(("mAP", "AP50")):
+        print(f"test {metric}, mean ± std over seeds, by labels: " + "  ".join(f"{n:>11}" for n in labels))
+        for name, c in curves.items():
+            cells = "  ".join(f"{m:.3f}±{s:.3f}" for m, s in zip(c[:, :, k].mean(0), c[:, :, k].std(0)))
+            print(f"  {name:<16} {cells}")
+    base = curves["random"][:, :, 0].mean(0)
+    for name, c in curves.items():
+        if name != "random":
+            gap = 100 * (c[:, :, 0].mean(0) - base)
+            print(f"  {name} - random, mAP points by round: " + " ".join(f"{g:+.1f}" for g in gap))
+
+
+if __name__ == "__main__":
+    main()
