@@ -240,3 +240,24 @@ def test_number_key_on_a_tag_proposal_tags_the_image_and_moves_on(main_window, s
     with ProjectStore.open(small_project) as s:
         assert s.image_tag_sources(im3) == {bird: "model:r1:edited"} and s.proposals() == []
     assert main_window.state.current_image.id == im4  # moved on
+
+
+@pytest.mark.parametrize("action", ["next", "next_unlabelled"])
+def test_after_a_click_on_a_tool_bar_button_the_keys_go_to_the_canvas(main_window, project, qtbot, action):
+    """A reviewer clicks "Next ▶" / "Unlabelled ▶" in the tool bar, then presses Enter:
+    the best proposal of the image shown is accepted (seen under Xvfb: the click left the
+    keyboard focus off the canvas, and Enter / Shift+Enter / Backspace did nothing)."""
+    from PySide6.QtWidgets import QApplication, QToolBar
+
+    panel, canvas, review, _ = opened(main_window, project, row=2)
+    image_id = panel.model.image_ids()[3]
+    main_window.activateWindow()
+    canvas.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is canvas)
+    bar = next(b for b in panel.findChildren(QToolBar) if b.widgetForAction(panel.actions[action]))
+    button = bar.widgetForAction(panel.actions[action])
+    qtbot.mouseClick(button, LEFT, NOMOD, button.rect().center())
+    assert panel.state.current_image.id == image_id
+    qtbot.keyClick(QApplication.focusWidget() or main_window, Qt.Key.Key_Return)
+    anns = on_disk(project, image_id)[0]
+    assert [a.source for a in anns] == ["model:r1"]

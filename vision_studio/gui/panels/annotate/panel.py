@@ -92,6 +92,10 @@ class AnnotatePanel(QWidget):
         self.browser.parentWidget().layout().insertWidget(1, self.assist.queue.widget)
         self.masks = MaskTools(self)  # issue 19 hook: mask brush / eraser / fill (mask_tools.py)
         self._canvas_box.insertWidget(2, self.masks.toolbar)
+        # a click on a tool-bar button leaves the focus where Qt puts it (not the canvas):
+        # the review keys (Enter, Backspace, 1-9) must work right after "Next ▶"
+        for bar in self.findChildren(QToolBar):
+            bar.actionTriggered.connect(lambda _a: self.focus_canvas())
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
