@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from vision_studio.core.evaluation.session import checkpoint_file
 from vision_studio.core.store.filters import ImageFilter, filter_image_ids
@@ -102,8 +102,37 @@ class LabelNext(AssistController):
                               "each thumbnail); Annotate → Score unlabelled images… computes it")
         self.order.currentIndexChanged.connect(lambda _i: self.apply())
         row.addWidget(self.order, 1)
+        self._build_progress(rows)
         state.projectOpened.connect(lambda _s: self._on_project_opened())
         state.runsChanged.connect(self._on_runs_changed)
+
+    def _build_progress(self, rows: QVBoxLayout) -> None:
+        """A "Scoring n / N" bar with a Cancel button, shown while a scoring runs (it
+        takes minutes on a CPU: without it nothing said that it ran, nor how to stop it)."""
+        self.progress_row = QWidget(self.widget)
+        line = QHBoxLayout(self.progress_row)
+        line.setContentsMargins(0, 0, 0, 0)
+        self.progress = QProgressBar(self.progress_row)
+        self.progress.setFormat("Scoring %v / %m")
+        self.progress.setRange(0, 0)  # busy until the first report (the model loads)
+        self.progress.setToolTip("Label next: the unlabelled images are being scored in the background")
+        line.addWidget(self.progress, 1)
+        self.cancel_button = QToolButton(self.progress_row)
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop the scoring (at the next batch)")
+        self.cancel_button.clicked.connect(self.cancel)
+        line.addWidget(self.cancel_button)
+        self.progress_row.hide()
+        rows.addWidget(self.progress_row)
+
+    def cancel(self) -> None:
+        """Stop the running scoring at its next batch."""
+        if self.running:
+            self.job.cancel()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(int(done))
 
     def add_actions(self, *actions) -> None:
         """Buttons of ``actions`` (Score…, Label next) under the Order row."""
@@ -166,16 +195,21 @@ class LabelNext(AssistController):
         if self._launch(queue_job(Path(checkpoint), strategy), "label-next") is None:
             return None
         self.state.statusMessage.emit(f"Scoring the unlabelled images ({strategy}) in the background…")
+        self.progress.setRange(0, 0)
+        self.progress_row.show()
+        self.job.progress.connect(self._on_progress)
         self.job.start()
         return self.job
 
     def _on_done(self, count: int) -> None:
+        self.progress_row.hide()
         self.set_ordered(True)
         self.apply()
         self.state.statusMessage.emit(f"Label next: {count:,} unlabelled image(s) scored")
         self.scored.emit(int(count))
 
     def _on_failed(self, message: str) -> None:
+        self.progress_row.hide()
         log.warning("Label-next scoring: %s", message)
         self.state.statusMessage.emit(f"Label-next scoring {message}" if message == "cancelled"
                                       else f"Label-next scoring failed: {message}")
