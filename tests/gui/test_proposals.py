@@ -261,3 +261,22 @@ def test_after_a_click_on_a_tool_bar_button_the_keys_go_to_the_canvas(main_windo
     qtbot.keyClick(QApplication.focusWidget() or main_window, Qt.Key.Key_Return)
     anns = on_disk(project, image_id)[0]
     assert [a.source for a in anns] == ["model:r1"]
+
+
+def test_the_selected_proposal_stays_highlighted_after_a_reload(main_window, project):
+    """The image is shown again (Label-next scores arrived, another panel's undo): the
+    selected proposal is still the highlighted one, drawn above the others with its
+    label (seen under Xvfb: the selection was kept but drawn like the others, and the
+    label of a box sharing its corner covered its score)."""
+    panel, canvas, review, image_id = opened(main_window, project)
+    second = review.shown_ids()[1]
+    review.select(second)
+    review.reload()
+    assert review.selected_id == second
+    items = review.items
+    assert items[second].brush().style() != Qt.BrushStyle.NoBrush  # the highlight's fill
+    assert all(items[second].zValue() > it.zValue() for i, it in items.items() if i != second)
+    panel.assist.queue.apply()  # as when Label-next scores arrive
+    items = review.items
+    assert review.selected_id == second
+    assert all(items[second].zValue() > it.zValue() for i, it in items.items() if i != second)
