@@ -136,3 +136,24 @@ def test_label_next_button_gives_the_keys_to_the_canvas(main_window, small_proje
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert win.state.current_image.id == ids[4]
     assert QApplication.focusWidget() is panel.canvas
+
+
+def test_the_label_next_order_is_kept_when_the_project_is_opened_again(main_window, small_project):
+    """Quit and reopen: the browser was back in project order although the reviewer had
+    chosen Label next (seen under Xvfb); the choice now lives in the project."""
+    with ProjectStore.open(small_project) as s:
+        ids = [im.id for im in s.images()]
+        s.set_queue_scores("entropy", "r1", {ids[3]: 0.2, ids[4]: 0.9, ids[5]: 0.5})
+    win = main_window
+    assert win.open_project(small_project)
+    queue = win.annotate.assist.queue
+    queue.set_ordered(True)
+    win.state.close_project()
+    queue.set_ordered(False)  # as in a new session (no project open: nothing is saved)
+    assert win.open_project(small_project)
+    assert queue.order.currentData() == 1  # ORDER_SCORE
+    assert win.annotate.model.image_ids()[:3] == [ids[4], ids[5], ids[3]]
+    queue.set_ordered(False)
+    win.state.close_project()
+    assert win.open_project(small_project)
+    assert win.annotate.model.image_ids() == ids

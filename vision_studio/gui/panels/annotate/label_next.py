@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("entropy", "margin", "least_confident", "coreset", "random")
 DEFAULT_STRATEGY = "entropy"
 ORDER_PROJECT, ORDER_SCORE = 0, 1
+SETTING = "label_next"
+"""Project setting: ``{"order": "score" | "project", "auto": bool}`` (kept when the
+project is closed and opened again)."""
 
 
 def queue_job(checkpoint: Path, strategy: str):
@@ -100,7 +103,7 @@ class LabelNext(AssistController):
         self.order.addItem("Most uncertain first (Label next)", ORDER_SCORE)
         self.order.setToolTip("Sort the images by the model's uncertainty score (shown on "
                               "each thumbnail); Annotate → Score unlabelled images… computes it")
-        self.order.currentIndexChanged.connect(lambda _i: self.apply())
+        self.order.currentIndexChanged.connect(lambda _i: (self.apply(), self._save_prefs()))
         row.addWidget(self.order, 1)
         self._build_progress(rows)
         state.projectOpened.connect(lambda _s: self._on_project_opened())
@@ -188,6 +191,7 @@ class LabelNext(AssistController):
         dlg = QueueDialog(store, self.auto, self.parent_widget)
         if dlg.exec() == QDialog.DialogCode.Accepted and dlg.choices:
             self.auto = dlg.auto.isChecked()
+            self._save_prefs()
             self.start(Path(dlg.checkpoint.currentData()), dlg.strategy.currentData())
 
     def start(self, checkpoint: Path, strategy: str = DEFAULT_STRATEGY) -> AssistJob | None:
@@ -217,7 +221,24 @@ class LabelNext(AssistController):
     def _on_project_opened(self) -> None:
         store = self.state.store
         self._scored_runs = {r.name for r in store.runs()} if store is not None else set()
+        prefs = (store.get_setting(SETTING) or {}) if store is not None else {}
+        self.auto = bool(prefs.get("auto", True))
+        self.order.blockSignals(True)  # restoring is not a change to save
+        self.order.setCurrentIndex(ORDER_SCORE if prefs.get("order") == "score" else ORDER_PROJECT)
+        self.order.blockSignals(False)
         self.apply()
+
+    def _save_prefs(self) -> None:
+        """Keep the order and the after-every-run choice in the project (quit and reopen:
+        the Label-next order was back to the project order)."""
+        store = self.state.store
+        if store is None:
+            return
+        try:
+            store.set_setting(SETTING, {"order": "score" if self.order.currentData() == ORDER_SCORE else "project",
+                                        "auto": bool(self.auto)})
+        except Exception as exc:  # a read-only or closing project: the view still works
+            log.warning("could not keep the Label-next order in the project: %s", exc)
 
     def _on_runs_changed(self) -> None:
         """After a run finished: score the unlabelled images with its checkpoint."""
