@@ -280,3 +280,26 @@ def test_the_selected_proposal_stays_highlighted_after_a_reload(main_window, pro
     items = review.items
     assert review.selected_id == second
     assert all(items[second].zValue() > it.zValue() for i, it in items.items() if i != second)
+
+
+def test_the_browser_shows_how_many_proposals_each_image_has_to_review(main_window, project, qtbot):
+    """After pre-labelling, nothing in the browser said which images had proposals
+    waiting (seen under Xvfb: every thumbnail read "0 objects"); each now says
+    "n proposals", kept up to date as they are accepted or rejected."""
+    from vision_studio.gui.panels.annotate.thumbs import PROPOSALS_ROLE
+
+    panel, canvas, review, image_id = opened(main_window, project)
+    model = panel.model
+
+    def count(iid):
+        return model.data(model.index(model.row_of(iid)), PROPOSALS_ROLE)
+
+    ids = model.image_ids()
+    assert count(image_id) == 4 and count(ids[4]) == 1 and count(ids[0]) == 0
+    assert "4 model proposal(s)" in model.data(model.index(model.row_of(image_id)), Qt.ItemDataRole.ToolTipRole)
+    key(qtbot, canvas, Qt.Key.Key_Return)
+    assert count(image_id) == 3
+    key(qtbot, canvas, Qt.Key.Key_Backspace)
+    assert count(image_id) == 2
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    assert count(image_id) == 3
