@@ -114,3 +114,16 @@ def test_delete_confirms_with_counts_then_undo_restores(panel, small_project, mo
     assert on_disk(small_project) == (cats, anns, tags)
     assert [c.name for c in panel.categories()] == ["cat", "dog", "bird"]  # list follows undo
     assert panel.tree.topLevelItem(1).text(2) == "1"
+
+
+def test_the_buttons_are_not_cut_in_the_narrowest_side_panel(panel, qtbot):
+    """Five buttons in one row were squeezed to "…" / "C…r" in the side panel (seen under
+    Xvfb); at the panel's narrowest width each button gets at least its size hint."""
+    panel.setFixedSize(176, 400)  # the right-hand panel's minimum (180 px) less its margins
+    panel.show()
+    qtbot.waitExposed(panel)
+    buttons = [panel.findChild(QToolButton, f"category_{n}")
+               for n in ("add", "rename", "colour", "merge", "delete")]
+    for b in buttons:
+        assert b.width() >= b.sizeHint().width(), b.text()
+        assert b.geometry().right() <= panel.width(), b.text()

@@ -92,3 +92,68 @@ def test_a_finished_run_scores_the_unlabelled_images(main_window, cls_run, qtbot
     with qtbot.waitSignal(queue.scored, timeout=TIMEOUT):
         win.state.runsChanged.emit()  # as the Model panel does when a run ends
     assert sorted(win.state.store.queue_scores()) == sorted(unl)
+
+
+def test_scoring_shows_its_progress_and_cancel_stops_it(main_window, cls_run, qtbot):
+    """Scoring takes minutes on a CPU: the Label-next row shows "Scoring n / N" while it
+    runs (seen under Xvfb: nothing showed that it ran, nor how to stop it) and its
+    Cancel button stops it."""
+    project, ckpt, unl = cls_run
+    win = main_window
+    win.open_project(project)
+    queue = win.annotate.assist.queue
+    with qtbot.waitSignal(queue.scored, timeout=TIMEOUT):
+        queue.start(ckpt, "entropy")
+        assert not queue.progress_row.isHidden()
+    assert queue.progress_row.isHidden()
+    assert queue.progress.maximum() == len(unl) and queue.progress.value() == len(unl)
+    messages = []
+    win.state.statusMessage.connect(messages.append)
+    queue.start(ckpt, "entropy")
+    queue.cancel_button.click()
+    qtbot.waitUntil(lambda: not queue.running, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: queue.progress_row.isHidden(), timeout=5000)
+    assert messages[-1] == "Label-next scoring cancelled"
+
+
+def test_label_next_button_gives_the_keys_to_the_canvas(main_window, small_project, qtbot):
+    """After a click on "Label next" the review keys act on the image it shows (seen
+    under Xvfb: Enter after the click accepted nothing, the keys stayed in the browser)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QToolButton
+
+    with ProjectStore.open(small_project) as s:
+        ids = [im.id for im in s.images()]
+        s.set_queue_scores("entropy", "r1", {ids[3]: 0.2, ids[4]: 0.9})
+    win = main_window
+    assert win.open_project(small_project)
+    panel, queue = win.annotate, win.annotate.assist.queue
+    win.activateWindow()
+    panel.browser.setFocus()  # the reviewer clicked a thumbnail before
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.browser)
+    button = next(b for b in queue.widget.findChildren(QToolButton)
+                  if b.defaultAction() is panel.assist.actions["label_next"])
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert win.state.current_image.id == ids[4]
+    assert QApplication.focusWidget() is panel.canvas
+
+
+def test_the_label_next_order_is_kept_when_the_project_is_opened_again(main_window, small_project):
+    """Quit and reopen: the browser was back in project order although the reviewer had
+    chosen Label next (seen under Xvfb); the choice now lives in the project."""
+    with ProjectStore.open(small_project) as s:
+        ids = [im.id for im in s.images()]
+        s.set_queue_scores("entropy", "r1", {ids[3]: 0.2, ids[4]: 0.9, ids[5]: 0.5})
+    win = main_window
+    assert win.open_project(small_project)
+    queue = win.annotate.assist.queue
+    queue.set_ordered(True)
+    win.state.close_project()
+    queue.set_ordered(False)  # as in a new session (no project open: nothing is saved)
+    assert win.open_project(small_project)
+    assert queue.order.currentData() == 1  # ORDER_SCORE
+    assert win.annotate.model.image_ids()[:3] == [ids[4], ids[5], ids[3]]
+    queue.set_ordered(False)
+    win.state.close_project()
+    assert win.open_project(small_project)
+    assert win.annotate.model.image_ids() == ids

@@ -240,3 +240,66 @@ def test_number_key_on_a_tag_proposal_tags_the_image_and_moves_on(main_window, s
     with ProjectStore.open(small_project) as s:
         assert s.image_tag_sources(im3) == {bird: "model:r1:edited"} and s.proposals() == []
     assert main_window.state.current_image.id == im4  # moved on
+
+
+@pytest.mark.parametrize("action", ["next", "next_unlabelled"])
+def test_after_a_click_on_a_tool_bar_button_the_keys_go_to_the_canvas(main_window, project, qtbot, action):
+    """A reviewer clicks "Next ▶" / "Unlabelled ▶" in the tool bar, then presses Enter:
+    the best proposal of the image shown is accepted (seen under Xvfb: the click left the
+    keyboard focus off the canvas, and Enter / Shift+Enter / Backspace did nothing)."""
+    from PySide6.QtWidgets import QApplication, QToolBar
+
+    panel, canvas, review, _ = opened(main_window, project, row=2)
+    image_id = panel.model.image_ids()[3]
+    main_window.activateWindow()
+    canvas.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is canvas)
+    bar = next(b for b in panel.findChildren(QToolBar) if b.widgetForAction(panel.actions[action]))
+    button = bar.widgetForAction(panel.actions[action])
+    qtbot.mouseClick(button, LEFT, NOMOD, button.rect().center())
+    assert panel.state.current_image.id == image_id
+    qtbot.keyClick(QApplication.focusWidget() or main_window, Qt.Key.Key_Return)
+    anns = on_disk(project, image_id)[0]
+    assert [a.source for a in anns] == ["model:r1"]
+
+
+def test_the_selected_proposal_stays_highlighted_after_a_reload(main_window, project):
+    """The image is shown again (Label-next scores arrived, another panel's undo): the
+    selected proposal is still the highlighted one, drawn above the others with its
+    label (seen under Xvfb: the selection was kept but drawn like the others, and the
+    label of a box sharing its corner covered its score)."""
+    panel, canvas, review, image_id = opened(main_window, project)
+    second = review.shown_ids()[1]
+    review.select(second)
+    review.reload()
+    assert review.selected_id == second
+    items = review.items
+    assert items[second].brush().style() != Qt.BrushStyle.NoBrush  # the highlight's fill
+    assert all(items[second].zValue() > it.zValue() for i, it in items.items() if i != second)
+    panel.assist.queue.apply()  # as when Label-next scores arrive
+    items = review.items
+    assert review.selected_id == second
+    assert all(items[second].zValue() > it.zValue() for i, it in items.items() if i != second)
+
+
+def test_the_browser_shows_how_many_proposals_each_image_has_to_review(main_window, project, qtbot):
+    """After pre-labelling, nothing in the browser said which images had proposals
+    waiting (seen under Xvfb: every thumbnail read "0 objects"); each now says
+    "n proposals", kept up to date as they are accepted or rejected."""
+    from vision_studio.gui.panels.annotate.thumbs import PROPOSALS_ROLE
+
+    panel, canvas, review, image_id = opened(main_window, project)
+    model = panel.model
+
+    def count(iid):
+        return model.data(model.index(model.row_of(iid)), PROPOSALS_ROLE)
+
+    ids = model.image_ids()
+    assert count(image_id) == 4 and count(ids[4]) == 1 and count(ids[0]) == 0
+    assert "4 model proposal(s)" in model.data(model.index(model.row_of(image_id)), Qt.ItemDataRole.ToolTipRole)
+    key(qtbot, canvas, Qt.Key.Key_Return)
+    assert count(image_id) == 3
+    key(qtbot, canvas, Qt.Key.Key_Backspace)
+    assert count(image_id) == 2
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    assert count(image_id) == 3

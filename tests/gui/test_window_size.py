@@ -102,3 +102,23 @@ def test_model_form_notes_take_the_height_of_their_text(main_window, small_proje
     weights = m.arch.weights
     y = weights.mapTo(m.scrolls[0].widget(), weights.rect().bottomLeft()).y()
     assert y < m.scrolls[0].viewport().height()  # the weights choice is on screen
+
+
+def test_side_panels_get_their_width_back_when_the_window_grows(main_window, small_project, qtbot):
+    """The window's first, small layout squeezed the Annotate side panels to their
+    minimum for good (150 / 170 px at 1600 px: the Label-next order and the category
+    buttons were cut off, seen under Xvfb); once there is room they get their widths back."""
+    wish = (300, 260)  # panel.SIDE_WIDTHS
+    win = main_window
+    assert win.open_project(small_project)
+    splitter = win.annotate.splitter
+    for width in (1200, 1600):
+        win.resize(width, 900)
+        qtbot.wait(50)
+        w = splitter.width()
+        left, canvas, right = splitter.sizes()
+        assert left >= min(wish[0], w // 4) - 1 and right >= min(wish[1], w // 4) - 1, (width, splitter.sizes())
+        assert canvas >= w // 2
+    win.resize(800, 600)  # a narrow window: they give way again
+    qtbot.wait(50)
+    assert splitter.sizes()[1] >= splitter.width() // 2 - 10, splitter.sizes()  # less the handles

@@ -311,6 +311,11 @@ class ShapesLayer(QGraphicsItem):
         self.prepareGeometryChange()
         m = 0.25 * max(rect.width(), rect.height())
         self._bounds = QRectF(rect).adjusted(-m, -m, m, m)
+        # a new image: drop the cached picture of the old one. With the same zoom (images
+        # of one width) Qt kept blitting it after the bounds changed, however often the
+        # layer was updated: the previous image's boxes were drawn on the next one
+        self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def boundingRect(self) -> QRectF:  # noqa: D102 - Qt override
         return self._bounds

@@ -107,7 +107,8 @@ class AssistTools(QObject):
                     "smart_polygon": lambda: self.panel.set_tool("smart_polygon"),
                     "smart_model": self._apply_smart_model,
                     "score_queue": lambda: self.queue.ask(),
-                    "label_next": lambda: self.queue.label_next()}
+                    # the keys (Enter, Backspace, 1-9) go to the image shown, not to the button
+                    "label_next": lambda: self.queue.label_next() and self.panel.focus_canvas()}
         for name, text, shown_key, key, tip in SPECS:
             act = QAction(text, self.panel)
             act.setIconText(SHORT[name])

@@ -29,7 +29,7 @@ from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.images import read_image
 from vision_studio.core.types import ImageRecord
 from vision_studio.gui.image_paths import dataset_folder, display_path
-from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, SCORE_ROLE, ThumbnailDelegate
+from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, PROPOSALS_ROLE, SCORE_ROLE, ThumbnailDelegate
 from vision_studio.gui.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ class BrowserModel(QAbstractListModel):
     Roles: ``DisplayRole`` (file name, then tags and annotation count), ``DecorationRole``
     (thumbnail or placeholder), ``ToolTipRole`` (full path, size, split, problems),
     :data:`IMAGE_ID_ROLE` (the image id), :data:`PROBLEM_ROLE` (True when the image has
-    a problem: the browser paints a badge).
+    a problem: the browser paints a badge), :data:`PROPOSALS_ROLE` (how many model
+    proposals the image has, issue 14).
 
     Attributes:
         folder: The dataset's folder (:func:`~vision_studio.gui.image_paths.dataset_folder`),
@@ -136,6 +137,7 @@ class BrowserModel(QAbstractListModel):
         self._tags: dict[int, tuple[int, ...]] = {}
         self._names: dict[int, str] = {}
         self._problems: set[int] = set()
+        self._proposals: dict[int, int] = {}  # issue 14: stored proposals per image
         self._scores: dict[int, float] = {}  # issue 14: Label-next scores
         self._ordered = False                # rows sorted by them (most uncertain first)
         self._rows: dict[int, int] | None = None  # id -> row when not in id order
@@ -262,6 +264,8 @@ class BrowserModel(QAbstractListModel):
         self._names = {c.id: c.name for c in self.store.categories()}
         self._problems.difference_update(ids)
         self._problems.update(problem_image_ids(self.store, ids))
+        counts = self.store.proposal_counts()
+        self._proposals.update({i: counts.get(i, 0) for i in ids})
         self._pages[n] = page  # the least recent page goes beyond MAX_PAGES
         return page
 
@@ -284,6 +288,8 @@ class BrowserModel(QAbstractListModel):
             return image.id in self._problems
         if role == SCORE_ROLE:
             return self._scores.get(image.id)
+        if role == PROPOSALS_ROLE:
+            return self._proposals.get(image.id, 0)
         return None
 
     def display_path(self, image: ImageRecord) -> str:
@@ -304,6 +310,8 @@ class BrowserModel(QAbstractListModel):
                  f"{self._ann_counts.get(image.id, 0)} annotations"]
         if self._tags.get(image.id):
             lines.append("tags: " + ", ".join(self._names.get(c, "?") for c in self._tags[image.id]))
+        if self._proposals.get(image.id):
+            lines.append(f"{self._proposals[image.id]} model proposal(s), any score (Annotate → Pre-label)")
         if image.id in self._scores:
             lines.append(f"Label-next score: {self._scores[image.id]:.3f} (higher = label sooner)")
         if image.id in self._errors:

@@ -87,22 +87,28 @@ class CategoryPanel(QWidget):
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._show_menu)
-        buttons = QHBoxLayout()
-        for text, tip, slot in (
+        # two rows: five buttons in one row were cut to "…" in the side panel (seen under Xvfb)
+        rows = [QHBoxLayout(), QHBoxLayout()]
+        for k, (text, tip, slot) in enumerate((
                 ("Add", "Add a category", self.ask_add),
                 ("Rename", "Rename the selected category", self.ask_rename),
                 ("Colour", "Change the colour of the selected category", self.ask_recolour),
                 ("Merge", "Merge the selected categories into one (their shapes and tags move)",
                  self.ask_merge),
                 ("Delete", "Delete the selected categories with their shapes and tags",
-                 self.ask_delete)):
+                 self.ask_delete))):
             b = QToolButton(self)
             b.setText(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
             b.setObjectName(f"category_{text.lower()}")
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+            rows[k // 3].addWidget(b)
+        buttons = QVBoxLayout()
+        buttons.setSpacing(2)
+        for row in rows:
+            row.setSpacing(4)
+            row.addStretch(1)
+            buttons.addLayout(row)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree)

@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from vision_studio.core.evaluation.session import checkpoint_file
 from vision_studio.core.store.filters import ImageFilter, filter_image_ids
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("entropy", "margin", "least_confident", "coreset", "random")
 DEFAULT_STRATEGY = "entropy"
 ORDER_PROJECT, ORDER_SCORE = 0, 1
+SETTING = "label_next"
+"""Project setting: ``{"order": "score" | "project", "auto": bool}`` (kept when the
+project is closed and opened again)."""
 
 
 def queue_job(checkpoint: Path, strategy: str):
@@ -100,10 +103,39 @@ class LabelNext(AssistController):
         self.order.addItem("Most uncertain first (Label next)", ORDER_SCORE)
         self.order.setToolTip("Sort the images by the model's uncertainty score (shown on "
                               "each thumbnail); Annotate → Score unlabelled images… computes it")
-        self.order.currentIndexChanged.connect(lambda _i: self.apply())
+        self.order.currentIndexChanged.connect(lambda _i: (self.apply(), self._save_prefs()))
         row.addWidget(self.order, 1)
+        self._build_progress(rows)
         state.projectOpened.connect(lambda _s: self._on_project_opened())
         state.runsChanged.connect(self._on_runs_changed)
+
+    def _build_progress(self, rows: QVBoxLayout) -> None:
+        """A "Scoring n / N" bar with a Cancel button, shown while a scoring runs (it
+        takes minutes on a CPU: without it nothing said that it ran, nor how to stop it)."""
+        self.progress_row = QWidget(self.widget)
+        line = QHBoxLayout(self.progress_row)
+        line.setContentsMargins(0, 0, 0, 0)
+        self.progress = QProgressBar(self.progress_row)
+        self.progress.setFormat("Scoring %v / %m")
+        self.progress.setRange(0, 0)  # busy until the first report (the model loads)
+        self.progress.setToolTip("Label next: the unlabelled images are being scored in the background")
+        line.addWidget(self.progress, 1)
+        self.cancel_button = QToolButton(self.progress_row)
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop the scoring (at the next batch)")
+        self.cancel_button.clicked.connect(self.cancel)
+        line.addWidget(self.cancel_button)
+        self.progress_row.hide()
+        rows.addWidget(self.progress_row)
+
+    def cancel(self) -> None:
+        """Stop the running scoring at its next batch."""
+        if self.running:
+            self.job.cancel()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(int(done))
 
     def add_actions(self, *actions) -> None:
         """Buttons of ``actions`` (Score…, Label next) under the Order row."""
@@ -159,6 +191,7 @@ class LabelNext(AssistController):
         dlg = QueueDialog(store, self.auto, self.parent_widget)
         if dlg.exec() == QDialog.DialogCode.Accepted and dlg.choices:
             self.auto = dlg.auto.isChecked()
+            self._save_prefs()
             self.start(Path(dlg.checkpoint.currentData()), dlg.strategy.currentData())
 
     def start(self, checkpoint: Path, strategy: str = DEFAULT_STRATEGY) -> AssistJob | None:
@@ -166,16 +199,21 @@ class LabelNext(AssistController):
         if self._launch(queue_job(Path(checkpoint), strategy), "label-next") is None:
             return None
         self.state.statusMessage.emit(f"Scoring the unlabelled images ({strategy}) in the background…")
+        self.progress.setRange(0, 0)
+        self.progress_row.show()
+        self.job.progress.connect(self._on_progress)
         self.job.start()
         return self.job
 
     def _on_done(self, count: int) -> None:
+        self.progress_row.hide()
         self.set_ordered(True)
         self.apply()
         self.state.statusMessage.emit(f"Label next: {count:,} unlabelled image(s) scored")
         self.scored.emit(int(count))
 
     def _on_failed(self, message: str) -> None:
+        self.progress_row.hide()
         log.warning("Label-next scoring: %s", message)
         self.state.statusMessage.emit(f"Label-next scoring {message}" if message == "cancelled"
                                       else f"Label-next scoring failed: {message}")
@@ -183,7 +221,24 @@ class LabelNext(AssistController):
     def _on_project_opened(self) -> None:
         store = self.state.store
         self._scored_runs = {r.name for r in store.runs()} if store is not None else set()
+        prefs = (store.get_setting(SETTING) or {}) if store is not None else {}
+        self.auto = bool(prefs.get("auto", True))
+        self.order.blockSignals(True)  # restoring is not a change to save
+        self.order.setCurrentIndex(ORDER_SCORE if prefs.get("order") == "score" else ORDER_PROJECT)
+        self.order.blockSignals(False)
         self.apply()
+
+    def _save_prefs(self) -> None:
+        """Keep the order and the after-every-run choice in the project (quit and reopen:
+        the Label-next order was back to the project order)."""
+        store = self.state.store
+        if store is None:
+            return
+        try:
+            store.set_setting(SETTING, {"order": "score" if self.order.currentData() == ORDER_SCORE else "project",
+                                        "auto": bool(self.auto)})
+        except Exception as exc:  # a read-only or closing project: the view still works
+            log.warning("could not keep the Label-next order in the project: %s", exc)
 
     def _on_runs_changed(self) -> None:
         """After a run finished: score the unlabelled images with its checkpoint."""

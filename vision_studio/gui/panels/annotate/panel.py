@@ -52,6 +52,8 @@ ACTION_SPECS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("fit", "Fit image", ("F",), "Zoom so the whole image fits"),
     ("zoom_1to1", "Zoom 1:1", ("0",), "One image pixel per screen pixel"),
 )
+SIDE_WIDTHS = (300, 260)
+"""Widths of the browser and of the right-hand panel when the window has room (px)."""
 # Short labels for the tool bar (the menus show the full text).
 SHORT_TEXT = {"next": "Next ▶", "previous": "◀ Prev", "next_unlabelled": "Unlabelled ▶", "select": "Select", "box": "Box",
               "polygon": "Polygon", "delete": "Delete", "copy": "Copy", "paste": "Paste",
@@ -92,6 +94,10 @@ class AnnotatePanel(QWidget):
         self.browser.parentWidget().layout().insertWidget(1, self.assist.queue.widget)
         self.masks = MaskTools(self)  # issue 19 hook: mask brush / eraser / fill (mask_tools.py)
         self._canvas_box.insertWidget(2, self.masks.toolbar)
+        # a click on a tool-bar button leaves the focus where Qt puts it (not the canvas):
+        # the review keys (Enter, Backspace, 1-9) must work right after "Next ▶"
+        for bar in self.findChildren(QToolBar):
+            bar.actionTriggered.connect(lambda _a: self.focus_canvas())
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -190,21 +196,37 @@ class AnnotatePanel(QWidget):
         self.splitter.setStretchFactor(2, 0)
         # side panels may shrink below their contents' wish (they elide/scroll) so that
         # the canvas keeps room on a small screen (resizeEvent)
-        left.setMinimumWidth(150)
-        right.setMinimumWidth(170)
-        self.splitter.setSizes([300, 900, 260])
+        self._side_min = (150, 180)
+        left.setMinimumWidth(self._side_min[0])
+        right.setMinimumWidth(self._side_min[1])
+        self._squeezed = False
+        self.splitter.setSizes([SIDE_WIDTHS[0], 900, SIDE_WIDTHS[1]])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         """When the window gets narrow, side panels give way (to a quarter of the width
-        each, not below their 150/170 px minimum) so the canvas keeps at least half."""
+        each, not below their minimum) so the canvas keeps at least half; when it grows
+        again, panels that gave way get back up to their first widths (seen under Xvfb:
+        the window's first, small layout left them at 150 / 170 px for good, so the
+        Label-next order and the category buttons were cut off on a 1600 px screen)."""
         super().resizeEvent(event)
         sizes, w = self.splitter.sizes(), self.splitter.width()
-        if len(sizes) == 3 and w > 0 and sizes[1] < w // 2:
-            left, right = min(sizes[0], max(150, w // 4)), min(sizes[2], max(170, w // 4))
+        if len(sizes) != 3 or w <= 0:
+            return
+        wish_left, wish_right = SIDE_WIDTHS
+        if sizes[1] < w // 2:
+            left = min(sizes[0], max(self._side_min[0], w // 4))
+            right = min(sizes[2], max(self._side_min[1], w // 4))
+            if (left, right) != (sizes[0], sizes[2]):
+                self._squeezed = True
+                self.splitter.setSizes([left, max(100, w - left - right), right])
+        elif self._squeezed:
+            left = max(sizes[0], min(wish_left, w // 4))
+            right = max(sizes[2], min(wish_right, w // 4))
             self.splitter.setSizes([left, max(100, w - left - right), right])
+            self._squeezed = left < wish_left or right < wish_right
 
     def _connect(self) -> None:
         st = self.state

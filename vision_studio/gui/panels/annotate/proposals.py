@@ -144,6 +144,8 @@ class ProposalReview(QObject):
                 tags += p.kind == "tag"
                 scene.addItem(item)
                 self._items[p.id] = item
+        if self._selected in self._items:  # the new item of the kept selection is the highlighted one
+            self._items[self._selected].set_selected(True)
         self._apply_visibility()
 
     def _apply_visibility(self) -> None:

@@ -12,6 +12,8 @@ PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 2
 """Item data role: True when the image has an open (not dismissed) problem."""
 SCORE_ROLE = Qt.ItemDataRole.UserRole + 3
 """Item data role: the image's Label-next score (float), or None (issue 14)."""
+PROPOSALS_ROLE = Qt.ItemDataRole.UserRole + 4
+"""Item data role: how many model proposals of the image are stored (int, issue 14)."""
 
 PAD = 4          # pixels around the picture and between the caption lines
 BADGE = 18       # diameter of the problem badge, pixels
@@ -51,6 +53,24 @@ def paint_score(painter: QPainter, corner: QPointF, score: float) -> None:
                 metrics.height() + 2)
     painter.fillRect(box, QColor(230, 130, 20, 230))
     painter.setPen(QColor("#000000"))
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()
+
+
+def paint_proposals(painter: QPainter, corner: QPointF, count: int) -> None:
+    """``"n proposals"`` on a dark chip with a dashed outline (the look of a proposal on
+    the canvas) with its bottom-left at ``corner``: the images with proposals stand out."""
+    painter.save()
+    text = f"{count} proposal{'s' if count != 1 else ''}"  # every stored one, whatever the score slider
+    metrics = painter.fontMetrics()
+    box = QRect(int(corner.x()), int(corner.y()) - metrics.height() - 2, metrics.horizontalAdvance(text) + 6,
+                metrics.height() + 2)
+    painter.fillRect(box, QColor(20, 20, 20, 210))
+    pen = QPen(QColor("#ffffff"), 1)
+    pen.setStyle(Qt.PenStyle.DashLine)
+    painter.setPen(pen)
+    painter.drawRect(box.adjusted(0, 0, -1, -1))
+    painter.setPen(QColor("#ffffff"))
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()
 
@@ -115,6 +135,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         score = index.data(SCORE_ROLE)  # issue 14: Label-next score
         if score is not None:
             paint_score(painter, QPointF(area.left(), area.top()), float(score))
+        pending = index.data(PROPOSALS_ROLE)  # issue 14: the model proposals stored for it
+        if pending:
+            paint_proposals(painter, QPointF(area.left(), area.bottom()), int(pending))
         if index.data(PROBLEM_ROLE):
             paint_badge(painter, QPointF(area.right() - BADGE / 2 + 2, area.top() + BADGE / 2 - 2))
         metrics = opt.fontMetrics
