@@ -73,6 +73,12 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return c.red(), c.green(), c.blue()
 
 
+def _set_offset(tag: QGraphicsPixmapItem, dy: float) -> None:
+    """Move a tag vertically (only when it changes: thousands of tags on a zoom)."""
+    if tag.offset().y() != dy:
+        tag.setOffset(0, dy)
+
+
 class _Label(QGraphicsPixmapItem):
     def __init__(self, text: str, color: str, parent: QGraphicsItem) -> None:
         super().__init__(label_pixmap(text, QColor(color)), parent)
@@ -258,14 +264,22 @@ class OverlayViewer(QGraphicsView):
         self._update_tags()
 
     def _update_tags(self) -> None:
-        """Show the tags of boxes at least :data:`MIN_TAG_BOX` screen pixels wide."""
-        z = self.zoom
+        """Show the tags of boxes at least :data:`MIN_TAG_BOX` screen pixels wide, each
+        on the image: a prediction's tag above its box, a ground-truth tag below it, or
+        just inside the box where that would leave the image (a box at the top or bottom
+        edge: its tag was cut off by the viewer, the score unreadable)."""
+        z = max(self.zoom, 1e-9)
+        h_img = float(self.size_hw[0])
         for k, item in self.pred_items.items():
             for tag in item.childItems():
                 tag.setVisible(k == self.highlighted or item.rect().width() * z >= MIN_TAG_BOX)
+                th = tag.pixmap().height()
+                _set_offset(tag, -th if item.rect().top() * z >= th else 0)
         for item in self.gt_items:
             for tag in item.childItems():
                 tag.setVisible(item.path().boundingRect().width() * z >= MIN_TAG_BOX)
+                th = tag.pixmap().height()
+                _set_offset(tag, 0 if (h_img - tag.pos().y()) * z >= th else -th)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
