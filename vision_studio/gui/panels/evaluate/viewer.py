@@ -239,24 +239,34 @@ class OverlayViewer(QGraphicsView):
         """Screen pixels per full-resolution image pixel."""
         return float(self.transform().m11())
 
-    def zoom_by(self, factor: float) -> None:
-        """Zoom by ``factor`` around the mouse (between the fitted view and
-        :data:`~.big_view.MAX_ZOOM`)."""
+    def zoom_by(self, factor: float, at: QPointF | None = None) -> None:
+        """Zoom by ``factor`` (between the fitted view and :data:`~.big_view.MAX_ZOOM`)
+        keeping the image point under viewport position ``at`` (the mouse) in place;
+        ``None``: around the view's centre.
+
+        Qt's ``AnchorUnderMouse`` is not used: it anchors at the last mouse *move* the
+        view tracked, unknown before the first wheel event (it zoomed into the image's
+        top-left corner)."""
         r = self.scene().sceneRect()
         vp = self.viewport().rect()
         fit = min(vp.width() / max(r.width(), 1.0), vp.height() / max(r.height(), 1.0))
         new = min(max(self.zoom * factor, fit), max(MAX_ZOOM, fit))
         if abs(new - self.zoom) < 1e-9:
             return
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        at = QPointF(vp.center()) if at is None else QPointF(at)
+        anchor = self.mapToScene(at.toPoint())
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(new / self.zoom, new / self.zoom)
+        moved = self.mapFromScene(anchor) - at.toPoint()  # where the anchor went, in screen pixels
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
         self._fitted = new <= fit * 1.0001
         self._zoom_changed()
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.25 ** steps)
+            self.zoom_by(1.25 ** steps, event.position())
         event.accept()
 
     def _zoom_changed(self) -> None:
