@@ -182,3 +182,21 @@ def test_a_confusion_cell_lists_its_images_says_which_and_shows_the_first(qtbot,
     finally:
         p.shutdown()
         p.state.close_project()
+
+
+def test_a_new_evaluation_highlights_no_prediction_of_the_last_one(det, qtbot):
+    """The highlighted prediction is a raw index of the evaluation it was chosen in: seen
+    under Xvfb, opening a predictions file after browsing a checkpoint's false positives
+    kept one box of the new evaluation drawn thick, with no list row selected."""
+    p = det
+    p.set_display_threshold(0.0)
+    p.ui.filter.setCurrentIndex(p.ui.filter.findData("FP"))
+    p.ui.list.selectRow(0)
+    row = p.ui.list_model.payload[0]
+    assert p.ui.viewer.highlighted == row.raw_index
+    with qtbot.waitSignal(p.evaluated, timeout=TIMEOUT):
+        assert p.refresh()
+    assert p.ui.viewer.highlighted is None
+    qtbot.waitUntil(lambda: bool(p.ui.viewer.pred_items), timeout=10_000)
+    widths = {round(it.pen().widthF(), 1) for it in p.ui.viewer.pred_items.values()}
+    assert widths == {1.6}, widths  # no box drawn thick

@@ -82,6 +82,7 @@ class TaskView:
         self._relay = _Relay()
         self._later: dict[str, Callable[[], None]] = {}
         self.closed = False
+        ui.viewer.highlighted = None  # a raw index of the previous evaluation's predictions
         ui.viewer.cam.set_inputs(inputs)
 
     def show(self, image_id: int) -> None:
