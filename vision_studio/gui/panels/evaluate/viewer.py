@@ -305,8 +305,8 @@ class OverlayViewer(QGraphicsView):
 
     # ------------------------------------------------------------------ heatmap
     def set_heatmap(self, rgb: np.ndarray | None, opacity: float = 0.5) -> None:
-        """The class-activation heatmap (``h x w x 3`` uint8 colours, any resolution,
-        stretched over the full-resolution image) at ``opacity`` in [0, 1]; ``None``
+        """The class-activation heatmap (``h x w x 3`` RGB or ``h x w x 4`` RGBA uint8,
+        any resolution, stretched over the full-resolution image) at ``opacity`` in [0, 1]; ``None``
         removes it."""
         place_raster(self.heat_layer, rgb, self.size_hw)
         self.heat_layer.setOpacity(opacity)
