@@ -148,13 +148,16 @@ def test_model_less_sources_disable_the_toggle(panel, qtbot, tmp_path):
     results.write_text("[]")
     v.cam.set_inputs(replace(inputs, checkpoint=results))
     assert not v.cam.toggle.isEnabled() and v.cam.toggle.toolTip() == NO_MODEL
+    # seen under Xvfb: the opacity slider stayed live beside a disabled, unchecked toggle
+    assert not v.cam.opacity.isEnabled()
     v.cam.set_inputs(replace(inputs, task=Task.SEMANTIC_SEGMENTATION))
     assert not v.cam.toggle.isEnabled() and v.cam.toggle.toolTip() == NO_SEMANTIC
     broken = tmp_path / "broken.pt"  # a checkpoint without weights: the bar says so, no traceback
     torch.save({"model": {}, "config": {"task": "classification", "arch": "none"}, "categories": []}, broken)
     v.cam.set_inputs(replace(inputs, checkpoint=broken))
-    assert v.cam.toggle.isEnabled()
+    assert v.cam.toggle.isEnabled() and not v.cam.opacity.isEnabled()  # nothing to fade yet
     v.cam.toggle.setChecked(True)
+    assert v.cam.opacity.isEnabled()
     qtbot.waitUntil(lambda: v.cam.status.text().startswith("no heatmap"), timeout=TIMEOUT)
     assert not v.heat_layer.isVisible()
 

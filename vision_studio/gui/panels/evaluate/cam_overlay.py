@@ -165,6 +165,7 @@ class CamOverlay(QObject):
         if reason:
             self.toggle.setChecked(False)
         self.target.setVisible(self.task == Task.CLASSIFICATION)
+        self._sync_controls()
         self.forget()
         self.refresh()  # the toggle stays on: the shown image's heatmap by the new model
 
@@ -180,7 +181,14 @@ class CamOverlay(QObject):
         list row), for the "true class" choice."""
         self.classes = (true, pred)
 
+    def _sync_controls(self) -> None:
+        """The opacity and class choices work only while the heatmap is on."""
+        on = self.toggle.isEnabled() and self.toggle.isChecked()
+        self.opacity.setEnabled(on)
+        self.target.setEnabled(on)
+
     def _toggled(self, on: bool) -> None:
+        self._sync_controls()
         if on:
             self.refresh()
         else:
