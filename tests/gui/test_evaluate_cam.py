@@ -148,13 +148,16 @@ def test_model_less_sources_disable_the_toggle(panel, qtbot, tmp_path):
     results.write_text("[]")
     v.cam.set_inputs(replace(inputs, checkpoint=results))
     assert not v.cam.toggle.isEnabled() and v.cam.toggle.toolTip() == NO_MODEL
+    # seen under Xvfb: the opacity slider stayed live beside a disabled, unchecked toggle
+    assert not v.cam.opacity.isEnabled()
     v.cam.set_inputs(replace(inputs, task=Task.SEMANTIC_SEGMENTATION))
     assert not v.cam.toggle.isEnabled() and v.cam.toggle.toolTip() == NO_SEMANTIC
     broken = tmp_path / "broken.pt"  # a checkpoint without weights: the bar says so, no traceback
     torch.save({"model": {}, "config": {"task": "classification", "arch": "none"}, "categories": []}, broken)
     v.cam.set_inputs(replace(inputs, checkpoint=broken))
-    assert v.cam.toggle.isEnabled()
+    assert v.cam.toggle.isEnabled() and not v.cam.opacity.isEnabled()  # nothing to fade yet
     v.cam.toggle.setChecked(True)
+    assert v.cam.opacity.isEnabled()
     qtbot.waitUntil(lambda: v.cam.status.text().startswith("no heatmap"), timeout=TIMEOUT)
     assert not v.heat_layer.isVisible()
 
@@ -182,3 +185,25 @@ def test_detector_eigencam(qtbot, tmp_path):
     finally:
         p.shutdown()
         p.state.close_project()
+
+
+def test_classifier_heatmap_is_transparent_outside_the_model_input(hym):
+    """A classifier sees the centre crop of its validation transform (resize to
+    image_size / 0.875, centre crop image_size): seen under Xvfb on hymenoptera, the
+    bands of a wide photo outside that crop were tinted the dark blue of "no
+    activation", as if the model had looked there and found nothing; they were never
+    seen by it. The heatmap is now transparent there (RGBA, alpha 0) and opaque inside."""
+    from vision_studio.core.explain.cam import input_box
+
+    _project, ckpt, _ = hym
+    h, w = 100, 200  # image_size 96: resized to 110 x 220, crop x 62..158, y 7..103 of it
+    x0, y0, x1, y1 = input_box((h, w), Task.CLASSIFICATION, 96)
+    assert (x0, x1) == pytest.approx((62 / 1.1, 158 / 1.1), abs=0.6)
+    assert (y0, y1) == pytest.approx((7 / 1.1, 103 / 1.1), abs=0.6)
+    assert input_box((h, w), Task.DETECTION, 416) == (0, 0, w, h)
+    rng = np.random.default_rng(0)
+    rgba, text = cam_overlay.compute_heatmap(str(ckpt), rng.integers(0, 255, (h, w, 3), dtype=np.uint8), None)
+    assert rgba.shape == (h, w, 4) and text.startswith("Grad-CAM of ")
+    alpha = rgba[..., 3]
+    assert (alpha[:, :50] == 0).all() and (alpha[:, 150:] == 0).all()  # the bands the model never saw
+    assert (alpha[10:90, 60:140] == 255).all()  # the crop

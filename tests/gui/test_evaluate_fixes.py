@@ -160,3 +160,43 @@ def test_classification_hides_thresholds_and_accepts_the_predicted_tag(qtbot, tm
     finally:
         p.shutdown()
         p.state.close_project()
+
+
+def test_a_confusion_cell_lists_its_images_says_which_and_shows_the_first(qtbot, tmp_path):
+    """Seen under Xvfb (hymenoptera): a click on the "true ants / pred ants" cell listed
+    67 correct images under "Show: Misclassified", the line above said only "67 images",
+    and the viewer kept the misclassified bee it showed before — an image not in the list."""
+    project, ckpt, ims, cats = _classification_project(tmp_path)
+    p = _open(qtbot, project, ckpt)
+    try:
+        qtbot.waitUntil(lambda: p.ui.viewer.image_id is not None, timeout=5000)
+        shown = p.ui.viewer.image_id  # the most confident error, shown on open
+        p.ui.confusion.cellChosen.emit(0, 0)
+        rows = p.ui.list_model.payload
+        assert rows and all((r.true, r.pred) == (0, 0) for r in rows)
+        assert shown not in [r.image_id for r in rows]
+        assert "true ant → predicted ant" in p.ui.list_info.text()
+        assert str(len(rows)) in p.ui.list_info.text()
+        qtbot.waitUntil(lambda: p.ui.viewer.image_id == rows[0].image_id, timeout=5000)
+        assert p.ui.list.currentIndex().row() == 0
+    finally:
+        p.shutdown()
+        p.state.close_project()
+
+
+def test_a_new_evaluation_highlights_no_prediction_of_the_last_one(det, qtbot):
+    """The highlighted prediction is a raw index of the evaluation it was chosen in: seen
+    under Xvfb, opening a predictions file after browsing a checkpoint's false positives
+    kept one box of the new evaluation drawn thick, with no list row selected."""
+    p = det
+    p.set_display_threshold(0.0)
+    p.ui.filter.setCurrentIndex(p.ui.filter.findData("FP"))
+    p.ui.list.selectRow(0)
+    row = p.ui.list_model.payload[0]
+    assert p.ui.viewer.highlighted == row.raw_index
+    with qtbot.waitSignal(p.evaluated, timeout=TIMEOUT):
+        assert p.refresh()
+    assert p.ui.viewer.highlighted is None
+    qtbot.waitUntil(lambda: bool(p.ui.viewer.pred_items), timeout=10_000)
+    widths = {round(it.pen().widthF(), 1) for it in p.ui.viewer.pred_items.values()}
+    assert widths == {1.6}, widths  # no box drawn thick

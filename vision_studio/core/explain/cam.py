@@ -92,6 +92,22 @@ def _to_image(cam: np.ndarray, shape: tuple[int, int], task: str, image_size: in
     return cv2.resize(full, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def input_box(shape: tuple[int, int], task: str, image_size: int | None) -> tuple[float, float, float, float]:
+    """The part of an image the model's input shows, ``(x0, y0, x1, y1)`` in original
+    image pixels: a classifier's validation transform resizes the shorter side to
+    ``image_size / 0.875`` and crops the centre ``image_size`` square (the heatmap is 0
+    outside it, :func:`_to_image`); other tasks see the whole image."""
+    h, w = shape
+    if task != Task.CLASSIFICATION or not image_size:
+        return (0, 0, w, h)
+    side = round(image_size / 0.875)
+    s = side / min(h, w)
+    rh, rw = round(h * s), round(w * s)
+    top, left = int(round((rh - image_size) / 2.0)), int(round((rw - image_size) / 2.0))
+    sx, sy = w / rw, h / rh
+    return (left * sx, top * sy, (left + image_size) * sx, (top + image_size) * sy)
+
+
 def explain_classification(built: Any, images: Sequence[Any], class_names: Sequence[str], image_size: int, *,
                            target: int | None = None, method: str = "gradcam") -> list[Heatmap]:
     """Heatmaps of a classifier for the predicted class (``target=None``) or class

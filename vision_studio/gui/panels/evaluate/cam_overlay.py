@@ -85,14 +85,16 @@ def compute_heatmap(checkpoint: str, pixels: np.ndarray, target: int | None) -> 
             class. Ignored for detectors (EigenCAM explains every object).
 
     Returns:
-        ``(rgb, text)``: ``h x w x 3`` uint8, the heatmap in the JET colour map
-        (:func:`vision_studio.core.explain.cam.overlay` at opacity 1), and e.g.
+        ``(rgba, text)``: ``h x w x 4`` uint8, the heatmap in the JET colour map
+        (:func:`vision_studio.core.explain.cam.overlay` at opacity 1), transparent
+        outside the part of the image the model's input shows (a classifier's centre
+        crop: :func:`~vision_studio.core.explain.cam.input_box`), and e.g.
         ``"Grad-CAM of ants (0.93)"``.
 
     Raises:
         ConfigError, CheckpointError: from the core (no FPN, unreadable checkpoint...).
     """
-    from vision_studio.core.explain.cam import explain_classification, explain_detection, overlay
+    from vision_studio.core.explain.cam import explain_classification, explain_detection, input_box, overlay
 
     built, config, names = _model(checkpoint)
     rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[:, :, None], 3, axis=2)
@@ -102,7 +104,11 @@ def compute_heatmap(checkpoint: str, pixels: np.ndarray, target: int | None) -> 
     else:
         heat = explain_detection(built, [rgb], config.image_size)[0]
         text = f"EigenCAM of the detector (best score {heat.score:.2f})"
-    return overlay(np.zeros(heat.cam.shape + (3,), np.uint8), heat.cam, 1.0), text
+    colours = overlay(np.zeros(heat.cam.shape + (3,), np.uint8), heat.cam, 1.0)
+    alpha = np.zeros(heat.cam.shape, np.uint8)  # transparent where the model's input did not reach
+    x0, y0, x1, y1 = input_box(heat.cam.shape, str(config.task), config.image_size)
+    alpha[int(round(y0)):int(round(y1)), int(round(x0)):int(round(x1))] = 255
+    return np.dstack([colours, alpha]), text
 
 
 class CamOverlay(QObject):
@@ -159,6 +165,7 @@ class CamOverlay(QObject):
         if reason:
             self.toggle.setChecked(False)
         self.target.setVisible(self.task == Task.CLASSIFICATION)
+        self._sync_controls()
         self.forget()
         self.refresh()  # the toggle stays on: the shown image's heatmap by the new model
 
@@ -174,7 +181,14 @@ class CamOverlay(QObject):
         list row), for the "true class" choice."""
         self.classes = (true, pred)
 
+    def _sync_controls(self) -> None:
+        """The opacity and class choices work only while the heatmap is on."""
+        on = self.toggle.isEnabled() and self.toggle.isChecked()
+        self.opacity.setEnabled(on)
+        self.target.setEnabled(on)
+
     def _toggled(self, on: bool) -> None:
+        self._sync_controls()
         if on:
             self.refresh()
         else:

@@ -18,6 +18,7 @@ from vision_studio.gui.panels.evaluate.pr_plot import PRPlot
 from vision_studio.gui.panels.evaluate.tables import ClassTable, ConfusionTable, SummaryTable
 from vision_studio.gui.panels.evaluate.viewer import OverlayViewer
 from vision_studio.gui.panels.evaluate.worker import RowsModel
+from vision_studio.gui.panels.evaluate.wrapped_label import WrappedLabel
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,11 @@ def _row(parent: QWidget, items: list, stretch: dict | None = None) -> QHBoxLayo
 
 def build(panel: QWidget) -> EvalWidgets:
     """Create the widgets as children of ``panel`` and lay them out (no connections)."""
-    status = QLabel("Pick a checkpoint and a split, then Evaluate (or open a predictions file made elsewhere).",
-                    panel)
-    status.setWordWrap(True)  # long messages wrap instead of being cut or widening the window
-    policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
-    policy.setHeightForWidth(True)  # its height from the row's width (beside the progress bar), not 5 lines
-    status.setSizePolicy(policy)
+    # long messages wrap instead of being cut or widening the window; its height is its
+    # text's at the row's width (beside the progress bar), with no height-for-width that
+    # made the whole tab scroll (wrapped_label)
+    status = WrappedLabel("Pick a checkpoint and a split, then Evaluate (or open a predictions file made "
+                          "elsewhere).", panel)
     status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     w = {**_top(panel), **_thresholds(panel), **_browser(panel), "status": status,
          "summary": SummaryTable(panel), "classes": ClassTable(panel), "pr": PRPlot(panel),

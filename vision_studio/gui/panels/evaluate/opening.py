@@ -12,7 +12,7 @@ message; the panel keeps what it showed before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -28,8 +28,25 @@ from vision_studio.gui.panels.evaluate.worker import PredictWorker
 
 NO_CHECKPOINT = "No trained checkpoint yet: train a model in the Model tab first, or open a predictions file."
 PICK = "Pick a checkpoint and a split, then Evaluate (or open a predictions file made elsewhere)."
+STOPPING = "Stopping the prediction after the image being predicted…"
 RESULTS_FILTER = "COCO results (*.json);;All files (*)"
 """What the file dialog lists (``[{"image_id", "category_id", "bbox", "score"}, …]``)."""
+
+
+def predicting_text(images: Sequence[Any]) -> str:
+    """The status line while ``images`` (image records) are predicted: how many, and —
+    when some are larger than :data:`~vision_studio.core.evaluation.sliced.AUTO_MIN_SIDE`
+    — that those may go tile by tile (sliced inference: minutes for a large photo on a
+    CPU, and the progress bar moves once per image)."""
+    from vision_studio.core.evaluation.sliced import AUTO_MIN_SIDE
+
+    n = len(images)
+    text = f"Predicting {n} image{'' if n == 1 else 's'}…"
+    large = sum(1 for im in images if max(int(im.width or 0), int(im.height or 0)) > AUTO_MIN_SIDE)
+    if large:
+        text += (f" {large} of them larger than {AUTO_MIN_SIDE} px: predicted tile by tile, slower; "
+                 "the progress moves once per image.")
+    return text
 
 
 class PanelOpening:
@@ -143,6 +160,7 @@ class PanelOpening:
         for w in (ui.evaluate_btn, ui.results_btn, ui.score_slider, ui.nms_slider):
             w.setEnabled(False)
         ui.evaluate_btn.setVisible(False)
+        ui.cancel_btn.setEnabled(True)
         ui.cancel_btn.setVisible(True)
         ui.status.setText("Opening the evaluation…")
         ui.progress.setRange(0, 0)  # busy
@@ -161,7 +179,7 @@ class PanelOpening:
         if store is None or self._cancel_open:
             self._fail("cancelled")
             return
-        ui.status.setText(f"Predicting {len(inputs.images)} images…")
+        ui.status.setText(predicting_text(inputs.images))
         ui.progress.setRange(0, len(inputs.images))
         ui.progress.setValue(0)
         self.worker = PredictWorker(inputs, [store.resolve(im) for im in inputs.images], self.device)
@@ -191,6 +209,8 @@ class PanelOpening:
         self._cancel_open = True
         if self.worker is not None:
             self.worker.cancel()
+            self.ui.cancel_btn.setEnabled(False)
+            self.ui.status.setText(STOPPING)
         elif self._opening and self._pending and self._pending[0] == "results":
             self.jobs.supersede()
             self._fail("cancelled")

@@ -322,8 +322,18 @@ class EvaluatePanel(PanelOpening, PanelActions, QWidget):
             self.view.class_selected(key, self.thresholds)
 
     def _cell_chosen(self, r: int, c: int) -> None:
+        """List the images of a confusion-matrix cell and show the first of them (the
+        viewer kept showing an image that was not in the new list)."""
         if self.view is not None:
             self.view.cell_chosen(r, c, self.thresholds)
+            if self.ui.list_model.rowCount() > 0:
+                self.ui.list.selectRow(0)
+                if self.ui.viewer.image_id != self._row_image(0):  # row 0 was current already: no signal
+                    self._row_chosen(0)
+
+    def _row_image(self, row: int) -> int | None:
+        payload = self.ui.list_model.payload
+        return int(getattr(payload[row], "image_id", payload[row])) if 0 <= row < len(payload) else None
 
     def current_image_id(self) -> int | None:
         """The image shown in the viewer."""

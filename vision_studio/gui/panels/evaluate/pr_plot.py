@@ -17,6 +17,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from vision_studio.gui.panels.evaluate.wrapped_label import WrappedLabel
+
 IOU_CHOICES = (("IoU 0.50", 0.5), ("IoU 0.75", 0.75), ("IoU 0.50:0.95 (mean)", "mean"))
 
 
@@ -39,8 +41,7 @@ class PRPlot(QWidget):
         self.iou = QComboBox(self)
         for label, v in IOU_CHOICES:
             self.iou.addItem(label, v)
-        self.hint = QLabel("Click a point of the highlighted curve to use its score as the threshold.", self)
-        self.hint.setWordWrap(True)
+        self.hint = WrappedLabel("Click a point of the highlighted curve to use its score as the threshold.", self)
         self.plot = pg.PlotWidget(self, background="w")
         for side, name in (("bottom", "recall"), ("left", "precision")):
             self.plot.setLabel(side, name, color="#202020")

@@ -73,6 +73,12 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return c.red(), c.green(), c.blue()
 
 
+def _set_offset(tag: QGraphicsPixmapItem, dy: float) -> None:
+    """Move a tag vertically (only when it changes: thousands of tags on a zoom)."""
+    if tag.offset().y() != dy:
+        tag.setOffset(0, dy)
+
+
 class _Label(QGraphicsPixmapItem):
     def __init__(self, text: str, color: str, parent: QGraphicsItem) -> None:
         super().__init__(label_pixmap(text, QColor(color)), parent)
@@ -233,24 +239,34 @@ class OverlayViewer(QGraphicsView):
         """Screen pixels per full-resolution image pixel."""
         return float(self.transform().m11())
 
-    def zoom_by(self, factor: float) -> None:
-        """Zoom by ``factor`` around the mouse (between the fitted view and
-        :data:`~.big_view.MAX_ZOOM`)."""
+    def zoom_by(self, factor: float, at: QPointF | None = None) -> None:
+        """Zoom by ``factor`` (between the fitted view and :data:`~.big_view.MAX_ZOOM`)
+        keeping the image point under viewport position ``at`` (the mouse) in place;
+        ``None``: around the view's centre.
+
+        Qt's ``AnchorUnderMouse`` is not used: it anchors at the last mouse *move* the
+        view tracked, unknown before the first wheel event (it zoomed into the image's
+        top-left corner)."""
         r = self.scene().sceneRect()
         vp = self.viewport().rect()
         fit = min(vp.width() / max(r.width(), 1.0), vp.height() / max(r.height(), 1.0))
         new = min(max(self.zoom * factor, fit), max(MAX_ZOOM, fit))
         if abs(new - self.zoom) < 1e-9:
             return
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        at = QPointF(vp.center()) if at is None else QPointF(at)
+        anchor = self.mapToScene(at.toPoint())
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(new / self.zoom, new / self.zoom)
+        moved = self.mapFromScene(anchor) - at.toPoint()  # where the anchor went, in screen pixels
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
         self._fitted = new <= fit * 1.0001
         self._zoom_changed()
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.25 ** steps)
+            self.zoom_by(1.25 ** steps, event.position())
         event.accept()
 
     def _zoom_changed(self) -> None:
@@ -258,14 +274,22 @@ class OverlayViewer(QGraphicsView):
         self._update_tags()
 
     def _update_tags(self) -> None:
-        """Show the tags of boxes at least :data:`MIN_TAG_BOX` screen pixels wide."""
-        z = self.zoom
+        """Show the tags of boxes at least :data:`MIN_TAG_BOX` screen pixels wide, each
+        on the image: a prediction's tag above its box, a ground-truth tag below it, or
+        just inside the box where that would leave the image (a box at the top or bottom
+        edge: its tag was cut off by the viewer, the score unreadable)."""
+        z = max(self.zoom, 1e-9)
+        h_img = float(self.size_hw[0])
         for k, item in self.pred_items.items():
             for tag in item.childItems():
                 tag.setVisible(k == self.highlighted or item.rect().width() * z >= MIN_TAG_BOX)
+                th = tag.pixmap().height()
+                _set_offset(tag, -th if item.rect().top() * z >= th else 0)
         for item in self.gt_items:
             for tag in item.childItems():
                 tag.setVisible(item.path().boundingRect().width() * z >= MIN_TAG_BOX)
+                th = tag.pixmap().height()
+                _set_offset(tag, 0 if (h_img - tag.pos().y()) * z >= th else -th)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -281,8 +305,8 @@ class OverlayViewer(QGraphicsView):
 
     # ------------------------------------------------------------------ heatmap
     def set_heatmap(self, rgb: np.ndarray | None, opacity: float = 0.5) -> None:
-        """The class-activation heatmap (``h x w x 3`` uint8 colours, any resolution,
-        stretched over the full-resolution image) at ``opacity`` in [0, 1]; ``None``
+        """The class-activation heatmap (``h x w x 3`` RGB or ``h x w x 4`` RGBA uint8,
+        any resolution, stretched over the full-resolution image) at ``opacity`` in [0, 1]; ``None``
         removes it."""
         place_raster(self.heat_layer, rgb, self.size_hw)
         self.heat_layer.setOpacity(opacity)

@@ -82,6 +82,7 @@ class TaskView:
         self._relay = _Relay()
         self._later: dict[str, Callable[[], None]] = {}
         self.closed = False
+        ui.viewer.highlighted = None  # a raw index of the previous evaluation's predictions
         ui.viewer.cam.set_inputs(inputs)
 
     def show(self, image_id: int) -> None:
@@ -227,6 +228,8 @@ class ClassificationView(TaskView):
 
     def cell_chosen(self, r: int, c: int, t: Thresholds) -> None:  # noqa: D102
         self.fill_list("all", t, (r, c))
+        n = self.ev.names
+        self.ui.list_info.setText(f"{self.ui.list_model.rowCount()} images with true {n[r]} → predicted {n[c]}")
 
     def category_of(self, k: int) -> int:
         """The category id of class index ``k`` (model label order)."""
