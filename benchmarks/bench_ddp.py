@@ -86,8 +86,10 @@ class StepRecorder:
         import torch
         import torch.distributed as dist
 
-        from vision_studio.core.training.events import BatchEnd
+        from vision_studio.core.training.events import BatchEnd, EpochStart
 
+        if isinstance(event, EpochStart):  # drop what rank 0's validation read (same dataset class)
+            self.indices = []
         if not isinstance(event, BatchEnd):
             return
         n = len(self.indices)
@@ -149,7 +151,9 @@ def _run(project: Path, out: Path, nproc: int, args: argparse.Namespace) -> dict
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if r.returncode:
-        sys.exit(f"run with {nproc} process(es) failed: {r.stderr[-3000:]}")
+        log = Path(tempfile.gettempdir()) / f"bench_ddp_{nproc}p.stderr"
+        log.write_text(r.stderr)
+        sys.exit(f"run with {nproc} process(es) failed (whole log: {log}): {r.stderr[-3000:]}")
     data = json.loads((out / "bench_steps.json").read_text())
     data["metrics"] = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     data["process_wall_s"] = wall
