@@ -126,12 +126,13 @@ over the first 5 steps, tolerance 1e-4) and the accuracies are equal after every
 ``fine_tune`` does **not** meet its stated tolerance: 6.8e-02 over the first 5 steps
 (4.2e-03 at step 1, where the weights are still equal: BatchNorm over 8 instead of 16
 images) against 5e-2, and the final accuracy differs by 3.9 points (83.0 vs 79.1; the
-per-epoch curves cross, 153 val images make one image 0.65 point). That is the
+2-process run is lower after every epoch; one of the 153 val images is 0.65 point). That is the
 per-process BatchNorm of DDP without ``SyncBatchNorm``, which PyTorch provides on CUDA
-only. The throughput figures are not a DDP speed-up: on this oversubscribed machine the
-single process's 2 OpenMP threads lose most of their time waiting for each other (1.5
-to 3.5 images/s), while each of the two 1-thread processes does not; they say nothing
-about scaling, which needs a machine with free cores or GPUs.
+only. The throughput figures are not a DDP speed-up (7-9x from 2 processes on 2 cores is
+impossible): most likely the single process's 2 OpenMP threads, on cores that other jobs
+keep busy, spend their time waiting for each other at every parallel region (1.5 to 3.5
+images/s), which 1-thread processes do not; not verified by a separate run. They say
+nothing about scaling, which needs a machine with free cores or GPUs.
 """
 from __future__ import annotations
 
