@@ -37,14 +37,15 @@ has no dropout; order, images and augmentation are the same), visible already at
 1, where the weights are still equal. Stated tolerance for the first ``--first`` steps:
 ``5e-2`` on the loss; later steps drift further apart (SGD amplifies the difference), so
 the end is compared by accuracy. ``feature_extraction`` (a linear probe trained by SGD:
-backbone frozen in eval mode, so BatchNorm uses its ImageNet statistics) would make the
-two the same computation up to float32 summation order (tolerance ``1e-4``), but the
-core's DDP wrapper cannot train it yet: ``DistributedDataParallel`` is built before the
-strategy freezes the backbone, without ``find_unused_parameters``, and the first
-backward fails ("Expected to have finished reduction in the prior iteration ...
-parameters that were not used in producing loss"); ``SyncBatchNorm`` cannot be asked
-for either (``model_options={"sync_bn": true}``, read by ``prepare.py``, is rejected by
-``build_model``: "unknown model option(s) sync_bn", and it needs CUDA anyway).
+backbone frozen in eval mode, so BatchNorm uses its ImageNet statistics) makes the two
+the same computation up to float32 summation order: tolerance ``1e-4``. (It could not
+run under DDP until the core's wrapper was fixed: ``DistributedDataParallel`` was built
+before the strategy froze the backbone, without ``find_unused_parameters``, and the first
+backward failed, "Expected to have finished reduction in the prior iteration ...";
+now ``distributed.TrainableDDP`` builds it after the strategy set ``requires_grad``.)
+``SyncBatchNorm`` (``model_options={"sync_bn": true}``, ``--sync-bn``) would remove the
+``fine_tune`` difference, but PyTorch's ``SyncBatchNorm`` needs CUDA: on this CPU (gloo)
+the core refuses it with a clear error.
 
 **Accuracy** is the validation accuracy on all 153 val images after the last epoch
 (rank 0 validates the whole set itself); target: within 1 point. **Throughput**: training
@@ -52,10 +53,90 @@ images/s over the steps after the first of each epoch (wall clock between ``Batc
 events on rank 0; it leaves out start-up and validation), and images/s of the whole run
 including the start.
 
-Measured (2026-12-01, shared 2-core CPU, other jobs running; each run's processes share
-``--threads 2`` threads)::
+Measured (2026-12-01, commit after the DDP fix, shared 2-core CPU with two other heavy
+jobs running, load average 3-5; each run's processes share ``--threads 2`` threads:
+``OMP_NUM_THREADS=2`` for the single process, 1 per process for the two), defaults
+(3 epochs, 128 px, lr 0.01 at global batch 16)::
 
-    (filled in from the run below)
+    $ python benchmarks/bench_ddp.py --strategy feature_extraction
+    hymenoptera, timm tf_efficientnet_lite0 (shared ImageNet weights), feature_extraction, 3 epochs, 128 px, global batch 16, lr 0.01, seed 0, 2 threads per run
+    | epoch | step | 1 x 16 loss | 2 x 8 loss (all-reduced over ranks) | abs diff | same 16 images |
+    |---|---|---|---|---|---|
+    | 1 | 1 | 0.678082 | 0.678082 | 5.96e-08 | yes |
+    | 1 | 2 | 0.733786 | 0.733786 | 3.28e-07 | yes |
+    | 1 | 3 | 0.308794 | 0.308794 | 5.96e-08 | yes |
+    | 1 | 4 | 0.472144 | 0.472144 | 1.04e-07 | yes |
+    | 1 | 5 | 0.211857 | 0.211857 | 9.13e-08 | yes |
+    | 1 | 15 | 0.500770 | 0.500771 | 3.13e-07 | yes |
+    | 2 | 1 | 0.338398 | 0.338398 | 2.33e-07 | yes |
+    | 2 | 2 | 0.140172 | 0.140172 | 2.51e-08 | yes |
+    | 2 | 3 | 0.088468 | 0.088468 | 5.15e-07 | yes |
+    | 2 | 4 | 1.055468 | 1.055468 | 4.77e-07 | yes |
+    | 2 | 5 | 0.084734 | 0.084734 | 3.63e-07 | yes |
+    | 2 | 15 | 0.057145 | 0.057146 | 7.47e-07 | yes |
+    | 3 | 1 | 0.002052 | 0.002052 | 1.44e-08 | yes |
+    | 3 | 2 | 0.013687 | 0.013687 | 2.04e-07 | yes |
+    | 3 | 3 | 0.225322 | 0.225323 | 5.76e-07 | yes |
+    | 3 | 4 | 0.200470 | 0.200471 | 5.02e-07 | yes |
+    | 3 | 5 | 0.261729 | 0.261730 | 1.01e-06 | yes |
+    | 3 | 15 | 0.069613 | 0.069613 | 6.82e-07 | yes |
+    steps compared: 45 (1p 45, 2p 45); the same 16 images in 45 of 45; max |loss diff| over the first 5 steps 3.28e-07, stated tolerance 0.0001: within; over all steps 1.01e-06 (mean 2.66e-07)
+    | epoch | 1x16 train_loss | 2x8 train_loss (rank 0's half) | 1x16 accuracy | 2x8 accuracy |
+    |---|---|---|---|---|
+    | 1 | 0.3361 | 0.3397 | 90.85 | 90.85 |
+    | 2 | 0.2263 | 0.0836 | 92.81 | 92.81 |
+    | 3 | 0.1484 | 0.1000 | 85.62 | 85.62 |
+    final accuracy difference 0.00 points (target <= 1: met)
+    throughput, training steps: 1x16 3.5 images/s, 2x8 31.0 images/s, ratio 2p/1p 8.96; whole run incl. start and validation: 1x16 2.2, 2x8 11.3 images/s (327 s, 64 s)
+
+    $ python benchmarks/bench_ddp.py --strategy fine_tune
+    hymenoptera, timm tf_efficientnet_lite0 (shared ImageNet weights), fine_tune, 3 epochs, 128 px, global batch 16, lr 0.01, seed 0, 2 threads per run
+    | epoch | step | 1 x 16 loss | 2 x 8 loss (all-reduced over ranks) | abs diff | same 16 images |
+    |---|---|---|---|---|---|
+    | 1 | 1 | 0.724914 | 0.729084 | 4.17e-03 | yes |
+    | 1 | 2 | 0.681838 | 0.676987 | 4.85e-03 | yes |
+    | 1 | 3 | 0.638266 | 0.680191 | 4.19e-02 | yes |
+    | 1 | 4 | 0.560994 | 0.629108 | 6.81e-02 | yes |
+    | 1 | 5 | 0.666237 | 0.655789 | 1.04e-02 | yes |
+    | 1 | 15 | 0.666401 | 0.675817 | 9.42e-03 | yes |
+    | 2 | 1 | 0.335543 | 0.409442 | 7.39e-02 | yes |
+    | 2 | 2 | 0.256233 | 0.340322 | 8.41e-02 | yes |
+    | 2 | 3 | 0.267461 | 0.346624 | 7.92e-02 | yes |
+    | 2 | 4 | 0.385099 | 0.544374 | 1.59e-01 | yes |
+    | 2 | 5 | 0.515112 | 0.653424 | 1.38e-01 | yes |
+    | 2 | 15 | 0.417075 | 0.522571 | 1.05e-01 | yes |
+    | 3 | 1 | 0.365519 | 0.222001 | 1.44e-01 | yes |
+    | 3 | 2 | 0.172106 | 0.349394 | 1.77e-01 | yes |
+    | 3 | 3 | 0.314917 | 0.543933 | 2.29e-01 | yes |
+    | 3 | 4 | 0.199922 | 0.214216 | 1.43e-02 | yes |
+    | 3 | 5 | 0.373854 | 0.381534 | 7.68e-03 | yes |
+    | 3 | 15 | 0.307679 | 0.352186 | 4.45e-02 | yes |
+    steps compared: 45 (1p 45, 2p 45); the same 16 images in 45 of 45; max |loss diff| over the first 5 steps 6.81e-02, stated tolerance 0.05: NOT within; over all steps 4.34e-01 (mean 9.01e-02)
+    | epoch | 1x16 train_loss | 2x8 train_loss (rank 0's half) | 1x16 accuracy | 2x8 accuracy |
+    |---|---|---|---|---|
+    | 1 | 0.5717 | 0.6161 | 83.66 | 77.12 |
+    | 2 | 0.3622 | 0.4686 | 86.93 | 84.97 |
+    | 3 | 0.3003 | 0.4535 | 83.01 | 79.08 |
+    final accuracy difference 3.92 points (target <= 1: NOT met)
+    throughput, training steps: 1x16 1.5 images/s, 2x8 10.9 images/s, ratio 2p/1p 7.12; whole run incl. start and validation: 1x16 1.2, 2x8 6.9 images/s (584 s, 105 s)
+
+Reading: ``feature_extraction`` is the same computation in both runs — every one of the
+45 global batches holds the same 16 images, losses agree to 1.0e-06 at worst (3.3e-07
+over the first 5 steps, tolerance 1e-4) and the accuracies are equal after every epoch.
+``fine_tune`` does **not** meet its stated tolerance: 6.8e-02 over the first 5 steps
+(4.2e-03 at step 1, where the weights are still equal: BatchNorm over 8 instead of 16
+images) against 5e-2, and the final accuracy differs by 3.9 points (83.0 vs 79.1; the
+2-process run is lower after every epoch; one of the 153 val images is 0.65 point). That is the
+per-process BatchNorm of DDP without ``SyncBatchNorm``, which PyTorch provides on CUDA
+only. The throughput figures are not a DDP speed-up (7-9x from 2 processes on 2 cores is
+impossible): most likely the single process's 2 OpenMP threads, on cores that other jobs
+keep busy, spend their time waiting for each other at every parallel region (1.5 to 3.5
+images/s), which 1-thread processes do not. A check run with 1 thread for every process
+(``--strategy feature_extraction --epochs 1 --threads 1``, one other heavy job running)
+supports that: the same losses (max |diff| 3.3e-07, accuracy 90.85 both), training
+steps 1x16 45.8 images/s, 2x8 53.4 images/s (ratio 1.17; the 2 processes have 2
+threads in all), whole run 15.8 vs 11.6 images/s (15 s vs 21 s: the 2-process start-up
+costs more). None of this measures scaling, which needs free cores or GPUs.
 """
 from __future__ import annotations
 
@@ -86,8 +167,10 @@ class StepRecorder:
         import torch
         import torch.distributed as dist
 
-        from vision_studio.core.training.events import BatchEnd
+        from vision_studio.core.training.events import BatchEnd, EpochStart
 
+        if isinstance(event, EpochStart):  # drop what rank 0's validation read (same dataset class)
+            self.indices = []
         if not isinstance(event, BatchEnd):
             return
         n = len(self.indices)
@@ -149,7 +232,9 @@ def _run(project: Path, out: Path, nproc: int, args: argparse.Namespace) -> dict
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if r.returncode:
-        sys.exit(f"run with {nproc} process(es) failed: {r.stderr[-3000:]}")
+        log = Path(tempfile.gettempdir()) / f"bench_ddp_{nproc}p.stderr"
+        log.write_text(r.stderr)
+        sys.exit(f"run with {nproc} process(es) failed (whole log: {log}): {r.stderr[-3000:]}")
     data = json.loads((out / "bench_steps.json").read_text())
     data["metrics"] = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     data["process_wall_s"] = wall

@@ -110,3 +110,131 @@ def test_sigterm_stops_every_rank_and_leaves_a_resumable_last_pt(project, tmp_pa
     r = _train("--project", str(project), "--resume", str(run), "--epochs", str(state["epoch"] + 1), "--quiet",
                "--num-workers", "0")
     assert r.returncode == 0 and f"status: finished after {state['epoch'] + 1} epoch(s)" in r.stdout
+
+
+def _probe_config(tmp_path: Path, strategy: dict) -> Path:
+    """A config without warm-up or schedule, so that 2 x B and 1 x 2B see the same rates."""
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"task": "classification", "arch": "timm:test_resnet", "strategy": strategy,
+                               "image_size": 32, "device": "cpu", "num_workers": 0, "epochs": 2, "seed": 0,
+                               "scheduler": "none", "warmup_epochs": 0.0, "amp": False}))
+    return cfg
+
+
+@pytest.mark.slow
+def test_feature_extraction_under_ddp_equals_one_process(project, tmp_path):
+    """Defect found by bench_ddp: DDP was built before the strategy froze the backbone, and
+    the first backward of ``feature_extraction`` failed ("Expected to have finished
+    reduction in the prior iteration"). Now 2 processes x batch 4 train it, and (backbone
+    frozen in eval mode: the same computation) end with the weights of 1 process x batch 8."""
+    cfg = _probe_config(tmp_path, {"name": "feature_extraction"})
+    common = ["--project", str(project), "--config", str(cfg), "--quiet"]
+    two = _train(*common, "--batch-size", "4", "--lr", "0.05", "--out", str(tmp_path / "two"), "--nproc-per-node", "2")
+    print(two.stdout, two.stderr[-3000:])
+    assert two.returncode == 0 and "status: finished after 2 epoch(s)" in two.stdout
+    one = _train(*common, "--batch-size", "8", "--lr", "0.1", "--out", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    a = torch.load(tmp_path / "two" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "one" / "last.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    diff = {k: (a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point()}
+    print("max |diff| 2x4 vs 1x8:", max(diff.values()))
+    assert max(diff.values()) < 1e-5
+    losses = [json.loads(x)["train_loss"] for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and losses[1] != losses[0]  # the head did train
+
+
+def _ranks_after_unfreezing(rank: int, world: int, init_file: str, out: str) -> None:
+    """Worker of the test below: freeze the first layer for 2 steps, unfreeze it for 2
+    (as ``gradual`` does at an epoch start), each rank on its own data."""
+    import torch.distributed as dist
+
+    from vision_studio.core.training import distributed as D
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    ddp = D.wrap_model(model, torch.device("cpu"))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    gen = torch.Generator().manual_seed(rank + 1)
+    for frozen in (True, False):
+        for p in model[0].parameters():
+            p.requires_grad_(not frozen)
+        for _ in range(2):
+            loss = ddp.module()(torch.randn(5, 4, generator=gen)).square().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+    every = [torch.zeros_like(flat) for _ in range(world)]
+    dist.all_gather(every, flat)
+    if rank == 0:
+        Path(out).write_text(json.dumps({"diff": (every[0] - every[1]).abs().max().item(), "builds": ddp.builds}))
+    dist.destroy_process_group()
+
+
+def test_ddp_follows_the_strategys_trainable_parameters(tmp_path):
+    """Frozen parameters are not registered with DDP (no reduction error) and a stage
+    unfrozen later is (the wrapper is rebuilt: without it its gradients would stay
+    per-process and the ranks' weights would part)."""
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "out.json"
+    mp.spawn(_ranks_after_unfreezing, args=(2, str(tmp_path / "init"), str(out)), nprocs=2)
+    got = json.loads(out.read_text())
+    assert got["builds"] == 2 and got["diff"] == 0.0
+
+
+def test_sync_bn_is_a_model_option():
+    from vision_studio.core.errors import ConfigError
+    from vision_studio.core.models.registry import build_model
+
+    plain = build_model("timm:test_resnet", "classification", 2)
+    synced = build_model("timm:test_resnet", "classification", 2, sync_bn=True)
+    assert synced.model.state_dict().keys() == plain.model.state_dict().keys()  # built with plain BatchNorm
+    with pytest.raises(ConfigError, match="sync_bn must be true or false"):
+        build_model("timm:test_resnet", "classification", 2, sync_bn="yes")
+
+
+def test_convert_sync_bn_keeps_timm_norm_act_layers():
+    """timm's ``BatchNormAct2d`` (BatchNorm + activation in one layer, e.g. EfficientNet)
+    becomes ``SyncBatchNormAct`` with its activation; the parameters stay the same tensors."""
+    import timm
+    from timm.layers import BatchNormAct2d
+
+    from vision_studio.core.training.distributed import convert_sync_bn
+
+    model = timm.create_model("test_efficientnet", pretrained=False, num_classes=2).eval()
+    assert any(isinstance(m, BatchNormAct2d) for m in model.modules())
+    params = {id(p) for p in model.parameters()}
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        converted = convert_sync_bn(model)
+        after = converted(x)  # eval: SyncBatchNorm uses the running statistics, no collective
+    assert converted is model and {id(p) for p in model.parameters()} == params
+    assert not any(type(m) in (torch.nn.BatchNorm2d, BatchNormAct2d) for m in model.modules())
+    assert torch.allclose(before, after, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sync_bn_option_cpu_ddp_error_one_process_and_resume(project, tmp_path):
+    """``--sync-bn`` (``model_options.sync_bn``): with 2 CPU processes a clear error before
+    anything is written (SyncBatchNorm needs CUDA); with 1 process plain BatchNorm; a
+    resume may turn it off."""
+    run = tmp_path / "run"
+    common = ["--project", str(project), "--task", "classification", "--arch", "timm:test_resnet",
+              "--strategy", "scratch", "--image-size", "32", "--batch-size", "4", "--device", "cpu",
+              "--num-workers", "0", "--quiet", "--sync-bn"]
+    r = _train(*common, "--epochs", "1", "--out", str(run), "--nproc-per-node", "2")
+    print(r.stdout, r.stderr[-3000:])
+    assert r.returncode != 0 and "SyncBatchNorm needs CUDA GPUs" in r.stderr
+    assert not (run / "last.pt").exists()
+    with ProjectStore.open(project, readonly=True) as store:
+        assert store.runs() == []
+    r = _train(*common, "--epochs", "1", "--out", str(run))
+    assert r.returncode == 0 and "status: finished after 1 epoch(s)" in r.stdout, r.stderr[-3000:]
+    assert torch.load(run / "last.pt", weights_only=True)["config"]["model_options"] == {"sync_bn": True}
+    r = _train("--project", str(project), "--resume", str(run), "--epochs", "2", "--quiet", "--no-sync-bn")
+    assert r.returncode == 0 and "status: finished after 2 epoch(s)" in r.stdout, r.stderr[-3000:]
+    assert torch.load(run / "last.pt", weights_only=True)["config"]["model_options"] == {"sync_bn": False}

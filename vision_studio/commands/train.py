@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc-per-node", type=int, metavar="N",
                    help="train with N processes on this machine (DistributedDataParallel: one per GPU, "
                         "or CPU processes with gloo); the learning rate scales with the global batch")
+    p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --nproc-per-node on CUDA GPUs: SyncBatchNorm (BatchNorm statistics over the "
+                        "global batch; model_options.sync_bn); not available on the CPU (gloo)")
     p.set_defaults(func=_train)
 
 
@@ -81,6 +84,8 @@ def build_config(args: argparse.Namespace) -> Any:
         changes["arch"] = ""  # the new task's default architecture
     if args.strategy:
         changes["strategy"] = {**base.strategy, "name": args.strategy}
+    if getattr(args, "sync_bn", None) is not None:
+        changes["model_options"] = {**base.model_options, "sync_bn": args.sync_bn}
     data = base.to_dict()
     data.update(changes)
     return TrainConfig.from_dict(data)

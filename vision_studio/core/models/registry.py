@@ -45,8 +45,12 @@ __all__ = ["ArchSpec", "BuiltModel", "architectures", "get_arch", "build_model",
 
 log = logging.getLogger(__name__)
 
-BUILD_OPTIONS = ("image_size", "min_size", "max_size", "frozen_bn")
-"""Options :func:`build_model` accepts (``image_size`` is ignored where irrelevant)."""
+BUILD_OPTIONS = ("image_size", "min_size", "max_size", "frozen_bn", "sync_bn")
+"""Options :func:`build_model` accepts (``image_size`` is ignored where irrelevant).
+``sync_bn`` (bool) is a training option kept with the model's options: the trainer
+converts BatchNorm to ``SyncBatchNorm`` under DDP on CUDA
+(:mod:`vision_studio.core.training.distributed`); the model itself is built with plain
+BatchNorm (same layers, same state dict)."""
 
 _DEFAULT_CLASSES = {Task.CLASSIFICATION: 1000, Task.DETECTION: 90,
                     Task.INSTANCE_SEGMENTATION: 90, Task.SEMANTIC_SEGMENTATION: 21}
@@ -192,7 +196,7 @@ def build_model(arch: str, task: str, num_classes: int, weights: str | None = No
             local ``.pth``/``.pt`` file or an earlier project checkpoint.
         progress: ``progress(bytes_done, bytes_total)`` while library weights download.
         cancel: An object with a ``cancelled`` attribute that stops a download.
-        **options: See :data:`BUILD_OPTIONS`. ``frozen_bn`` (detection / instance
+        **options: See :data:`BUILD_OPTIONS` (``sync_bn`` is validated, not used here). ``frozen_bn`` (detection / instance
             segmentation: backbone BatchNorm → ``FrozenBatchNorm2d``) defaults to
             ``weights is not None``; the value used is kept in ``BuiltModel.options`` —
             pass those options again when rebuilding the model for a checkpoint (e.g. on
@@ -213,6 +217,9 @@ def build_model(arch: str, task: str, num_classes: int, weights: str | None = No
     if unknown:
         raise ConfigError(f"unknown model option(s) {', '.join(unknown)}; "
                           f"valid: {', '.join(BUILD_OPTIONS)}")
+    sync_bn = options.pop("sync_bn", False)
+    if not isinstance(sync_bn, bool):
+        raise ConfigError(f"model option sync_bn must be true or false, got {sync_bn!r}")
     if weights is not None:
         from vision_studio.core.models.weights import check_weights_name
 

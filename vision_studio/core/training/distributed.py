@@ -10,7 +10,11 @@ How a run is spread over ``N`` processes (one per GPU, or CPU processes with glo
 * **Process group**: :func:`init_from_env` reads torchrun's ``RANK`` / ``WORLD_SIZE`` /
   ``LOCAL_RANK``; NCCL when the run uses CUDA (``cuda:LOCAL_RANK``), gloo on CPU.
 * **Model**: ``DistributedDataParallel`` (gradients averaged over the processes after
-  every backward pass); ``SyncBatchNorm`` when ``model_options["sync_bn"]`` is true.
+  every backward pass) over the parameters the transfer strategy trains in the current
+  epoch (:class:`TrainableDDP`: built after the strategy froze what it freezes, rebuilt
+  when ``gradual`` unfreezes a stage). ``SyncBatchNorm`` when ``model_options["sync_bn"]``
+  is true (``--sync-bn``): CUDA only, a clear ``ConfigError`` on CPU / gloo with more
+  than one process (:func:`check_sync_bn`); a no-op with one process.
 * **Data**: :class:`ShardedEpochSampler` — the run's own epoch order (the same
   permutation in every process, a new one per ``set_epoch``), each process taking every
   ``N``-th position from its rank, padded by wrapping so that every process has the same
@@ -135,20 +139,90 @@ def _collective_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def wrap_model(model: torch.nn.Module, device: torch.device, sync_bn: bool = False,
-               find_unused: bool = False) -> torch.nn.Module | None:
-    """``DistributedDataParallel(model)`` when distributed, else ``None`` (use ``model``).
-    The wrapper shares the parameters: checkpoints keep saving ``model.state_dict()``."""
-    if world_size() < 2:
-        return None
-    from torch.nn.parallel import DistributedDataParallel as DDP
+def check_sync_bn(sync_bn: bool, device: torch.device) -> None:
+    """Refuse ``sync_bn`` in a distributed run that does not use CUDA: PyTorch's
+    ``SyncBatchNorm`` runs on GPUs only (its training forward raises on CPU tensors).
 
+    Raises:
+        ConfigError: ``sync_bn`` with more than one process on a non-CUDA device.
+    """
+    if sync_bn and world_size() > 1 and device.type != "cuda":
+        from vision_studio.core.errors import ConfigError
+
+        raise ConfigError(f"model_options.sync_bn: SyncBatchNorm needs CUDA GPUs (NCCL); this run has "
+                          f"{world_size()} processes on {device.type} (gloo). Set sync_bn to false (--no-sync-bn) "
+                          f"for a CPU run: each process then normalises with its own batch statistics")
+
+
+def convert_sync_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """Every BatchNorm layer of ``model`` as a ``SyncBatchNorm`` (timm's converter:
+    plain ``BatchNorm*d`` → ``torch.nn.SyncBatchNorm``, timm's ``BatchNormAct2d`` →
+    ``SyncBatchNormAct`` keeping its activation, which torch's own converter would drop).
+    Parameters and running statistics are the same tensors (the optimizer, the transfer
+    plan and ``state_dict`` keys are unchanged); ``FrozenBatchNorm2d`` stays frozen."""
+    from timm.layers import convert_sync_batchnorm
+
+    return convert_sync_batchnorm(model)
+
+
+def wrap_model(model: torch.nn.Module, device: torch.device, sync_bn: bool = False,
+               find_unused: bool = False) -> "TrainableDDP | None":
+    """The :class:`TrainableDDP` of ``model`` when distributed, else ``None`` (use
+    ``model``). ``sync_bn`` converts the BatchNorm layers in place first (see
+    :func:`check_sync_bn`, :func:`convert_sync_bn`). The wrapper shares the parameters:
+    checkpoints keep saving ``model.state_dict()``."""
+    if world_size() < 2:
+        if sync_bn:
+            log.info("sync_bn: one process, plain BatchNorm (the batch is already the global batch)")
+        return None
+    check_sync_bn(sync_bn, device)
     if sync_bn:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
-        else None
-    # find_unused: detectors, whose heads can skip a branch on a batch (e.g. no positive anchor)
-    return DDP(model, device_ids=ids, find_unused_parameters=find_unused)
+        convert_sync_bn(model)  # the top module is never a BatchNorm layer: converted in place
+    return TrainableDDP(model, device, find_unused)
+
+
+class TrainableDDP:
+    """``DistributedDataParallel`` over the parameters that train *now*.
+
+    DDP registers the parameters with ``requires_grad`` when it is built and expects a
+    gradient for each of them in every backward pass; a transfer strategy sets
+    ``requires_grad`` at the start of every epoch (``TransferPlan.apply``:
+    ``feature_extraction`` / ``partial`` freeze the backbone, ``gradual`` unfreezes one
+    stage after another). :meth:`module` therefore builds the DDP wrapper on first use
+    and again whenever the set of trainable parameters changed since — after the
+    strategy has set it, so DDP reduces exactly the trainable parameters (frozen ones are
+    not registered; no ``find_unused_parameters`` traversal is needed for them). All
+    processes apply the same plan at the same epoch, so they rebuild at the same step
+    (DDP's constructor is a collective: it checks the shapes and broadcasts rank 0's
+    parameters and buffers, which are equal anyway).
+
+    Args:
+        model: The model (its parameters are shared with the wrapper).
+        device: The process's device (``cuda:LOCAL_RANK`` or CPU).
+        find_unused: DDP's ``find_unused_parameters``: detectors, whose heads can skip a
+            branch on a batch (e.g. no positive anchor).
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, find_unused: bool = False) -> None:
+        self.model, self.device, self.find_unused = model, device, find_unused
+        self._ddp: torch.nn.Module | None = None
+        self._trainable: tuple[bool, ...] | None = None
+        self.builds = 0  # how many times the wrapper was (re)built
+
+    def module(self) -> torch.nn.Module:
+        """The DDP wrapper for the current ``requires_grad`` of the parameters."""
+        trainable = tuple(p.requires_grad for p in self.model.parameters())
+        if self._ddp is None or trainable != self._trainable:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+                if self.device.type == "cuda" else None
+            self._ddp = None  # the old reducer's hooks go with it
+            self._ddp = DDP(self.model, device_ids=ids, find_unused_parameters=self.find_unused)
+            self._trainable = trainable
+            self.builds += 1
+            log.debug("DDP over %d trainable parameter tensors (build %d)", sum(trainable), self.builds)
+        return self._ddp
 
 
 def shard_sampler(sampler: Any) -> Any:

@@ -63,7 +63,13 @@ class Run:
     epoch_state: dict[str, Any] = field(default_factory=_new_epoch_state)
     skipped: set[str] = field(default_factory=set)
     probe_metrics: dict[str, float] = field(default_factory=dict)
-    ddp_model: Any = None  # the DistributedDataParallel wrapper of built.model when distributed
+    ddp: Any = None  # distributed: the :class:`~.distributed.TrainableDDP` of built.model
+
+    @property
+    def ddp_model(self) -> Any:
+        """The ``DistributedDataParallel`` wrapper for the parameters that train now
+        (rebuilt when the strategy changed them), ``None`` when not distributed."""
+        return self.ddp.module() if self.ddp is not None else None
 
     @property
     def num_outputs(self) -> int:
@@ -180,7 +186,7 @@ def _resume_config(saved: TrainConfig, given: TrainConfig | None, run_dir: Path)
     if given is None:
         given = saved
     for name in ("task", "arch", "model_options", "unlabelled_as"):
-        if getattr(given, name) != getattr(saved, name):
+        if _model_defining(getattr(given, name), name) != _model_defining(getattr(saved, name), name):
             raise ConfigError(f"{name}: the checkpoint was trained with {getattr(saved, name)!r}, "
                               f"not {getattr(given, name)!r}; start a new run instead")
     data = given.to_dict()
@@ -189,6 +195,14 @@ def _resume_config(saved: TrainConfig, given: TrainConfig | None, run_dir: Path)
             data[name] = getattr(saved, name)
     data["out_dir"] = str(run_dir)
     return TrainConfig.from_dict(data)
+
+
+def _model_defining(value: Any, name: str) -> Any:
+    """``value`` of config field ``name`` without what may change on resume:
+    ``model_options.sync_bn`` (how BatchNorm computes under DDP, not the weights)."""
+    if name == "model_options" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "sync_bn"}
+    return value
 
 
 def _config_and_state(config: TrainConfig | None, resume: str | os.PathLike | None
@@ -268,6 +282,7 @@ def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLik
     progress = (lambda done, total: emit(WeightsProgress(done, total))) if emit else None
     if device.type == "cuda" and D.world_size() > 1:
         device = torch.device("cuda", torch.cuda.current_device())
+    D.check_sync_bn(bool(config.model_options.get("sync_bn")), device)  # before anything is written
     model = su.build_model_parts(config, snapshot, device, state, progress, cancel)
     loop = su.build_loop_parts(config, snapshot, model, train, val, device)
     metric = TASK_METRIC[config.task] if val and config.max_val_batches != 0 else "train_loss"
@@ -277,8 +292,9 @@ def prepare_run(store: Any, config: TrainConfig | None, resume: str | os.PathLik
               folder=_run_folder(store, config, state is not None), metric_name=metric)
     if state is not None:
         _restore(run, state)
-    run.ddp_model = D.wrap_model(run.built.model, device, bool(config.model_options.get("sync_bn")),
-                                 find_unused=config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION))
+    # DDP itself is built at the first training step, after the strategy set requires_grad
+    run.ddp = D.wrap_model(run.built.model, device, bool(config.model_options.get("sync_bn")),
+                           find_unused=config.task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION))
     run.folder.write_config(config)
     run.folder.record(config, run.metric_name, state.get("run_id") if state else None)
     return run
