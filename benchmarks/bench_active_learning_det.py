@@ -53,14 +53,19 @@ FPN, RPN and box head learn), the cheapest on a CPU."""
 
 
 def open_project(data: Path, work: Path, n_test: int, n_pool: int) -> tuple[ProjectStore, list[int], list[int]]:
-    """The project of ``data`` in ``work`` (imported once): ``(store, test ids, pool ids)``;
+    """The project of ``data`` in ``work`` (imported afresh): ``(store, test ids, pool ids)``;
     both drawn with seed 1234, the pool at most ``n_pool`` of the other images."""
     from vision_studio.core.io.voc import read_voc
 
+    # Imported afresh on every run: the loop removes the boxes of unlabelled images from the
+    # store, so a project left by an interrupted run has lost ground truth (a reused one
+    # read mAP 0.000 everywhere).
     work.mkdir(parents=True, exist_ok=True)
-    store = ProjectStore.open_or_create(work / f"{data.name}.vsproj", root=data)
-    if store.image_count() == 0:
-        read_voc(store, data / "annotations", data / "images", split="train")
+    path = work / f"{data.name}.vsproj"
+    for stale in work.glob(f"{data.name}.vsproj*"):
+        stale.unlink()
+    store = ProjectStore.open_or_create(path, root=data)
+    read_voc(store, data / "annotations", data / "images", split="train")
     ids = sorted(im.id for im in store.images())
     drawn = np.random.default_rng(1234).permutation(ids).tolist()
     return store, sorted(drawn[:n_test]), sorted(drawn[n_test:n_test + n_pool])
