@@ -125,7 +125,8 @@ def detection(args: argparse.Namespace, tmp: Path) -> None:
 
     from vision_studio.core.evaluation.coco_eval import evaluate_coco
     from vision_studio.core.evaluation.ground_truth import ground_truth_from_store
-    from vision_studio.core.evaluation.predict import predict_checkpoint, predict_detections
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
+    from vision_studio.core.evaluation.predict import predict_detections
     from vision_studio.core.export.model_export import export_model
     from vision_studio.core.export.runtime import ExportedModel
     from vision_studio.core.store import ProjectStore

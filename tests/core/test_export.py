@@ -77,7 +77,7 @@ def test_semantic_onnx(tmp_path, capsys):
                            image_size=96, images=images)
     meta = _export(ckpt, "onnx", tmp_path / "s.onnx", images[:2], capsys)
     assert meta["check"]["passed"] and meta["check"]["max_abs_diff"]["logits"] <= 1e-4
-    from vision_studio.core.evaluation.predict import predict_checkpoint
+    from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
     from vision_studio.core.export.runtime import ExportedModel
 
     ref, _, _ = predict_checkpoint(ckpt, images, device="cpu")
