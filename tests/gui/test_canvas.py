@@ -471,36 +471,3 @@ def test_a_fitted_image_stays_fitted_on_resize_but_a_user_zoom_is_kept(qtbot, ca
     canvas.resize(440, 360)
     qtbot.waitUntil(lambda: canvas.viewport().width() < 500)
     assert canvas.zoom() == zoomed
-
-
-def test_the_next_image_does_not_show_the_boxes_of_the_previous_one(qtbot, tmp_path):
-    """Two images of one width (the same zoom), 650 x 417 and 650 x 419 like raccoon-1 and
-    raccoon-154: after the one with a box, the other is drawn without it (seen under
-    Xvfb: raccoon-1's box stayed drawn on raccoon-154 — the shapes layer's cached
-    picture outlived its image)."""
-    w, h = 650, 417
-    store = ProjectStore.create(tmp_path / "w.vsproj")
-    Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(tmp_path / "a.png")
-    Image.fromarray(np.full((h + 2, w, 3), 128, np.uint8)).save(tmp_path / "b.png")
-    a = store.add_image(ImageRecord(path="a.png", width=w, height=h))
-    b = store.add_image(ImageRecord(path="b.png", width=w, height=h + 2))
-    cat = store.add_category("cell", "#e6194b")
-    store.add_annotations([Annotation(image_id=a.id, category_id=cat.id, bbox=(80, 87, 442, 321))])
-    c = AnnotationCanvas(store, QUndoStack())
-    qtbot.addWidget(c)
-    c.resize(440, 360)
-    c.show()
-    qtbot.waitExposed(c)
-
-    def edge_pixel() -> tuple[int, int, int]:
-        qtbot.wait(50)
-        col = c.viewport().grab().toImage().pixelColor(c.mapFromScene(QPointF(300, 87)))
-        return col.red(), col.green(), col.blue()  # the middle of the box's top edge
-
-    c.show_image(a)
-    assert edge_pixel() != (128, 128, 128)  # the box is drawn
-    c.show_image(b)
-    assert c.shape_items == {}
-    assert edge_pixel() == (128, 128, 128)
-    c.cache.wait(5000)
-    store.close()
