@@ -103,17 +103,27 @@ def images_by_ids(store: ProjectStore, ids: Sequence[int]) -> list[ImageRecord]:
     return [found[i] for i in ids if i in found]
 
 
-def annotation_counts_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[int, int]:
-    """``{image_id: number of annotations}`` for ``ids`` (images with none are absent)."""
+def _rows_per_image(store: ProjectStore, table: str, ids: Iterable[int]) -> dict[int, int]:
+    """``{image_id: number of rows of table}`` for ``ids`` (images with none are absent)."""
     out: dict[int, int] = {}
     ids = list(ids)
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
         marks = ",".join("?" * len(chunk))
         out.update(dict(store._read(
-            f"SELECT image_id, COUNT(*) FROM annotations WHERE image_id IN ({marks}) "
+            f"SELECT image_id, COUNT(*) FROM {table} WHERE image_id IN ({marks}) "
             "GROUP BY image_id", chunk)))
     return out
+
+
+def annotation_counts_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[int, int]:
+    """``{image_id: number of annotations}`` for ``ids`` (images with none are absent)."""
+    return _rows_per_image(store, "annotations", ids)
+
+
+def proposal_counts_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[int, int]:
+    """``{image_id: number of model proposals}`` for ``ids`` (images with none are absent)."""
+    return _rows_per_image(store, "proposals", ids)
 
 
 def tags_by_image(store: ProjectStore, ids: Iterable[int]) -> dict[int, tuple[int, ...]]:

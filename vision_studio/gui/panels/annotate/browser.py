@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from vision_studio.core.store.filters import (ImageFilter, annotation_counts_by_image,
                                              filter_image_ids, images_by_ids, problem_image_ids,
-                                             tags_by_image)
+                                             proposal_counts_by_image, tags_by_image)
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.images import read_image
@@ -264,7 +264,7 @@ class BrowserModel(QAbstractListModel):
         self._names = {c.id: c.name for c in self.store.categories()}
         self._problems.difference_update(ids)
         self._problems.update(problem_image_ids(self.store, ids))
-        counts = self.store.proposal_counts()
+        counts = proposal_counts_by_image(self.store, ids)
         self._proposals.update({i: counts.get(i, 0) for i in ids})
         self._pages[n] = page  # the least recent page goes beyond MAX_PAGES
         return page
