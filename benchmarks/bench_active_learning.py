@@ -65,6 +65,16 @@ entropy never (deficit 3.6). Entropy queries are less balanced (largest class sh
 0.62-0.72 against random's 0.59-0.69) and some seeds stay stuck (std 0.04-0.06 at 30-50
 labels: uncertainty sampling from 10 labels keeps querying near a wrong boundary).
 
+Regime switch and density (this stop; 20 seeds, 5 per class + 6 x 20; ``--strategies
+"typiclust,typiclust>margin@30,typiclust>margin@50,typiclust>margin_kcenter@50,margin_density,probcover,random"``,
+44 s): handing over from TypiClust to margin at 30 or 50 labels costs accuracy at once
+(0.928 at 50 and 0.934 at 70 against TypiClust's 0.939 / 0.942) and reaches 0.944 only
+at 119 / 125 labels (-32 % / -39 %); with k-center diversity after the switch, never
+(deficit 0.2 points). Information density (margin x typicality) never reaches it
+(deficit 2.8 points, std 0.046 at 50 labels: the same stuck seeds as entropy). ProbCover
+never (deficit 3.3 points; its queries are unbalanced, largest class share 0.75). None
+beats TypiClust, the default.
+
 Target (the default strategy >= 30 % fewer labels than random to reach random's final
 accuracy, never > 1 point below it): NOT met on hymenoptera. The default is now
 ``typiclust``, the only strategy that is never (query 20) more than 0.2 points below
@@ -85,14 +95,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vision_studio.core.assist.uncertainty import (STRATEGIES, UNCERTAINTY, k_center_greedy,  # noqa: E402
-                                                   softmax_uncertainty, typiclust, uncertain_k_center)
+                                                   softmax_uncertainty, typicality, typiclust,
+                                                   uncertain_k_center)
 from vision_studio.core.store import ProjectStore  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "tf_efficientnet_lite0_in1k_converted.pth"
 HYBRID = tuple(f"{u}_kcenter" for u in UNCERTAINTY)
 """Uncertainty + diversity: k-center greedy over the ``--beta`` x query most uncertain."""
-ALL = UNCERTAINTY + ("coreset",) + HYBRID + ("typiclust", "random")
+SWITCH = ("typiclust>margin@30", "typiclust>margin@50", "typiclust>margin_kcenter@50")
+"""TypiClust while fewer than N images are labelled, then the uncertainty (low budget ->
+high budget, the regime change Hacohen et al. 2022 describe)."""
+EXTRA = SWITCH + ("margin_density", "probcover")
+"""``margin_density``: information density, margin uncertainty x pool typicality (Settles &
+Craven 2008); ``probcover``: ProbCover (Yehuda et al. 2022), greedy max coverage of
+delta-balls, delta the largest with 2-means purity >= 0.95."""
+ALL = UNCERTAINTY + ("coreset",) + HYBRID + ("typiclust", "random") + EXTRA
 
 
 def open_project(data: Path, work: Path, weights: Path):
@@ -134,7 +152,16 @@ def query(store: ProjectStore, strategy: str, pool: list[int], labelled: list[in
     """Score the pool, store the scores as the queue, return its first ``n`` ids."""
     px = x[[rows[i] for i in pool]]
     lx = x[[rows[i] for i in labelled]]
-    if strategy in UNCERTAINTY:
+    if strategy in SWITCH:
+        first, rest = strategy.split("@")[0].split(">")
+        strategy = first if len(labelled) < int(strategy.split("@")[1]) else rest
+    if strategy == "margin_density":
+        u = softmax_uncertainty(predict(px), "margin")
+        t = typicality(px / np.linalg.norm(px, axis=1, keepdims=True))
+        scores = (u - u.min() + 1e-9) * t / t.max()
+    elif strategy == "probcover":
+        scores = probcover(px, lx, n, seed=round_)
+    elif strategy in UNCERTAINTY:
         scores = softmax_uncertainty(predict(px), strategy)
     elif strategy in HYBRID:
         u = softmax_uncertainty(predict(px), strategy.removesuffix("_kcenter"))
@@ -150,6 +177,37 @@ def query(store: ProjectStore, strategy: str, pool: list[int], labelled: list[in
     scores = np.where(np.isfinite(scores), scores, -1e300)  # SQLite REAL has no -inf guarantee
     store.set_queue_scores(strategy, f"bench-round-{round_}", dict(zip(pool, scores.tolist())))
     return list(store.queue_scores(strategy))[:n]
+
+
+def probcover(pool: np.ndarray, labelled: np.ndarray, n: int, purity: float = 0.95, seed: int = 0) -> np.ndarray:
+    """ProbCover (Yehuda et al. 2022) picks of ``n`` from ``pool`` [N, D] given ``labelled``
+    [M, D]: on L2-normalised features, delta = the largest (step 0.025) whose balls are
+    2-means pure for >= ``purity`` of the points; then greedily the pool point whose
+    delta-ball covers the most uncovered points. Scores: picks ``n..1``, the rest -1.
+    Memory O((N + M)^2): a benchmark-sized pool only."""
+    from sklearn.cluster import KMeans
+
+    allx = np.concatenate([labelled, pool])
+    allx = allx / np.maximum(np.linalg.norm(allx, axis=1, keepdims=True), 1e-12)
+    d = np.sqrt(np.maximum((allx ** 2).sum(1)[:, None] + (allx ** 2).sum(1)[None] - 2 * allx @ allx.T, 0))
+    lab = KMeans(2, n_init=3, random_state=0).fit_predict(allx)
+    delta = 0.05
+    for cand in np.arange(0.05, 1.5, 0.025):
+        adj = d < cand
+        if np.mean([np.all(lab[adj[i]] == lab[i]) for i in range(len(lab))]) < purity:
+            break
+        delta = cand
+    adj, m = d < delta, labelled.shape[0]
+    covered = adj[:m].any(0)
+    avail = np.r_[np.zeros(m, bool), np.ones(pool.shape[0], bool)]
+    rng = np.random.default_rng(seed)
+    scores = np.full(pool.shape[0], -1.0)
+    for r in range(min(n, pool.shape[0])):
+        deg = np.where(avail, (adj & ~covered[None]).sum(1), -1)
+        i = int(np.argmax(deg)) if deg.max() > 0 else int(rng.choice(np.flatnonzero(avail)))
+        scores[i - m], avail[i] = n - r, False
+        covered |= adj[i]
+    return scores
 
 
 def simulate(store, oracle, feats, strategy: str, seed: int, args) -> tuple[list[float], list[float]]:
