@@ -1,7 +1,7 @@
 """Reviewing model proposals in the Annotate panel (issue 14), driven with real keys and
 mouse drags on the main window (offscreen): proposals appear dashed with their score,
-the score slider hides low ones, Enter / Shift+Enter / Backspace accept / accept all /
-reject, dragging a proposal accepts it as edited, everything is undoable, and every
+the score slider hides low ones, Enter / Shift+Enter / Backspace / Shift+Backspace accept /
+accept all / reject / reject all, dragging a proposal accepts it as edited, everything is undoable, and every
 step is checked in the project file through a second connection."""
 from __future__ import annotations
 
@@ -120,6 +120,32 @@ def test_shift_enter_accepts_all_shown_and_marks_the_image_done(main_window, pro
     key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
     anns, props, image = on_disk(project, image_id)
     assert anns == [] and len(props) == 4 and image.status == ImageStatus.NEW
+
+
+def test_shift_backspace_rejects_the_rest_after_accepting_and_marks_the_image_done(main_window, project, qtbot):
+    """Enter the good proposal, Shift+Backspace the rest (one key for all the false ones):
+    the image is done; undo brings the rejected back and the old status."""
+    panel, canvas, review, image_id = opened(main_window, project)
+    key(qtbot, canvas, Qt.Key.Key_Return)  # cat 0.9 is right
+    key(qtbot, canvas, Qt.Key.Key_Backspace, SHIFT)  # cat 0.8 and dog 0.7 are wrong
+    anns, props, image = on_disk(project, image_id)
+    assert [a.bbox for a in anns] == [(10, 8, 20, 12)]
+    assert [p.score for p in props] == [0.3]  # hidden by the slider: kept
+    assert image.status == ImageStatus.DONE
+    assert main_window.state.undo_stack.count() == 2  # accept, reject the rest
+    key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
+    anns, props, image = on_disk(project, image_id)
+    assert len(anns) == 1 and sorted(p.score for p in props) == [0.3, 0.7, 0.8]
+    assert image.status == ImageStatus.NEW
+
+
+def test_rejecting_everything_on_an_unlabelled_image_leaves_it_to_draw(main_window, project, qtbot):
+    panel, canvas, review, image_id = opened(main_window, project)
+    review.reject_shown()
+    anns, props, image = on_disk(project, image_id)
+    assert anns == [] and [p.score for p in props] == [0.3]
+    assert image.status == ImageStatus.NEW  # nothing labelled: not done
+    assert panel.assist.actions["reject_all_proposals"] in panel.assist.toolbar.actions()
 
 
 def test_dragging_a_proposal_accepts_it_as_edited(main_window, project, qtbot):

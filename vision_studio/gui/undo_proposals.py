@@ -15,7 +15,10 @@ to the accepted annotations' ids stay valid.
 
 "Marks the image labelled": when an accept leaves no proposal at or above the review
 threshold on an image, the image's status becomes
-:attr:`~vision_studio.core.types.ImageStatus.DONE` (undo restores the old status).
+:attr:`~vision_studio.core.types.ImageStatus.DONE` (undo restores the old status). A
+reject does the same when the image has an annotation or a tag (the good proposals were
+accepted first, "reject the rest" finishes it); rejecting everything on an image with
+nothing labelled leaves its status alone (it still needs drawing by hand).
 """
 from __future__ import annotations
 
@@ -58,11 +61,9 @@ class AcceptProposalsCommand(StoreCommand):
         self._props = props
         self._edits = dict(edits or {})
         self._categories = dict(categories or {})
-        self._threshold = float(review_threshold)
         self.created: list[Annotation] = []
         self._tags_before: dict[int, tuple[int, ...]] = {}
-        self._status_before: dict[int, str] = {}
-        self.done_images: list[int] = []
+        self._done = _DoneMarker(store, self.image_ids, review_threshold)
         self._first = True
 
     def _redo(self) -> None:
@@ -80,39 +81,81 @@ class AcceptProposalsCommand(StoreCommand):
                 if isinstance(made, Annotation):
                     self.created.append(made)
         self._first = False
-        self._mark_done()
+        self._done.mark()
 
-    def _mark_done(self) -> None:
-        self._status_before, self.done_images = {}, []
-        for image_id in sorted(self.image_ids):
-            if self.store.proposals(image_id, min_score=self._threshold):
-                continue
-            image = self.store.image(image_id)
-            if image.status != ImageStatus.DONE:
-                self._status_before[image_id] = image.status
-                self.store.update_image(image_id, status=ImageStatus.DONE)
-                self.done_images.append(image_id)
+    @property
+    def done_images(self) -> list[int]:
+        """Images the last redo marked ``done``."""
+        return self._done.images
 
     def _undo(self) -> None:
         self.store.delete_annotations([a.id for a in self.created])
         for image_id, tags in self._tags_before.items():
             self.store.set_image_tags(image_id, tags)
         self.store.restore_proposals(self._props)
-        for image_id, status in self._status_before.items():
-            self.store.update_image(image_id, status=status)
+        self._done.restore()
 
 
 class RejectProposalsCommand(StoreCommand):
-    """Reject (delete) proposals; undo restores them with their ids."""
+    """Reject (delete) proposals; undo restores them with their ids.
 
-    def __init__(self, store: ProjectStore, proposals: Sequence[Proposal], text: str | None = None) -> None:
+    Args:
+        store: The project.
+        proposals: The proposals to reject (as read from the store).
+        text: Undo text (default "Reject N proposal(s)").
+        review_threshold: As for :class:`AcceptProposalsCommand`; an image left with
+            nothing at or above it is marked ``done`` when it has an annotation or a tag.
+
+    Attributes:
+        done_images: Images the last redo marked ``done``.
+    """
+
+    def __init__(self, store: ProjectStore, proposals: Sequence[Proposal], text: str | None = None,
+                 *, review_threshold: float = 0.0) -> None:
         props = list(proposals)
         super().__init__(store, text or f"Reject {len(props)} proposal(s)", {p.image_id for p in props})
         self._ids = [p.id for p in props]
         self._deleted: list[Proposal] = props
+        self._done = _DoneMarker(store, self.image_ids, review_threshold, needs_labels=True)
+
+    @property
+    def done_images(self) -> list[int]:
+        """Images the last redo marked ``done``."""
+        return self._done.images
 
     def _redo(self) -> None:
         self._deleted = self.store.delete_proposals(self._ids)
+        self._done.mark()
 
     def _undo(self) -> None:
         self.store.restore_proposals(self._deleted)
+        self._done.restore()
+
+
+class _DoneMarker:
+    """Marks the images with nothing left to review (no proposal scoring at least
+    ``threshold``) ``done``, and puts their old status back; ``needs_labels``: only those
+    that have an annotation or a tag."""
+
+    def __init__(self, store: ProjectStore, image_ids, threshold: float, needs_labels: bool = False) -> None:
+        self.store, self.image_ids = store, sorted(image_ids)
+        self.threshold, self.needs_labels = float(threshold), needs_labels
+        self.images: list[int] = []
+        self._before: dict[int, str] = {}
+
+    def mark(self) -> None:
+        self._before, self.images = {}, []
+        for image_id in self.image_ids:
+            if self.store.proposals(image_id, min_score=self.threshold):
+                continue
+            if self.needs_labels and not (self.store.annotations(image_id) or self.store.image_tags(image_id)):
+                continue
+            image = self.store.image(image_id)
+            if image.status != ImageStatus.DONE:
+                self._before[image_id] = image.status
+                self.store.update_image(image_id, status=ImageStatus.DONE)
+                self.images.append(image_id)
+
+    def restore(self) -> None:
+        for image_id, status in self._before.items():
+            self.store.update_image(image_id, status=status)

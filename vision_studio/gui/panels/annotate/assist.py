@@ -52,6 +52,9 @@ SPECS: tuple[tuple[str, str, str, str, str], ...] = (
      "Accept every proposal shown on this image (Shift+Enter on the canvas)"),
     ("reject_proposal", "Reject proposal", "Backspace", "",
      "Delete the selected proposal (Backspace on the canvas)"),
+    ("reject_all_proposals", "Reject all shown proposals", "Shift+Backspace", "",
+     "Delete every proposal shown on this image, e.g. the rest after accepting the good ones "
+     "(Shift+Backspace on the canvas)"),
     ("smart_polygon", "Smart polygon tool", "", "G",
      "Drag a box around an object (or click a box) to get its polygon; paint strokes to "
      "refine (left: object, Shift+left: background); Enter keeps it, Esc cancels"),
@@ -65,7 +68,8 @@ SPECS: tuple[tuple[str, str, str, str, str], ...] = (
      "Show the unlabelled image the model is most unsure about"),
 )
 SHORT = {"prelabel": "Pre-label…", "accept_proposal": "Accept", "accept_all_proposals": "Accept all",
-         "reject_proposal": "Reject", "smart_polygon": "Smart polygon", "smart_model": "by model", "score_queue": "Score…",
+         "reject_proposal": "Reject", "reject_all_proposals": "Reject all", "smart_polygon": "Smart polygon",
+         "smart_model": "by model", "score_queue": "Score…",
          "label_next": "Label next"}
 
 
@@ -104,6 +108,7 @@ class AssistTools(QObject):
                     "accept_proposal": lambda: self.review is not None and self.review.accept_selected(),
                     "accept_all_proposals": lambda: self.review is not None and self.review.accept_shown(),
                     "reject_proposal": lambda: self.review is not None and self.review.reject_selected(),
+                    "reject_all_proposals": lambda: self.review is not None and self.review.reject_shown(),
                     "smart_polygon": lambda: self.panel.set_tool("smart_polygon"),
                     "smart_model": self._apply_smart_model,
                     "score_queue": lambda: self.queue.ask(),
@@ -152,7 +157,7 @@ class AssistTools(QObject):
         self.count_label = QLabel("  no proposals ", bar)
         self.count_label.setToolTip("Proposals of this image at or above the score")
         bar.addWidget(self.count_label)
-        for name in ("accept_proposal", "accept_all_proposals", "reject_proposal"):
+        for name in ("accept_proposal", "accept_all_proposals", "reject_proposal", "reject_all_proposals"):
             bar.addAction(self.actions[name])
         bar.addSeparator()
         bar.addAction(self.actions["smart_polygon"])
@@ -173,7 +178,8 @@ class AssistTools(QObject):
         """The actions for the main window's Annotate menu (None = separator)."""
         a = self.actions
         return [None, a["prelabel"], a["accept_proposal"], a["accept_all_proposals"],
-                a["reject_proposal"], None, a["smart_polygon"], a["smart_model"], None, a["score_queue"], a["label_next"]]
+                a["reject_proposal"], a["reject_all_proposals"], None, a["smart_polygon"], a["smart_model"], None,
+                a["score_queue"], a["label_next"]]
 
     # ------------------------------------------------------------------ hooks of the panel
     def attach(self, canvas) -> None:

@@ -9,7 +9,9 @@ and turns the reviewer's keys and drags into undo commands of
 * click a proposal: select it (Tab / Shift+Tab: the next / previous one, highest score
   first; the best one is selected when an image is shown);
 * Enter: accept the selected proposal; Shift+Enter: accept every shown one of the image;
-* Backspace (or Del): reject the selected proposal;
+* Backspace (or Del): reject the selected proposal; Shift+Backspace: reject every shown
+  one of the image ("reject the rest" after accepting the good ones: the image is then
+  marked done when it has an annotation or tag);
 * 1–9 (through :func:`~vision_studio.gui.panels.annotate.keys.number_key`): accept the
   selected proposal under category number n of the list, as edited
   (``source = "model:<run>:edited"``) when that is not the proposed category — one key
@@ -208,9 +210,22 @@ class ProposalReview(QObject):
         """Reject (delete) the selected proposal; the next one is selected."""
         if not self._selected:
             return False
-        nxt = self._next_after([self._selected])
-        ok = self._push(RejectProposalsCommand(self.store, [self._items[self._selected].proposal]))
+        return self._push_reject([self._selected])
+
+    def reject_shown(self) -> int:
+        """Reject every shown proposal of the image (one undo command); how many."""
+        ids = self.shown_ids()
+        if ids and self._push_reject(ids):
+            return len(ids)
+        return 0
+
+    def _push_reject(self, ids: list[int]) -> bool:
+        nxt = self._next_after(ids)
+        cmd = RejectProposalsCommand(self.store, [self._items[i].proposal for i in ids],
+                                     review_threshold=self.threshold)
+        ok = self._push(cmd)
         self.select(nxt)
+        self._say_done(ok, cmd)
         return ok
 
     def _push_accept(self, ids: list[int], edits: dict, categories: dict | None = None,
@@ -220,9 +235,12 @@ class ProposalReview(QObject):
                                      review_threshold=self.threshold, categories=categories, text=text)
         ok = self._push(cmd)
         self.select(nxt)
+        self._say_done(ok, cmd)
+        return ok
+
+    def _say_done(self, ok: bool, cmd) -> None:
         if ok and cmd.done_images:
             self.canvas.statusMessage.emit(f"{cmd.text()}: nothing left to review, image marked done")
-        return ok
 
     def _next_after(self, ids: list[int]) -> int:
         shown = self.shown_ids()
@@ -254,6 +272,8 @@ class ProposalReview(QObject):
             return self.accept_shown() > 0
         if key in ENTER_KEYS:
             return self.accept_selected()
+        if key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete) and shift:
+            return self.reject_shown() > 0
         if key in (Qt.Key.Key_Backspace, Qt.Key.Key_Delete):
             return self.reject_selected()
         if key in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab) and self.shown_ids():
