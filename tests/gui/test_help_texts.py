@@ -46,9 +46,9 @@ def test_help_menu_opens_the_guide_one_page_per_step(main_window, qtbot):
 
     dlg = next(w for w in main_window.findChildren(GuideDialog))
     qtbot.addWidget(dlg)
-    assert [t for t, _, _ in GUIDE_PAGES] == ["Annotate", "Model", "Training", "Evaluate", "Fix"]
-    assert dlg.pages.count() == 5
-    for i in range(5):
+    assert [t for t, _, _ in GUIDE_PAGES] == ["Annotate", "Model", "Training", "Evaluate", "Fix", "Annotate"]
+    assert dlg.pages.count() == 6
+    for i in range(6):
         dlg.pages.setCurrentRow(i)
         text = dlg.text.toPlainText()
         assert GUIDE_PAGES[i][1] in text and len(text) > 150

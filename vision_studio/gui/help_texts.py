@@ -146,5 +146,22 @@ GUIDE_PAGES: tuple[tuple[str, str, str], ...] = (
      "<p>Correct the labels the review found (in Evaluate, or back in Annotate), label a few "
      "more images of the kinds the model gets wrong, and train again from the last run. "
      "Each round makes the model better with little extra labelling.</p>"),
+    ("Annotate", "6. Let the model label, you correct",
+     "<p>Once a run has finished, the model can do most of the next labels. In Annotate, "
+     "<b>Pre-label…</b> runs it on the images you have not labelled yet; its answers appear "
+     "as dashed <i>proposals</i> with a score. Proposals are not labels: training and "
+     "exports ignore them until you accept them.</p><ul>"
+     "<li><b>Enter</b> accepts the selected proposal, <b>Shift+Enter</b> all those shown; "
+     "<b>Backspace</b> rejects it, <b>Shift+Backspace</b> rejects all those left (accept the "
+     "good ones first, then one key for the rest); a <b>number key</b> accepts it as that "
+     "class; dragging it or its corners accepts it as you changed it. <b>Tab</b> moves to "
+     "the next proposal.</li>"
+     "<li>The <i>Score</i> slider hides proposals the model is unsure of.</li>"
+     "<li><b>Score…</b> then <b>Label next</b> (<b>L</b>) shows the images the model knows "
+     "least about first: labelling those teaches it the most.</li>"
+     "<li><b>Smart polygon</b> (<b>G</b>): drag a box around an object to get its outline; "
+     "paint over missed parts (Shift: over wrong parts), Enter keeps it.</li></ul>"
+     "<p>Accepted labels remember that the model proposed them (shown as <i>model</i> on "
+     "the shape). An image is marked done when nothing is left to review.</p>"),
 )
-"""The guide: ``(tab, title, HTML)`` per page — label → train → review → fix."""
+"""The guide: ``(tab, title, HTML)`` per page — label → train → review → fix → model-assisted labelling."""
