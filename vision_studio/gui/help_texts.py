@@ -146,7 +146,7 @@ GUIDE_PAGES: tuple[tuple[str, str, str], ...] = (
      "<p>Correct the labels the review found (in Evaluate, or back in Annotate), label a few "
      "more images of the kinds the model gets wrong, and train again from the last run. "
      "Each round makes the model better with little extra labelling.</p>"),
-    ("Annotate", "6. Let the model label, you correct",
+    ("Annotate", "6. Let the model label",
      "<p>Once a run has finished, the model can do most of the next labels. In Annotate, "
      "<b>Pre-label…</b> runs it on the images you have not labelled yet; its answers appear "
      "as dashed <i>proposals</i> with a score. Proposals are not labels: training and "
