@@ -329,3 +329,22 @@ def test_the_browser_shows_how_many_proposals_each_image_has_to_review(main_wind
     assert count(image_id) == 2
     key(qtbot, canvas, Qt.Key.Key_Z, CTRL)
     assert count(image_id) == 3
+
+
+def test_the_tool_bar_buttons_stay_put_while_proposals_are_reviewed(main_window, project, qtbot):
+    """The proposal count's width changed with its text, so Accept / Reject moved under
+    the mouse after every accept (seen under Xvfb)."""
+    main_window.resize(1600, 900)  # the buttons on the bar, not in its overflow menu
+    panel, canvas, review, image_id = opened(main_window, project, row=4)  # one proposal
+    bar = panel.assist.toolbar
+    button = bar.widgetForAction(panel.assist.actions["reject_proposal"])
+    assert "1 proposal shown" in panel.assist.count_label.text()
+    qtbot.wait(50)
+    bar.layout().activate()
+    assert button.isVisible()
+    before = button.geometry().x()
+    key(qtbot, canvas, Qt.Key.Key_Return)
+    assert "no proposals" in panel.assist.count_label.text()
+    qtbot.wait(50)
+    bar.layout().activate()
+    assert button.geometry().x() == before

@@ -156,6 +156,8 @@ class AssistTools(QObject):
         bar.addWidget(self.score_label)
         self.count_label = QLabel("  no proposals ", bar)
         self.count_label.setToolTip("Proposals of this image at or above the score")
+        # the buttons after it stay put while proposals are accepted one by one
+        self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("  99 proposals shown "))
         bar.addWidget(self.count_label)
         for name in ("accept_proposal", "accept_all_proposals", "reject_proposal", "reject_all_proposals"):
             bar.addAction(self.actions[name])
