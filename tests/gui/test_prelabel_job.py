@@ -75,6 +75,9 @@ def test_cancel_stores_nothing(main_window, cls_run, qtbot):
         ctl.progress.findChild(QPushButton).click()  # the progress dialog's Cancel button
     assert sig.args == ["cancelled"]
     assert win.state.store.proposals() == []
+    # the status line says so (it said "Pre-labelling made 0 proposal(s)", and before that
+    # "the images done so far keep their proposals", which they do not)
+    assert win.statusBar().currentMessage() == "Pre-labelling cancelled: no proposal was stored"
 
 
 def test_the_progress_dialog_moves_within_a_large_image(main_window, cls_run, qtbot, tmp_path):

@@ -171,8 +171,8 @@ class PrelabelController(AssistController):
         self._close_progress()
         self.failed.emit(message)
         if message == "cancelled":
+            self.proposalsAdded.emit(0)  # before the message: its own ("made 0 proposal(s)") would replace it
             self.state.statusMessage.emit("Pre-labelling cancelled: no proposal was stored")
-            self.proposalsAdded.emit(0)
             return
         log.error("pre-labelling failed: %s", message)
         QMessageBox.warning(self.parent_widget, "Pre-label with model", f"Pre-labelling failed: {message}")
