@@ -75,3 +75,32 @@ def test_cancel_stores_nothing(main_window, cls_run, qtbot):
         ctl.progress.findChild(QPushButton).click()  # the progress dialog's Cancel button
     assert sig.args == ["cancelled"]
     assert win.state.store.proposals() == []
+    # the status line says so (it said "Pre-labelling made 0 proposal(s)", and before that
+    # "the images done so far keep their proposals", which they do not)
+    assert win.statusBar().currentMessage() == "Pre-labelling cancelled: no proposal was stored"
+
+
+def test_the_progress_dialog_moves_within_a_large_image(main_window, cls_run, qtbot, tmp_path):
+    """Sliced inference reports ``done`` fractional after every tile batch: the job's
+    signal carries it and the dialog's bar moves (100 steps per image)."""
+    from PySide6.QtWidgets import QProgressDialog
+
+    from vision_studio.gui.panels.annotate.assist_job import AssistJob
+
+    project, _, _ = cls_run
+    main_window.open_project(project)
+    got = []
+    job = AssistJob(project, lambda store, progress, cancelled: None)
+    job.progress.connect(lambda d, t: got.append((d, t)), Qt.ConnectionType.DirectConnection)
+    job.progress.emit(1.25, 3)
+    assert got == [(1.25, 3)]
+    ctl = main_window.annotate.assist.prelabel
+    ctl.progress = QProgressDialog("", "Cancel", 0, 0, main_window)
+    try:
+        ctl._on_progress(1.25, 3)
+        assert (ctl.progress.maximum(), ctl.progress.value()) == (300, 125)
+        assert ctl.progress.labelText() == "Pre-labelling: image 2 of 3 (tiles: 25%)"
+        ctl._on_progress(2, 3)
+        assert ctl.progress.value() == 200 and ctl.progress.labelText() == "Pre-labelling: image 2 of 3"
+    finally:
+        ctl._close_progress()

@@ -1,48 +1,20 @@
 """What pre-labelling and scoring share: which images, cancellation, progress, run names."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
-from vision_studio.core.errors import ConfigError, VisionStudioError
+from vision_studio.core.cancel import Cancel, Cancelled, Progress, checked_progress, is_cancelled
+from vision_studio.core.errors import ConfigError
 from vision_studio.core.types import ImageRecord
 
-Progress = Callable[[int, int], None]
-"""``progress(done, total)`` in images."""
-Cancel = Union[Callable[[], bool], threading.Event, Any, None]
-"""A ``threading.Event`` (set = cancel), an object with a ``cancelled`` attribute
-(:class:`~vision_studio.core.training.cancel.CancelToken`), or a callable returning True
-to cancel; ``None`` = never."""
+__all__ = ["ALL", "UNLABELLED", "Cancel", "Cancelled", "Progress", "checked_progress", "is_cancelled",
+           "run_name", "select_images"]
+# Cancel, Cancelled, Progress, checked_progress and is_cancelled live in
+# vision_studio.core.cancel (the evaluation uses them too); re-exported here.
 
 UNLABELLED = "unlabelled"
 ALL = "all"
-
-
-class Cancelled(VisionStudioError):
-    """The work was cancelled by its caller; nothing of it was stored."""
-
-
-def is_cancelled(cancel: Cancel) -> bool:
-    """Whether ``cancel`` (see :data:`Cancel`) asks to stop now."""
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    if hasattr(cancel, "cancelled"):
-        return bool(cancel.cancelled)
-    return bool(cancel())
-
-
-def checked_progress(progress: Progress | None, cancel: Cancel) -> Progress:
-    """A progress callback that forwards to ``progress`` and raises :class:`Cancelled`
-    when ``cancel`` is set (the prediction loops call it after every batch)."""
-    def report(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total)
-        if is_cancelled(cancel):
-            raise Cancelled(f"cancelled after {done} of {total} images")
-    return report
 
 
 def select_images(store: Any, which: str = UNLABELLED) -> list[ImageRecord]:

@@ -191,9 +191,13 @@ def run_detection_parts(model: LoadedModel, store: Any, images: Sequence[ImageRe
                         cancel: Cancel = None) -> DetectionParts:
     """Predict ``images`` whole or sliced (:func:`slice_plan`), score floor 0.001.
 
+    ``progress(done, len(images))``: after every batch; within a sliced image ``done``
+    is fractional (after every tile batch, see
+    :func:`~vision_studio.core.evaluation.sliced.predict_sliced`).
+
     Raises:
         ConfigError: a bad ``slicing``. Cancelled: ``cancel`` was set (checked after every
-        batch of whole images and after every sliced image).
+        batch of whole images and before every tile batch of a sliced image).
         ImageDecodeError: an image cannot be read.
     """
     from vision_studio.core.evaluation.predict import predict_detections
@@ -212,7 +216,7 @@ def run_detection_parts(model: LoadedModel, store: Any, images: Sequence[ImageRe
                   device=model.device, batch_size=2,
                   progress=lambda d, _t, base=done: report(base + d, len(images)))
         raw = predict_sliced(model.built.model, _paths(store, chosen), model.categories,
-                             settings=settings, **kw) if use_slices else \
+                             settings=settings, cancel=cancel, **kw) if use_slices else \
             predict_detections(model.built.model, _paths(store, chosen), model.categories, **kw)
         out.parts.append((pos, raw))
         done += len(pos)

@@ -99,9 +99,12 @@ def prelabel(store: Any, checkpoint: str | Path | None = None, *, images: str = 
         accept: Accept every proposal at once (annotations with ``source =
             model:<run>``) instead of storing them for review.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``...
-        progress: ``progress(done, total)`` images.
-        cancel: Checked after every batch; when set, :class:`Cancelled` is raised and
-            nothing is stored.
+        progress: ``progress(done, total)`` images (fractional within a large image
+            predicted by sliced inference: after every tile batch).
+        cancel: Checked after every batch (before every tile batch of a sliced image);
+            when set, :class:`Cancelled` is raised and nothing of the run is stored —
+            no proposal of any image, and the earlier proposals it would have replaced
+            stay.
         model: An already loaded checkpoint (e.g. shared with queue scoring).
         image_records: These images instead of ``images``.
         slicing: Detectors: ``"auto"`` (default: sliced inference for images above

@@ -9,8 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vision_studio.core.evaluation.predict import (Progress, predict_classification, predict_detections,
-                                                   predict_semantic, resolve_device)
+from vision_studio.core.cancel import Cancel, Progress, checked_progress
+from vision_studio.core.evaluation.predict import (predict_classification, predict_detections, predict_semantic,
+                                                   resolve_device)
 from vision_studio.core.types import Task
 
 
@@ -31,7 +32,7 @@ def _sizes(images: Sequence[str | os.PathLike | np.ndarray]) -> list[tuple[int, 
 def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.PathLike | np.ndarray], *,
                        image_ids: Sequence[int] | None = None, device: str = "auto",
                        batch_size: int | None = None, progress: Progress | None = None,
-                       slicing: Any = "auto", **options: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
+                       slicing: Any = "auto", cancel: Cancel = None, **options: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
     """Load a checkpoint (:func:`vision_studio.core.checkpoint.load_model`) and predict.
 
     ``slicing``: a :class:`~vision_studio.core.evaluation.sliced.SliceSettings` makes a
@@ -41,6 +42,10 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
     (:func:`~vision_studio.core.evaluation.sliced.auto_slicing`: longer side above
     2000 px and twice ``image_size``), so ordinary images predict as before.
 
+    ``progress(done, total)`` images: fractional within a sliced image (after every tile
+    batch). ``cancel`` (:data:`~vision_studio.core.cancel.Cancel`) is checked after every
+    batch of whole images and before every tile batch of a sliced one.
+
     Returns:
         ``(predictions, info, categories)``: :class:`RawDetections`,
         :class:`ClassificationPredictions` or :class:`SemanticPredictions` by task, the
@@ -49,6 +54,7 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
 
     Raises:
         CheckpointError: unreadable checkpoint; ImageDecodeError: unreadable image.
+        Cancelled: ``cancel`` was set.
     """
     from vision_studio.core.checkpoint import load_model
 
@@ -57,7 +63,8 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
     categories = [dict(c) for c in config.categories]
     task = config.task
     names = [c["name"] for c in categories]
-    kw: dict[str, Any] = {"image_ids": image_ids, "device": dev, "progress": progress}
+    whole_progress = checked_progress(progress, cancel) if cancel is not None else progress
+    kw: dict[str, Any] = {"image_ids": image_ids, "device": dev, "progress": whole_progress}
     if batch_size:
         kw["batch_size"] = batch_size
     if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION) and isinstance(slicing, str):
@@ -67,6 +74,7 @@ def predict_checkpoint(checkpoint: str | os.PathLike, images: Sequence[str | os.
     if task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION) and slicing is not None:
         from vision_studio.core.evaluation.sliced import predict_sliced
 
+        kw.update(progress=progress, cancel=cancel)  # it checks cancel itself, between tile batches
         pred = predict_sliced(built.model, images, categories, settings=slicing, image_size=config.image_size,
                               **kw, **options)
     elif task in (Task.DETECTION, Task.INSTANCE_SEGMENTATION):

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from vision_studio.core.cancel import Cancelled
 from vision_studio.core.checkpoint import checkpoint_file, model_info, read_checkpoint
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.evaluation import cache as C
@@ -34,7 +35,7 @@ ALL_SPLITS = "all"
 DETECTION_TASKS = (Task.DETECTION, Task.INSTANCE_SEGMENTATION)
 
 
-class EvaluationCancelled(VisionStudioError):
+class EvaluationCancelled(Cancelled):
     """The user stopped the prediction."""
 
 
@@ -176,26 +177,36 @@ def prepare_inputs(store: Any, checkpoint: str | os.PathLike, split: str,
 
 
 def predict_inputs(inputs: EvalInputs, paths: list[Path], *,
-                   progress: Callable[[int, int], None] | None = None,
+                   progress: Callable[[float, int], None] | None = None,
                    cancelled: Callable[[], bool] = lambda: False, device: str = "auto",
                    batch_size: int | None = None) -> Any:
     """Run the checkpoint on ``paths`` (the files of ``inputs.images``); touches no store,
     so it may run in a worker thread.
 
+    ``progress(done, total)`` images after every batch: fractional within a large image
+    predicted by sliced inference (after every tile batch).
+
     Raises:
-        EvaluationCancelled: ``cancelled()`` became true (polled after every batch).
+        EvaluationCancelled: ``cancelled()`` became true (polled after every batch of
+            whole images, before every tile batch of a sliced image).
         CheckpointError, ImageDecodeError: from the evaluation core.
     """
     from vision_studio.core.evaluation.checkpoint_predict import predict_checkpoint
 
-    def _progress(done: int, total: int) -> None:
+    def _progress(done: float, total: int) -> None:
         if cancelled():
             raise EvaluationCancelled("prediction stopped")
         if progress:
             progress(done, total)
 
-    pred, _cfg, _cats = predict_checkpoint(inputs.checkpoint, paths, image_ids=[im.id for im in inputs.images],
-                                           device=device, batch_size=batch_size, progress=_progress)
+    try:
+        pred, _cfg, _cats = predict_checkpoint(inputs.checkpoint, paths, image_ids=[im.id for im in inputs.images],
+                                               device=device, batch_size=batch_size, progress=_progress,
+                                               cancel=cancelled)
+    except EvaluationCancelled:
+        raise
+    except Cancelled:
+        raise EvaluationCancelled("prediction stopped") from None
     return pred
 
 

@@ -29,9 +29,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from vision_studio.core.cancel import Cancel, Progress, check_cancel
 from vision_studio.core.large.tiles import DEFAULT_OVERLAP, Tile, tile_grid
 
-Progress = Callable[[int, int], None]
 MERGES = ("nms", "nmm")
 METRICS = ("IOS", "IOU")
 
@@ -111,34 +111,50 @@ def _union(boxes: np.ndarray) -> np.ndarray:
     return np.array([boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()])
 
 
-def _predict_one(model: Any, src: Any, categories: Sequence[Mapping[str, Any]],
-                 settings: SliceSettings, full_size: int, kw: dict[str, Any]) -> tuple[np.ndarray, ...]:
-    """Tiles (+ the whole image) of one image → merged ``(boxes, scores, labels)``."""
-    from vision_studio.core.evaluation.predict import predict_detections
-
+def _passes(src: Any, settings: SliceSettings, batch_size: int) -> tuple[list[list[Tile]], bool]:
+    """The tile batches of one image (a few tiles in memory at a time) and whether the
+    whole-image pass runs (always for an image no larger than a tile / ``min_side``)."""
     small = max(src.height, src.width) <= max(settings.min_side, settings.tile)
     tiles: list[Tile] = [] if small else tile_grid(src.height, src.width, settings.tile, settings.overlap)
+    step = max(1, int(batch_size))
+    return [tiles[k:k + step] for k in range(0, len(tiles), step)], settings.include_full or small
+
+
+def _predict_one(model: Any, src: Any, categories: Sequence[Mapping[str, Any]],
+                 settings: SliceSettings, full_size: int, kw: dict[str, Any],
+                 before: Callable[[], None], after: Callable[[int, int], None]) -> tuple[np.ndarray, ...]:
+    """Tiles (+ the whole image) of one image → merged ``(boxes, scores, labels)``.
+
+    ``before()`` runs before every forward pass (the cancel check: it raises to stop);
+    ``after(done, passes)`` after each (``done`` of the image's ``passes`` forward passes)."""
+    from vision_studio.core.evaluation.predict import predict_detections
+
+    batches, whole = _passes(src, settings, int(kw.get("batch_size", 2)))
+    passes = len(batches) + int(whole)
     boxes: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    step = max(1, int(kw.get("batch_size", 2)))
-    for start in range(0, len(tiles), step):  # a few tiles in memory at a time
-        chunk = tiles[start:start + step]
+    for k, chunk in enumerate(batches):
+        before()
         crops = [src.region(t.x0, t.y0, t.x1, t.y1) for t in chunk]
         raw = predict_detections(model, crops, categories, image_size=None, **kw)
         offsets = np.array([[t.x0, t.y0, t.x0, t.y0] for t in chunk], dtype=np.float32)
         boxes.append(raw.boxes + offsets[raw.img_index].reshape(-1, 4))
         scores.append(raw.scores)
         labels.append(raw.labels)
-    if settings.include_full or small:
+        after(k + 1, passes)
+    if whole:
+        before()
+        small = not batches
         small_arr = src.overview(full_size) if not small else src.region(0, 0, src.width, src.height)
         full = predict_detections(model, [small_arr], categories, image_size=full_size, **kw)
         scale = np.array([src.width / small_arr.shape[1], src.height / small_arr.shape[0]] * 2, dtype=np.float32)
         boxes.append(full.boxes * scale)
         scores.append(full.scores)
         labels.append(full.labels)
-    if small:  # one pass, nothing to merge: the plain prediction
-        return boxes[0], scores[0], labels[0]
+        after(passes, passes)
+        if small:  # one pass, nothing to merge: the plain prediction
+            return boxes[0], scores[0], labels[0]
     return merge_detections(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
                             merge=settings.merge, match_metric=settings.match_metric,
                             match_threshold=settings.match_threshold)
@@ -149,7 +165,8 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
                    image_ids: Sequence[int] | None = None, image_size: int | None = None,
                    batch_size: int = 2, device: str = "cpu",
                    score_floor: float = 0.001, label_offset: int = 1, raw_max_per_image: int | None = None,
-                   mask_threshold: float = 0.5, progress: Progress | None = None) -> Any:
+                   mask_threshold: float = 0.5, progress: Progress | None = None,
+                   cancel: Cancel = None) -> Any:
     """Sliced prediction of a torchvision-style detector on images of any size.
 
     Args:
@@ -168,7 +185,14 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
         raw_max_per_image: Candidates kept per tile (as in ``predict_detections``).
         mask_threshold: Unused (sliced inference keeps no masks); accepted so that the
             options of the plain path can be passed through.
-        progress: ``progress(done_images, total_images)``.
+        progress: ``progress(done, total_images)`` after every forward pass: ``done`` is
+            ``i + passes done / passes of image i`` within image ``i`` (0-based; its
+            passes: the tile batches, then the whole-image pass), monotone, and exactly
+            ``i + 1`` (an int) once image ``i`` is merged. A callback that raises stops
+            the prediction there (what the callers' cancel wrappers do).
+        cancel: Checked (:func:`~vision_studio.core.cancel.is_cancelled`: an Event, a
+            token or a callable) before every image and every forward pass, so a cancel
+            acts within one tile batch.
 
     Returns:
         :class:`~vision_studio.core.evaluation.predictions.RawDetections` (no masks),
@@ -176,6 +200,7 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
 
     Raises:
         ImageDecodeError: an image cannot be read.
+        Cancelled: ``cancel`` was set (nothing is returned).
     """
     from vision_studio.core.evaluation.predictions import RawDetections
 
@@ -186,16 +211,25 @@ def predict_sliced(model: Any, images: Sequence[str | os.PathLike | np.ndarray],
     sizes = np.zeros((len(images), 2), dtype=np.int64)
     from vision_studio.core.image_regions import open_regions
 
+    n = len(images)
     for i, image in enumerate(images):
+        where = f" at image {i + 1} of {n}"
+        check_cancel(cancel, where)  # before decoding: a large JPEG takes seconds
         src = open_regions(image)
         sizes[i] = (src.height, src.width)
-        b, s, lab = _predict_one(model, src, categories, settings, image_size or settings.tile, kw)
+
+        def after(done: int, passes: int, i: int = i) -> None:
+            if progress is not None and done < passes:  # the image's end is reported after the merge
+                progress(i + done / passes, n)
+
+        b, s, lab = _predict_one(model, src, categories, settings, image_size or settings.tile, kw,
+                                 lambda: check_cancel(cancel, where), after)
         parts["img"].append(np.full(len(s), i, dtype=np.int64))
         parts["boxes"].append(b)
         parts["scores"].append(s)
         parts["labels"].append(lab)
         if progress:
-            progress(i + 1, len(images))
+            progress(i + 1, n)
     cat = {k: np.concatenate(v) if v else np.zeros((0, 4) if k == "boxes" else 0) for k, v in parts.items()}
     paths = tuple("" if isinstance(im, np.ndarray) else str(im) for im in images)
     return RawDetections(image_ids=ids, image_sizes=sizes, paths=paths, categories=[dict(c) for c in categories],

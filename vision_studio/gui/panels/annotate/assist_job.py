@@ -26,7 +26,7 @@ from vision_studio.core.store import ProjectStore
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[[ProjectStore, Callable[[int, int], None], Callable[[], bool]], Any]
+JobFn = Callable[[ProjectStore, Callable[[float, int], None], Callable[[], bool]], Any]
 """``fn(store, progress, cancelled) -> result``: runs in the worker thread on its own
 store; ``progress(done, total)`` reports, ``cancelled()`` says whether to stop (raise or
 return early). The result must be plain data (no Qt objects)."""
@@ -40,12 +40,13 @@ class AssistJob(QObject):
     """Runs ``fn`` (:data:`JobFn`) on project ``path`` in its own ``QThread``.
 
     Signals (queued to the GUI thread):
-        progress(int, int): done, total.
+        progress(float, int): done, total (``done`` fractional within a large image
+            predicted tile by tile: see :mod:`vision_studio.core.cancel`).
         done(object): the job's result.
         failed(str): one line (``"cancelled"`` after :meth:`cancel`).
     """
 
-    progress = Signal(int, int)
+    progress = Signal(float, int)
     done = Signal(object)
     failed = Signal(str)
 

@@ -5,8 +5,9 @@ The dialog picks one checkpoint of the project's runs (``best.pt`` / ``last.pt``
 (the unlabelled ones, all, or one split) and the lowest score kept. The run is
 :func:`vision_studio.core.assist.prelabel.prelabel` in an
 :class:`~.assist_job.AssistJob` (its own store connection), with a progress dialog whose
-Cancel stops it at the next batch. When it ends, the proposals it stored are shown on
-the canvas (:attr:`PrelabelController.proposalsAdded`).
+Cancel stops it at the next batch (of tiles, in a large image) and stores nothing. When
+it ends, the proposals it stored are shown on the canvas
+(:attr:`PrelabelController.proposalsAdded`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
 
+STEPS = 100
+"""Progress-bar steps per image: a large image, predicted tile by tile, moves the bar."""
 UNLABELLED, ALL = "unlabelled", "all"
 """Image choices besides a split name (the ``--images`` values of ``vision-studio prelabel``)."""
 
@@ -144,11 +147,15 @@ class PrelabelController(AssistController):
         if self.job is not None:
             self.job.cancel()
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, done: float, total: int) -> None:
         if self.progress is not None:
-            self.progress.setMaximum(max(total, 1))
-            self.progress.setValue(done)
-            self.progress.setLabelText(f"Pre-labelling: image {done:,} of {total:,}")
+            self.progress.setMaximum(max(total, 1) * STEPS)
+            self.progress.setValue(round(done * STEPS))
+            if float(done).is_integer():
+                self.progress.setLabelText(f"Pre-labelling: image {int(done):,} of {total:,}")
+            else:  # within a large image, predicted tile by tile
+                self.progress.setLabelText(f"Pre-labelling: image {int(done) + 1:,} of {total:,} "
+                                           f"(tiles: {done % 1:.0%})")
 
     def _close_progress(self) -> None:
         if self.progress is not None:
@@ -164,8 +171,8 @@ class PrelabelController(AssistController):
         self._close_progress()
         self.failed.emit(message)
         if message == "cancelled":
-            self.state.statusMessage.emit("Pre-labelling cancelled (the images done so far keep their proposals)")
-            self.proposalsAdded.emit(0)
+            self.proposalsAdded.emit(0)  # before the message: its own ("made 0 proposal(s)") would replace it
+            self.state.statusMessage.emit("Pre-labelling cancelled: no proposal was stored")
             return
         log.error("pre-labelling failed: %s", message)
         QMessageBox.warning(self.parent_widget, "Pre-label with model", f"Pre-labelling failed: {message}")
