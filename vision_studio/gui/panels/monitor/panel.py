@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QPla
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.training.events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStart,
                                                 SampleSkipped, TrainFinished, TrainStarted)
+from vision_studio.core.wording import plural
 from vision_studio.gui.engine_adapter import DeviceStats, RunOutcome
 from vision_studio.gui.panels.monitor.curves import CompareCurves, TrainingCurves, metric_keys
 from vision_studio.gui.panels.monitor.runs import RunsTable, read_metrics, run_folder
@@ -227,7 +228,7 @@ class MonitorPanel(QWidget):
         self.progress.setRange(0, self._epochs * self._steps)
         self.progress.setValue((ev.epoch - 1) * self._steps)
         trainable = [n for n, t, _ in ev.groups if t]
-        self.log(f"epoch {ev.epoch}/{ev.epochs}: {ev.steps} steps; training "
+        self.log(f"epoch {ev.epoch}/{ev.epochs}: {plural(ev.steps, 'step')}; training "
                  f"{', '.join(trainable) if trainable else 'nothing'}")
 
     def _on_batch(self, ev: BatchEnd) -> None:
