@@ -23,7 +23,7 @@ from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices
 from vision_studio.core.wording import plural
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, open_job, predicted_job, results_job
 from vision_studio.gui.panels.evaluate.sources import (add_results_item, fill_sources, is_results, recent_results,
-                                                       remember_results)
+                                                       remember_results, run_tasks)
 from vision_studio.gui.panels.evaluate.view_factory import make_view  # imported here, not in the first open
 from vision_studio.gui.panels.evaluate.worker import PredictWorker
 
@@ -97,7 +97,9 @@ class PanelOpening:
             return
         choices = checkpoint_choices(store)
         files = list(dict.fromkeys([*self._results_files, *recent_results(store.path)]))
-        fill_sources(ui.checkpoint, [(c.label, str(c.path)) for c in choices], files, cur,
+        tasks = run_tasks(store) if choices else {}
+        fill_sources(ui.checkpoint, [(c.label, str(c.path), tasks.get(c.path.parent.resolve(), ""))
+                                     for c in choices], files, cur,
                      default_choice(choices) if choices else 0)
         for s in split_choices(store):
             ui.split.addItem(s, s)
