@@ -22,7 +22,8 @@ from vision_studio.gui.engine_adapter import DeviceStats, RunOutcome
 from vision_studio.gui.panels.monitor.curves import CompareCurves, TrainingCurves, metric_keys
 from vision_studio.gui.panels.monitor.runs import RunsTable, read_metrics, run_folder
 from vision_studio.gui.state import AppState
-from vision_studio.gui.widgets.fitlabel import ElidedLabel, wrapping
+from vision_studio.gui.widgets.fitlabel import ElidedLabel
+from vision_studio.gui.widgets.wrapped_label import WrappedLabel
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class MonitorPanel(QWidget):
         self.progress = QProgressBar(self, objectName="progress")
         self.progress.setFormat("%p%")
         self.speed = ElidedLabel("", self, objectName="speed")
-        self.metric_label = wrapping(QLabel("", self, objectName="metric"))
+        # wraps long messages; as tall as its text, with no height-for-width that made the
+        # whole tab as tall as its preferred height (1368 px) and scroll (widgets.wrapped_label)
+        self.metric_label = WrappedLabel("", self, objectName="metric")
         self.buttons = {k: QPushButton(t, self, objectName=k) for k, t in (
             ("pause", "Pause ❚❚"), ("resume", "Resume ▶"), ("stop", "Stop ■"))}
         self.buttons["pause"].clicked.connect(engine.pause)
