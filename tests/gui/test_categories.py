@@ -106,7 +106,7 @@ def test_delete_confirms_with_counts_then_undo_restores(panel, small_project, mo
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
     click(panel, "delete")
-    assert "dog: 1 objects, 1 tagged images" in asked[0]
+    assert "dog: 1 object, 1 tagged image" in asked[0]
     cats2, anns2, tags2 = on_disk(small_project)
     assert "dog" not in cats2 and len(anns2) == 2 and tags2 == {}
     assert [c.name for c in panel.categories()] == ["cat", "bird"]

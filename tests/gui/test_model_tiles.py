@@ -56,7 +56,7 @@ def test_choice_goes_into_the_config_and_the_hint_counts_large_images(panel):
     panel.hyper.w["image_size"].setValue(512)
     hint = panel.tiles.hint.text()
     n_tiles = len(tile_grid(1800, 2400, 512, 0.2))
-    assert hint.startswith("1 of 2 images are larger than 2000 px") and "tiles of 512 px" in hint
+    assert hint.startswith("1 of 2 images is larger than 2000 px") and "tiles of 512 px" in hint
     assert "20% overlap" in hint and f"({n_tiles} tiles in all)" in hint
     # the rule shows the core's numbers (threshold, factor, clipping)
     rule = panel.tiles.rule.text()
@@ -70,7 +70,7 @@ def test_choice_goes_into_the_config_and_the_hint_counts_large_images(panel):
         _choose(panel, label)
         assert panel.config().tiles == value
     _choose(panel, "Always")  # Always: every image larger than one 512 px tile (only the large one)
-    assert panel.tiles.hint.text().startswith("1 of 2 images are larger than one tile")
+    assert panel.tiles.hint.text().startswith("1 of 2 images is larger than one tile")
     assert not panel.tiles.min_side.isEnabled()  # the threshold is Automatic's only
     _choose(panel, "Never")
     assert panel.tiles.hint.text().startswith("Never: all 2 images are resized whole")

@@ -31,6 +31,7 @@ from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStart,
                                                 SampleSkipped, TrainFailed, TrainFinished,
                                                 TrainStarted)
+from vision_studio.core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _device_stats(device: str) -> DeviceStats:
                            torch.cuda.memory_allocated(i) / mib, torch.cuda.memory_reserved(i) / mib,
                            torch.cuda.get_device_properties(i).total_memory / mib)
     if device == "cpu":
-        return DeviceStats("cpu", f"CPU ({torch.get_num_threads()} threads)")
+        return DeviceStats("cpu", f"CPU ({plural(torch.get_num_threads(), 'thread')})")
     return DeviceStats(device, device.upper())
 
 

@@ -112,9 +112,56 @@ def load_json(path: str | os.PathLike, what: str = "JSON") -> Any:
         raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+class ProjectPaths:
+    """The project path of an image file: the one rule every importer names images by,
+    so that they agree whether an image is already in the project.
+
+    The rule: the file's *folder*, with symlinks resolved, relative to the project root
+    (itself resolved), then the file's own name as given. A file that is itself a
+    symlink therefore keeps its name (``imgs/raccoon-1.jpg``, not the target's path:
+    datasets kept as symlinks, e.g. by git-annex or DVC, keep readable names that
+    exports and the name-matching of :class:`ExistingImages` rely on), while a folder
+    reached through a symlink is named by its real location, as the root is. Each
+    folder is resolved once (no file-system call per file, which matters at 100k
+    images); ``..`` is resolved against the real folders, not lexically.
+
+    Args:
+        root: The project root (:attr:`ProjectStore.root`, already resolved).
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = os.path.realpath(root)
+        self._dirs: dict[str, str] = {}  # folder as given -> its project path
+
+    def __call__(self, file: str | os.PathLike) -> str:
+        """``file`` (absolute, or relative to the working folder) → project path
+        (POSIX; may start with ``..``; absolute where no relative path exists, e.g.
+        another drive on Windows)."""
+        text = os.fspath(file)
+        head, name = os.path.split(text if os.path.isabs(text) else os.path.join(os.getcwd(), text))
+        return self.under(head, name)
+
+    def under(self, folder: str, name: str) -> str:
+        """The project path of file ``name`` (no folder part) in absolute ``folder``."""
+        rel = self._dirs.get(folder)
+        if rel is None:
+            real = os.path.realpath(folder)
+            try:
+                rel = Path(os.path.relpath(real, self.root)).as_posix()
+            except ValueError:  # another drive on Windows: keep absolute
+                rel = Path(real).as_posix()
+            self._dirs[folder] = rel
+        return name if rel == "." else f"{rel.rstrip('/')}/{name}"
+
+
+def project_paths(store: ProjectStore) -> ProjectPaths:
+    """:class:`ProjectPaths` for ``store``'s root."""
+    return ProjectPaths(store.root)
+
+
 class RelativePaths:
-    """Project-relative POSIX paths of files under one folder, computed with string
-    operations only (no file-system calls per file, which matters at 100k images).
+    """Project paths of files named relative to one folder (as annotation files name
+    their images), by the rule of :class:`ProjectPaths`.
 
     Args:
         store: The project (its :attr:`~ProjectStore.root`).
@@ -123,23 +170,16 @@ class RelativePaths:
 
     def __init__(self, store: ProjectStore, folder: str | os.PathLike) -> None:
         self.folder = Path(folder).resolve()
-        self.root = store.root
-        try:
-            base = os.path.relpath(self.folder, self.root)
-        except ValueError:  # another drive on Windows: keep absolute
-            base = str(self.folder)
-        self.base = Path(base).as_posix()
+        self._base = str(self.folder)
+        self._paths = project_paths(store)
 
     def __call__(self, name: str) -> str:
         """``name`` (relative to the folder, ``/`` or ``\\`` separated; an absolute name
         is made relative to the project root too) → project path."""
         name = name.replace("\\", "/")
-        if posixpath.isabs(name):
-            try:
-                return Path(os.path.relpath(posixpath.normpath(name), self.root)).as_posix()
-            except ValueError:  # another drive on Windows
-                return posixpath.normpath(name)
-        return posixpath.normpath(posixpath.join(self.base, name))
+        if "/" not in name:  # the common case: a file of the folder itself
+            return self._paths.under(self._base, name)
+        return self._paths(os.path.join(self._base, name))
 
     def absolute(self, name: str) -> Path:
         """The file's absolute path."""

@@ -35,7 +35,7 @@ from vision_studio.core.io._importlog import (
     call_progress,
     category_ids,
 )
-from vision_studio.core.io.common import ExistingImages
+from vision_studio.core.io.common import ExistingImages, ProjectPaths, project_paths
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import ImageRecord, Split
@@ -88,12 +88,13 @@ def read_imagefolder(store: ProjectStore, root: str | os.PathLike, *, split: str
         raise FormatError(f"{root}: no class folder with files found (expected "
                           "root/<class>/<image> or root/<split>/<class>/<image>)")
     existing = ExistingImages(store, on_existing)
+    paths = project_paths(store)
     known: set[str] = set()
     with store.transaction():
         cats = category_ids(store, sorted({c for _, c, _ in files}), rep)
         batch: list[tuple[ImageRecord, int]] = []
         for i, (path, cls, folder_split) in enumerate(files):
-            item = _image(store, path, split if split is not None else folder_split,
+            item = _image(paths, path, split if split is not None else folder_split,
                           extensions, known, rep, verify)
             old = existing.find(item.path, (item.width, item.height)) if item else None
             if old is not None:
@@ -154,14 +155,15 @@ def read_images(store: ProjectStore, folder: str | os.PathLike, *, split: str | 
         raise FormatError(f"{folder}: no files found")
     rep = ImportLog(store, strict, "images")
     known = {im.path for im in store.images()}
+    paths = project_paths(store)
     with store.transaction():
         batch: list[ImageRecord] = []
         for i, path in enumerate(files):
-            if store.relative_path(path) in known:
+            if paths(path) in known:
                 rep.result.note(str(path), "already in the project; left as it is",
                                 "existing_image")
             else:
-                item = _image(store, path, split or "", IMAGE_EXTENSIONS, known, rep, verify)
+                item = _image(paths, path, split or "", IMAGE_EXTENSIONS, known, rep, verify)
                 if item is not None:
                     batch.append(item)
             if len(batch) >= _BATCH or (batch and i == len(files) - 1):
@@ -200,7 +202,7 @@ def _scan(root: Path, rep: ImportLog) -> list[tuple[Path, str, str]]:
     return out
 
 
-def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[str] | set[str],
+def _image(paths: ProjectPaths, path: Path, split: str, extensions: frozenset[str] | set[str],
            known: set[str], rep: ImportLog, verify: bool = False) -> ImageRecord | None:
     """The image record of one file, or None after reporting why it is not imported."""
     ext = path.suffix.lower()
@@ -210,7 +212,7 @@ def _image(store: ProjectStore, path: Path, split: str, extensions: frozenset[st
         else:
             rep.skip(path, f"not an image file (extension '{ext or path.name}')", "not_an_image")
         return None
-    rel = store.relative_path(path)
+    rel = paths(path)
     if rel in known:
         rep.skip(path, "named twice in this import (not imported twice)", "duplicate_image")
         return None

@@ -46,7 +46,14 @@ from vision_studio.core import images
 from vision_studio.core.errors import FormatError
 from vision_studio.core.geometry import polygons_area, polygons_bbox
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
-from vision_studio.core.io.common import ExistingImages, is_regular_file, leaves_folder, name_problem
+from vision_studio.core.io.common import (
+    ExistingImages,
+    ProjectPaths,
+    is_regular_file,
+    leaves_folder,
+    name_problem,
+    project_paths,
+)
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.store import ProjectStore
 from vision_studio.core.types import Annotation, ImageRecord
@@ -133,11 +140,12 @@ def read_labelme(store: ProjectStore, src: str | os.PathLike, *, split: str | No
     log = ImportLog(store, strict, "labelme")
     existing = ExistingImages(store, on_existing)
     seen: set[str] = set()
+    paths = project_paths(store)
     top = (src if src.is_dir() else src.parent).resolve()
     with store.transaction():
         batch: list[_Parsed] = []
         for i, path in enumerate(files):
-            parsed = _parse_file(store, path, split or "", log, write_embedded, circle_points,
+            parsed = _parse_file(paths, path, split or "", log, write_embedded, circle_points,
                                  image_flags_as_tags, top)
             if parsed is not None:
                 parsed.existing = existing.find(parsed.image.path, (parsed.image.width,
@@ -157,7 +165,7 @@ def read_labelme(store: ProjectStore, src: str | os.PathLike, *, split: str | No
     return report
 
 
-def _parse_file(store: ProjectStore, path: Path, split: str, log: ImportLog,
+def _parse_file(paths: ProjectPaths, path: Path, split: str, log: ImportLog,
                 write_embedded: bool, circle_points: int, flags_as_tags: bool,
                 top: Path) -> _Parsed | None:
     """Read one labelme file; returns None (after reporting why) if it is unusable."""
@@ -182,7 +190,7 @@ def _parse_file(store: ProjectStore, path: Path, split: str, log: ImportLog,
     flags = data.get("flags") if isinstance(data.get("flags"), dict) else {}
     tags = list(dict.fromkeys(k.strip() for k, v in flags.items() if v is True and k.strip())) \
         if flags_as_tags else []
-    record = ImageRecord(path=store.relative_path(image_path), width=width, height=height, split=split)
+    record = ImageRecord(path=paths(image_path), width=width, height=height, split=split)
     return _Parsed(path, record, objects, tags, skips)
 
 

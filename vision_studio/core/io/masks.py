@@ -29,7 +29,13 @@ from vision_studio.core import images
 from vision_studio.core.errors import FormatError
 from vision_studio.core.geometry import mask_bbox, rle_area
 from vision_studio.core.io._importlog import ImportLog, Progress, call_progress, category_ids
-from vision_studio.core.io.common import ExistingImages, output_names, refuse_protected
+from vision_studio.core.io.common import (
+    ExistingImages,
+    ProjectPaths,
+    output_names,
+    project_paths,
+    refuse_protected,
+)
 from vision_studio.core.io.report import ImportReport
 from vision_studio.core.outputs import (
     atomic_output,
@@ -106,12 +112,13 @@ def read_masks(store: ProjectStore, image_dir: str | os.PathLike, mask_dir: str 
     rep = ImportLog(store, strict, "masks")
     pairs = _pairs(image_dir, mask_dir, mask_suffix, rep)
     existing = ExistingImages(store, on_existing)
+    paths = project_paths(store)
     with store.transaction():
         cats = category_ids(store, [classes[v] for v in sorted(classes)], rep)
         value_to_cat = {int(v): cats[n.strip()] for v, n in classes.items()}
         batch: list[tuple[ImageRecord, list[Annotation]]] = []
         for i, pair in enumerate(pairs):
-            item = _read_pair(store, pair, value_to_cat, ignore_value, colors, split or "", rep)
+            item = _read_pair(paths, pair, value_to_cat, ignore_value, colors, split or "", rep)
             known = existing.find(item[0].path) if item is not None else None
             if known is not None:  # pairs are unique by stem: each image comes once
                 _attach(existing, known, item[1], pair, rep)  # type: ignore[index]
@@ -196,7 +203,7 @@ def _pairs(image_dir: Path, mask_dir: Path, suffix: str, rep: ImportLog) -> list
     return [_Pair(imgs[s], masks[s]) for s in sorted(set(imgs) & set(masks))]
 
 
-def _read_pair(store: ProjectStore, pair: _Pair, value_to_cat: Mapping[int, int],
+def _read_pair(paths: ProjectPaths, pair: _Pair, value_to_cat: Mapping[int, int],
                ignore_value: int | None, colors: Mapping[Color, int] | None, split: str,
                rep: ImportLog) -> tuple[ImageRecord, list[Annotation]] | None:
     """One image record and its per-class RLE annotations (image id 0), or None."""
@@ -221,7 +228,7 @@ def _read_pair(store: ProjectStore, pair: _Pair, value_to_cat: Mapping[int, int]
         shown = ", ".join(map(str, unknown[:10])) + (", ..." if len(unknown) > 10 else "")
         rep.skip(pair.mask, f"label values {shown} are not in the class table "
                             f"({n} pixels left unlabelled)", "unknown_value")
-    record = ImageRecord(path=store.relative_path(pair.image), width=width, height=height,
+    record = ImageRecord(path=paths(pair.image), width=width, height=height,
                          split=split)
     by_cat: dict[int, list[int]] = {}  # several values may name one class
     for v in values:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from vision_studio.core.errors import FormatError
+from vision_studio.core.wording import plural
 
 ProgressCallback = Callable[[int, int], None]
 """``progress(done, total)``: called by importers as work advances (``total`` may be 0
@@ -132,12 +133,13 @@ class ImportReport:
     def summary(self, max_items: int = 3) -> str:
         """A few human-readable lines: counts, then skipped/fixed items grouped by kind
         with the first ``max_items`` of each group named."""
-        head = (f"imported{' ' + self.format if self.format else ''}: {self.images} images, "
-                f"{self.annotations} annotations, {self.categories} new categories"
-                + (f", {self.tags} tags" if self.tags else ""))
+        head = (f"imported{' ' + self.format if self.format else ''}: "
+                f"{plural(self.images, 'image')}, {plural(self.annotations, 'annotation')}, "
+                f"{plural(self.categories, 'new category')}"
+                + (f", {plural(self.tags, 'tag')}" if self.tags else ""))
         lines = [head]
         if self.existing or self.removed:
-            lines.append(f"labels for {self.existing} images already in the project"
+            lines.append(f"labels for {plural(self.existing, 'image')} already in the project"
                          + (f" ({self.removed} of their annotations replaced)" if self.removed
                             else ""))
         lines += _grouped("bad images (imported; not images this program can open)",

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QMessageBox, QStackedWidget, QWidget
 
 from vision_studio.core.store import ProjectStore
+from vision_studio.core.wording import plural
 from vision_studio.gui.dialogs.path_edit import PathEdit
 from vision_studio.gui.dialogs.worker import StoreTask
 from vision_studio.gui.formats import EXPORT_FORMATS, ExportFormat
@@ -39,7 +40,7 @@ class ExportDialog(QDialog):
         self.split = QComboBox(self)
         self.split.addItem("All images", None)
         for name, n in store.splits().items():
-            self.split.addItem(f"{name or 'unassigned'} ({n} images)", name)
+            self.split.addItem(f"{name or 'unassigned'} ({plural(n, 'image')})", name)
         self.target = QStackedWidget(self)
         self.targets = [PathEdit(f.target, self) for f in EXPORT_FORMATS]
         for t in self.targets:

@@ -57,11 +57,13 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             an undo or a redo).
         selectionChanged(list): ids of the selected annotations.
         statusMessage(str): a line for the status bar (hints, refused edits, errors).
+        zoomChanged(float): the zoom (:meth:`zoom`) after a fit, 1:1 or zoom step.
     """
 
     annotationsChanged = Signal(int)
     selectionChanged = Signal(list)
     statusMessage = Signal(str)
+    zoomChanged = Signal(float)
 
     def __init__(self, store: ProjectStore, undo_stack: QUndoStack, parent: QWidget | None = None,
                  cache: ImageCache | None = None) -> None:
@@ -208,6 +210,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
             room = LABEL_ROOM_PX / max(self.zoom(), 1e-6)
             self.fitInView(rect.adjusted(0, -room, 0, 0), Qt.AspectRatioMode.KeepAspectRatio)
+            self.zoomChanged.emit(self.zoom())
 
     def zoom_1to1(self) -> None:
         """One image pixel per screen pixel, keeping the view centre."""
@@ -215,6 +218,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         self._fitted = False
         self.resetTransform()
         self.centerOn(centre)
+        self.zoomChanged.emit(self.zoom())
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Multiply the zoom by ``factor`` (within 1 % … 6400 %), keeping the scene point
@@ -231,6 +235,7 @@ class AnnotationCanvas(CanvasInteraction, QGraphicsView):
         shift = self.mapFromScene(fixed) - at
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + shift.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + shift.y())
+        self.zoomChanged.emit(self.zoom())
 
     def zoom(self) -> float:
         """Screen pixels per image pixel."""

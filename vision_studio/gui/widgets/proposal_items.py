@@ -6,12 +6,17 @@ annotations, and labelled ``"<category> <score>"`` so it cannot be taken for an 
 annotation. An image-tag proposal (``kind == "tag"``, classification) is a dashed frame
 just inside the image border, labelled with the proposed tag and its probability.
 
+Labels have a constant size on screen, so the labels of overlapping proposals sharing a
+corner would be drawn on top of each other; :func:`place_labels` moves them apart.
+
 Also here: :func:`provenance_label` / :func:`provenance_text`, how an accepted
 annotation shows where it came from (``Annotation.source``).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from typing import Iterable
+
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPen
 
 from vision_studio.core.types import Annotation, Proposal
@@ -90,6 +95,69 @@ class ProposalItem(ShapeItem):
     def bounds(self) -> QRectF:
         """The live bounding box (scene pixels, with a drag offset)."""
         return self.rect.translated(self.pos())
+
+
+STACK_STEPS = 8
+"""How many label heights above its box a label may be pushed when every spot is taken."""
+
+
+def _candidates(item: ProposalItem, w: float, h: float) -> list[QPointF]:
+    """Spots for the label of ``item`` (its bottom-left corner, item coordinates) in order
+    of preference, for a label ``w`` x ``h`` scene pixels: the usual spot, then inside the
+    box at its top-left, above / inside its top-right corner, below / inside its bottom
+    edge, then stacked higher above it."""
+    r = item.rect
+    right = max(r.left(), r.right() - w)
+    spots = [item.label_anchor(),
+             QPointF(r.left(), r.top() + h), QPointF(right, r.top()), QPointF(right, r.top() + h),
+             QPointF(r.left(), r.bottom() + h), QPointF(r.left(), r.bottom()),
+             QPointF(right, r.bottom() + h), QPointF(right, r.bottom())]
+    spots += [QPointF(r.left(), r.top() - k * h) for k in range(1, STACK_STEPS + 1)]
+    return spots
+
+
+def label_rect(item: ShapeItem, zoom: float, anchor: QPointF | None = None) -> QRectF:
+    """The scene rectangle the label of ``item`` covers at ``zoom`` (screen pixels per
+    image pixel), with its bottom-left corner at ``anchor`` (item coordinates; default
+    where it is now)."""
+    pm = item.label.pixmap()
+    w, h = pm.width() / zoom, pm.height() / zoom
+    a = (item.label.pos() if anchor is None else anchor) + item.pos()
+    return QRectF(a.x(), a.y() - h, w, h)
+
+
+def place_labels(items: Iterable[ProposalItem], zoom: float) -> None:
+    """Move the labels of ``items`` so that they do not overlap one another.
+
+    Labels are placed in the order given (pass the best proposal first: it keeps the
+    usual spot above its top-left corner); each takes the first spot of
+    :func:`_candidates` that intersects no label placed before it, else the spot
+    overlapping them least. Label sizes are constant on screen, so call again when the
+    zoom changes.
+
+    Args:
+        items: The shown proposals, in order of priority.
+        zoom: Screen pixels per image pixel (the view's scale, > 0).
+    """
+    zoom = max(float(zoom), 1e-6)
+    placed: list[QRectF] = []
+    for item in items:
+        pm = item.label.pixmap()
+        w, h = pm.width() / zoom, pm.height() / zoom
+        best, best_overlap = None, None
+        for spot in _candidates(item, w, h):
+            rect = label_rect(item, zoom, spot)
+            overlap = sum(_area(rect.intersected(o)) for o in placed)
+            if best_overlap is None or overlap < best_overlap:
+                best, best_overlap = (spot, rect), overlap
+            if overlap == 0:
+                break
+        item.label.setPos(best[0])
+        placed.append(best[1])
+
+
+def _area(r: QRectF) -> float:
+    return max(r.width(), 0.0) * max(r.height(), 0.0)
 
 
 def provenance_text(source: str) -> str:

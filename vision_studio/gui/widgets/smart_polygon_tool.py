@@ -29,6 +29,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from vision_studio.core.types import Annotation
+from vision_studio.core.wording import plural
 from vision_studio.gui import undo
 from vision_studio.gui.widgets.canvas_items import Z_PREVIEW
 from vision_studio.gui.widgets.canvas_tools import route_overlay_event
@@ -258,7 +259,7 @@ class SmartPolygonTool(QObject):
         n = sum(len(p) // 2 for p in self.polygons)
         by = "the project's model" if self.method == "model" else "GrabCut" + self._why_grabcut()
         self.canvas.statusMessage.emit(
-            f"Smart polygon ({by}): {n} points in {self.seconds * 1000:.0f} ms — paint strokes to "
+            f"Smart polygon ({by}): {plural(n, 'point')} in {self.seconds * 1000:.0f} ms — paint strokes to "
             "refine (left: object, Shift/right: background), Enter keeps it, Esc cancels" if n else
             "Smart polygon: no object found in the box — paint object strokes (left drag)")
         self._redraw()

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QSlider, QToolBar, QWidget
 
 from vision_studio.core.evaluation.session import checkpoint_file
 from vision_studio.core.types import ImageRecord, Task
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.annotate.label_next import LabelNext
 from vision_studio.gui.panels.annotate.prelabel_job import PrelabelController
 from vision_studio.gui.panels.annotate.proposals import ProposalReview
@@ -248,7 +249,7 @@ class AssistTools(QObject):
             self.count_label.setText("  no proposals ")
         else:
             hidden = f" ({total - shown} below the score)" if total > shown else ""
-            self.count_label.setText(f"  {shown} proposal{'s' if shown != 1 else ''} shown{hidden} ")
+            self.count_label.setText(f"  {plural(shown, 'proposal')} shown{hidden} ")
 
     def _on_proposals_added(self, count: int) -> None:
         self.panel.model.invalidate_all()

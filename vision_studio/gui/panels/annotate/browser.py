@@ -28,6 +28,7 @@ from vision_studio.core.store import ProjectStore
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.images import read_image
 from vision_studio.core.types import ImageRecord
+from vision_studio.core.wording import plural
 from vision_studio.gui.image_paths import dataset_folder, display_path
 from vision_studio.gui.panels.annotate.thumbs import PROBLEM_ROLE, PROPOSALS_ROLE, SCORE_ROLE, ThumbnailDelegate
 from vision_studio.gui.qimage import array_to_qimage
@@ -300,14 +301,14 @@ class BrowserModel(QAbstractListModel):
         """File name, then the image's tags and/or its number of objects."""
         n = self._ann_counts.get(image.id, 0)
         tags = ", ".join(self._names.get(c, "?") for c in self._tags.get(image.id, ()))
-        objects = f"{n} object{'s' if n != 1 else ''}"
+        objects = plural(n, "object")
         second = f"{tags} · {objects}" if tags and n else (tags or objects)
         return f"{Path(image.path).name}\n{second}"
 
     def _tooltip(self, image: ImageRecord) -> str:
         full = str(self.store.resolve(image)) if self.store is not None else image.path
         lines = [self.display_path(image), full, f"{image.width} × {image.height} px, split: {image.split or 'none'}",
-                 f"{self._ann_counts.get(image.id, 0)} annotations"]
+                 plural(self._ann_counts.get(image.id, 0), "annotation")]
         if self._tags.get(image.id):
             lines.append("tags: " + ", ".join(self._names.get(c, "?") for c in self._tags[image.id]))
         if self._proposals.get(image.id):

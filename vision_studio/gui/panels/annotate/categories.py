@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QIn
 
 from vision_studio.core.store.filters import category_usage
 from vision_studio.core.types import Category
+from vision_studio.core.wording import plural
 from vision_studio.gui.state import AppState
 from vision_studio.gui.undo import (AddCategoryCommand, DeleteCategoryCommand,
                                     MergeCategoriesCommand, RecolourCategoryCommand,
@@ -349,8 +350,8 @@ class CategoryPanel(QWidget):
     def _describe(self, ids: list[int]) -> str:
         usage = category_usage(self.state.store)
         names = {c.id: c.name for c in self._categories}
-        return "\n".join(f"  • {names.get(i, i)}: {usage.get(i, (0, 0))[0]} objects, "
-                         f"{usage.get(i, (0, 0))[1]} tagged images" for i in ids)
+        return "\n".join(f"  • {names.get(i, i)}: {plural(usage.get(i, (0, 0))[0], 'object')}, "
+                         f"{plural(usage.get(i, (0, 0))[1], 'tagged image')}" for i in ids)
 
     def ask_merge(self) -> None:
         """Merge the selected categories into one of them, after confirmation."""

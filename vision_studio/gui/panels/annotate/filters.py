@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QLineEdit, QWidget
 
 from vision_studio.core.store.filters import ImageFilter
 from vision_studio.core.store import ProjectStore
+from vision_studio.core.wording import plural
 
 ANY = "__any__"
 STATUS_CHOICES = (
@@ -119,7 +120,8 @@ class FilterBar(QWidget):
 
     def set_counts(self, shown: int, total: int) -> None:
         """Show "N of M images"."""
-        self.count.setText(f"{shown:,} images" if shown == total else f"{shown:,} of {total:,} images")
+        self.count.setText(plural(shown, "image", grouped=True) if shown == total
+                           else f"{shown:,} of {plural(total, 'image', grouped=True)}")
 
     def _emit(self) -> None:
         if not self._blocked:

@@ -39,7 +39,7 @@ from vision_studio.gui.undo_proposals import AcceptProposalsCommand, RejectPropo
 from vision_studio.gui.widgets.canvas import AnnotationCanvas
 from vision_studio.gui.widgets.canvas_items import HandleItem, weak_slot
 from vision_studio.gui.widgets.canvas_tools import GRAB_PX, box_handles, resize_rect, route_overlay_event
-from vision_studio.gui.widgets.proposal_items import ProposalItem, provenance_text
+from vision_studio.gui.widgets.proposal_items import ProposalItem, place_labels, provenance_text
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class ProposalReview(QObject):
         self._viewport.installEventFilter(self)
         canvas.undo_stack.indexChanged.connect(weak_slot(self, "reload"))
         canvas.selectionChanged.connect(weak_slot(self, "_on_shapes_selected"))
+        canvas.zoomChanged.connect(weak_slot(self, "place_labels"))
 
     def _on_shapes_selected(self, ids: list) -> None:
         """Shapes selected on the canvas: no proposal stays selected, so that the keys
@@ -155,11 +156,16 @@ class ProposalReview(QObject):
             p = item.proposal
             item.set_shown(p.score >= self.threshold and p.category_id not in self._hidden)
         shown = self.shown_ids()
+        self.place_labels()
         if self._selected not in shown:
             self.select(shown[0] if shown else 0)
         else:
             self._update_handles()
         self.countsChanged.emit(len(shown), len(self._items))
+
+    def place_labels(self, *_args) -> None:
+        """Lay the shown proposals' labels out so that none covers another (best first)."""
+        place_labels([self._items[i] for i in self.shown_ids()], self.canvas.zoom())
 
     def select(self, pid: int) -> None:
         """Select proposal ``pid`` (0: none); the canvas's shapes are deselected."""

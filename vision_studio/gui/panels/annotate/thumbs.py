@@ -8,6 +8,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, Q
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from vision_studio.core.wording import plural
+
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 2
 """Item data role: True when the image has an open (not dismissed) problem."""
 SCORE_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -61,7 +63,7 @@ def paint_proposals(painter: QPainter, corner: QPointF, count: int) -> None:
     """``"n proposals"`` on a dark chip with a dashed outline (the look of a proposal on
     the canvas) with its bottom-left at ``corner``: the images with proposals stand out."""
     painter.save()
-    text = f"{count} proposal{'s' if count != 1 else ''}"  # every stored one, whatever the score slider
+    text = plural(count, "proposal")  # every stored one, whatever the score slider
     metrics = painter.fontMetrics()
     box = QRect(int(corner.x()), int(corner.y()) - metrics.height() - 2, metrics.horizontalAdvance(text) + 6,
                 metrics.height() + 2)

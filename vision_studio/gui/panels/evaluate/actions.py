@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from vision_studio.core.errors import VisionStudioError
+from vision_studio.core.wording import plural
 
 
 class PanelActions:
@@ -40,13 +41,13 @@ class PanelActions:
             return []
         source = self.accept_source()
         anns = [dataclasses.replace(a, source=source) for a in anns]
-        text = "Accept prediction" if len(anns) == 1 else f"Accept {len(anns)} predictions"
+        text = "Accept prediction" if len(anns) == 1 else f"Accept {plural(len(anns), 'prediction')}"
         cmd = AddAnnotationsCommand(self.state.store, anns, text=text)
         self.state.undo_stack.push(cmd)
         for image_id in {a.image_id for a in anns}:
             self.state.annotationsChanged.emit(image_id)
         self.view.mark_accepted(list(raw_indices), list(cmd.added), self.thresholds)
-        what = "1 prediction" if len(anns) == 1 else f"{len(anns)} predictions"
+        what = plural(len(anns), "prediction")
         self.labels_changed(f"Accepted {what} as annotations (Ctrl+Z undoes).")
         return cmd.ids
 

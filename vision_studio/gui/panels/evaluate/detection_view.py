@@ -19,6 +19,7 @@ from vision_studio.core.evaluation.detection_base import DetectionSource, FullRe
 from vision_studio.core.evaluation.detection_session import LOW_IOU, DetectionSession, ErrorRow
 from vision_studio.core.evaluation.matching import FN, FP, TP
 from vision_studio.core.types import Task
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets
 from vision_studio.gui.panels.evaluate.viewer import DrawnDetection, rows_to_truths
 from vision_studio.gui.panels.evaluate.views import TaskView, Thresholds
@@ -205,7 +206,7 @@ class DetectionView(TaskView):
         rows = self.session.errors(kind, t.score, t.nms, limit=LIST_LIMIT)
         total = self.session.error_count(kind, t.score, t.nms)
         if total > len(rows):
-            self.ui.list_info.setText(f"showing the first {len(rows):,} of {total:,} rows")
+            self.ui.list_info.setText(f"showing the first {len(rows):,} of {plural(total, 'row', grouped=True)}")
         disp = []
         for r in rows:
             other = f" (looks like {self.names.get(r.other_category, '?')})" if r.other_category >= 0 else ""
@@ -240,7 +241,7 @@ class DetectionView(TaskView):
         self._set_rows(("image", "cell count"), [(self.path(i), "") for i in ids], ids)
         K = len(self.session.category_ids)
         names = [self.names[c_] for c_ in self.session.category_ids] + ["background"]
-        self.ui.list_info.setText(f"{len(ids)} images with true {names[min(r, K)]} → predicted {names[min(c, K)]}")
+        self.ui.list_info.setText(f"{plural(len(ids), 'image')} with true {names[min(r, K)]} → predicted {names[min(c, K)]}")
 
     # ------------------------------------------------------------------ viewer
     def shown_on_image(self, image_id: int, t: Thresholds) -> list[int]:

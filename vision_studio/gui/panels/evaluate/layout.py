@@ -18,7 +18,7 @@ from vision_studio.gui.panels.evaluate.pr_plot import PRPlot
 from vision_studio.gui.panels.evaluate.tables import ClassTable, ConfusionTable, SummaryTable
 from vision_studio.gui.panels.evaluate.viewer import OverlayViewer
 from vision_studio.gui.panels.evaluate.worker import RowsModel
-from vision_studio.gui.panels.evaluate.wrapped_label import WrappedLabel
+from vision_studio.gui.widgets.wrapped_label import WrappedLabel
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def build(panel: QWidget) -> EvalWidgets:
     """Create the widgets as children of ``panel`` and lay them out (no connections)."""
     # long messages wrap instead of being cut or widening the window; its height is its
     # text's at the row's width (beside the progress bar), with no height-for-width that
-    # made the whole tab scroll (wrapped_label)
+    # made the whole tab scroll (widgets.wrapped_label)
     status = WrappedLabel("Pick a checkpoint and a split, then Evaluate (or open a predictions file made "
                           "elsewhere).", panel)
     status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

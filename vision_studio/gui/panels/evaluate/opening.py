@@ -20,9 +20,10 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.evaluation.detection_session import DetectionSession
 from vision_studio.core.evaluation.session import EvalInputs, checkpoint_choices, default_choice, split_choices
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, open_job, predicted_job, results_job
 from vision_studio.gui.panels.evaluate.sources import (add_results_item, fill_sources, is_results, recent_results,
-                                                       remember_results)
+                                                       remember_results, run_tasks)
 from vision_studio.gui.panels.evaluate.view_factory import make_view  # imported here, not in the first open
 from vision_studio.gui.panels.evaluate.worker import PredictWorker
 
@@ -41,7 +42,7 @@ def predicting_text(images: Sequence[Any]) -> str:
     from vision_studio.core.evaluation.sliced import AUTO_MIN_SIDE
 
     n = len(images)
-    text = f"Predicting {n} image{'' if n == 1 else 's'}…"
+    text = f"Predicting {plural(n, 'image')}…"
     large = sum(1 for im in images if max(int(im.width or 0), int(im.height or 0)) > AUTO_MIN_SIDE)
     if large:
         text += (f" {large} of them larger than {AUTO_MIN_SIDE} px: predicted tile by tile, slower; "
@@ -96,7 +97,9 @@ class PanelOpening:
             return
         choices = checkpoint_choices(store)
         files = list(dict.fromkeys([*self._results_files, *recent_results(store.path)]))
-        fill_sources(ui.checkpoint, [(c.label, str(c.path)) for c in choices], files, cur,
+        tasks = run_tasks(store) if choices else {}
+        fill_sources(ui.checkpoint, [(c.label, str(c.path), tasks.get(c.path.parent.resolve(), ""))
+                                     for c in choices], files, cur,
                      default_choice(choices) if choices else 0)
         for s in split_choices(store):
             ui.split.addItem(s, s)
@@ -278,7 +281,7 @@ class PanelOpening:
             src = f"predictions of {self._show_results(self._last[1])}"
         else:
             src = "cached predictions" if r.inputs.from_cache else "new predictions (cached)"
-        self._src = f"{r.inputs.task}: {n} images of '{r.inputs.split}', {src}"
+        self._src = f"{r.inputs.task}: {plural(n, 'image')} of '{r.inputs.split}', {src}"
         self._end_worker()  # the view is there: thresholds work from now on
         self.ui.refresh_btn.setVisible(False)
         self._set_enabled(True)

@@ -23,11 +23,13 @@ from PySide6.QtWidgets import QWidget
 
 from vision_studio.core.evaluation.compute_process import shared_compute_process
 from vision_studio.core.evaluation.detection_base import DEFAULT_NMS, DEFAULT_SCORE, full_key
-from vision_studio.core.evaluation.session import EvalInputs
+from vision_studio.core.evaluation.session import DETECTION_TASKS, EvalInputs
+from vision_studio.core.types import Task
 from vision_studio.gui.panels.evaluate.actions import PanelActions
 from vision_studio.gui.panels.evaluate.jobs import OpenResult, StepResult, step_job
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets, build
 from vision_studio.gui.panels.evaluate.opening import NO_CHECKPOINT, PICK, PanelOpening
+from vision_studio.gui.panels.evaluate.sources import source_task
 from vision_studio.gui.panels.evaluate.views import Thresholds
 from vision_studio.gui.panels.evaluate.worker import ComputeQueue, PredictWorker
 from vision_studio.gui.state import AppState
@@ -112,6 +114,7 @@ class EvaluatePanel(PanelOpening, PanelActions, QWidget):
         ui.score_slider.valueChanged.connect(self._score_moved)
         ui.nms_slider.valueChanged.connect(self._nms_moved)
         ui.show_gt.toggled.connect(ui.viewer.set_gt_visible)
+        ui.checkpoint.currentIndexChanged.connect(lambda _i: self._show_task_controls())
         ui.display_spin.valueChanged.connect(self.set_display_threshold)
         ui.refresh_btn.clicked.connect(self.refresh)
         ui.iou_type.currentIndexChanged.connect(self._iou_type_changed)
@@ -140,11 +143,28 @@ class EvaluatePanel(PanelOpening, PanelActions, QWidget):
         ui.accept_btn.setEnabled(bool(dets or tags))
         ui.accept_btn.setToolTip("Make the predicted class the image's tag (undoable)." if tags else
                                  "Add the selected prediction to the project as an annotation (undoable).")
-        ui.det_bar.setVisible(self.view is None or self._detection())
+        self._show_task_controls()
         for w in (ui.export_btn, ui.png_btn, ui.open_btn, ui.filter):
             w.setEnabled(ready)
         ui.results_btn.setEnabled(self.state.store is not None and not self._opening)
         ui.tabs.setTabEnabled(1, bool(dets))
+
+    def _show_task_controls(self) -> None:
+        """Show only the controls that apply to the task — the evaluation's shown, else
+        the chosen source's (a checkpoint's run task), else (no source) detection's when
+        the project has boxes or masks: classification has no score / NMS thresholds and
+        no ground-truth overlay; semantic segmentation has its ground-truth layer."""
+        task = self.inputs.task if self.view is not None and self.inputs is not None else \
+            source_task(self.ui.checkpoint)
+        if self.view is not None:
+            det = self._detection()
+        elif task:
+            det = task in DETECTION_TASKS
+        else:
+            det = self.state.store is not None and self.state.store.annotation_count() > 0
+        self.ui.det_bar.setVisible(det)
+        self.ui.show_gt.setVisible(det or task == Task.SEMANTIC_SEGMENTATION)
+        self.ui.show_gt.setText("Show ground truth (dashed)" if det else "Show ground truth")
 
     # ------------------------------------------------------------------ worker results
     def _mine(self, source: Any) -> bool:

@@ -17,7 +17,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from vision_studio.gui.panels.evaluate.wrapped_label import WrappedLabel
+from vision_studio.gui.widgets.wrapped_label import WrappedLabel
 
 IOU_CHOICES = (("IoU 0.50", 0.5), ("IoU 0.75", 0.75), ("IoU 0.50:0.95 (mean)", "mean"))
 

@@ -6,21 +6,25 @@ remembered per project in the user's settings (``QSettings``, never the project 
 so the last reviewed file can be chosen again after a restart.
 
 An item's ``UserRole`` data is the path (a string); a results file's item also has
-:data:`RESULTS_ROLE` set to ``True``.
+:data:`RESULTS_ROLE` set to ``True``, a checkpoint's item its run's task in
+:data:`TASK_ROLE` (:func:`source_task`: which controls apply before an evaluation).
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
 
+from vision_studio.core.types import Task
 from vision_studio.gui import settings
 
 RESULTS_ROLE = Qt.ItemDataRole.UserRole + 1
 """Item data role: ``True`` on a COCO results file's item."""
+TASK_ROLE = Qt.ItemDataRole.UserRole + 2
+"""Item data role: the task of a checkpoint's run (``""`` when unknown)."""
 MAX_RECENT = 8
 """Results files remembered per project."""
 
@@ -64,13 +68,14 @@ def add_results_item(combo: QComboBox, path: str | Path) -> int:
     return i
 
 
-def fill_sources(combo: QComboBox, checkpoints: Sequence[tuple[str, str]], results: Sequence[str | Path],
+def fill_sources(combo: QComboBox, checkpoints: Sequence[tuple[str, str, str]], results: Sequence[str | Path],
                  current: str | None, default: int) -> None:
-    """Refill ``combo``: the checkpoints (``(label, path)``), then the results files;
-    ``current`` (a path) stays chosen when still there, else item ``default``."""
+    """Refill ``combo``: the checkpoints (``(label, path, task)``), then the results
+    files; ``current`` (a path) stays chosen when still there, else item ``default``."""
     combo.clear()
-    for label, path in checkpoints:
+    for label, path, task in checkpoints:
         combo.addItem(label, path)
+        combo.setItemData(combo.count() - 1, task, TASK_ROLE)
     for path in results:
         add_results_item(combo, path)
     i = combo.findData(current) if current else -1
@@ -81,3 +86,24 @@ def is_results(combo: QComboBox, index: int | None = None) -> bool:
     """Whether item ``index`` (default: the current one) is a results file."""
     index = combo.currentIndex() if index is None else index
     return index >= 0 and bool(combo.itemData(index, RESULTS_ROLE))
+
+
+def run_tasks(store: Any) -> dict[Path, str]:
+    """``{run folder (resolved): task}`` of the project's runs, to tell a checkpoint's
+    task without reading the checkpoint (a ``best.pt`` lies in its run's folder)."""
+    out: dict[Path, str] = {}
+    for run in store.runs():
+        folder = Path(run.out_dir)
+        out[(folder if folder.is_absolute() else store.root / folder).resolve()] = run.task
+    return out
+
+
+def source_task(combo: QComboBox, index: int | None = None) -> str:
+    """The task of item ``index`` (default: the current one): its checkpoint's run task,
+    :data:`Task.DETECTION` for a results file (boxes or masks), ``""`` when unknown."""
+    index = combo.currentIndex() if index is None else index
+    if index < 0:
+        return ""
+    if combo.itemData(index, RESULTS_ROLE):
+        return Task.DETECTION
+    return combo.itemData(index, TASK_ROLE) or ""

@@ -18,6 +18,7 @@ from cachetools import LRUCache
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from vision_studio.core.evaluation.dense import classification_result, semantic_result
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.evaluate.layout import EvalWidgets
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class ClassificationView(TaskView):
         n = self.ev.names
         self._set_rows(("true", "predicted", "confidence", "image"),
                        [(n[r.true], n[r.pred], r.confidence, self.path(r.image_id)) for r in rows], rows)
-        self.ui.list_info.setText(f"{len(rows)} images")
+        self.ui.list_info.setText(plural(len(rows), "image"))
 
     def row_chosen(self, payload: Any, t: Thresholds) -> None:  # noqa: D102
         v, n = self.ui.viewer, self.ev.names
@@ -229,7 +230,7 @@ class ClassificationView(TaskView):
     def cell_chosen(self, r: int, c: int, t: Thresholds) -> None:  # noqa: D102
         self.fill_list("all", t, (r, c))
         n = self.ev.names
-        self.ui.list_info.setText(f"{self.ui.list_model.rowCount()} images with true {n[r]} → predicted {n[c]}")
+        self.ui.list_info.setText(f"{plural(self.ui.list_model.rowCount(), 'image')} with true {n[r]} → predicted {n[c]}")
 
     def category_of(self, k: int) -> int:
         """The category id of class index ``k`` (model label order)."""
@@ -277,7 +278,7 @@ class SemanticView(TaskView):
         order = np.argsort(np.nan_to_num(acc, nan=2.0), kind="stable") if kind == "worst" else np.arange(acc.size)
         ids = [int(self.ev.image_ids[i]) for i in order]
         self._set_rows(("image", "pixel accuracy"), [(self.path(i), float(acc[self.index[i]])) for i in ids], ids)
-        self.ui.list_info.setText(f"{len(ids)} images")
+        self.ui.list_info.setText(plural(len(ids), "image"))
 
     def row_chosen(self, payload: Any, t: Thresholds) -> None:  # noqa: D102
         image_id = int(payload)
@@ -289,4 +290,4 @@ class SemanticView(TaskView):
     def cell_chosen(self, r: int, c: int, t: Thresholds) -> None:  # noqa: D102
         rows = self.ev.cell_images(r, c)
         self._set_rows(("image", "pixels in cell"), [(self.path(i), n) for i, n in rows], [i for i, _ in rows])
-        self.ui.list_info.setText(f"{len(rows)} images with true {self.ev.names[r]} → predicted {self.ev.names[c]}")
+        self.ui.list_info.setText(f"{plural(len(rows), 'image')} with true {self.ev.names[r]} → predicted {self.ev.names[c]}")

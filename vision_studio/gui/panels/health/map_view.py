@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.health.issues_model import ProjectNow
 
 COLOUR_MODES = ("label", "split", "label quality")
@@ -176,7 +177,7 @@ class MapView(QWidget):
         self.xy, self.image_ids = np.asarray(xy, np.float64), np.asarray(image_ids, np.int64)
         self.paths, self.splits, self.quality = list(paths), list(splits), np.asarray(quality)
         self._colours = dict(colours)
-        self.info.setText(f"{len(self.image_ids)} images · {method.upper()}")
+        self.info.setText(f"{plural(len(self.image_ids), 'image')} · {method.upper()}")
         self.selected = []
         if not now.tags and self.colour_by.currentText() == "label":
             self.colour_by.setCurrentText("split")  # no labels (detection): splits say more

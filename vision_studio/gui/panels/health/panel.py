@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from vision_studio.core.health import Issue
+from vision_studio.core.wording import plural
 from vision_studio.gui import settings
 from vision_studio.gui.panels.health.commands import DismissIssuesCommand, MoveSplitCommand, issue_key
 from vision_studio.gui.panels.health.detail import FIXES, IssueDetail
@@ -220,7 +221,7 @@ class HealthPanel(QWidget):
         self.refresh()
         notes = "; ".join(result.report.notes)
         n = len(result.report.features.image_ids)
-        self._final = (f"{self.model.rowCount()} issue(s) in {n} images"
+        self._final = (f"{plural(self.model.rowCount(), 'issue')} in {plural(n, 'image')}"
                        + (f" — {notes}" if notes else ""))
         self.status.setText(self._final + " — drawing the map…")
         if self.model.rowCount():

@@ -21,6 +21,7 @@ from vision_studio.core.errors import ConfigError, VisionStudioError
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.types import Task
 from vision_studio.core.training import checks as advice
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.model.buttons import button_row
 from vision_studio.gui.panels.model.launch import Launcher, error_label
 from vision_studio.gui.panels.model.preview import AugmentationPreview, augmented_samples
@@ -350,7 +351,7 @@ class ModelPanel(QWidget):
             return False
         pool = [s for s in snap.samples if s.split != "test"]
         if confirm and QMessageBox.question(
-                self, "Re-split", f"Re-assign {len(pool)} images to train / val "
+                self, "Re-split", f"Re-assign {plural(len(pool), 'image')} to train / val "
                 f"({self.val_split.value():.0%} validation)?") != QMessageBox.StandardButton.Yes:
             return False
         try:

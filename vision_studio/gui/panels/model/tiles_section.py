@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
 from vision_studio.core.large import tiled_training as tt
 from vision_studio.core.large.tiles import DEFAULT_MIN_SIDE, DEFAULT_MIN_VISIBLE
 from vision_studio.core.types import Task
+from vision_studio.core.wording import plural
 from vision_studio.gui.panels.model.wrap_label import WrapLabel
 
 CHOICES = (("Automatic", "auto"), ("Always", "on"), ("Never", "off"))
@@ -36,25 +37,28 @@ def hint_text(plan: tt.TilingPlan, mode: str, tile: int, overlap: float, auto_mi
     """One line: what ``mode`` does to the project's images (``plan``) at ``tile`` px."""
     if plan.total == 0:
         return "No images in the project yet."
-    of = f"{plan.tiled} of {plan.total} images"
-    how = f"tiles of {tile} px with {overlap:.0%} overlap ({plan.tiles} tiles in all)"
+    of = f"{plan.tiled} of {plural(plan.total, 'image')}"
+    are = "is" if plan.tiled == 1 else "are"
+    how = f"tiles of {tile} px with {overlap:.0%} overlap ({plural(plan.tiles, 'tile')} in all)"
     if mode == "off":
-        big = f"; {plan.larger} of them are larger than {auto_min_side} px" if plan.larger else ""
-        return f"Never: all {plan.total} images are resized whole to {tile} px{big}."
+        big = (f"; {plan.larger} of them {'is' if plan.larger == 1 else 'are'} larger than "
+               f"{auto_min_side} px") if plan.larger else ""
+        whole = "the image is" if plan.total == 1 else f"all {plural(plan.total, 'image')} are"
+        return f"Never: {whole} resized whole to {tile} px{big}."
     if mode == "on":
         if not plan.tiled:
-            return f"None of the {plan.total} images is larger than one tile ({tile} px): nothing is tiled."
-        return f"{of} are larger than one tile: they will be trained as {how}."
+            return f"None of the {plural(plan.total, 'image')} is larger than one tile ({tile} px): nothing is tiled."
+        return f"{of} {are} larger than one tile: {'it' if plan.tiled == 1 else 'they'} will be trained as {how}."
     if plan.tiled:
         rest = plan.larger - plan.tiled
         more = (f"; {rest} more larger than {auto_min_side} px but not {tt.AUTO_FACTOR:g} × {tile} px "
-                f"are resized whole") if rest > 0 else ""
-        return (f"{of} are larger than {auto_min_side} px and {tt.AUTO_FACTOR:g} × {tile} px: "
-                f"they will be trained as {how}{more}.")
+                f"{'is' if rest == 1 else 'are'} resized whole") if rest > 0 else ""
+        return (f"{of} {are} larger than {auto_min_side} px and {tt.AUTO_FACTOR:g} × {tile} px: "
+                f"{'it' if plan.tiled == 1 else 'they'} will be trained as {how}{more}.")
     if plan.larger:
-        return (f"{plan.larger} of {plan.total} images are larger than {auto_min_side} px but not "
-                f"{tt.AUTO_FACTOR:g} × {tile} px: none is tiled.")
-    return f"None of the {plan.total} images is larger than {auto_min_side} px: none is tiled."
+        return (f"{plan.larger} of {plural(plan.total, 'image')} {'is' if plan.larger == 1 else 'are'} "
+                f"larger than {auto_min_side} px but not {tt.AUTO_FACTOR:g} × {tile} px: none is tiled.")
+    return f"None of the {plural(plan.total, 'image')} is larger than {auto_min_side} px: none is tiled."
 
 
 class TilesSection(QGroupBox):

@@ -17,11 +17,13 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QPla
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.core.training.events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStart,
                                                 SampleSkipped, TrainFinished, TrainStarted)
+from vision_studio.core.wording import plural
 from vision_studio.gui.engine_adapter import DeviceStats, RunOutcome
 from vision_studio.gui.panels.monitor.curves import CompareCurves, TrainingCurves, metric_keys
 from vision_studio.gui.panels.monitor.runs import RunsTable, read_metrics, run_folder
 from vision_studio.gui.state import AppState
-from vision_studio.gui.widgets.fitlabel import ElidedLabel, wrapping
+from vision_studio.gui.widgets.fitlabel import ElidedLabel
+from vision_studio.gui.widgets.wrapped_label import WrappedLabel
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ class MonitorPanel(QWidget):
         self.progress = QProgressBar(self, objectName="progress")
         self.progress.setFormat("%p%")
         self.speed = ElidedLabel("", self, objectName="speed")
-        self.metric_label = wrapping(QLabel("", self, objectName="metric"))
+        # wraps long messages; as tall as its text, with no height-for-width that made the
+        # whole tab as tall as its preferred height (1368 px) and scroll (widgets.wrapped_label)
+        self.metric_label = WrappedLabel("", self, objectName="metric")
         self.buttons = {k: QPushButton(t, self, objectName=k) for k, t in (
             ("pause", "Pause ❚❚"), ("resume", "Resume ▶"), ("stop", "Stop ■"))}
         self.buttons["pause"].clicked.connect(engine.pause)
@@ -227,7 +231,7 @@ class MonitorPanel(QWidget):
         self.progress.setRange(0, self._epochs * self._steps)
         self.progress.setValue((ev.epoch - 1) * self._steps)
         trainable = [n for n, t, _ in ev.groups if t]
-        self.log(f"epoch {ev.epoch}/{ev.epochs}: {ev.steps} steps; training "
+        self.log(f"epoch {ev.epoch}/{ev.epochs}: {plural(ev.steps, 'step')}; training "
                  f"{', '.join(trainable) if trainable else 'nothing'}")
 
     def _on_batch(self, ev: BatchEnd) -> None:

@@ -6,9 +6,11 @@ The main window's ``QScrollArea`` (widget resizable) gives a page with a height-
 at least the tab widget's *preferred* height, and a ``QStackedLayout``'s height-for-width
 is the largest of all its pages': with one wrapped status line the Evaluate tab became as
 tall as the Training tab's preferred height (1366 px) and scrolled, its image viewer, the
-buttons below it and the status line cut off below a 1000 px window. This label keeps the
-wrapping (long messages never widen the window nor get cut) and asks for its text's
-height as its minimum instead.
+buttons below it and the status line cut off below a 1000 px window; the Training tab's
+metric line ("Best accuracy ...", "Training failed: ...") did the same to the Training
+tab. This label keeps the wrapping (long messages never widen the window nor get cut)
+and asks for its text's height as its minimum instead. Used by the Evaluate and
+Training tabs.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ NOMINAL_WIDTH = 300
 class WrappedLabel(QLabel):
     """Word-wrapped; as tall as its text at its width; no height-for-width upwards."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(text, parent)
+    def __init__(self, text: str = "", parent: QWidget | None = None, **kwargs: object) -> None:
+        super().__init__(text, parent, **kwargs)
         self.setWordWrap(True)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)  # never widens the window
 
