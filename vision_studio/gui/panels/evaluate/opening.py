@@ -29,7 +29,9 @@ from vision_studio.gui.panels.evaluate.worker import PredictWorker
 
 NO_CHECKPOINT = "No trained checkpoint yet: train a model in the Model tab first, or open a predictions file."
 PICK = "Pick a checkpoint and a split, then Evaluate (or open a predictions file made elsewhere)."
-STOPPING = "Stopping the prediction after the image being predicted…"
+STOPPING = "Stopping the prediction…"
+STEPS = 100
+"""Progress-bar steps per image (a large image, predicted tile by tile, moves the bar)."""
 RESULTS_FILTER = "COCO results (*.json);;All files (*)"
 """What the file dialog lists (``[{"image_id", "category_id", "bbox", "score"}, …]``)."""
 
@@ -38,15 +40,14 @@ def predicting_text(images: Sequence[Any]) -> str:
     """The status line while ``images`` (image records) are predicted: how many, and —
     when some are larger than :data:`~vision_studio.core.evaluation.sliced.AUTO_MIN_SIDE`
     — that those may go tile by tile (sliced inference: minutes for a large photo on a
-    CPU, and the progress bar moves once per image)."""
+    CPU)."""
     from vision_studio.core.evaluation.sliced import AUTO_MIN_SIDE
 
     n = len(images)
     text = f"Predicting {plural(n, 'image')}…"
     large = sum(1 for im in images if max(int(im.width or 0), int(im.height or 0)) > AUTO_MIN_SIDE)
     if large:
-        text += (f" {large} of them larger than {AUTO_MIN_SIDE} px: predicted tile by tile, slower; "
-                 "the progress moves once per image.")
+        text += f" {large} of them larger than {AUTO_MIN_SIDE} px: predicted tile by tile, slower."
     return text
 
 
@@ -183,7 +184,7 @@ class PanelOpening:
             self._fail("cancelled")
             return
         ui.status.setText(predicting_text(inputs.images))
-        ui.progress.setRange(0, len(inputs.images))
+        ui.progress.setRange(0, len(inputs.images) * STEPS)
         ui.progress.setValue(0)
         self.worker = PredictWorker(inputs, [store.resolve(im) for im in inputs.images], self.device)
         # bound methods of this (GUI-thread) object: queued to the GUI thread
@@ -192,8 +193,8 @@ class PanelOpening:
         self.worker.failed.connect(self._fail)
         self.worker.start()
 
-    def _on_progress(self, done: int, _total: int) -> None:
-        self.ui.progress.setValue(done)
+    def _on_progress(self, done: float, _total: int) -> None:
+        self.ui.progress.setValue(round(done * STEPS))
 
     def _on_done(self, pred: Any) -> None:
         store = self.state.store

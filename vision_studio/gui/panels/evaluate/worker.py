@@ -22,12 +22,13 @@ class PredictWorker(QObject):
     """Runs :func:`predict_inputs` in its own :class:`QThread` (touches no store).
 
     Signals:
-        progress(int, int): images done, total.
+        progress(float, int): images done (fractional within a large image predicted
+            tile by tile), total.
         done(object): the predictions (core dataclasses of numpy arrays).
         failed(str): a one-line reason (``"cancelled"`` after :meth:`cancel`).
     """
 
-    progress = Signal(int, int)
+    progress = Signal(float, int)
     done = Signal(object)
     failed = Signal(str)
 
