@@ -151,10 +151,21 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Check
         CheckpointError: missing or unreadable file, or weights that do not fit the
             architecture.
     """
+    p = checkpoint_file(path)
+    return build_from_state(read_checkpoint(p), p, device)
+
+
+def build_from_state(state: Mapping[str, Any], path: str | os.PathLike,
+                     device: str = "cpu") -> tuple[Any, CheckpointModel]:
+    """:func:`load_model` for a checkpoint dict already read (from ``path``, named in
+    errors).
+
+    Raises:
+        CheckpointError: weights that do not fit the architecture.
+        ConfigError: an architecture or build option this program does not know.
+    """
     from vision_studio.core.models.registry import build_model
 
-    p = checkpoint_file(path)
-    state = read_checkpoint(p)
     info = model_info(state)
     options = state.get("build_options") or build_options(
         info.task, info.config.get("model_options") or {}, info.image_size)
@@ -162,6 +173,6 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Check
     try:
         built.model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{p}: the weights do not fit {info.arch} ({exc})") from exc
+        raise CheckpointError(f"{path}: the weights do not fit {info.arch} ({exc})") from exc
     built.model.to(device).eval()
     return built, info
