@@ -85,6 +85,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: a zip file (or a legacy pickle)
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a file torch.save wrote: those are zip files)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (pickle, zip, runtime)
