@@ -55,8 +55,9 @@ class CategoryMismatchError(AttachError):
     def __init__(self, path: Path, unknown: Sequence[str], ambiguous: Sequence[str] = ()) -> None:
         parts = []
         if unknown:
-            parts.append(f"the model predicts {_names(unknown)}, not in this project "
-                         "(add them as categories first, or attach to the project it was trained on)")
+            parts.append(f"the model predicts {_names(unknown)}, not in this project (add "
+                         f"{'it as a category' if len(unknown) == 1 else 'them as categories'} first, or attach to the "
+                         "project it was trained on)")
         if ambiguous:
             parts.append(f"{_names(ambiguous)} name several categories of this project "
                          "(rename them so that each name is one category)")

@@ -50,8 +50,8 @@ class AttachRun(QObject):
         """Ask for the file, then attach it; False when cancelled or busy."""
         if self.state.store is None or self.busy:
             return False
-        path, _f = QFileDialog.getOpenFileName(self.window, "Attach a checkpoint trained elsewhere",
-                                               str(settings.value(LAST_DIR, "") or ""), FILTER)
+        start = str(settings.value(LAST_DIR, "") or self.state.store.path.parent)  # first time: the project's
+        path, _f = QFileDialog.getOpenFileName(self.window, "Attach a checkpoint trained elsewhere", start, FILTER)
         if not path:
             return False
         settings.set_value(LAST_DIR, str(Path(path).parent))

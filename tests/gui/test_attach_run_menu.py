@@ -23,7 +23,7 @@ def _choose(monkeypatch, path: Path) -> list:
     asked = []
 
     def dialog(parent, title, start, filt):
-        asked.append((title, filt))
+        asked.append((title, start, filt))
         return str(path), filt
     monkeypatch.setattr(QFileDialog, "getOpenFileName", dialog)
     return asked
@@ -47,7 +47,8 @@ def test_menu_attaches_the_file_and_every_runs_list_offers_it(main_window, small
     with qtbot.waitSignal(win.attach_run.attached, timeout=20000) as got:
         win.actions["attach_run"].trigger()
     done = got.args[0]
-    assert asked and "*.pt" in asked[0][1]
+    assert asked and "*.pt" in asked[0][2]
+    assert asked[0][1] == str(small_project.parent)  # first time: the project's folder
     store = win.state.store
     run = store.runs()[-1]
     assert (run.name, run.status, run.id) == ("night-run", "finished", done.run.id)
