@@ -9,6 +9,9 @@ current batch (a resumable ``last.pt`` is written); twice aborts.
 launcher starts them, :mod:`vision_studio.core.training.distributed`); a process started
 by ``torchrun ... -m vision_studio train ...`` joins the process group itself. In a
 distributed process Ctrl-C and SIGTERM both stop every process at the same step.
+
+``vision-studio attach-run`` adds a checkpoint trained elsewhere to the project as a
+finished run (:mod:`vision_studio.core.training.attach`).
 """
 from __future__ import annotations
 
@@ -60,6 +63,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --nproc-per-node on CUDA GPUs: SyncBatchNorm (BatchNorm statistics over the "
                         "global batch; model_options.sync_bn); not available on the CPU (gloo)")
     p.set_defaults(func=_train)
+
+    a = sub.add_parser("attach-run", help="add a checkpoint trained elsewhere to a project as a run",
+                       description="Copy a best.pt / last.pt trained on another machine (or by another copy of "
+                                   "the project) into a new run folder of the project, so that evaluate, prelabel, "
+                                   "queue and the app's lists of runs can use it. Its categories must be "
+                                   "categories of the project (matched by name). The file itself is only read.")
+    a.add_argument("--project", required=True, type=Path, help="project file (.vsproj)")
+    a.add_argument("--checkpoint", required=True, type=Path, help="best.pt / last.pt written by Vision Studio")
+    a.add_argument("--name", help="the run's name (default: the run's own name, else the file's folder)")
+    a.set_defaults(func=_attach)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from vision_studio.core.store import ProjectStore
+    from vision_studio.core.training.attach import attach_checkpoint
+
+    with ProjectStore.open(args.project) as store:
+        done = attach_checkpoint(store, args.checkpoint, args.name)
+    print(f"run: {done.run.name} (id {done.run.id}, {done.run.task})")
+    print(f"checkpoint: {done.checkpoint}")
+    if done.run.best_metric is not None:
+        print(f"best {done.run.metric_name}: {done.run.best_metric:.4f}")
+    if done.uncovered:
+        print("not predicted by this model: " + ", ".join(done.uncovered))
+    return 0
 
 
 def build_config(args: argparse.Namespace) -> Any:

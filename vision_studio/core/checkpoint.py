@@ -85,6 +85,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: a zip file (or a legacy pickle)
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a file torch.save wrote: those are zip files)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (pickle, zip, runtime)
@@ -151,10 +155,21 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Check
         CheckpointError: missing or unreadable file, or weights that do not fit the
             architecture.
     """
+    p = checkpoint_file(path)
+    return build_from_state(read_checkpoint(p), p, device)
+
+
+def build_from_state(state: Mapping[str, Any], path: str | os.PathLike,
+                     device: str = "cpu") -> tuple[Any, CheckpointModel]:
+    """:func:`load_model` for a checkpoint dict already read (from ``path``, named in
+    errors).
+
+    Raises:
+        CheckpointError: weights that do not fit the architecture.
+        ConfigError: an architecture or build option this program does not know.
+    """
     from vision_studio.core.models.registry import build_model
 
-    p = checkpoint_file(path)
-    state = read_checkpoint(p)
     info = model_info(state)
     options = state.get("build_options") or build_options(
         info.task, info.config.get("model_options") or {}, info.image_size)
@@ -162,6 +177,6 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Check
     try:
         built.model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{p}: the weights do not fit {info.arch} ({exc})") from exc
+        raise CheckpointError(f"{path}: the weights do not fit {info.arch} ({exc})") from exc
     built.model.to(device).eval()
     return built, info

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QApplication, QFrame, QMainWindow, QMessageBox, Q
 
 from vision_studio.core.errors import VisionStudioError
 from vision_studio.gui import settings
+from vision_studio.gui.dialogs.attach_run import AttachRun
 from vision_studio.gui.dialogs.help import ABOUT_TEXT, PreferencesDialog, ShortcutsDialog
 from vision_studio.gui.dialogs.export_dialog import ExportDialog
 from vision_studio.gui.dialogs.import_export import ImportDialog, ProblemsDialog
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.scroll)
         self.project_label = ElidedLabel("", self)
         self.statusBar().addPermanentWidget(self.project_label)
+        self.attach_run = AttachRun(self.state, self)
         self.actions = build_menus(self)
         self.welcome.openRequested.connect(self.open_project)
         self.state.statusMessage.connect(lambda m: show_status(self.statusBar(), m))
@@ -208,7 +210,7 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         has_project = self.state.store is not None
-        for key in ("close", "import", "export", "problems"):
+        for key in ("close", "import", "export", "attach_run", "problems"):
             self.actions[key].setEnabled(has_project)
         on_annotate = has_project and self.tabs.currentWidget() is self.annotate
         for act in self.annotate.actions.values():
@@ -297,6 +299,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop worker threads and close the project (idempotent)."""
         self.welcome.shutdown()
+        self.attach_run.shutdown()
         self.annotate.shutdown()
         self.model_panel.shutdown()
         self.evaluate.shutdown()

@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar
 
 from vision_studio.gui import settings
+from vision_studio.gui.dialogs.attach_run import AttachRun
 from vision_studio.gui.dialogs.help import make_action
 from vision_studio.gui.panels.annotate.panel import AnnotatePanel
 from vision_studio.gui.state import AppState
@@ -23,6 +24,7 @@ class MainWindow(Protocol):
     welcome: WelcomePage
     annotate: AnnotatePanel
     recent_menu: QMenu
+    attach_run: AttachRun
 
     def menuBar(self) -> QMenuBar: ...  # noqa: N802, D102 - Qt's name
     def close(self) -> bool: ...  # noqa: D102
@@ -71,6 +73,10 @@ def _file_menu(win: MainWindow, a: dict[str, QAction]) -> None:
                               "automatically; this writes a copy in another format)")
     file.addAction(a["import"])
     file.addAction(a["export"])
+    a["attach_run"] = make_action(win, "&Attach checkpoint trained elsewhere…", win.attach_run.ask, (),
+                                  "Add a best.pt / last.pt trained on another machine to the project as a "
+                                  "run, for Evaluate, Pre-label and Label next (the file is copied, never changed)")
+    file.addAction(a["attach_run"])
     file.addSeparator()
     a["preferences"] = make_action(win, "&Preferences…", win.show_preferences, ("Ctrl+,",),
                                    "Thumbnail size, data folder")
