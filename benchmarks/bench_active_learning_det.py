@@ -64,12 +64,23 @@ steps at 256 px; 1765 s in the loop, 29 min 28 s wall)::
     (per seed +12.4, -0.9, -4.6); typiclust reaches random's final mean mAP (0.270) at 28
     labels interpolated (+30 %), on a two-point curve.
 
+The same with ``--strategies entropy,random`` (the Label-next panel's default; 1550 s in
+the loop, 30 min 13 s wall; round 0 and random read the same figures to the digit, so a
+run is reproducible)::
+
+    test mAP, by labels:    10            40          AP50:   10            40
+      entropy          0.235±0.033  0.307±0.033            0.660±0.044  0.748±0.078
+      random           0.235±0.033  0.270±0.017            0.660±0.044  0.735±0.009
+    entropy / random at 40 labels: 1.14; paired difference +3.7 ± 4.1 points (per seed
+    +7.3, -2.0, +5.9); random's final mean mAP reached at 24.4 labels interpolated.
+
 Reading: random gains 3.5 mAP points (7.5 AP50) from 10 to 40 labels at equal steps,
 about one seed-std of round 0 (3.3): the detector improves with labels, but little at
 this budget. TypiClust is ahead on the mean (+2.3 mAP, +2.9 AP50 points) only because
 of seed 0 (+12.4); on seeds 1 and 2 it is behind (-0.9, -4.6): the paired difference
 (+2.3 ± 7.3) is well within the seed spread, so this run does not show that the default
-beats random for detection, nor the reverse. The "+30 % labels" is an interpolation
+beats random for detection, nor the reverse. Entropy is ahead on 2 of 3 seeds (+3.7 ±
+4.1): closer to a signal, still under one paired std from zero on 3 seeds. The "+30 % labels" is an interpolation
 between two rounds of a noisy curve, not a saving. Telling them apart needs many more
 seeds (with a paired std of ~7 points, a 3-point effect needs ~25 seeds to stand two
 standard errors clear) and a detector that is not step-limited (hundreds of steps a
