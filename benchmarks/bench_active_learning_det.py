@@ -1,41 +1,90 @@
 """Benchmark: the Label-next queue for detection in a simulated labelling loop on a Pascal
 VOC data set (``raccoon_voc``), queue strategies against ``random`` in the same run, on a
-tiny CPU budget.
+small CPU budget.
 
-The loop, per seed and strategy, runs through the product's importer, store, trainer
-and queue: the data set is imported with the VOC importer into a project; a fixed
-``--test`` images (seed 1234) get the split ``test`` and are never trained on; of the
-others, ``--seed-images`` random ones get the split ``train`` (labelled), the rest the
-split ``pool`` (the trainer reads only ``train``), and every image not labelled has its
-boxes removed from the store (kept aside: the queue and its feature-based strategies see
-it as unlabelled, as in a real project) until it is "labelled". Each round trains a fresh
-``fasterrcnn_timm:tf_efficientnet_lite0`` from the ImageNet weights (``--weights``) with
-the product's :class:`~vision_studio.core.training.trainer.Trainer` (``--steps`` SGD
-steps of batch 4 at ``--size`` px, no validation), measures its COCO mAP / AP50 on the
-test images (:func:`vision_studio.core.training.coco_gt.coco_metrics`, pycocotools),
-scores the pool with :func:`vision_studio.core.assist.queue.score_images` — for the
-uncertainties the mean binary entropy (``entropy``) / margin of the image's top-10
-detection scores after class-wise NMS — and "labels" the queue's first ``--query``
-images: their VOC boxes are restored and their split becomes ``train``.
+The loop, per seed, runs through the product's importer, store, trainer and queue: the
+data set is imported with the VOC importer into a project; a fixed ``--test`` images
+(seed 1234) get the split ``test`` and are never trained on; of the others (at most
+``--pool``), ``--seed-images`` random ones (per seed) get the split ``train``
+(labelled), the rest the split ``pool`` (the trainer reads only ``train``), and every
+image not labelled has its boxes removed from the store (kept aside: the queue and its
+feature-based strategies see it as unlabelled, as in a real project) until it is
+"labelled". Round 0 trains a fresh ``fasterrcnn_timm:tf_efficientnet_lite0`` from the
+ImageNet weights (``--weights``; ``feature_extraction``: frozen backbone) with the
+product's :class:`~vision_studio.core.training.trainer.Trainer` on the seed images —
+once per seed, shared by every strategy (the same model, so the strategies' differences
+are paired) — and measures its COCO mAP / AP50 on the test images
+(:func:`vision_studio.core.training.coco_gt.coco_metrics`, pycocotools). Each strategy
+then, per round, scores the pool with :func:`vision_studio.core.assist.queue.score_images`
+(``typiclust``, the queue's default
+:data:`~vision_studio.core.assist.uncertainty.DEFAULT_STRATEGY`, on the lite0 ImageNet
+features; the uncertainties on the current model's top-10 detection scores), "labels"
+the queue's first ``--query`` images (their VOC boxes restored, split ``train``),
+trains a fresh detector and measures it.
+
+Training budget per round: ``--epochs`` passes over the labelled images at batch 4,
+raised to whole epochs of at least ``--min-steps`` steps (so steps grow with the labels
+once ``epochs x labels / 4`` passes the floor), at ``--size`` px. On the CPU the box
+head and the RoIAlign backward over the sampled RoIs were ~70 % of a step (torch
+profiler), so the benchmark builds Faster R-CNN with ``--roi-samples`` 128 sampled RoIs
+per training image (torchvision 512) and ``--proposals`` 300 RPN proposals per test
+image (1000): a benchmark-only change (:func:`rcnn_budget`), the product trains with
+torchvision's.
+
+Prints per strategy the mean ± std over seeds of the test mAP and AP50 at each round,
+the ratio of the mean mAP to random's, the mean ± std of the per-seed (paired)
+difference to random, and the labels each needs to reach random's final mean mAP
+(:func:`bench_active_learning.labels_to_reach`, interpolated).
 
 Run by hand (through /work/heavy on the shared machine)::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_active_learning_det.py
-        --data ../shared/data/raccoon_voc [--seed-images 10] [--query 10] [--rounds 3]
-        [--seeds 1] [--steps 40] [--size 256] [--strategies entropy,random]
+    OMP_NUM_THREADS=1 /work/heavy python benchmarks/bench_active_learning_det.py
+        --data ../shared/data/raccoon_voc [--seed-images 10] [--query 30] [--rounds 1]
+        [--seeds 3] [--epochs 5] [--min-steps 50] [--size 256] [--strategies typiclust,random]
 
-Measured (2026-12-01, shared 2-core CPU, one thread; defaults: 10 seed images, query 10,
-2 query rounds, 1 seed, 40 steps at 256 px, 40 test images; 1628 s)::
+Check first (random, one seed, 40 test images): 10 labels / 30 steps mAP 0.177 AP50
+0.556; 40 labels / 60 steps 0.278 / 0.764; but 10 labels / 60 steps 0.265 / 0.637. At
+these budgets the detector is limited by steps more than by labels: at equal steps 30
+more labels add ~1 mAP point and ~13 AP50 points. Hence the measured budget keeps the
+steps equal (~50) at 10 and 40 labels (5 epochs of 40 labels = the 50-step floor), so
+the rounds differ by their labels only; a round took 120-240 s (the shared machine's
+load varied), so 3 seeds x 1 query round is what fits 45 minutes.
 
-    test mAP by labels:    10     20     30
-      entropy           0.278  0.238  0.244
-      random            0.278  0.251  0.263     entropy - random: +0.0 -1.4 -1.9 points
-    AP50: entropy 0.696 0.666 0.675; random 0.696 0.605 0.698
+Measured (2026-12-01, shared 2-core CPU, one thread; the defaults: 100 pool images of
+raccoon_voc's 200, 40 test images, 10 seed images, one query of 30, 3 seeds, 51 / 50
+steps at 256 px; 1765 s in the loop, 29 min 28 s wall)::
 
-At this budget the detector does not improve with more labels (the same 40 steps are
-spread over more images), so the curves are noise around 0.25 mAP and say nothing
-about the strategy: one seed, no spread. A useful detection comparison needs a larger
-budget (steps growing with the labels, several seeds) than this CPU allows in a session.
+    test mAP, mean ± std over seeds, by labels:     10            40
+      typiclust                               0.235±0.033  0.293±0.057
+      random                                  0.235±0.033  0.270±0.017
+    test AP50:
+      typiclust                               0.660±0.044  0.764±0.045
+      random                                  0.660±0.044  0.735±0.009
+    typiclust / random, mean mAP at 40 labels: 1.09; paired difference +2.3 ± 7.3 points
+    (per seed +12.4, -0.9, -4.6); typiclust reaches random's final mean mAP (0.270) at 28
+    labels interpolated (+30 %), on a two-point curve.
+
+The same with ``--strategies entropy,random`` (the Label-next panel's default; 1550 s in
+the loop, 30 min 13 s wall; round 0 and random read the same figures to the digit, so a
+run is reproducible)::
+
+    test mAP, by labels:    10            40          AP50:   10            40
+      entropy          0.235±0.033  0.307±0.033            0.660±0.044  0.748±0.078
+      random           0.235±0.033  0.270±0.017            0.660±0.044  0.735±0.009
+    entropy / random at 40 labels: 1.14; paired difference +3.7 ± 4.1 points (per seed
+    +7.3, -2.0, +5.9); random's final mean mAP reached at 24.4 labels interpolated.
+
+Reading: random gains 3.5 mAP points (7.5 AP50) from 10 to 40 labels at equal steps,
+about one seed-std of round 0 (3.3): the detector improves with labels, but little at
+this budget. TypiClust is ahead on the mean (+2.3 mAP, +2.9 AP50 points) only because
+of seed 0 (+12.4); on seeds 1 and 2 it is behind (-0.9, -4.6): the paired difference
+(+2.3 ± 7.3) is well within the seed spread, so this run does not show that the default
+beats random for detection, nor the reverse. Entropy is ahead on 2 of 3 seeds (+3.7 ±
+4.1): closer to a signal, still under one paired std from zero on 3 seeds. The "+30 % labels" is an interpolation
+between two rounds of a noisy curve, not a saving. Telling them apart needs many more
+seeds (with a paired std of ~7 points, a 3-point effect needs ~25 seeds to stand two
+standard errors clear) and a detector that is not step-limited (hundreds of steps a
+round): a GPU, or a cheaper model.
 """
 from __future__ import annotations
 
@@ -53,7 +102,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision_studio.core.assist.uncertainty import STRATEGIES, UNCERTAINTY  # noqa: E402
+from vision_studio.core.assist.uncertainty import DEFAULT_STRATEGY, STRATEGIES, UNCERTAINTY  # noqa: E402
 from vision_studio.core.store import ProjectStore  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -97,12 +146,43 @@ def ground_truth(store: ProjectStore, ids: list[int]) -> dict:
                 annotations=anns, categories=[dict(id=c.id, name=c.name) for c in store.categories()])
 
 
+def steps_for(n_labelled: int, args) -> tuple[int, int]:
+    """``(epochs, steps)`` of a round with ``n_labelled`` images: ``--epochs`` passes over
+    them (batch 4), more when that is under ``--min-steps``."""
+    per_epoch = math.ceil(n_labelled / 4)
+    epochs = max(args.epochs, math.ceil(args.min_steps / per_epoch))
+    return epochs, epochs * per_epoch
+
+
+@contextlib.contextmanager
+def rcnn_budget(roi_samples: int, proposals: int):
+    """Build every Faster R-CNN with ``roi_samples`` sampled RoIs per training image
+    (torchvision: 512) and ``proposals`` RPN proposals per test image (1000). The box head
+    and the RoIAlign backward over the sampled RoIs are most of a CPU step (profiled: ~70 %
+    at 512), so 128 / 300 make a round about 2-3x cheaper; a benchmark-only change."""
+    from torchvision.models.detection.faster_rcnn import FasterRCNN
+
+    init = FasterRCNN.__init__
+
+    def patched(self, *a, **kw):
+        kw.setdefault("box_batch_size_per_image", roi_samples)
+        kw.setdefault("rpn_pre_nms_top_n_test", proposals)
+        kw.setdefault("rpn_post_nms_top_n_test", proposals)
+        init(self, *a, **kw)
+
+    FasterRCNN.__init__ = patched
+    try:
+        yield
+    finally:
+        FasterRCNN.__init__ = init
+
+
 def train(store: ProjectStore, out: Path, args, seed: int, n_labelled: int) -> Path:
-    """Train a fresh detector on the ``train`` images: ``--steps`` steps (whole epochs)."""
+    """Train a fresh detector on the ``train`` images (:func:`steps_for`)."""
     from vision_studio.core.training import TrainConfig
     from vision_studio.core.training.trainer import Trainer
 
-    epochs = max(1, math.ceil(args.steps / math.ceil(n_labelled / 4)))
+    epochs, _ = steps_for(n_labelled, args)
     cfg = TrainConfig.from_dict(dict(task="detection", arch=ARCH, weights=str(args.weights), epochs=epochs,
                                      batch_size=4, image_size=args.size, val_split=0, max_val_batches=0,
                                      strategy={"name": "feature_extraction"}, device="cpu", tiles="off",
@@ -127,38 +207,60 @@ def evaluate(store: ProjectStore, model, test: list[int], gt: dict) -> tuple[flo
     return m.get("mAP", 0.0), m.get("AP50", 0.0)
 
 
-def simulate(store: ProjectStore, test: list[int], pool_ids: list[int], gt: dict, strategy: str,
-             seed: int, args, tmp: Path) -> list[tuple[float, float]]:
-    """(mAP, AP50) after each round 0..rounds of one labelling loop."""
+def round_(store: ProjectStore, test: list[int], gt: dict, n: int, args, seed: int, out: Path, tag: str):
+    """Train on the ``train`` images, load the model, measure it: ``(model, (mAP, AP50))``."""
     from vision_studio.core.assist.inference import load_model
+
+    t = time.perf_counter()
+    model = load_model(store, train(store, out, args, seed, n), "cpu")
+    m = evaluate(store, model, test, gt)
+    print(f"    {tag}: {n} labels, {steps_for(n, args)[1]} steps, mAP {m[0]:.3f} AP50 {m[1]:.3f} "
+          f"({time.perf_counter() - t:.0f} s)", flush=True)
+    return model, m
+
+
+def simulate_seed(store: ProjectStore, test: list[int], pool_ids: list[int], gt: dict, names: list[str],
+                  seed: int, args, tmp: Path) -> dict[str, list[tuple[float, float]]]:
+    """(mAP, AP50) after each round 0..rounds of one labelling loop per strategy, all from
+    the same ``--seed-images`` and the same round-0 model (trained once: the strategies
+    share it)."""
+    rng = np.random.default_rng(seed)
+    labelled0 = set(rng.choice(pool_ids, args.seed_images, replace=False).tolist())
+    store.set_splits({**{i: "test" for i in store_ids(store) if i not in set(pool_ids)},
+                      **{i: ("train" if i in labelled0 else "pool") for i in pool_ids}})
+    hidden = hide(store, [i for i in store_ids(store) if i not in labelled0])
+    try:
+        model0, m0 = round_(store, test, gt, len(labelled0), args, seed, tmp / f"{seed}-0", f"seed {seed} round 0")
+        return {name: [m0] + loop(store, test, pool_ids, gt, name, seed, args, tmp, model0, labelled0, hidden)
+                for name in names}
+    finally:
+        store.restore_annotations([a for anns in hidden.values() for a in anns])
+
+
+def loop(store: ProjectStore, test: list[int], pool_ids: list[int], gt: dict, strategy: str, seed: int,
+         args, tmp: Path, model, labelled0: set[int], hidden: dict[int, list]) -> list[tuple[float, float]]:
+    """Rounds 1..rounds of ``strategy`` from the round-0 ``model``; leaves the store as it
+    found it (the queried images unlabelled again, in the ``pool`` split)."""
     from vision_studio.core.assist.queue import score_images
 
-    rng = np.random.default_rng(seed)
-    labelled = set(rng.choice(pool_ids, args.seed_images, replace=False).tolist())
-    store.set_splits({**{i: "test" for i in store_ids(store) if i not in set(pool_ids)},
-                      **{i: ("train" if i in labelled else "pool") for i in pool_ids}})
-    hidden = hide(store, [i for i in store_ids(store) if i not in labelled])
-    out = []
+    labelled, out = set(labelled0), []
     try:
-        for r in range(args.rounds + 1):
-            t = time.perf_counter()
-            ckpt = train(store, tmp / f"{strategy}-{seed}-{r}", args, seed, len(labelled))
-            model = load_model(store, ckpt, "cpu")
-            out.append(evaluate(store, model, test, gt))
-            print(f"    {strategy} seed {seed} round {r}: {len(labelled)} labels, mAP {out[-1][0]:.3f} "
-                  f"AP50 {out[-1][1]:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
-            if r == args.rounds:
-                break
+        for r in range(1, args.rounds + 1):
             pool = [store.image(i) for i in pool_ids if i not in labelled]
             result = score_images(store, strategy, model=model if strategy in UNCERTAINTY else None,
                                   image_records=pool, seed=seed * 100 + r, device="cpu",
                                   weights=str(args.weights), batch=args.query)
             picked = [i for i, _ in result.top(args.query)]
             labelled |= set(picked)
-            store.restore_annotations([a for i in picked for a in hidden.pop(i)])  # "label" them
+            store.restore_annotations([a for i in picked for a in hidden[i]])  # "label" them
             store.set_splits({i: "train" for i in picked})
+            model, m = round_(store, test, gt, len(labelled), args, seed, tmp / f"{strategy}-{seed}-{r}",
+                              f"{strategy} seed {seed} round {r}")
+            out.append(m)
     finally:
-        store.restore_annotations([a for anns in hidden.values() for a in anns])
+        queried = sorted(labelled - labelled0)
+        store.delete_annotations([a.id for i in queried for a in hidden[i]])
+        store.set_splits({i: "pool" for i in queried})
     return out
 
 
@@ -174,16 +276,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, type=Path, help="VOC root with annotations/ and images/")
     ap.add_argument("--seed-images", type=int, default=10)
-    ap.add_argument("--query", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--query", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--test", type=int, default=40, help="held-out test images")
     ap.add_argument("--pool", type=int, default=100, help="pool images (seed images included)")
-    ap.add_argument("--steps", type=int, default=40, help="SGD steps (batch 4) per round, rounded up to epochs")
+    ap.add_argument("--epochs", type=int, default=5, help="passes over the labelled images per round")
+    ap.add_argument("--min-steps", type=int, default=50, help="floor on the SGD steps (batch 4) of a round")
+    ap.add_argument("--roi-samples", type=int, default=128, help="sampled RoIs per training image (torchvision 512)")
+    ap.add_argument("--proposals", type=int, default=300, help="RPN proposals per test image (torchvision 1000)")
     ap.add_argument("--size", type=int, default=256, help="longer image side, px")
     ap.add_argument("--weights", type=Path, default=WEIGHTS)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vs-bench-active-learning-det")
-    ap.add_argument("--strategies", default="entropy,random")
+    ap.add_argument("--strategies", default=f"{DEFAULT_STRATEGY},random",
+                    help=f"comma-separated, of {', '.join(STRATEGIES)} (default: the queue's default and random)")
     args = ap.parse_args()
     names = args.strategies.split(",")
     bad = [n for n in names if n not in STRATEGIES]
@@ -196,28 +302,50 @@ def main() -> None:
     unused = [i for i in store_ids(store) if i not in set(test) | set(pool_ids)]
     gt = ground_truth(store, test)
     labels = [args.seed_images + r * args.query for r in range(args.rounds + 1)]
-    curves: dict[str, np.ndarray] = {}
+    runs: list[dict[str, list[tuple[float, float]]]] = []
     t = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for strategy in names:
-                curves[strategy] = np.array([simulate(store, test, pool_ids, gt, strategy, s, args, Path(tmp))
-                                             for s in range(args.seeds)])
+        with tempfile.TemporaryDirectory() as tmp, rcnn_budget(args.roi_samples, args.proposals):
+            for s in range(args.seeds):
+                runs.append(simulate_seed(store, test, pool_ids, gt, names, s, args, Path(tmp)))
     finally:
         store.set_splits({i: "train" for i in pool_ids + test + unused})
         store.close()
-    print(f"{len(names)} strategies x {args.seeds} seeds x {args.rounds + 1} trainings in "
-          f"{time.perf_counter() - t:.0f} s ({args.steps} steps at {args.size} px each; {len(test)} test images)")
+    curves = {name: np.array([run[name] for run in runs]) for name in names}  # [seed, round, (mAP, AP50)]
+    steps = [steps_for(n, args)[1] for n in labels]
+    print(f"{len(names)} strategies x {args.seeds} seeds, {args.rounds} query rounds, in "
+          f"{time.perf_counter() - t:.0f} s; steps by round {steps} (batch 4, {args.size} px, "
+          f"{args.roi_samples} RoIs, {args.proposals} proposals); {len(test)} test images")
+    report(curves, labels)
+
+
+def report(curves: dict[str, np.ndarray], labels: list[int]) -> None:
+    """Mean ± std over seeds per round, ratios and paired differences against random, and
+    the labels to reach random's final mean mAP (``bench_active_learning.labels_to_reach``)."""
+    from bench_active_learning import labels_to_reach
+
     for k, metric in enumerate(("mAP", "AP50")):
         print(f"test {metric}, mean ± std over seeds, by labels: " + "  ".join(f"{n:>11}" for n in labels))
         for name, c in curves.items():
             cells = "  ".join(f"{m:.3f}±{s:.3f}" for m, s in zip(c[:, :, k].mean(0), c[:, :, k].std(0)))
             print(f"  {name:<16} {cells}")
-    base = curves["random"][:, :, 0].mean(0)
+    rnd = curves["random"][:, :, 0]
+    target = float(rnd.mean(0)[-1])
+    lin_r = labels_to_reach(rnd.mean(0), target, labels, interpolate=True)
+    print(f"random's final mean mAP {target:.3f} at {labels[-1]} labels (its mean curve first reaches it at "
+          f"{lin_r:.1f}, interpolated)")
     for name, c in curves.items():
-        if name != "random":
-            gap = 100 * (c[:, :, 0].mean(0) - base)
-            print(f"  {name} - random, mAP points by round: " + " ".join(f"{g:+.1f}" for g in gap))
+        if name == "random":
+            continue
+        m = c[:, :, 0]
+        diff = 100 * (m - rnd)  # paired: the same seed images and round-0 model
+        lin = labels_to_reach(m.mean(0), target, labels, interpolate=True)
+        print(f"  {name} / random, mean mAP by round: " + " ".join(f"{a / b:.2f}" for a, b in
+                                                                    zip(m.mean(0), rnd.mean(0))))
+        print(f"  {name} - random, mAP points, mean ± std of the per-seed (paired) difference by round: "
+              + " ".join(f"{d:+.1f}±{s:.1f}" for d, s in zip(diff.mean(0), diff.std(0))))
+        print(f"  {name}: labels to reach random's final mean mAP: "
+              + ("never" if lin is None else f"{lin:.1f} ({1 - lin / lin_r:+.0%} against random)"))
 
 
 if __name__ == "__main__":
