@@ -23,6 +23,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from vision_studio.core.child_guard import exit_with_parent
 from vision_studio.core.evaluation.detection_base import Base, DetectionSource, FullResult, compute_base, compute_full
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ class ComputeProcess(InThread):
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
+                                             initializer=exit_with_parent)
             self._sent.clear()
             self._pool.submit(_child_warm_up)
         return self._pool

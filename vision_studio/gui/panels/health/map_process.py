@@ -21,7 +21,10 @@ class MapCancelled(Exception):
 
 
 def _child(conn: Any, features: np.ndarray, method: str) -> None:
+    from vision_studio.core.child_guard import exit_with_parent
     from vision_studio.core.health.embedding_map import embed_2d
+
+    exit_with_parent()  # a killed app leaves no UMAP computing on
 
     try:
         conn.send(("ok", embed_2d(features, method=method)))
