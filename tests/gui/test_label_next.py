@@ -157,3 +157,15 @@ def test_the_label_next_order_is_kept_when_the_project_is_opened_again(main_wind
     win.state.close_project()
     assert win.open_project(small_project)
     assert win.annotate.model.image_ids() == ids
+
+
+def test_the_scoring_dialog_offers_every_queue_strategy_with_the_core_default_chosen(main_window, small_project):
+    from vision_studio.core.assist.uncertainty import DEFAULT_STRATEGY, STRATEGIES
+    from vision_studio.gui.panels.annotate.label_next import QueueDialog
+
+    main_window.open_project(small_project)
+    dlg = QueueDialog(main_window.state.store, auto=True, parent=main_window)
+    offered = [dlg.strategy.itemData(i) for i in range(dlg.strategy.count())]
+    assert offered == list(STRATEGIES) and "typiclust" in offered
+    assert dlg.strategy.currentData() == DEFAULT_STRATEGY == "typiclust"
+    dlg.deleteLater()

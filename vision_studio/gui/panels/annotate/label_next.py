@@ -18,6 +18,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
                                QToolButton, QVBoxLayout, QWidget)
 
+from vision_studio.core.assist.uncertainty import DEFAULT_STRATEGY as CORE_DEFAULT
+from vision_studio.core.assist.uncertainty import STRATEGIES as CORE_STRATEGIES
 from vision_studio.core.evaluation.session import checkpoint_file
 from vision_studio.core.store.filters import ImageFilter, filter_image_ids
 from vision_studio.gui.panels.annotate.assist_job import AssistController, AssistJob, checkpoint_combo, dialog_buttons
@@ -25,8 +27,12 @@ from vision_studio.gui.state import AppState
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("entropy", "margin", "least_confident", "coreset", "random")
+STRATEGIES = CORE_STRATEGIES
+"""What "Score unlabelled images…" offers: every strategy of the core queue, its default
+(``typiclust``, model-free, the best measured on small budgets) preselected."""
 DEFAULT_STRATEGY = "entropy"
+"""The scoring after every finished run: the new model's own uncertainty (TypiClust does
+not look at the model, and its ImageNet feature backbone may not be on the computer)."""
 ORDER_PROJECT, ORDER_SCORE = 0, 1
 SETTING = "label_next"
 """Project setting: ``{"order": "score" | "project", "auto": bool}`` (kept when the
@@ -56,7 +62,10 @@ class QueueDialog(QDialog):
         self.strategy = QComboBox(self)
         for s in STRATEGIES:
             self.strategy.addItem(s.replace("_", " "), s)
-        self.strategy.setToolTip("entropy / margin / least confident: the model's uncertainty; "
+        self.strategy.setCurrentIndex(self.strategy.findData(CORE_DEFAULT))
+        self.strategy.setToolTip("typiclust: the most typical image of each group of similar images "
+                                 "not labelled yet (Hacohen et al. 2022; best with few labels); "
+                                 "entropy / margin / least confident: the model's uncertainty; "
                                  "coreset: the images least like the labelled ones (k-center "
                                  "greedy, Sener & Savarese 2018); random: a baseline")
         form.addRow("Strategy", self.strategy)
