@@ -30,3 +30,18 @@ def user_data_dir() -> Path:
 def demo_dir() -> Path:
     """Where the built-in demo project lives."""
     return user_data_dir() / "demo"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (any size, constant memory).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

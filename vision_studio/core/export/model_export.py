@@ -23,7 +23,6 @@ The check runs both on the same prepared inputs (the validation transform of tra
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 
 from vision_studio import __version__
 from vision_studio.core.errors import ConfigError
+from vision_studio.core.paths import sha256_file
 from vision_studio.core.export import graphs as G
 from vision_studio.core.export import sidecar as S
 from vision_studio.core.types import Task
@@ -61,13 +61,6 @@ class ExportReport:
     check: Mapping[str, Any]
     seconds: float
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def export_model(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike, samples: Sequence[Any], *,
@@ -119,7 +112,7 @@ def export_model(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike
                                                                    G.DETECTION_TASKS else example, tmp)
     meta["model_file"], meta["checkpoint"] = out.name, str(checkpoint)
     meta["outputs"] = _outputs(task, names)
-    meta["sha256"] = _sha256(out)
+    meta["sha256"] = sha256_file(out)
     side = S.sidecar_path(out)
     S.write_sidecar(side, meta, protected)  # the runtime reads it for the check
     say(f"checking {out.name} against PyTorch on {len(samples)} images")

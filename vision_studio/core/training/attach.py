@@ -18,7 +18,6 @@ that happens to have the other machine's id). Qt-free; torch imported on use.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from vision_studio.core.checkpoint import BEST, LAST, CheckpointError, build_from_state, read_checkpoint, save_checkpoint
 from vision_studio.core.errors import ConfigError, VisionStudioError
+from vision_studio.core.paths import sha256_file
 from vision_studio.core.training.checks import LabelCounts, label_counts
 from vision_studio.core.training.config import TrainConfig
 from vision_studio.core.training.runs import METRICS, RunFolder, default_run_dir
@@ -216,7 +216,7 @@ def _write_run(folder: RunFolder, config: TrainConfig, state: dict[str, Any], so
     metric = str(state.get("metric_name") or TASK_METRIC[config.task])
     folder.write_config(config)
     folder.record(config, metric)
-    digest = _sha256(source)
+    digest = sha256_file(source)
     state = {**state, "config": config.to_dict(), "categories": mapped, "run_id": folder.run_id,
              "attached_from": {"path": str(source), "sha256": digest}}
     copy = save_checkpoint(folder.path / (source.name if source.name in (BEST, LAST) else BEST), state)
@@ -229,13 +229,6 @@ def _write_run(folder: RunFolder, config: TrainConfig, state: dict[str, Any], so
                             notes=f"Attached from {source} (sha256 {digest[:12]}) on {when}.")
     return copy
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _not_a_run_of(store: Any, source: Path) -> None:
