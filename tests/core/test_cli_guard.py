@@ -59,8 +59,12 @@ def cli(tmp_path):
     def run(*args: str, **kw) -> subprocess.CompletedProcess | subprocess.Popen:
         cmd = [sys.executable, "-c", _MAIN, *args]
         if kw.get("popen"):
+            # Ctrl-C as in a terminal: a run started in the background (``cmd &`` without job
+            # control, as CI may be) inherits SIGINT ignored, and Python then never raises
+            # KeyboardInterrupt
             return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+                                    stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=120)
     return run
